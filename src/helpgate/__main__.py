@@ -1,0 +1,3 @@
+from helpgate.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,36 @@
+"""The FastAPI application: routes, error mapping, and the state routes read (issuer, health probe)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from helpgate import __version__
+from helpgate.api.routes import auth, health, tickets
+from helpgate.api.routes.health import HealthProbe
+from helpgate.core.errors import HelpgateError, NotAuthenticated
+from helpgate.core.security import TokenIssuer
+
+log = logging.getLogger(__name__)
+
+
+def create_app(*, issuer: TokenIssuer, refresh_ttl: timedelta, health_probe: HealthProbe) -> FastAPI:
+    app = FastAPI(title="helpgate", version=__version__, summary="Email-first support ticketing gateway")
+    app.state.issuer = issuer
+    app.state.refresh_ttl = refresh_ttl
+    app.state.health = health_probe
+    app.include_router(health.router)
+    app.include_router(auth.router)
+    app.include_router(tickets.router)
+
+    @app.exception_handler(HelpgateError)
+    async def _helpgate_error(request: Request, error: HelpgateError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, NotAuthenticated) else None
+        if error.http_status >= 500:
+            log.error("api.error path=%s status=%d detail=%s", request.url.path, error.http_status, error.detail)
+        return JSONResponse({"detail": error.detail}, status_code=error.http_status, headers=headers)
+
+    return app

@@ -1,0 +1,43 @@
+"""The error hierarchy: each error knows the HTTP status it maps to at the API edge."""
+
+from __future__ import annotations
+
+
+class HelpgateError(Exception):
+    """Base of every error helpgate raises on purpose."""
+
+    http_status = 500
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class NotFound(HelpgateError):
+    http_status = 404
+
+
+class Conflict(HelpgateError):
+    http_status = 409
+
+
+class InvalidInput(HelpgateError):
+    http_status = 422
+
+
+class NotAuthenticated(HelpgateError):
+    http_status = 401
+
+
+class Forbidden(HelpgateError):
+    http_status = 403
+
+
+class ConfigurationError(HelpgateError):
+    """The operator's settings cannot work; reported at start, before anything listens."""
+
+
+class StorageUnavailable(HelpgateError):
+    """The store could not be reached or refused a write: retry later (SMTP 451)."""
+
+    http_status = 503

@@ -1,0 +1,7 @@
+"""Aware UTC timestamps for documents."""
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

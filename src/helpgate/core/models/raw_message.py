@@ -1,0 +1,41 @@
+"""Raw inbound mail as it arrived, stored before it is acknowledged; bytes in GridFS."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from helpgate.core.models.clock import utcnow
+
+
+class RawStatus(StrEnum):
+    RECEIVED = "received"  # stored, not processed yet (also: processing was interrupted)
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"  # the same Message-ID reached the same mailbox before
+    IGNORED = "ignored"
+    QUARANTINED = "quarantined"  # could not be processed; kept for a person and for replay
+
+
+class RawMessage(Document):
+    sha256: str
+    size: int
+    gridfs_id: PydanticObjectId
+    source: str  # "smtp" or "imap:<mailbox>"
+    mailbox: str  # the support address it was delivered to
+    envelope_from: str = ""
+    envelope_to: list[str] = Field(default_factory=list)
+    peer: str = ""
+    status: RawStatus = RawStatus.RECEIVED
+    reason: str | None = None
+    ticket_number: int | None = None
+    received_at: datetime = Field(default_factory=utcnow)
+    processed_at: datetime | None = None
+
+    class Settings:
+        name = "raw_messages"
+        indexes = [
+            IndexModel([("status", ASCENDING), ("received_at", ASCENDING)], name="status_received"),
+            IndexModel([("sha256", ASCENDING)], name="sha256"),
+        ]

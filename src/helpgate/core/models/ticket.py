@@ -1,0 +1,55 @@
+"""A ticket: one conversation with one requester. Kept small; message bodies live in `messages`."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from beanie import Document, PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from helpgate.core.models.clock import utcnow
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Participant(BaseModel):
+    user_id: PydanticObjectId
+    email: str
+    name: str = ""
+
+
+class Ticket(Document):
+    number: int
+    subject: str
+    status: TicketStatus = TicketStatus.NEW
+    priority: Priority | None = None
+    category: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    requester: Participant
+    assignee: Participant | None = None
+    mailbox: str | None = None  # the support address the ticket was opened through
+    message_count: int = 0
+    # The dedupe key of the message that opened the ticket: re-processing that message finds this ticket.
+    origin_key: str
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "tickets"
+        indexes = [
+            IndexModel([("number", ASCENDING)], unique=True, name="number_unique"),
+            IndexModel([("origin_key", ASCENDING)], unique=True, name="origin_unique"),
+            IndexModel([("requester.user_id", ASCENDING), ("number", DESCENDING)], name="requester_number"),
+        ]

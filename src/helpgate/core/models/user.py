@@ -1,0 +1,34 @@
+"""People: customers who write in, agents who answer, admins who run the place."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from beanie import Document
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from helpgate.core.models.clock import utcnow
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    AGENT = "agent"
+    CUSTOMER = "customer"
+
+
+class User(Document):
+    email: str  # stored lower-cased; the unique key
+    name: str = ""
+    role: Role = Role.CUSTOMER
+    password_hash: str | None = None  # customers created from mail have none until they set one
+    active: bool = True
+    skills: list[str] = Field(default_factory=list)
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "users"
+        indexes = [IndexModel([("email", ASCENDING)], unique=True, name="email_unique")]
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.ADMIN, Role.AGENT)

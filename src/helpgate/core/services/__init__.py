@@ -1,0 +1,1 @@
+"""Use cases. The only code that writes models; each takes plain arguments and returns models."""

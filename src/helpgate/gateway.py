@@ -1,0 +1,172 @@
+"""One running helpgate: the store, the inbound worker, the SMTP listener and the HTTP API on one loop.
+
+`helpgate serve` and the tests both run a Gateway; they differ only in the Settings they pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import uvicorn
+from pymongo import AsyncMongoClient
+
+from helpgate.api.app import create_app
+from helpgate.core import db
+from helpgate.core.errors import ConfigurationError
+from helpgate.core.models import ALL_MODELS
+from helpgate.core.security import TokenIssuer, load_jwt_secret
+from helpgate.core.settings import Settings
+from helpgate.inbound.smtp import SmtpListener, SupportHandler
+from helpgate.inbound.worker import InboundWorker
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the gateway decides when to stop, in order."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind_tcp(host: str, port: int, what: str) -> socket.socket:
+    """A listening socket, or a ConfigurationError that names the setting to change."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
+        raise ConfigurationError(
+            f"cannot listen for {what} on {host}:{port} ({reason}); "
+            f"set HELPGATE_{what.upper()}_HOST/HELPGATE_{what.upper()}_PORT"
+        ) from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store: db.EmbeddedStore | None = None
+        self.client: AsyncMongoClient[dict[str, Any]] | None = None
+        self.worker = InboundWorker()
+        self.smtp: SmtpListener | None = None
+        self._http: _Server | None = None
+        self._http_task: asyncio.Task[None] | None = None
+        self.http_port = settings.http_port
+
+    async def connect_store(self) -> None:
+        uri = self.settings.mongodb_uri
+        if not uri:
+            self.store = db.EmbeddedStore(self.settings.data_dir)
+            uri = await self.store.start()
+        self.client = db.make_client(uri)
+        await db.init_models(self.client, self.settings.mongodb_database, ALL_MODELS)
+
+    async def start(self) -> None:
+        """Bind both ports first (a clear error before anything starts), then bring the parts up."""
+        settings = self.settings
+        http_socket = bind_tcp(settings.http_host, settings.http_port, "http")
+        try:
+            secret = load_jwt_secret(settings.jwt_secret, settings.data_dir)
+            await self.connect_store()
+            await self.worker.start()
+            handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
+            self.smtp = SmtpListener(
+                handler,
+                host=settings.smtp_host,
+                port=settings.smtp_port,
+                max_message_bytes=settings.max_message_bytes,
+            )
+            try:
+                await self.smtp.start()
+            except OSError as error:
+                reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
+                raise ConfigurationError(
+                    f"cannot listen for smtp on {settings.smtp_host}:{settings.smtp_port} ({reason}); "
+                    "set HELPGATE_SMTP_HOST/HELPGATE_SMTP_PORT"
+                ) from None
+            issuer = TokenIssuer(
+                secret=secret,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+                access_ttl=timedelta(minutes=settings.access_token_minutes),
+            )
+            app = create_app(
+                issuer=issuer,
+                refresh_ttl=timedelta(days=settings.refresh_token_days),
+                health_probe=self.health,
+            )
+            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
+            self._http = _Server(config)
+            self.http_port = int(http_socket.getsockname()[1])
+            self._http_task = asyncio.create_task(self._http.serve(sockets=[http_socket]), name="http")
+            while not self._http.started:
+                if self._http_task.done():
+                    self._http_task.result()
+                    raise ConfigurationError("the HTTP server stopped during start-up")
+                await asyncio.sleep(0.01)
+        except BaseException:
+            http_socket.close()
+            await self.stop()
+            raise
+        log.info(
+            "gateway.started http=%s:%d smtp=%s:%d store=%s",
+            settings.http_host,
+            self.http_port,
+            settings.smtp_host,
+            self.smtp.port,
+            "embedded" if self.store else "mongodb",
+        )
+
+    async def health(self) -> dict[str, Any]:
+        store: dict[str, Any] = {
+            "ok": False,
+            "kind": "embedded" if self.settings.embedded_store else "mongodb",
+        }
+        if self.client is not None:
+            try:
+                await asyncio.wait_for(self.client.admin.command("ping"), 2.0)
+                store["ok"] = True
+            except Exception as error:
+                store["error"] = f"{type(error).__name__}: {error}"
+        smtp_ok = self.smtp is not None and self.smtp.listening
+        return {
+            "store": store,
+            "smtp": {
+                "ok": smtp_ok,
+                "address": f"{self.settings.smtp_host}:{self.smtp.port if self.smtp else self.settings.smtp_port}",
+            },
+            "http": {"ok": True, "address": f"{self.settings.http_host}:{self.http_port}"},
+            "inbound": {"ok": True, "backlog": self.worker.backlog, "processed": self.worker.processed},
+        }
+
+    async def stop(self) -> None:
+        """Stop accepting, finish what is in flight, close the store."""
+        grace = self.settings.shutdown_grace_seconds
+        if self.smtp is not None:
+            await self.smtp.stop(grace)
+        if self._http is not None and self._http_task is not None:
+            self._http.should_exit = True
+            await asyncio.gather(self._http_task, return_exceptions=True)
+            self._http = self._http_task = None
+        await self.worker.stop(grace)
+        if self.client is not None:
+            await self.client.close()
+            self.client = None
+        if self.store is not None:
+            await self.store.stop()
+            self.store = None
+        log.info("gateway.stopped")

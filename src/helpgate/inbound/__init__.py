@@ -1,0 +1,1 @@
+"""Mail in: transports (SMTP, later IMAP) store raw bytes; the pipeline turns them into tickets."""

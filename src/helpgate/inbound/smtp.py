@@ -1,0 +1,120 @@
+"""The SMTP listener (aiosmtpd): accept mail for our support addresses, store it, then say 250.
+
+The handler stays thin: RCPT checks the recipient, DATA stores the raw bytes durably and hands the
+stored message to the inbound worker. Parsing never runs during the SMTP conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+from beanie import PydanticObjectId
+
+from helpgate.core.services import raw_messages
+from helpgate.inbound import replies
+
+log = logging.getLogger(__name__)
+
+
+class SupportHandler:
+    def __init__(self, *, support_addresses: list[str], on_stored: Callable[[PydanticObjectId], None]) -> None:
+        self._addresses = {address.lower() for address in support_addresses}
+        self._on_stored = on_stored
+        self.in_flight = 0
+        self.accepted = 0
+        self.drained = asyncio.Event()
+        self.drained.set()
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if address.lower() not in self._addresses:
+            log.info("smtp.rejected rcpt=%s peer=%s reason=unknown recipient", address, session.peer)
+            return replies.UNKNOWN_RECIPIENT
+        envelope.rcpt_tos.append(address)
+        return replies.RCPT_OK
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content
+        if not isinstance(data, bytes) or not envelope.rcpt_tos:
+            return replies.NO_RECIPIENTS
+        self.in_flight += 1
+        self.drained.clear()
+        try:
+            raw = await raw_messages.store(
+                data=data,
+                source="smtp",
+                mailbox=envelope.rcpt_tos[0].lower(),
+                envelope_from=envelope.mail_from or "",
+                envelope_to=[rcpt.lower() for rcpt in envelope.rcpt_tos],
+                peer=_peer(session),
+            )
+        except Exception:
+            log.exception("smtp.store_failed peer=%s size=%d: answered 451", _peer(session), len(data))
+            return replies.STORE_FAILED
+        finally:
+            self.in_flight -= 1
+            if not self.in_flight:
+                self.drained.set()
+        assert raw.id is not None
+        self.accepted += 1
+        self._on_stored(raw.id)
+        return replies.OK
+
+
+def _peer(session: Session) -> str:
+    peer: Any = session.peer
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "")
+
+
+class SmtpListener:
+    """aiosmtpd on the application's own event loop, so it shares the database client."""
+
+    def __init__(self, handler: SupportHandler, *, host: str, port: int, max_message_bytes: int) -> None:
+        self.handler = handler
+        self.host = host
+        self.port = port
+        self._max = max_message_bytes
+        self._server: asyncio.Server | None = None
+
+    @property
+    def listening(self) -> bool:
+        return self._server is not None and self._server.is_serving()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: SMTP(
+                self.handler,
+                data_size_limit=self._max,
+                hostname="helpgate",
+                ident="helpgate ESMTP",
+                enable_SMTPUTF8=True,
+                decode_data=False,
+            ),
+            host=self.host,
+            port=self.port,
+        )
+        sockname = self._server.sockets[0].getsockname()
+        self.port = int(sockname[1])
+        log.info("smtp.listening address=%s:%d", self.host, self.port)
+
+    async def stop(self, grace: float) -> None:
+        """Stop accepting, let stores in flight finish (they end in 250 or 451), then close sessions."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        try:
+            await asyncio.wait_for(self.handler.drained.wait(), grace)
+        except TimeoutError:
+            log.warning("smtp.stop_timeout in_flight=%d: sessions cut, clients retry", self.handler.in_flight)
+        server.close_clients()
+        await server.wait_closed()
+        log.info("smtp.stopped")
