@@ -1,0 +1,134 @@
+"""Fixtures that run real things on 127.0.0.1: the store, a whole gateway, SMTP and HTTP clients.
+
+The store is the embedded one (mongoeco's wire server in a child process, started once per session), or
+real MongoDB when TEST_MONGODB_URI is set. Each test gets a database of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pymongo import AsyncMongoClient
+
+from helpgate.core import db
+from helpgate.core.models import ALL_MODELS, Role, User
+from helpgate.core.services import users
+from helpgate.core.settings import Settings
+from helpgate.gateway import Gateway
+
+PASSWORD = "correct-horse-battery"
+JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes"
+
+
+def start_embedded_store(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """The embedded store as `helpgate serve` runs it: a child process announcing its URI on stdout."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "helpgate.core.db", str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode().strip()
+    if not line.startswith(db.READY_PREFIX):
+        process.kill()
+        raise RuntimeError(f"embedded store did not start: {line!r}")
+    return process, line.removeprefix(db.READY_PREFIX)
+
+
+def stop_embedded_store(process: subprocess.Popen[bytes]) -> None:
+    assert process.stdin is not None
+    process.stdin.close()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def store_uri() -> Iterator[str]:
+    configured = os.environ.get("TEST_MONGODB_URI")
+    if configured:
+        yield configured
+        return
+    with tempfile.TemporaryDirectory(prefix="helpgate-test-store-") as directory:
+        process, uri = start_embedded_store(Path(directory))
+        try:
+            yield uri
+        finally:
+            stop_embedded_store(process)
+
+
+@pytest.fixture
+def database_name() -> str:
+    return f"test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+async def store(store_uri: str, database_name: str) -> AsyncIterator[AsyncMongoClient[dict[str, Any]]]:
+    """Beanie initialised on a fresh database; dropped afterwards."""
+    client = db.make_client(store_uri)
+    await db.init_models(client, database_name, ALL_MODELS)
+    yield client
+    await client.drop_database(database_name)
+    await client.close()
+
+
+def make_settings(tmp_path: Path, store_uri: str, database_name: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "http_port": 0,
+        "smtp_port": 0,
+        "mongodb_uri": store_uri,
+        "mongodb_database": database_name,
+        "jwt_secret": JWT_SECRET,
+        "support_addresses": ["support@localhost", "billing@localhost"],
+        "shutdown_grace_seconds": 5.0,
+        **overrides,
+    }
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Parametrize this to change a test gateway's settings."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, store_uri: str, database_name: str, settings_overrides: dict[str, Any]) -> Settings:
+    return make_settings(tmp_path, store_uri, database_name, **settings_overrides)
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
+    gateway = Gateway(settings)
+    await gateway.start()
+    yield gateway
+    await gateway.stop()
+    client = db.make_client(settings.mongodb_uri or "")
+    await client.drop_database(settings.mongodb_database)
+    await client.close()
+
+
+@pytest.fixture
+async def api(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=30) as client:
+        yield client
+
+
+async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, str]:
+    response = await api.post("/api/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def make_user(email: str, role: Role, password: str | None = PASSWORD) -> User:
+    return await users.create(email=email, role=role, password=password)

@@ -1,0 +1,64 @@
+"""Ticket numbering, idempotent opening, visibility."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from helpgate.core.errors import NotFound
+from helpgate.core.models import Direction, MessageKind, Role, Ticket
+from helpgate.core.services import counters, tickets, users
+from helpgate.core.services.tickets import NewMessage
+
+Store = AsyncMongoClient[dict[str, Any]]
+
+
+def _first(key: str) -> NewMessage:
+    return NewMessage(dedupe_key=key, direction=Direction.INBOUND, from_email="c@example.org", text="hi")
+
+
+async def test_concurrent_openings_get_distinct_sequential_numbers(store: Store) -> None:
+    customer = await users.get_or_create_customer(email="c@example.org")
+    opened = await asyncio.gather(
+        *(
+            tickets.open_ticket(requester=customer, subject=f"s{i}", mailbox=None, first=_first(f"k{i}"))
+            for i in range(20)
+        )
+    )
+    assert sorted(ticket.number for ticket in opened) == list(range(1, 21))
+    assert await counters.current(counters.TICKETS_TOTAL) == 20
+
+
+async def test_opening_twice_with_same_first_message_is_one_ticket(store: Store) -> None:
+    customer = await users.get_or_create_customer(email="c@example.org")
+    one = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("same"))
+    two = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("same"))
+    assert one.id == two.id
+    assert await Ticket.find_all().count() == 1
+    stored = await Ticket.get(one.id)
+    assert stored is not None and stored.message_count == 1
+
+
+async def test_customer_cannot_read_others_ticket_or_notes(store: Store) -> None:
+    alice = await users.get_or_create_customer(email="alice@example.org")
+    bob = await users.get_or_create_customer(email="bob@example.org")
+    agent = await users.create(email="agent@example.com", role=Role.AGENT, password="agent-password")
+    ticket = await tickets.open_ticket(requester=alice, subject="s", mailbox=None, first=_first("a"))
+    note = NewMessage(dedupe_key="note-1", direction=Direction.OUTBOUND, kind=MessageKind.NOTE, from_email=agent.email)
+    await tickets.add_message(ticket=ticket, message=note)
+
+    with pytest.raises(NotFound):
+        await tickets.get_ticket(viewer=bob, number=ticket.number)
+    _, alice_sees = await tickets.get_ticket(viewer=alice, number=ticket.number)
+    _, agent_sees = await tickets.get_ticket(viewer=agent, number=ticket.number)
+    assert [m.kind for m in alice_sees] == [MessageKind.EMAIL]
+    assert [m.kind for m in agent_sees] == [MessageKind.EMAIL, MessageKind.NOTE]
+
+
+async def test_customer_from_mail_is_created_once(store: Store) -> None:
+    created = await asyncio.gather(*(users.get_or_create_customer(email="Same@Example.org") for _ in range(5)))
+    assert len({user.id for user in created}) == 1
+    assert created[0].email == "same@example.org" and created[0].role is Role.CUSTOMER

@@ -1,0 +1,60 @@
+"""Parsing the fields the skeleton needs from raw mail."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpgate.inbound import mime
+
+
+def test_plain_mail_fields() -> None:
+    raw = (
+        b"From: =?utf-8?q?J=C3=BCrgen?= <Juergen@Example.ORG>\r\nTo: support@localhost, other@x.org\r\n"
+        b"Cc: boss@example.org\r\nSubject: =?utf-8?b?R3LDvMOfZQ==?=\r\nMessage-ID: <m1@example.org>\r\n"
+        b"In-Reply-To: <m0@example.org>\r\nReferences: <a@x> <m0@example.org>\r\n"
+        b"Content-Type: text/plain; charset=utf-8\r\n\r\nHallo\r\nWelt\r\n"
+    )
+    mail = mime.parse(raw)
+    assert mail.from_email == "juergen@example.org" and mail.from_name == "Jürgen"
+    assert mail.subject == "Grüße"
+    assert mail.to == ["support@localhost", "other@x.org"] and mail.cc == ["boss@example.org"]
+    assert mail.message_id == "m1@example.org"
+    assert mail.in_reply_to == ["m0@example.org"] and mail.references == ["a@x", "m0@example.org"]
+    assert mail.text == "Hallo\nWelt"
+
+
+def test_html_only_mail_becomes_text() -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: html\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n"
+        b"<html><style>p{}</style><body><p>Caf\xe9 <b>ouvert</b></p><p>Merci</p></body></html>\r\n"
+    )
+    assert mime.parse(raw).text == "Café ouvert\nMerci"
+
+
+def test_multipart_alternative_prefers_plain() -> None:
+    raw = (
+        b"From: a@example.org\r\nSubject: alt\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/alternative; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain\r\n\r\nplain text\r\n"
+        b"--b\r\nContent-Type: text/html\r\n\r\n<p>html text</p>\r\n--b--\r\n"
+    )
+    assert mime.parse(raw).text == "plain text"
+
+
+def test_missing_message_id_and_sender() -> None:
+    mail = mime.parse(b"Subject: bare\r\n\r\nbody\r\n")
+    assert mail.message_id is None and mail.from_email == "" and mail.text == "body"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\xff\xfe\x00garbage",
+        b"From: <<<@>>>\r\nSubject: =?x-unknown?q?abc?=\r\nContent-Type: text/plain; charset=nonsense\r\n\r\n\xe9t\xe9",
+        b"From: a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nno boundary at all",
+    ],
+)
+def test_odd_input_parses_without_raising(raw: bytes) -> None:
+    mail = mime.parse(raw)
+    assert isinstance(mail.text, str)

@@ -1,0 +1,158 @@
+"""`helpgate` as a user runs it: serve in a subprocess, create-user, mail in, read it back over HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.mail import make_mail
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(data_dir: Path, http_port: int, smtp_port: int) -> dict[str, str]:
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith("HELPGATE_") and k not in {"MONGODB_URI", "JWT_SECRET"}
+    }
+    env.update(HELPGATE_DATA_DIR=str(data_dir), HELPGATE_HTTP_PORT=str(http_port), HELPGATE_SMTP_PORT=str(smtp_port))
+    return env
+
+
+def _helpgate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "helpgate", *args]
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+class Served:
+    def __init__(self, tmp_path: Path) -> None:
+        self.cwd = tmp_path
+        self.http_port = _free_port()
+        self.smtp_port = _free_port()
+        self.env = _env(tmp_path / "data", self.http_port, self.smtp_port)
+        self.log = (tmp_path / "serve.log").open("w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "helpgate", "serve"], env=self.env, cwd=tmp_path, stdout=self.log, stderr=self.log
+        )
+        self.base = f"http://127.0.0.1:{self.http_port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output()
+            try:
+                if httpx.get(f"{self.base}/healthz").status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError(f"helpgate serve did not become healthy:\n{self.output()}")
+
+    def output(self) -> str:
+        self.log.flush()
+        return (self.cwd / "serve.log").read_text()
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(30)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[Served]:
+    served = Served(tmp_path)
+    yield served
+    served.stop()
+
+
+def test_walk_through_quickstart(served: Served) -> None:
+    created = _helpgate(
+        "create-user",
+        "admin@example.com",
+        "--role",
+        "admin",
+        "--password",
+        "S3cret-pass",
+        env=served.env,
+        cwd=served.cwd,
+    )
+    assert created.returncode == 0, created.stderr
+    assert "created admin admin@example.com" in created.stdout
+
+    with smtplib.SMTP("127.0.0.1", served.smtp_port) as client:
+        client.send_message(make_mail(message_id="<q1@example.org>"))
+        client.send_message(make_mail(subject="Re: Printer on fire", body="Update", in_reply_to="<q1@example.org>"))
+
+    login = httpx.post(
+        f"{served.base}/api/auth/login", json={"email": "admin@example.com", "password": "S3cret-pass"}
+    ).json()
+    assert login["token_type"] == "bearer" and login["refresh_token"]
+    headers = {"Authorization": f"Bearer {login['access_token']}"}
+    deadline = time.monotonic() + 30
+    while True:
+        detail = httpx.get(f"{served.base}/api/tickets/1", headers=headers)
+        if (detail.status_code == 200 and len(detail.json()["messages"]) == 2) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    listing = httpx.get(f"{served.base}/api/tickets", headers=headers).json()
+    assert listing["total"] == 1 and listing["items"][0]["number"] == 1
+    ticket = detail.json()
+    assert ticket["subject"] == "Printer on fire" and ticket["requester"]["email"] == "jane@example.org"
+    assert [m["text"] for m in ticket["messages"]] == ["Help, the printer is on fire.", "Update"]
+
+    health = httpx.get(f"{served.base}/healthz").json()
+    assert health["status"] == "ok" and health["store"] == {"ok": True, "kind": "embedded"}
+    assert health["smtp"]["ok"] is True
+
+    assert served.stop() == 0
+    assert "gateway.stopped" in served.output()
+    assert "Traceback" not in served.output()
+
+
+def test_create_user_refuses_duplicates_and_weak_passwords(served: Served) -> None:
+    args = ("create-user", "agent@example.com", "--role", "agent")
+    assert _helpgate(*args, "--password", "long-enough-1", env=served.env, cwd=served.cwd).returncode == 0
+    again = _helpgate(*args, "--password", "long-enough-1", env=served.env, cwd=served.cwd)
+    assert again.returncode == 1 and "exists" in again.stderr
+    weak = _helpgate("create-user", "b@example.com", "--password", "short", env=served.env, cwd=served.cwd)
+    assert weak.returncode == 1 and "at least 10 characters" in weak.stderr
+
+
+def test_port_in_use_is_one_clear_line(served: Served, tmp_path: Path) -> None:
+    env = _env(tmp_path / "other", served.http_port, _free_port())
+    result = _helpgate("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen for http on 127.0.0.1:{served.http_port} (address already in use)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+    env = _env(tmp_path / "other", _free_port(), served.smtp_port)
+    result = _helpgate("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"cannot listen for smtp on 127.0.0.1:{served.smtp_port} (address already in use)" in result.stderr
+
+
+def test_sigterm_stops_store_child_too(served: Served) -> None:
+    store_pids = subprocess.run(
+        ["pgrep", "-f", f"helpgate.core.db {served.env['HELPGATE_DATA_DIR']}"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(store_pids) == 1
+    assert served.stop() == 0
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(store_pids[0]), 0)
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["create-user"]])
+def test_help(command: list[str], tmp_path: Path) -> None:
+    result = _helpgate(*command, "--help", env=dict(os.environ), cwd=tmp_path)
+    assert result.returncode == 0 and "usage: helpgate" in result.stdout
