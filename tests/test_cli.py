@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import smtplib
@@ -11,10 +12,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
+from tests.dovecot import PASSWORD, Dovecot
 from tests.mail import make_mail
 
 
@@ -156,3 +159,53 @@ def test_sigterm_stops_store_child_too(served: Served) -> None:
 def test_help(command: list[str], tmp_path: Path) -> None:
     result = _helpgate(*command, "--help", env=dict(os.environ), cwd=tmp_path)
     assert result.returncode == 0 and "usage: helpgate" in result.stdout
+
+
+def test_mailbox_added_from_cli_is_imported_by_running_serve(served: Served) -> None:
+    dovecot = Dovecot()
+    dovecot.start()
+    try:
+        imap = ("--host", "127.0.0.1", "--port", str(dovecot.imap_port), "--security", "none", "--username", "test")
+        added = _helpgate(
+            "mailbox", "add", "help@localhost", *imap, "--password", PASSWORD, env=served.env, cwd=served.cwd
+        )
+        assert added.returncode == 0, added.stderr
+        tested = _helpgate("mailbox", "test", "help@localhost", env=served.env, cwd=served.cwd)
+        assert tested.returncode == 0 and "ok: logged in" in tested.stdout and "IDLE supported" in tested.stdout
+        dovecot.append([bytes(make_mail(to="help@localhost", subject="Via IMAP"))])
+        assert _helpgate("create-user", "a@example.com", "--password", "long-enough-1", env=served.env,
+                         cwd=served.cwd).returncode == 0  # fmt: skip
+        token = httpx.post(
+            f"{served.base}/api/auth/login", json={"email": "a@example.com", "password": "long-enough-1"}
+        ).json()["access_token"]
+        deadline = time.monotonic() + 30
+        listing: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            listing = httpx.get(f"{served.base}/api/tickets", headers={"Authorization": f"Bearer {token}"}).json()
+            if listing["total"]:
+                break
+            time.sleep(0.2)
+        assert [item["subject"] for item in listing["items"]] == ["Via IMAP"]
+
+        status = json.loads(_helpgate("mailbox", "list", env=served.env, cwd=served.cwd).stdout)
+        assert status[0]["address"] == "help@localhost" and status[0]["state"]["imported"] == 1
+        assert "password" not in json.dumps(status) and PASSWORD not in json.dumps(status)
+        assert _helpgate("mailbox", "disable", "help@localhost", env=served.env, cwd=served.cwd).returncode == 0
+        assert _helpgate("mailbox", "remove", "help@localhost", env=served.env, cwd=served.cwd).returncode == 0
+        assert json.loads(_helpgate("mailbox", "list", env=served.env, cwd=served.cwd).stdout) == []
+    finally:
+        dovecot.close()
+
+
+def test_mailbox_test_reports_the_server_error(served: Served) -> None:
+    dovecot = Dovecot()
+    dovecot.start()
+    try:
+        imap = ("--host", "127.0.0.1", "--port", str(dovecot.imap_port), "--security", "none", "--username", "test")
+        assert _helpgate("mailbox", "add", "x@localhost", *imap, "--password", "wrong", env=served.env,
+                         cwd=served.cwd).returncode == 0  # fmt: skip
+        tested = _helpgate("mailbox", "test", "x@localhost", env=served.env, cwd=served.cwd)
+        assert tested.returncode == 1
+        assert "failed: ImapError: LOGIN refused: NO" in tested.stdout and "Authentication failed" in tested.stdout
+    finally:
+        dovecot.close()

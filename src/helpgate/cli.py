@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from helpgate import __version__
+from helpgate import __version__, cli_mailboxes
 from helpgate.core.errors import HelpgateError
 from helpgate.core.models import Role
 from helpgate.core.services import users
@@ -43,6 +43,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=[role.value for role in Role], default=Role.AGENT.value)
     create.add_argument("--name", default="")
     create.add_argument("--password", help="the password (prompted for when left out)")
+    cli_mailboxes.add_commands(commands)
     return parser
 
 
@@ -65,21 +66,28 @@ async def _serve(settings: Settings) -> int:
     return 0
 
 
-async def _create_user(settings: Settings, args: argparse.Namespace) -> int:
+async def _create_user(args: argparse.Namespace, gateway: Gateway) -> int:
     password = args.password
     if password is None:
         password = getpass.getpass("Password: ")
         if password != getpass.getpass("Repeat password: "):
             print("helpgate: the passwords differ", file=sys.stderr)
             return 2
+    user = await users.create(email=args.email, role=Role(args.role), password=password, name=args.name)
+    print(f"created {user.role} {user.email} (id {user.id})")
+    return 0
+
+
+async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
+    """Commands that work on the store: they join the running gateway's embedded store, if any."""
     gateway = Gateway(settings)
     await gateway.connect_store()
     try:
-        user = await users.create(email=args.email, role=Role(args.role), password=password, name=args.name)
+        if args.command == "create-user":
+            return await _create_user(args, gateway)
+        return await cli_mailboxes.run(args, gateway)
     finally:
         await gateway.stop()
-    print(f"created {user.role} {user.email} (id {user.id})")
-    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(settings))
-        return asyncio.run(_create_user(settings, args))
+        return asyncio.run(_with_store(settings, args))
     except HelpgateError as error:
         print(f"helpgate: {error.detail}", file=sys.stderr)
         return 1

@@ -19,10 +19,12 @@ from pymongo import AsyncMongoClient
 
 from helpgate.api.app import create_app
 from helpgate.core import db
+from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError
 from helpgate.core.models import ALL_MODELS
-from helpgate.core.security import TokenIssuer, load_jwt_secret
+from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
 from helpgate.core.settings import Settings
+from helpgate.inbound import imap
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
 from helpgate.inbound.worker import InboundWorker
 
@@ -63,9 +65,18 @@ class Gateway:
         self.client: AsyncMongoClient[dict[str, Any]] | None = None
         self.worker = InboundWorker()
         self.smtp: SmtpListener | None = None
+        self.imap: imap.Supervisor | None = None
+        self.secret_key = ""
         self._http: _Server | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
+
+    @property
+    def box(self) -> SecretBox:
+        """Encrypts and decrypts stored secrets (IMAP passwords) with the installation's secret key."""
+        if not self.secret_key:
+            self.secret_key = load_secret_key(self.settings.secret_key, self.settings.data_dir)
+        return SecretBox(self.secret_key)
 
     async def connect_store(self) -> None:
         uri = self.settings.mongodb_uri
@@ -83,6 +94,8 @@ class Gateway:
             secret = load_jwt_secret(settings.jwt_secret, settings.data_dir)
             await self.connect_store()
             await self.worker.start()
+            self.imap = imap.Supervisor(box=self.box, on_stored=self.worker.submit)
+            await self.imap.start()
             handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
             self.smtp = SmtpListener(
                 handler,
@@ -151,6 +164,18 @@ class Gateway:
             },
             "http": {"ok": True, "address": f"{self.settings.http_host}:{self.http_port}"},
             "inbound": {"ok": True, "backlog": self.worker.backlog, "processed": self.worker.processed},
+            # A broken mailbox is reported, but does not make the gateway unhealthy: the rest keeps working.
+            "imap": {
+                "ok": True,
+                "mailboxes": [
+                    {
+                        "address": poller.name,
+                        "connected": poller.mailbox.state.connected,
+                        "last_error": poller.mailbox.state.last_error,
+                    }
+                    for poller in (self.imap.pollers if self.imap else [])
+                ],
+            },
         }
 
     async def stop(self) -> None:
@@ -158,6 +183,9 @@ class Gateway:
         grace = self.settings.shutdown_grace_seconds
         if self.smtp is not None:
             await self.smtp.stop(grace)
+        if self.imap is not None:
+            await self.imap.stop()
+            self.imap = None
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)

@@ -23,7 +23,7 @@ def test_missing_secret_is_generated_once_and_kept_private(tmp_path: Path, caplo
     second = load_jwt_secret(None, tmp_path)
     assert first == second and len(first) >= 32
     assert stat.S_IMODE((tmp_path / "jwt_secret").stat().st_mode) == 0o600
-    assert [r.message for r in caplog.records if "jwt_secret_generated" in r.message]
+    assert [r.message for r in caplog.records if "secret_generated" in r.message and "JWT_SECRET" in r.message]
 
 
 def test_password_hash_is_argon2_and_verifies() -> None:

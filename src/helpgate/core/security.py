@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 
 ALGORITHM = "HS256"
 MIN_SECRET_BYTES = 32
-SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
+JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
+SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 
 _hasher = PasswordHash.recommended()
 
@@ -47,13 +48,13 @@ def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def load_jwt_secret(configured: str | None, data_dir: Path) -> str:
-    """The configured secret, or one generated once and kept in the data dir (with a warning)."""
+def load_secret(configured: str | None, data_dir: Path, *, name: str, variable: str) -> str:
+    """The configured secret, or one generated once and kept in `<data dir>/<name>` (with a warning)."""
     if configured:
         if len(configured.encode()) < MIN_SECRET_BYTES:
-            raise ConfigurationError(f"JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes long")
+            raise ConfigurationError(f"{variable} must be at least {MIN_SECRET_BYTES} bytes long")
         return configured
-    path = data_dir / SECRET_FILE
+    path = data_dir / name
     if path.exists():
         secret = path.read_text().strip()
     else:
@@ -61,10 +62,18 @@ def load_jwt_secret(configured: str | None, data_dir: Path) -> str:
         secret = secrets.token_urlsafe(48)
         path.touch(mode=0o600)
         path.write_text(secret + "\n")
-        log.warning("security.jwt_secret_generated path=%s: set JWT_SECRET in production", path)
+        log.warning("security.secret_generated path=%s: set %s in production", path, variable)
     if len(secret.encode()) < MIN_SECRET_BYTES:
         raise ConfigurationError(f"{path} holds a secret shorter than {MIN_SECRET_BYTES} bytes")
     return secret
+
+
+def load_jwt_secret(configured: str | None, data_dir: Path) -> str:
+    return load_secret(configured, data_dir, name=JWT_SECRET_FILE, variable="JWT_SECRET")
+
+
+def load_secret_key(configured: str | None, data_dir: Path) -> str:
+    return load_secret(configured, data_dir, name=SECRET_KEY_FILE, variable="HELPGATE_SECRET_KEY")
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = Field(default=None, validation_alias=AliasChoices("MONGODB_URI", "mongodb_uri"))
     mongodb_database: str = "helpgate"
     jwt_secret: str | None = Field(default=None, validation_alias=AliasChoices("JWT_SECRET", "jwt_secret"))
+    secret_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("HELPGATE_SECRET_KEY", "secret_key")
+    )  # encrypts stored IMAP passwords, signs Message-IDs and reply addresses
     jwt_issuer: str = "helpgate"
     jwt_audience: str = "helpgate-api"
     access_token_minutes: int = Field(default=15, gt=0)

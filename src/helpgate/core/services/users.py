@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
+from email.errors import HeaderParseError
+from email.headerregistry import Address
 
 from beanie import PydanticObjectId
-from email_validator import EmailNotValidError, validate_email
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.errors import Conflict, InvalidInput
@@ -15,15 +17,21 @@ from helpgate.core.security import hash_password
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
+_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)|xn--[a-z0-9-]{1,59}")
 
 
 def normalise_email(email: str) -> str:
-    """Lower-cased address after a syntax check (no deliverability lookup: this runs offline)."""
+    """Lower-cased addr-spec after an RFC 5322 syntax check; single-label domains (localhost) are fine."""
+    candidate = email.strip()
     try:
-        result = validate_email(email.strip(), check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as error:
-        raise InvalidInput(f"invalid email address: {error}") from None
-    return result.normalized.lower()
+        address = Address(addr_spec=candidate)
+    except (ValueError, IndexError, HeaderParseError):
+        raise InvalidInput(f"invalid email address: {candidate!r}") from None
+    domain = address.domain.lower()
+    local_ok = address.username and not any(char.isspace() or ord(char) < 32 for char in address.username)
+    if not local_ok or len(candidate) > 254 or not all(_LABEL.fullmatch(label) for label in domain.split(".")):
+        raise InvalidInput(f"invalid email address: {candidate!r}")
+    return f"{address.username}@{domain}".lower()
 
 
 def check_password(password: str) -> None:
