@@ -1,4 +1,4 @@
-"""The FastAPI application: routes, error mapping, and the state routes read (issuer, health probe)."""
+"""The FastAPI application: routes, error mapping, and the state routes read (issuer, health probe, mail)."""
 
 from __future__ import annotations
 
@@ -12,16 +12,20 @@ from helpgate import __version__
 from helpgate.api.routes import auth, health, tickets
 from helpgate.api.routes.health import HealthProbe
 from helpgate.core.errors import HelpgateError, NotAuthenticated
+from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.security import TokenIssuer
 
 log = logging.getLogger(__name__)
 
 
-def create_app(*, issuer: TokenIssuer, refresh_ttl: timedelta, health_probe: HealthProbe) -> FastAPI:
+def create_app(
+    *, issuer: TokenIssuer, refresh_ttl: timedelta, health_probe: HealthProbe, outgoing: Outgoing
+) -> FastAPI:
     app = FastAPI(title="helpgate", version=__version__, summary="Email-first support ticketing gateway")
     app.state.issuer = issuer
     app.state.refresh_ttl = refresh_ttl
     app.state.health = health_probe
+    app.state.outgoing = outgoing
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(tickets.router)

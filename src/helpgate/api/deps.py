@@ -1,4 +1,4 @@
-"""Dependencies shared by the routes: the token issuer, the current user, role checks."""
+"""Dependencies shared by the routes: the token issuer, the current user, role checks, outgoing mail."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from helpgate.core.errors import NotAuthenticated
+from helpgate.core.errors import Forbidden, NotAuthenticated
+from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.models import User
 from helpgate.core.security import TokenIssuer
-from helpgate.core.services import sessions
+from helpgate.core.services import sessions, tickets
 
 _bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
 
@@ -33,3 +34,24 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_staff_user(user: CurrentUser, request: Request) -> User:
+    """An agent or admin. Anyone else gets 403, or 404 for a ticket in the path they cannot see (no leak)."""
+    if user.is_staff:
+        return user
+    number = str(request.path_params.get("number", ""))
+    if number.isdigit():
+        await tickets.get_visible(viewer=user, number=int(number))
+    raise Forbidden("only agents and admins can do this")
+
+
+StaffUser = Annotated[User, Depends(get_staff_user)]
+
+
+def get_outgoing(request: Request) -> Outgoing:
+    outgoing: Outgoing = request.app.state.outgoing
+    return outgoing
+
+
+OutgoingMail = Annotated[Outgoing, Depends(get_outgoing)]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from helpgate.core.models import (
+    DeliveryStatus,
     Direction,
     Message,
     MessageKind,
+    OutboundMail,
     Participant,
     Priority,
     Ticket,
@@ -19,6 +24,7 @@ from helpgate.core.models import (
 )
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
+MAX_BASE64_CHARS = 20 * 1024 * 1024  # one attachment's base64; the total decoded size is capped by a setting
 
 
 class LoginRequest(BaseModel):
@@ -69,6 +75,7 @@ class PersonOut(BaseModel):
 
 class MessageOut(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
+    id: str
     direction: Direction
     kind: MessageKind
     from_: PersonOut = Field(serialization_alias="from")
@@ -77,11 +84,14 @@ class MessageOut(BaseModel):
     subject: str
     text: str
     message_id: str | None
+    attachments: list[AttachmentOut]
+    delivery: DeliveryOut | None  # outbound mail, for agents and admins: queued, sent, failed (with reason)...
     created_at: datetime
 
     @classmethod
-    def of(cls, message: Message) -> MessageOut:
+    def of(cls, message: Message, delivery: OutboundMail | None = None) -> MessageOut:
         return cls(
+            id=str(message.id),
             direction=message.direction,
             kind=message.kind,
             from_=PersonOut(email=message.from_email, name=message.from_name),
@@ -90,6 +100,11 @@ class MessageOut(BaseModel):
             subject=message.subject,
             text=message.text,
             message_id=message.message_id,
+            attachments=[
+                AttachmentOut(filename=ref.filename, content_type=ref.content_type, size=ref.size)
+                for ref in message.attachments
+            ],
+            delivery=DeliveryOut.of(delivery) if delivery is not None else None,
             created_at=message.created_at,
         )
 
@@ -139,3 +154,96 @@ class TicketPage(BaseModel):
     total: int
     page: int
     page_size: int
+
+
+# --- agent actions on a ticket (replies, notes, changes) ------------------------------------------------
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=100_000)]
+_CONTENT_TYPE = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,62}$"
+_UNSAFE_FILENAME = re.compile(r"[\x00-\x1f\x7f/\\:]")
+
+
+class AttachmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    filename: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
+    content_type: Annotated[str, StringConstraints(pattern=_CONTENT_TYPE)] = "application/octet-stream"
+    content_base64: Annotated[str, StringConstraints(max_length=MAX_BASE64_CHARS)]
+
+    @field_validator("filename")
+    @classmethod
+    def _safe_filename(cls, value: str) -> str:
+        # No path parts and no control characters: the name goes into a MIME header and onto disks.
+        cleaned = _UNSAFE_FILENAME.sub("_", value).strip(". ")
+        if not cleaned:
+            raise ValueError("a file name is needed")
+        return cleaned
+
+    @field_validator("content_base64")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("not valid base64") from None
+        return value
+
+    @property
+    def data(self) -> bytes:
+        return base64.b64decode(self.content_base64)
+
+
+class ReplyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Text
+    html: Annotated[str, StringConstraints(max_length=500_000)] | None = None
+    cc: list[Email] = Field(default_factory=list, max_length=20)
+    attachments: list[AttachmentIn] = Field(default_factory=list, max_length=20)
+    status: TicketStatus = TicketStatus.PENDING  # where the ticket goes: waiting for the customer, by default
+
+
+class NoteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: Text
+
+
+class TicketPatch(BaseModel):
+    """Only the fields sent change; `"assignee": null` unassigns, `"priority": null` clears."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: TicketStatus | None = None
+    priority: Priority | None = None
+    assignee: Email | None = None
+    category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+
+    @field_validator("status")
+    @classmethod
+    def _status_not_null(cls, value: TicketStatus | None) -> TicketStatus:
+        if value is None:
+            raise ValueError("a ticket always has a status")
+        return value
+
+
+class DeliveryOut(BaseModel):
+    status: DeliveryStatus
+    attempts: int
+    reason: str | None  # why it is not sent (yet): the last error, the suppression, the uncertainty
+    smtp_reply: str | None
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+
+    @classmethod
+    def of(cls, mail: OutboundMail) -> DeliveryOut:
+        return cls(
+            status=mail.status,
+            attempts=mail.attempts,
+            reason=None if mail.status is DeliveryStatus.SENT else mail.last_error,
+            smtp_reply=mail.smtp_reply,
+            next_attempt_at=mail.next_attempt_at if mail.status is DeliveryStatus.QUEUED else None,
+            sent_at=mail.sent_at,
+        )
+
+
+class AttachmentOut(BaseModel):
+    filename: str
+    content_type: str
+    size: int

@@ -41,3 +41,23 @@ class StorageUnavailable(HelpgateError):
     """The store could not be reached or refused a write: retry later (SMTP 451)."""
 
     http_status = 503
+
+
+class PayloadTooLarge(HelpgateError):
+    http_status = 413
+
+
+class DeliveryError(HelpgateError):
+    """A mail server (or the file transport) did not take a mail; `reply` is the server's answer, if any."""
+
+    def __init__(self, detail: str, *, reply: str | None = None) -> None:
+        super().__init__(detail)
+        self.reply = reply
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """Try again later: a 4xx answer, a refused or dropped connection, a timeout."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """Never try again: the server refused the mail for good (5xx)."""

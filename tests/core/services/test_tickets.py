@@ -9,7 +9,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from helpgate.core.errors import NotFound
-from helpgate.core.models import Direction, MessageKind, Role, Ticket
+from helpgate.core.models import Direction, MessageKind, Role, Ticket, TicketStatus
 from helpgate.core.services import counters, tickets, users
 from helpgate.core.services.tickets import NewMessage
 
@@ -62,3 +62,26 @@ async def test_customer_from_mail_is_created_once(store: Store) -> None:
     created = await asyncio.gather(*(users.get_or_create_customer(email="Same@Example.org") for _ in range(5)))
     assert len({user.id for user in created}) == 1
     assert created[0].email == "same@example.org" and created[0].role is Role.CUSTOMER
+
+
+async def test_customer_mail_reopens_pending_and_solved_tickets_only(store: Store) -> None:
+    customer = await users.get_or_create_customer(email="c@example.org")
+    ticket = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("first"))
+    outcomes = []
+    for index, status in enumerate((TicketStatus.PENDING, TicketStatus.SOLVED, TicketStatus.CLOSED, TicketStatus.NEW)):
+        await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": {"status": status}})
+        ticket.status = status
+        await tickets.add_message(ticket=ticket, message=_first(f"reply-{index}"))
+        stored = await Ticket.get(ticket.id)
+        assert stored is not None
+        outcomes.append(stored.status)
+    assert outcomes == [TicketStatus.OPEN, TicketStatus.OPEN, TicketStatus.CLOSED, TicketStatus.NEW]
+
+
+async def test_notes_are_not_counted_as_messages(store: Store) -> None:
+    customer = await users.get_or_create_customer(email="c@example.org")
+    ticket = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("first"))
+    note = NewMessage(dedupe_key="n", direction=Direction.INTERNAL, kind=MessageKind.NOTE, from_email="a@x")
+    await tickets.add_message(ticket=ticket, message=note)
+    stored = await Ticket.get(ticket.id)
+    assert stored is not None and stored.message_count == 1

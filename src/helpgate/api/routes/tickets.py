@@ -1,4 +1,4 @@
-"""Read tickets: the list (newest first, paginated) and one ticket with its messages."""
+"""Tickets: the list, one ticket with its messages, and what agents do on one (reply, note, change)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from helpgate.api.deps import CurrentUser
-from helpgate.api.schemas import MessageOut, TicketDetailOut, TicketOut, TicketPage
-from helpgate.core.services import tickets
+from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser
+from helpgate.api.schemas import (
+    MessageOut,
+    NoteRequest,
+    ReplyRequest,
+    TicketDetailOut,
+    TicketOut,
+    TicketPage,
+    TicketPatch,
+)
+from helpgate.core.services import replies, tickets
+from helpgate.core.services.replies import NewFile
+from helpgate.core.services.tickets import TicketChanges
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+
+TicketNumber = Annotated[int, Path(ge=1)]
 
 
 @router.get("")
@@ -29,8 +41,33 @@ async def list_tickets(
 
 
 @router.get("/{number}", response_model_by_alias=True)
-async def get_ticket(user: CurrentUser, number: Annotated[int, Path(ge=1)]) -> TicketDetailOut:
-    ticket, messages = await tickets.get_ticket(viewer=user, number=number)
-    return TicketDetailOut.model_validate(
-        {**TicketOut.fields_of(ticket), "messages": [MessageOut.of(message) for message in messages]}
+async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut:
+    detail = await tickets.get_detail(viewer=user, number=number)
+    messages = [MessageOut.of(message, detail.deliveries.get(message.id)) for message in detail.messages if message.id]
+    return TicketDetailOut.model_validate({**TicketOut.fields_of(detail.ticket), "messages": messages})
+
+
+@router.patch("/{number}")
+async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch, outgoing: OutgoingMail) -> TicketOut:
+    changes = TicketChanges(given=frozenset(body.model_fields_set), **body.model_dump(exclude_unset=True))
+    return TicketOut.of(await tickets.update(actor=user, number=number, changes=changes, outgoing=outgoing))
+
+
+@router.post("/{number}/replies", status_code=201, response_model_by_alias=True)
+async def reply(user: StaffUser, number: TicketNumber, body: ReplyRequest, outgoing: OutgoingMail) -> MessageOut:
+    message, mail = await replies.reply(
+        author=user,
+        number=number,
+        text=body.text,
+        html=body.html,
+        cc=body.cc,
+        files=[NewFile(filename=a.filename, content_type=a.content_type, data=a.data) for a in body.attachments],
+        status=body.status,
+        outgoing=outgoing,
     )
+    return MessageOut.of(message, mail)
+
+
+@router.post("/{number}/notes", status_code=201, response_model_by_alias=True)
+async def add_note(user: StaffUser, number: TicketNumber, body: NoteRequest) -> MessageOut:
+    return MessageOut.of(await replies.note(author=user, number=number, text=body.text))

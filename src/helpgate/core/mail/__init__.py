@@ -1,0 +1,1 @@
+"""Outbound mail: signed Message-IDs and reply addresses, Jinja2 templates, composing, transports, the worker."""

@@ -1,0 +1,63 @@
+"""Rate limits in the store (shared by every helpgate process): fixed windows counted atomically.
+
+Automatic mail (acknowledgements, notices) is limited per recipient, so a mail loop with an auto-responder
+stops after a few rounds: by default 10 per 10 minutes per ticket and 30 per 10 minutes in total. The inbound
+loop protection counts through `hit` as well. Mail written by a person is never limited.
+A fixed window can let through up to twice the limit across a window boundary; that is fine for loops.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ReturnDocument
+
+from helpgate.core.models import RateWindow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    window: timedelta
+
+
+AUTOMATIC_PER_TICKET = Limit(10, timedelta(minutes=10))
+AUTOMATIC_PER_RECIPIENT = Limit(30, timedelta(minutes=10))
+
+
+async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
+    """Count one event for `key` in the current window; True while the window is within the limit."""
+    seconds = max(1, int(limit.window.total_seconds()))
+    start = int(now.timestamp()) // seconds * seconds
+    document = await RateWindow.get_pymongo_collection().find_one_and_update(
+        {"_id": f"{key}@{start}"},
+        {
+            "$inc": {"hits": 1},
+            "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert document is not None
+    return int(document["hits"]) <= limit.count
+
+
+async def allow_automatic(
+    *,
+    recipient: str,
+    ticket_number: int | None,
+    now: datetime,
+    per_ticket: Limit = AUTOMATIC_PER_TICKET,
+    per_recipient: Limit = AUTOMATIC_PER_RECIPIENT,
+) -> str | None:
+    """None when one more automatic mail may go to `recipient`; otherwise the reason it may not."""
+    address = recipient.lower()
+    if ticket_number is not None and not await hit(key=f"auto:{address}:#{ticket_number}", limit=per_ticket, now=now):
+        return f"over {per_ticket.count} automatic mails to {address} on ticket {ticket_number} in {per_ticket.window}"
+    if not await hit(key=f"auto:{address}", limit=per_recipient, now=now):
+        return f"over {per_recipient.count} automatic mails to {address} in {per_recipient.window}"
+    return None

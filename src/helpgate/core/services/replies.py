@@ -1,0 +1,152 @@
+"""What agents write on a ticket: replies, mailed to the customer, and internal notes, never mailed.
+
+A reply is one use case: its OutboundMail is queued first, then the message is stored and the ticket moves
+to `pending`. A crash in between leaves a queued mail whose message is missing; the worker never sends
+such a mail and cancels it after a minute, so the customer never gets what the ticket does not show.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from beanie import PydanticObjectId
+
+from helpgate.core.errors import PayloadTooLarge
+from helpgate.core.mail import compose
+from helpgate.core.mail.outgoing import Outgoing
+from helpgate.core.mail.templates import TemplateKind, clean_html, paragraphs
+from helpgate.core.models import Attachment, Direction, Message, MessageKind, OutboundMail, Ticket, TicketStatus, User
+from helpgate.core.models.clock import utcnow
+from helpgate.core.services import attachments, outbound, tickets, users
+from helpgate.core.services.attachments import NewAttachment
+from helpgate.core.services.tickets import NewMessage
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewFile:
+    filename: str
+    content_type: str
+    data: bytes = field(repr=False)
+
+
+async def reply(
+    *,
+    author: User,
+    number: int,
+    text: str,
+    outgoing: Outgoing,
+    html: str | None = None,
+    cc: Sequence[str] = (),
+    files: Sequence[NewFile] = (),
+    status: TicketStatus | None = TicketStatus.PENDING,
+) -> tuple[Message, OutboundMail]:
+    """Answer the customer: the message on the ticket and the mail that delivers it (queued)."""
+    ticket = await tickets.get_for_staff(viewer=author, number=number)
+    copies = list(dict.fromkeys(users.normalise_email(address) for address in cc))
+    size = sum(len(file.data) for file in files)
+    if size > outgoing.max_attachment_bytes:
+        raise PayloadTooLarge(f"attachments total {size} bytes; at most {outgoing.max_attachment_bytes} are allowed")
+    now = utcnow()
+    message_ref = PydanticObjectId()
+    mail = await outbound.prepare(
+        outgoing=outgoing,
+        template=TemplateKind.AGENT_REPLY,
+        to=[ticket.requester.email],
+        cc=copies,
+        subject=compose.ticket_subject(ticket.subject, ticket.number),
+        context={
+            "ticket": outbound.ticket_context(ticket),
+            "customer_name": ticket.requester.name,
+            "agent_name": author.name,
+            "body_text": text,
+            "body_html": clean_html(html) if html else paragraphs(text),
+        },
+        now=now,
+        automatic=False,
+        ticket=ticket,
+        message_ref=message_ref,
+    )
+    dedupe_key = f"outbound {mail.key}"
+    mail.attachments = [stored.ref() for stored in await _store(files, dedupe_key=dedupe_key, ticket=ticket)]
+    mail = await outbound.enqueue(mail)
+    message = await tickets.add_message(
+        ticket=ticket,
+        message=NewMessage(
+            id=message_ref,
+            dedupe_key=dedupe_key,
+            direction=Direction.OUTBOUND,
+            from_email=author.email,
+            from_name=author.name,
+            to=mail.to,
+            cc=mail.cc,
+            subject=mail.subject,
+            text=text,
+            html=html or "",
+            attachments=mail.attachments,
+            author_id=author.id,
+            message_id=mail.key,
+            in_reply_to=[mail.in_reply_to] if mail.in_reply_to else [],
+            references=mail.references,
+        ),
+        status=status,
+    )
+    assert message is not None  # the dedupe key holds a fresh Message-ID
+    outgoing.wake()
+    log.info("reply.queued ticket=%s by=%s key=%s status=%s", number, author.email, mail.key, ticket.status)
+    return message, mail
+
+
+async def note(*, author: User, number: int, text: str) -> Message:
+    """An internal note: stored on the ticket for staff only, never mailed."""
+    ticket = await tickets.get_for_staff(viewer=author, number=number)
+    message = await tickets.add_message(
+        ticket=ticket,
+        message=NewMessage(
+            dedupe_key=f"note {uuid.uuid4().hex}",
+            direction=Direction.INTERNAL,
+            kind=MessageKind.NOTE,
+            from_email=author.email,
+            from_name=author.name,
+            text=text,
+            author_id=author.id,
+        ),
+    )
+    assert message is not None
+    log.info("note.added ticket=%s by=%s", number, author.email)
+    return message
+
+
+async def acknowledge(*, ticket: Ticket, outgoing: Outgoing) -> OutboundMail | None:
+    """The automatic "we have your message" (rate-limited; None when the limit says no)."""
+    return await outbound.queue_automatic(
+        outgoing=outgoing,
+        template=TemplateKind.TICKET_ACKNOWLEDGEMENT,
+        to=ticket.requester.email,
+        subject=compose.ticket_subject(ticket.subject, ticket.number),
+        context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},
+        now=utcnow(),
+        ticket=ticket,
+    )
+
+
+async def _store(files: Sequence[NewFile], *, dedupe_key: str, ticket: Ticket) -> list[Attachment]:
+    return await attachments.store(
+        message_key=dedupe_key,
+        ticket_number=ticket.number,
+        files=[
+            NewAttachment(
+                part_index=index,
+                filename=file.filename,
+                content_type=file.content_type,
+                data=file.data,
+                sha256=hashlib.sha256(file.data).hexdigest(),
+            )
+            for index, file in enumerate(files, start=1)
+        ],
+    )

@@ -1,0 +1,1 @@
+"""Mail templates (package data): a ``<kind>.txt.j2`` and ``<kind>.html.j2`` pair per kind of mail."""

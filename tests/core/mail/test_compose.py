@@ -1,0 +1,99 @@
+"""Composing a queued mail: subject tokens, References chains, and the headers every mail carries."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email import message_from_bytes, policy
+
+import pytest
+from beanie import PydanticObjectId
+
+from helpgate.core.mail import compose
+from helpgate.core.models import AttachmentRef, OutboundMail
+
+pytestmark = pytest.mark.usefixtures("store")  # Beanie documents need an initialised store, even unsaved
+
+
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Printer on fire", "Re: Printer on fire [#7]"),
+        ("Re: RE: Fwd: Printer on fire", "Re: Printer on fire [#7]"),
+        ("AW: Re: Printer on fire [#7]", "Re: Printer on fire [#7]"),
+        ("Re[2]: Printer [#7] on fire", "Re: Printer on fire [#7]"),
+        ("", "Re: (no subject) [#7]"),
+    ],
+)
+def test_ticket_subject(subject: str, expected: str) -> None:
+    assert compose.ticket_subject(subject, 7) == expected
+
+
+def test_references_continue_the_chain_and_stay_short() -> None:
+    assert compose.references_after("c@x", ["a@x", "b@x"]) == ["a@x", "b@x", "c@x"]
+    assert compose.references_after("b@x", ["a@x", "b@x"]) == ["a@x", "b@x"]
+    long = compose.references_after("last@x", [f"{n}@x" for n in range(50)])
+    assert len(long) == compose.MAX_REFERENCES and long[0] == "0@x" and long[-1] == "last@x"
+
+
+def _mail(**overrides: object) -> OutboundMail:
+    values: dict[str, object] = {
+        "key": "hg.7.abc.0123456789@acme.test",
+        "template": "agent_reply",
+        "automatic": False,
+        "mail_from": "help@acme.test",
+        "from_name": "Acme Süpport, Inc.",
+        "to": ["jane@example.org"],
+        "reply_to": "support+7.0123456789@acme.test",
+        "subject": "Re: Drücker on fire [#7]",
+        "in_reply_to": "first@example.org",
+        "references": ["first@example.org"],
+        "text": "Grüße",
+        "html": "<p>Grüße</p>",
+        "date": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        **overrides,
+    }
+    mail: OutboundMail = OutboundMail.model_validate(values)
+    return mail
+
+
+def test_build_sets_every_header_and_encodes_what_is_not_ascii() -> None:
+    built = compose.build(_mail(), [], loop_marker="help@acme.test").as_bytes()
+    assert max(built) < 128  # 7-bit clean on the wire
+    parsed = message_from_bytes(built, policy=policy.default)
+    assert parsed["From"] == '"Acme Süpport, Inc." <help@acme.test>'
+    assert parsed["Subject"] == "Re: Drücker on fire [#7]"
+    assert parsed["Date"] == "Fri, 02 Jan 2026 03:04:05 +0000"
+    assert parsed["Message-ID"] == "<hg.7.abc.0123456789@acme.test>"
+    assert parsed["In-Reply-To"] == "<first@example.org>" and parsed["References"] == "<first@example.org>"
+    assert parsed["Reply-To"] == "support+7.0123456789@acme.test"
+    assert parsed["X-Loop"] == "help@acme.test" and parsed["Auto-Submitted"] is None
+    text = parsed.get_body(preferencelist=("plain",))
+    assert text is not None and text.get_content().strip() == "Grüße"
+
+
+def test_automatic_mail_says_so() -> None:
+    parsed = compose.build(_mail(automatic=True), [], loop_marker="x")
+    assert parsed["Auto-Submitted"] == "auto-replied" and parsed["X-Auto-Response-Suppress"] == "All"
+
+
+def test_same_mail_builds_the_same_bytes() -> None:
+    mail = _mail()
+    assert compose.build(mail, [], loop_marker="x").as_bytes() == compose.build(mail, [], loop_marker="x").as_bytes()
+
+
+def test_attachments_make_it_mixed() -> None:
+    ref = AttachmentRef(
+        filename="r\u00e9sum\u00e9.txt", content_type="text/plain", size=3, sha256="0", gridfs_id=PydanticObjectId()
+    )
+    parsed = compose.build(_mail(), [(ref, b"abc")], loop_marker="x")
+    assert parsed.get_content_type() == "multipart/mixed"
+    [part] = list(parsed.iter_attachments())
+    assert part.get_filename() == "résumé.txt" and part.get_payload(decode=True) == b"abc"
+
+
+def test_container_types_are_attached_as_plain_bytes() -> None:
+    ref = AttachmentRef(
+        filename="x.eml", content_type="message/rfc822", size=3, sha256="0", gridfs_id=PydanticObjectId()
+    )
+    [part] = list(compose.build(_mail(), [(ref, b"abc")], loop_marker="x").iter_attachments())
+    assert part.get_content_type() == "application/octet-stream" and part.get_payload(decode=True) == b"abc"
