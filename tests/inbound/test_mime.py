@@ -28,7 +28,7 @@ def test_html_only_mail_becomes_text() -> None:
         b"From: a@example.org\r\nSubject: html\r\nContent-Type: text/html; charset=iso-8859-1\r\n\r\n"
         b"<html><style>p{}</style><body><p>Caf\xe9 <b>ouvert</b></p><p>Merci</p></body></html>\r\n"
     )
-    assert mime.parse(raw).text == "Café ouvert\nMerci"
+    assert mime.parse(raw).text == "Café ouvert\n\nMerci"
 
 
 def test_multipart_alternative_prefers_plain() -> None:

@@ -1,16 +1,35 @@
-"""Parse raw mail into the few fields the pipeline needs. Never raises on malformed input except MalformedMail."""
+"""Parse raw mail into what the pipeline keeps. Never raises on malformed input except MalformedMail.
+
+The stdlib parses (``policy.default``, and ``compat32`` when the modern header parser gives up). Around it:
+raw 8-bit header blocks are decoded by the charset cascade before parsing (``charsets``); header values by
+``headers``; the body and attachments are sorted out by ``parts``; HTML is sanitised and turned into text by
+``markup``; the ticket view's text loses quoted history and signature (``quotes``) while ``full_text`` keeps all.
+"""
 
 from __future__ import annotations
 
-import email
 import email.policy
+import logging
 import re
 from dataclasses import dataclass, field
-from email.message import EmailMessage, Message
-from email.utils import getaddresses, parseaddr
-from html.parser import HTMLParser
+from email.message import Message
+from email.parser import Parser
+
+from helpgate.inbound import charsets, headers, invites, markup, quotes, reports
+from helpgate.inbound.attachments import ParsedAttachment
+from helpgate.inbound.parts import Body, Walker
+from helpgate.inbound.reports import DeliveryReport
+
+log = logging.getLogger(__name__)
 
 MESSAGE_ID_RE = re.compile(r"<([^<>\s]+)>")
+_BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
+#: Caps on what is kept per message (the raw message keeps everything; a document must stay well under 16 MB).
+MAX_FULL_TEXT_CHARS = 1_000_000
+MAX_TEXT_CHARS = 200_000
+#: Where the sender is read from, in order (mail without a usable From still names someone to answer).
+SENDER_HEADERS = ("From", "Sender", "Reply-To")
+_HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
 
 
 class MalformedMail(ValueError):
@@ -27,103 +46,108 @@ class ParsedMail:
     cc: list[str] = field(default_factory=list)
     in_reply_to: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
-    text: str = ""
+    text: str = ""  # for the ticket view: the newest reply, without quoted history and signature
+    full_text: str = ""  # the whole text body (from the HTML when there is no plain text)
+    html: str = ""  # the HTML body, sanitised; empty when the message has none
+    attachments: list[ParsedAttachment] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # headers.SELECTED, lower-cased names
+    report: DeliveryReport | None = None  # set for a delivery status notification (bounce)
+    defects: list[str] = field(default_factory=list)  # what was wrong with the message and was worked around
 
 
 def parse(raw: bytes) -> ParsedMail:
+    source = _source(raw)
     try:
-        message: Message = email.message_from_bytes(raw, policy=email.policy.default)
-        return _fields(message)
-    except Exception:
-        # About 6% of real-world oddities break the modern header parser; compat32 is lenient.
+        return _read(Parser(policy=email.policy.default).parsestr(source))
+    except Exception as error:
+        # Some real-world oddities break the modern header parser; compat32 is lenient.
+        log.info("mime.compat32_fallback reason=%s: %s", type(error).__name__, error)
         try:
-            return _fields(email.message_from_bytes(raw, policy=email.policy.compat32))
-        except Exception as error:
-            raise MalformedMail(f"unparseable message: {error}") from error
-
-
-def _header(message: Message, name: str) -> str:
-    value = message.get(name)
-    if value is None:
-        return ""
-    return " ".join(str(value).split())
-
-
-def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
-    values = [str(value) for value in message.get_all(name, [])]
-    return [(real, addr.strip().lower()) for real, addr in getaddresses(values) if "@" in addr]
+            mail = _read(Parser(policy=email.policy.compat32).parsestr(source))
+        except Exception as final:
+            raise MalformedMail(f"unparseable message: {type(final).__name__}: {final}") from final
+        mail.defects.append(f"Compat32Fallback({type(error).__name__})")
+        return mail
 
 
 def message_ids(value: str) -> list[str]:
-    return MESSAGE_ID_RE.findall(value)
+    ids: list[str] = MESSAGE_ID_RE.findall(value)
+    if not ids and _BARE_MESSAGE_ID.match(value.strip()):
+        ids = [value.strip()]  # some mailers leave out the angle brackets
+    return ids
 
 
-def _fields(message: Message) -> ParsedMail:
-    senders = _addresses(message, "From")
-    if senders:
-        from_name, from_email = senders[0]
-    else:
-        from_name, from_email = parseaddr(_header(message, "From"))
-        from_email = from_email.lower() if "@" in from_email else ""
-    ids = message_ids(_header(message, "Message-ID"))
+def _source(raw: bytes) -> str:
+    """The message as the stdlib's BytesParser would see it, except that an 8-bit header block is decoded.
+
+    RFC 5322 headers are ASCII, yet many mailers write raw UTF-8 or a local charset; left alone they would
+    reach us as surrogate escapes. The body stays surrogate-escaped bytes, exactly as BytesParser keeps it.
+    """
+    raw = raw.lstrip(b"\r\n")
+    ends = [position for position in (raw.find(b"\n\n"), raw.find(b"\r\n\r\n")) if position >= 0]
+    end = min(ends) if ends else len(raw)
+    head = _repaired(raw[:end])
+    if head.isascii():
+        return head.decode("ascii") + raw[end:].decode("ascii", errors="surrogateescape")
+    decoded = charsets.decode_headers(head, hint=charsets.declared_in_headers(head))
+    log.info("mime.header_8bit charset=%s", decoded.charset)
+    return decoded.text + raw[end:].decode("ascii", errors="surrogateescape")
+
+
+def _repaired(head: bytes) -> bytes:
+    """Fold lines that sit among headers but are neither a header nor a continuation (a mailer lost the fold).
+
+    The stdlib would end the headers at such a line and read everything after it, From and Subject included,
+    as body. A stray line before the first header (a forwarding note) is dropped. A line after the last header
+    is left alone: there the body simply started without its blank line.
+    """
+    lines = head.split(b"\n")
+    header_lines = [i for i, line in enumerate(lines) if _HEADER_LINE.match(line)]
+    if not header_lines:
+        return head
+    first, last = header_lines[0], header_lines[-1]
+    if first == 0 and all(_HEADER_LINE.match(line) or line[:1] in (b" ", b"\t") for line in lines[1 : last + 1]):
+        return head  # the usual case: nothing to repair
+    kept = [line for line in lines[:first] if line.startswith(b"From ")][:1]
+    for line in lines[first : last + 1]:
+        kept.append(line if _HEADER_LINE.match(line) or line[:1] in (b" ", b"\t") else b" " + line)
+    return b"\n".join(kept + lines[last + 1 :])
+
+
+def _read(message: Message) -> ParsedMail:
+    senders = next(filter(None, (headers.addresses(message, name) for name in SENDER_HEADERS)), [])
+    from_name, from_email = senders[0] if senders else ("", "")
+    ids = message_ids(headers.decoded_header(message, "Message-ID"))
+    body = Walker().walk(message)
+    full_text, html = _assemble(body)
     return ParsedMail(
         message_id=ids[0] if ids else None,
-        subject=_header(message, "Subject"),
+        subject=headers.decoded_header(message, "Subject"),
         from_email=from_email,
         from_name=from_name,
-        to=[addr for _, addr in _addresses(message, "To")],
-        cc=[addr for _, addr in _addresses(message, "Cc")],
-        in_reply_to=message_ids(_header(message, "In-Reply-To")),
-        references=message_ids(_header(message, "References")),
-        text=body_text(message),
+        to=[addr for _, addr in headers.addresses(message, "To")],
+        cc=[addr for _, addr in headers.addresses(message, "Cc")],
+        in_reply_to=message_ids(headers.decoded_header(message, "In-Reply-To")),
+        references=message_ids(" ".join(headers.header_values(message, "References"))),
+        text=quotes.reply_text(full_text)[:MAX_TEXT_CHARS] if full_text else "",
+        full_text=full_text,
+        html=html,
+        attachments=body.attachments,
+        headers=headers.selected(message),
+        report=reports.read(message),
+        defects=list(dict.fromkeys(body.defects)),
     )
 
 
-def body_text(message: Message) -> str:
-    """The plain text body: the text/plain part, else text extracted from text/html, else empty."""
-    part: Message | None = message
-    if isinstance(message, EmailMessage):
-        part = message.get_body(preferencelist=("plain", "html"))
-    elif message.is_multipart():
-        part = next((p for p in message.walk() if p.get_content_maintype() == "text"), None)
-    if part is None or part.get_content_maintype() != "text":
-        return ""
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        text = payload.decode(charset, errors="replace")
-    except LookupError:
-        text = payload.decode("utf-8", errors="replace")
-    if part.get_content_subtype() == "html":
-        text = _html_to_text(text)
-    return text.replace("\r\n", "\n").strip()
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__()
-        self.chunks: list[str] = []
-        self._skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in ("script", "style"):
-            self._skip += 1
-        elif tag in ("br", "p", "div", "li", "tr"):
-            self.chunks.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style") and self._skip:
-            self._skip -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skip:
-            self.chunks.append(data)
-
-
-def _html_to_text(html: str) -> str:
-    extractor = _TextExtractor()
-    extractor.feed(html)
-    lines = (" ".join(line.split()) for line in "".join(extractor.chunks).splitlines())
-    return "\n".join(line for line in lines if line)
+def _assemble(body: Body) -> tuple[str, str]:
+    texts = []
+    for piece in body.pieces:
+        text = piece.text if piece.text is not None else markup.to_text(piece.html or "")
+        if text.strip():
+            texts.append(text.strip())
+    full_text = "\n\n".join(texts)
+    if not full_text and body.calendars:
+        full_text = invites.summary(body.calendars[0])
+    htmls = [piece.html for piece in body.pieces if piece.html]
+    html = markup.sanitise("\n".join(htmls)) if htmls else ""
+    return full_text[:MAX_FULL_TEXT_CHARS], html
