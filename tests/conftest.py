@@ -24,6 +24,7 @@ from helpgate.core.models import ALL_MODELS, Role, User
 from helpgate.core.services import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from tests.mail_capture import CaptureServer, Certificate, make_certificate
 
 PASSWORD = "correct-horse-battery"
 JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes"
@@ -132,3 +133,16 @@ async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) ->
 
 async def make_user(email: str, role: Role, password: str | None = PASSWORD) -> User:
     return await users.create(email=email, role=role, password=password)
+
+
+@pytest.fixture(scope="session")
+def sink_certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
+    return make_certificate(tmp_path_factory.mktemp("sink-tls"))
+
+
+@pytest.fixture
+def sink(sink_certificate: Certificate) -> Iterator[CaptureServer]:
+    """An SMTP sink like Mailtrap's sandbox (STARTTLS + AUTH); `sink.settings()` points a gateway at it."""
+    server = CaptureServer(sink_certificate).start()
+    yield server
+    server.stop()

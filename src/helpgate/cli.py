@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from helpgate import __version__, cli_mailboxes
+from helpgate import __version__, cli_mailboxes, cli_raw
 from helpgate.core.errors import HelpgateError
 from helpgate.core.models import Role
 from helpgate.core.services import users
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="")
     create.add_argument("--password", help="the password (prompted for when left out)")
     cli_mailboxes.add_commands(commands)
+    cli_raw.add_commands(commands)
     return parser
 
 
@@ -85,6 +86,10 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.command == "create-user":
             return await _create_user(args, gateway)
+        if args.command == "quarantine":
+            return await cli_raw.list_raw(args)
+        if args.command == "replay":
+            return await cli_raw.replay(args, gateway.inbound_policy())
         return await cli_mailboxes.run(args, gateway)
     finally:
         await gateway.stop()

@@ -12,6 +12,7 @@ import logging
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
+from email.utils import parseaddr
 from typing import Any
 
 import uvicorn
@@ -21,10 +22,12 @@ from helpgate.api.app import create_app
 from helpgate.core import db
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError
+from helpgate.core.mail import message_ids, wiring
+from helpgate.core.mail.worker import OutboundWorker
 from helpgate.core.models import ALL_MODELS
 from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
 from helpgate.core.settings import Settings
-from helpgate.inbound import imap
+from helpgate.inbound import guards, imap, pipeline
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
 from helpgate.inbound.worker import InboundWorker
 
@@ -66,6 +69,7 @@ class Gateway:
         self.worker = InboundWorker()
         self.smtp: SmtpListener | None = None
         self.imap: imap.Supervisor | None = None
+        self.outbound: OutboundWorker | None = None
         self.secret_key = ""
         self._http: _Server | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -74,9 +78,35 @@ class Gateway:
     @property
     def box(self) -> SecretBox:
         """Encrypts and decrypts stored secrets (IMAP passwords) with the installation's secret key."""
+        return SecretBox(self.load_secret_key())
+
+    def load_secret_key(self) -> str:
+        """HELPGATE_SECRET_KEY, or the one generated into the data dir: encrypts secrets, signs Message-IDs."""
         if not self.secret_key:
             self.secret_key = load_secret_key(self.settings.secret_key, self.settings.data_dir)
-        return SecretBox(self.secret_key)
+        return self.secret_key
+
+    def _wake_outbound(self) -> None:
+        if self.outbound is not None:
+            self.outbound.wake()
+
+    def inbound_policy(self) -> pipeline.Policy:
+        """What the inbound pipeline must know of this installation: its addresses, keys and rules."""
+        settings = self.settings
+        secret = self.load_secret_key()
+        sender = settings.mail_from or settings.support_addresses[0]
+        loop_tag = parseaddr(sender)[1].lower() or settings.support_addresses[0]
+        me = guards.Self(
+            addresses=frozenset({*settings.support_addresses, loop_tag}),
+            loop_tag=loop_tag,
+            is_own_message_id=lambda message_id: message_ids.ticket_of(message_id, secret=secret) is not None,
+        )
+        return pipeline.Policy(
+            secret=secret,
+            me=me,
+            trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
+            quarantine_dmarc_fail=settings.quarantine_dmarc_fail,
+        )
 
     async def connect_store(self) -> None:
         uri = self.settings.mongodb_uri
@@ -93,7 +123,12 @@ class Gateway:
         try:
             secret = load_jwt_secret(settings.jwt_secret, settings.data_dir)
             await self.connect_store()
-            await self.worker.start()
+            await self.worker.start(policy=self.inbound_policy())
+            outgoing = wiring.make_outgoing(settings, secret=self.load_secret_key(), wake=self._wake_outbound)
+            self.outbound = wiring.make_worker(
+                settings, wiring.make_transport(settings), loop_marker=outgoing.from_address
+            )
+            await self.outbound.start()
             self.imap = imap.Supervisor(box=self.box, on_stored=self.worker.submit)
             await self.imap.start()
             handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
@@ -121,6 +156,7 @@ class Gateway:
                 issuer=issuer,
                 refresh_ttl=timedelta(days=settings.refresh_token_days),
                 health_probe=self.health,
+                outgoing=outgoing,
             )
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _Server(config)
@@ -164,6 +200,7 @@ class Gateway:
             },
             "http": {"ok": True, "address": f"{self.settings.http_host}:{self.http_port}"},
             "inbound": {"ok": True, "backlog": self.worker.backlog, "processed": self.worker.processed},
+            "outbound": self.outbound.health() if self.outbound is not None else {"ok": False},
             # A broken mailbox is reported, but does not make the gateway unhealthy: the rest keeps working.
             "imap": {
                 "ok": True,
@@ -190,6 +227,9 @@ class Gateway:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = self._http_task = None
+        if self.outbound is not None:
+            await self.outbound.stop(grace)
+            self.outbound = None
         await self.worker.stop(grace)
         if self.client is not None:
             await self.client.close()

@@ -137,3 +137,25 @@ async def test_message_without_sender_is_quarantined_with_reason(gateway: Gatewa
     assert stored.reason == "no usable From address"
     assert await Ticket.find_all().count() == 0
     assert await raw_messages.read_bytes(stored) == raw
+
+
+async def test_large_mail_is_kept_in_gridfs_and_read_back_whole(gateway: Gateway) -> None:
+    assert gateway.smtp is not None
+    body = "".join(f"line {n:07d} of a long log the customer pasted\n" for n in range(20_000))  # ~1 MB
+    await send(gateway.smtp.port, make_mail(body=body, message_id="<big@example.org>"))
+    await gateway.worker.idle()
+    [raw] = await RawMessage.find_all().to_list()
+    assert raw.size > raw_messages.INLINE_MAX_BYTES
+    assert raw.data is None and raw.gridfs_id is not None and raw.status is RawStatus.PROCESSED
+    stored = await raw_messages.read_bytes(raw)
+    assert len(stored) == raw.size and hashlib.sha256(stored).hexdigest() == raw.sha256
+    [message] = await Message.find_all().to_list()
+    assert message.text.startswith("line 0000000 of a long log")
+
+
+async def test_small_mail_is_kept_inline(gateway: Gateway) -> None:
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail())
+    await gateway.worker.idle()
+    [raw] = await RawMessage.find_all().to_list()
+    assert raw.data is not None and raw.gridfs_id is None

@@ -53,14 +53,16 @@ async def init_models(
 
 
 def flat_insert_engine_class() -> type[Any]:
-    """mongoeco's SQLite engine with the one fix helpgate depends on, or the stock engine on other versions.
+    """mongoeco's SQLite engine with the fixes helpgate depends on, or the stock engine on other versions.
 
     mongoeco 4.11 validates every single ``insert_one`` by decoding the whole collection to look for a
     *numerically* equal ``_id`` (``scan_payload_id=True``): 1, 1.0 and Int64(1) are the same key in MongoDB
     but not the same storage key. The storage-key lookup it does first is exact for every other ``_id``
     type, so for an ``_id`` with no numeric part (our ObjectIds) the scan can never find anything the
     lookup missed. Skipping it keeps the insert rate flat instead of falling linearly with collection size.
-    ``tests/core/test_db.py`` fails when this stops applying.
+    Second, it remembers which fields hold no arrays (see FlatInsertSQLiteEngine.__init__), which keeps
+    updates and indexed reads from scanning the collection after every write.
+    ``tests/core/test_db.py`` fails when these stop applying.
     """
     import mongoeco
     from mongoeco.core.identity import id_contains_numeric_value
@@ -75,12 +77,42 @@ def flat_insert_engine_class() -> type[Any]:
         return SQLiteEngine
 
     class FlatInsertSQLiteEngine(SQLiteEngine):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            # (db, collection, probe, field) known to hold no array along the field's path. mongoeco caches
+            # this too, but drops its cache on every write and then answers with a full-collection
+            # json_type() scan, once per unique index per write and again in query planning.
+            self._array_free: set[tuple[str, str, str, str]] = set()
+
         def _validate_document_against_unique_indexes(
             self, db_name: str, coll_name: str, document: Any, **kwargs: Any
         ) -> None:
+            # Every written document passes here (inserts, updates, replacements, bulk writes): the one
+            # place where an array can enter a collection, so the place to forget what it disproves.
+            if self._array_free:
+                for known in [k for k in self._array_free if k[:2] == (db_name, coll_name)]:
+                    if _path_has_array(document, known[3]):
+                        self._array_free.discard(known)
             if kwargs.get("scan_payload_id") and not id_contains_numeric_value(document.get("_id")):
                 kwargs["scan_payload_id"] = False
             super()._validate_document_against_unique_indexes(db_name, coll_name, document, **kwargs)
+
+        def _field_is_top_level_array_in_collection(self, db_name: str, coll_name: str, field: str) -> bool:
+            return self._remembered(db_name, coll_name, "top", field, super()._field_is_top_level_array_in_collection)
+
+        def _field_traverses_array_in_collection(self, db_name: str, coll_name: str, field: str) -> bool:
+            return self._remembered(
+                db_name, coll_name, "traverses", field, super()._field_traverses_array_in_collection
+            )
+
+        def _remembered(self, db_name: str, coll_name: str, probe: str, field: str, scan: Any) -> bool:
+            key = (db_name, coll_name, probe, field)
+            if key in self._array_free:
+                return False
+            found = bool(scan(db_name, coll_name, field))
+            if not found:
+                self._array_free.add(key)
+            return found
 
         def _create_sqlite_connection(self) -> Any:
             connection = super()._create_sqlite_connection()
@@ -89,7 +121,28 @@ def flat_insert_engine_class() -> type[Any]:
             connection.execute("PRAGMA synchronous=FULL")
             return connection
 
+        def _connect_sync(self) -> None:
+            super()._connect_sync()
+            # The change-stream bookkeeping connection commits a lease three times per write; losing its
+            # last commits on power loss costs nothing (helpgate reads no change streams), syncing them
+            # cost two thirds of every insert. Documents stay on the FULL connection above.
+            delivery = self._change_delivery_connection
+            if delivery is not None:
+                delivery.execute("PRAGMA synchronous=NORMAL")
+
     return FlatInsertSQLiteEngine
+
+
+def _path_has_array(document: Any, field: str) -> bool:
+    """Whether an array appears anywhere along the dotted path (conservative: any list counts)."""
+    value = document
+    for part in field.split("."):
+        if isinstance(value, list):
+            return True
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    return isinstance(value, list)
 
 
 async def _serve_embedded(data_dir: Path, host: str, port: int) -> int:

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from helpgate.core.mail.transport import SmtpSecurity
 
 MIB = 1024 * 1024
 
@@ -39,8 +41,35 @@ class Settings(BaseSettings):
     access_token_minutes: int = Field(default=15, gt=0)
     refresh_token_days: int = Field(default=14, gt=0)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # Outbound mail. With no SMTP_HOST, mail is written as .eml files to <data dir>/outbox/ instead.
+    trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # empty: trust any Authentication-Results
+    quarantine_dmarc_fail: bool = False  # quarantine mail whose sender fails DMARC instead of flagging it
+    mail_from: str | None = None  # "Name <address>"; unset: the first support address
+    outbound_smtp_host: str | None = Field(
+        default=None, validation_alias=AliasChoices("SMTP_HOST", "outbound_smtp_host")
+    )
+    outbound_smtp_port: int | None = Field(
+        default=None, ge=1, le=65535, validation_alias=AliasChoices("SMTP_PORT", "outbound_smtp_port")
+    )  # unset: 587 for starttls, 465 for tls, 25 for none
+    outbound_smtp_username: str | None = Field(
+        default=None, validation_alias=AliasChoices("SMTP_USERNAME", "outbound_smtp_username")
+    )
+    outbound_smtp_password: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("SMTP_PASSWORD", "outbound_smtp_password")
+    )
+    outbound_smtp_security: SmtpSecurity = Field(
+        default=SmtpSecurity.STARTTLS, validation_alias=AliasChoices("SMTP_SECURITY", "outbound_smtp_security")
+    )
+    outbound_smtp_ca_file: Path | None = Field(
+        default=None, validation_alias=AliasChoices("SMTP_CA_FILE", "outbound_smtp_ca_file")
+    )  # trust this CA for the relay's certificate instead of the system's
+    outbound_connections: int = Field(default=4, ge=1, le=64)
+    outbound_retry_seconds: float = Field(default=30.0, gt=0)  # first retry; doubles per attempt, at most 1 h
+    outbound_max_attempts: int = Field(default=10, ge=1)
+    outbound_lease_seconds: float = Field(default=300.0, gt=0)
+    max_reply_attachment_bytes: int = Field(default=10 * MIB, ge=0)
 
-    @field_validator("support_addresses", mode="before")
+    @field_validator("support_addresses", "trusted_authserv_ids", mode="before")
     @classmethod
     def _split_addresses(cls, value: object) -> object:
         if isinstance(value, str):

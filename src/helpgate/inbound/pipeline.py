@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pymongo.errors import ConnectionFailure
 
 from helpgate.core.models import Direction, RawMessage, RawStatus, Ticket, User
-from helpgate.core.services import raw_messages, tickets, users
+from helpgate.core.services import attachments, bodies, raw_messages, suppressions, tickets, users
+from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
-from helpgate.inbound import mime, threading
+from helpgate.inbound import authresults, guards, mime, subjects, threading
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +25,10 @@ log = logging.getLogger(__name__)
 class Stop(Exception):
     status: RawStatus
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, *, ticket: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.ticket = ticket  # the ticket the message concerns, when known (a duplicate's original)
 
 
 class Ignore(Stop):
@@ -41,6 +43,18 @@ class Quarantine(Stop):
     status = RawStatus.QUARANTINED
 
 
+@dataclass(frozen=True)
+class Policy:
+    """What the pipeline needs to know of this installation; built once by the gateway."""
+
+    secret: str = ""  # the installation's secret key: recognises our signed Message-IDs and reply addresses
+    me: guards.Self = field(
+        default_factory=lambda: guards.Self(addresses=frozenset(), loop_tag="", is_own_message_id=lambda _id: False)
+    )
+    trusted_authserv_ids: frozenset[str] = frozenset()
+    quarantine_dmarc_fail: bool = False
+
+
 @dataclass
 class InboundContext:
     raw: RawMessage
@@ -50,6 +64,9 @@ class InboundContext:
     dedupe_key: str = ""
     requester: User | None = None
     ticket: Ticket | None = None
+    policy: Policy = field(default_factory=Policy)
+    auto_reply_block: str | None = None
+    auth: authresults.AuthResults = field(default_factory=authresults.AuthResults)
 
 
 async def parse(ctx: InboundContext) -> None:
@@ -64,18 +81,55 @@ async def parse(ctx: InboundContext) -> None:
 
 async def require_sender(ctx: InboundContext) -> None:
     assert ctx.mail is not None
-    if not ctx.mail.from_email:
+    if not ctx.mail.from_email and ctx.mail.report is None:  # a bounce may come from a bare MAILER-DAEMON
         raise Quarantine("no usable From address")
 
 
+async def guard(ctx: InboundContext) -> None:
+    """Loops end here: our own mail coming back is ignored; automatic mail is kept but never answered."""
+    mail = ctx.mail
+    assert mail is not None
+    me = ctx.policy.me
+    own = guards.ourselves(mail, me)
+    if own is not None:
+        raise Ignore(own)
+    ctx.auto_reply_block = guards.auto_reply_block(mail, me)
+    ctx.auth = authresults.parse(
+        mail.headers.get("authentication-results", ""), trusted_ids=ctx.policy.trusted_authserv_ids
+    )
+    if ctx.auth.dmarc_failed and ctx.policy.quarantine_dmarc_fail:
+        raise Quarantine(f"sender {mail.from_email} failed DMARC ({ctx.auth.as_dict()})")
+
+
+async def bounce(ctx: InboundContext) -> None:
+    """A delivery report suppresses the addresses that failed for good; it never opens a ticket."""
+    mail = ctx.mail
+    assert mail is not None
+    report = mail.report
+    if report is None:
+        return
+    for recipient in report.recipients:
+        if recipient.action == "failed" and recipient.status.startswith("5"):
+            await suppressions.suppress(
+                address=recipient.address, reason=f"bounced {recipient.status} {recipient.diagnostic}".strip()
+            )
+    if report.original_message_id:
+        mail.in_reply_to = [report.original_message_id, *mail.in_reply_to]
+
+
 async def dedupe(ctx: InboundContext) -> None:
-    if await tickets.message_exists(ctx.dedupe_key):
-        raise Duplicate(f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}")
+    earlier = await tickets.find_message(ctx.dedupe_key)
+    if earlier is not None:
+        raise Duplicate(
+            f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}", ticket=earlier.ticket_number
+        )
 
 
 async def thread(ctx: InboundContext) -> None:
     assert ctx.mail is not None
-    ctx.ticket = await threading.find_ticket(ctx.mail)
+    ctx.ticket = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret)
+    if ctx.ticket is None and ctx.mail.report is not None:
+        raise Ignore("delivery report for a message of no ticket")
 
 
 async def deliver(ctx: InboundContext) -> None:
@@ -94,10 +148,14 @@ async def deliver(ctx: InboundContext) -> None:
         in_reply_to=mail.in_reply_to,
         references=mail.references,
         raw_message_id=ctx.raw.id,
+        participants=[mail.from_email, *mail.cc],
+        thread_root=threading.thread_root(mail)[0],
+        auto_reply_block=ctx.auto_reply_block,
+        authentication=ctx.auth.as_dict(),
     )
     if ctx.ticket is not None:
         if await tickets.add_message(ticket=ctx.ticket, message=message) is None:
-            raise Duplicate(f"message {ctx.message_id} already on ticket {ctx.ticket.number}")
+            raise Duplicate(f"message {ctx.message_id} already on ticket {ctx.ticket.number}", ticket=ctx.ticket.number)
         return
     ctx.requester = await users.get_or_create_customer(email=mail.from_email, name=mail.from_name)
     ctx.ticket = await tickets.open_ticket(
@@ -105,16 +163,43 @@ async def deliver(ctx: InboundContext) -> None:
         subject=mail.subject or "(no subject)",
         mailbox=ctx.raw.mailbox,
         first=message,
+        subject_key=subjects.key(mail.subject),
+        auth_failed=ctx.auth.dmarc_failed,
+    )
+    if ctx.auth.dmarc_failed:
+        log.warning("inbound.dmarc_failed ticket=%s sender=%s", ctx.ticket.number, mail.from_email)
+
+
+async def keep_body(ctx: InboundContext) -> None:
+    """Attachments into GridFS, then the full text, sanitised HTML and attachment list onto the message."""
+    mail = ctx.mail
+    assert mail is not None and ctx.ticket is not None
+    files = [
+        NewAttachment(
+            part_index=part.index,
+            filename=part.filename,
+            content_type=part.content_type,
+            data=part.data,
+            sha256=part.sha256,
+            sniffed_type=part.sniffed_type,
+            content_id=part.content_id,
+            inline=part.inline,
+        )
+        for part in mail.attachments
+    ]
+    kept = await attachments.store(message_key=ctx.dedupe_key, ticket_number=ctx.ticket.number, files=files)
+    await bodies.record(
+        dedupe_key=ctx.dedupe_key, full_text=mail.full_text, html=mail.html, attachments=[a.ref() for a in kept]
     )
 
 
 Step = Callable[[InboundContext], Awaitable[None]]
-STEPS: tuple[Step, ...] = (parse, require_sender, dedupe, thread, deliver)
+STEPS: tuple[Step, ...] = (parse, require_sender, guard, bounce, dedupe, thread, deliver, keep_body)
 
 
-async def process(raw: RawMessage) -> RawStatus:
+async def process(raw: RawMessage, *, policy: Policy | None = None) -> RawStatus:
     """Run every step over one raw message and record the outcome on it."""
-    ctx = InboundContext(raw=raw, data=b"")
+    ctx = InboundContext(raw=raw, data=b"", policy=policy or Policy())
     step_name = "read"
     try:
         ctx.data = await raw_messages.read_bytes(raw)
@@ -122,7 +207,7 @@ async def process(raw: RawMessage) -> RawStatus:
             step_name = step.__name__
             await step(ctx)
     except Stop as stop:
-        await raw_messages.mark(raw, stop.status, reason=stop.reason)
+        await raw_messages.mark(raw, stop.status, reason=stop.reason, ticket=stop.ticket)
         log.info(
             "inbound.%s raw=%s message_id=%s step=%s reason=%s",
             stop.status,

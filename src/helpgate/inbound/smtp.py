@@ -14,6 +14,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from beanie import PydanticObjectId
 
+from helpgate.core.mail import message_ids
 from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
 
@@ -32,7 +33,8 @@ class SupportHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
-        if address.lower() not in self._addresses:
+        # support+<tag>@domain (a ticket's reply address) is delivered to support@domain.
+        if message_ids.base_address(address.lower()) not in self._addresses:
             log.info("smtp.rejected rcpt=%s peer=%s reason=unknown recipient", address, session.peer)
             return replies.UNKNOWN_RECIPIENT
         envelope.rcpt_tos.append(address)
@@ -48,7 +50,7 @@ class SupportHandler:
             raw = await raw_messages.store(
                 data=data,
                 source="smtp",
-                mailbox=envelope.rcpt_tos[0].lower(),
+                mailbox=message_ids.base_address(envelope.rcpt_tos[0].lower()),
                 envelope_from=envelope.mail_from or "",
                 envelope_to=[rcpt.lower() for rcpt in envelope.rcpt_tos],
                 peer=_peer(session),

@@ -20,6 +20,7 @@ class InboundWorker:
     def __init__(self) -> None:
         self._queue: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._policy = pipeline.Policy()
         self.processed = 0
 
     def submit(self, raw_id: PydanticObjectId) -> None:
@@ -29,7 +30,8 @@ class InboundWorker:
     def backlog(self) -> int:
         return self._queue.qsize()
 
-    async def start(self) -> None:
+    async def start(self, *, policy: pipeline.Policy | None = None) -> None:
+        self._policy = policy or pipeline.Policy()
         for raw in await raw_messages.unprocessed():
             assert raw.id is not None
             self.submit(raw.id)
@@ -69,7 +71,7 @@ class InboundWorker:
             try:
                 raw = await raw_messages.get(raw_id)
                 if raw is not None:
-                    await pipeline.process(raw)
+                    await pipeline.process(raw, policy=self._policy)
                     self.processed += 1
                 return
             except ConnectionFailure as error:

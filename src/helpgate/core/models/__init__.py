@@ -2,32 +2,55 @@
 
 from beanie import Document
 
+from helpgate.core.models.attachment import Attachment
 from helpgate.core.models.counter import Counter
 from helpgate.core.models.mailbox import ImapSecurity, Mailbox, MailboxState
-from helpgate.core.models.message import Direction, Message, MessageKind
+from helpgate.core.models.message import AttachmentRef, Direction, Message, MessageKind
+from helpgate.core.models.outbound import DeliveryStatus, OutboundMail, Transition
+from helpgate.core.models.rate_limit import RateWindow
 from helpgate.core.models.raw_message import RawMessage, RawStatus
 from helpgate.core.models.session import RefreshToken
+from helpgate.core.models.suppression import Suppression
 from helpgate.core.models.ticket import Participant, Priority, Ticket, TicketStatus
 from helpgate.core.models.user import Role, User
 
-ALL_MODELS: tuple[type[Document], ...] = (User, Ticket, Message, RawMessage, Counter, RefreshToken, Mailbox)
+ALL_MODELS: tuple[type[Document], ...] = (
+    User,
+    Ticket,
+    Message,
+    RawMessage,
+    Counter,
+    RefreshToken,
+    Mailbox,
+    Attachment,
+    OutboundMail,
+    Suppression,
+    RateWindow,
+)
 
 __all__ = [
     "ALL_MODELS",
+    "Attachment",
+    "AttachmentRef",
     "Counter",
+    "DeliveryStatus",
     "Direction",
     "ImapSecurity",
     "Mailbox",
     "MailboxState",
     "Message",
     "MessageKind",
+    "OutboundMail",
     "Participant",
     "Priority",
+    "RateWindow",
     "RawMessage",
     "RawStatus",
     "RefreshToken",
     "Role",
+    "Suppression",
     "Ticket",
     "TicketStatus",
+    "Transition",
     "User",
 ]

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from beanie import Document, PydanticObjectId
-from pydantic import Field
+from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
 from helpgate.core.models.clock import utcnow
@@ -13,11 +13,22 @@ from helpgate.core.models.clock import utcnow
 class Direction(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
+    INTERNAL = "internal"  # a note: never mailed, never shown to the customer
 
 
 class MessageKind(StrEnum):
     EMAIL = "email"
     NOTE = "note"
+
+
+class AttachmentRef(BaseModel):
+    """A file kept in GridFS (bucket ``attachments``), as a message refers to it."""
+
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    gridfs_id: PydanticObjectId
 
 
 class Message(Document):
@@ -31,10 +42,16 @@ class Message(Document):
     cc: list[str] = Field(default_factory=list)
     subject: str = ""
     text: str = ""
+    full_text: str = ""  # inbound mail: the whole text body; `text` is the reply without quoted history and signature
+    html: str = ""  # as written by an agent (sanitised when mailed); inbound HTML is not kept here yet
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+    author_id: PydanticObjectId | None = None  # the agent who wrote a reply or note
     message_id: str | None = None  # the RFC 5322 Message-ID, without angle brackets
     in_reply_to: list[str] = Field(default_factory=list)
     references: list[str] = Field(default_factory=list)
     raw_message_id: PydanticObjectId | None = None
+    auto_reply_block: str | None = None  # inbound: why helpgate must not answer it automatically (loop guards)
+    authentication: dict[str, str] = Field(default_factory=dict)  # inbound: spf/dkim/dmarc verdicts received
     # Unique per message: "<mailbox> <Message-ID>" for inbound mail, so a second delivery cannot add a copy.
     dedupe_key: str
     created_at: datetime = Field(default_factory=utcnow)

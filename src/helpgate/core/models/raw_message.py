@@ -21,7 +21,8 @@ class RawStatus(StrEnum):
 class RawMessage(Document):
     sha256: str
     size: int
-    gridfs_id: PydanticObjectId
+    data: bytes | None = None  # the message itself, when small enough to keep inline
+    gridfs_id: PydanticObjectId | None = None  # else where GridFS keeps it
     source: str  # "smtp" or "imap:<mailbox>"
     mailbox: str  # the support address it was delivered to
     envelope_from: str = ""

@@ -43,6 +43,11 @@ class Ticket(Document):
     message_count: int = 0
     # The dedupe key of the message that opened the ticket: re-processing that message finds this ticket.
     origin_key: str
+    # Who may thread into this ticket by its [#number] subject token: requester, Cc'd people, repliers.
+    participants: list[str] = Field(default_factory=list)
+    subject_key: str = ""  # the normalised subject, for the same-sender subject fallback
+    thread_roots: list[str] = Field(default_factory=list)  # Outlook Thread-Index conversation roots
+    auth_failed: bool = False  # the opening mail failed DMARC at the receiving server (possible spoofing)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -52,4 +57,6 @@ class Ticket(Document):
             IndexModel([("number", ASCENDING)], unique=True, name="number_unique"),
             IndexModel([("origin_key", ASCENDING)], unique=True, name="origin_unique"),
             IndexModel([("requester.user_id", ASCENDING), ("number", DESCENDING)], name="requester_number"),
+            IndexModel([("subject_key", ASCENDING), ("requester.email", ASCENDING)], name="subject_requester"),
+            IndexModel([("thread_roots", ASCENDING)], name="thread_roots"),
         ]
