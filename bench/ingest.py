@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import json
 import multiprocessing
 import os
@@ -57,11 +58,22 @@ JWT_SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # noqa: S105 - same
 STALL_SECONDS = 120.0
 SUSTAIN_TARGET = 0.7
 RATE_TARGET = 40.0
+PR_SET_PDEATHSIG = 1
 LINE = "The printer on the third floor prints blank pages again since the update, please help us.\n"
 
 
 def say(text: str) -> None:
     print(text, flush=True)
+
+
+def _die_with_parent() -> None:
+    """In the helpgate child before exec: SIGTERM it when the bench dies, even by SIGKILL (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _stop_on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def free_port() -> int:
@@ -299,6 +311,7 @@ class Helpgate:
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,  # the bench runs no threads of its own at this point
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -524,6 +537,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)  # clean up (temp dir, children) on SIGTERM too
     tag = f"{os.getpid()}-{int(time.time())}"
     started = time.monotonic()
     try:

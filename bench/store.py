@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import signal
 import statistics
 import sys
 import tempfile
@@ -357,6 +358,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> None:
+    task = asyncio.current_task()
+    assert task is not None
+    # SIGTERM unwinds like Ctrl-C does: the store child is stopped and the temp dir removed.
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="helpgate-bench-store-") as directory:
         work_dir = Path(directory)
@@ -370,7 +375,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         asyncio.run(run(args))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
         print("interrupted", file=sys.stderr)
         return 130
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import mongoeco
 import pytest
-from bson import ObjectId
+from bson import Decimal128, ObjectId
 from mongoeco import AsyncMongoClient as EcoClient
 from mongoeco.errors import DuplicateKeyError
 
@@ -124,3 +124,24 @@ async def test_arrays_written_later_are_still_seen(tmp_path: Path) -> None:
         assert [doc["tags"] async for doc in collection.find({"tags": "blue"}, {"_id": 0})] == [["red", "blue"]]
         await collection.update_one({"tags": "solo"}, {"$set": {"tags": ["x", "y"]}})
         assert await collection.count_documents({"tags": "y"}) == 1
+
+
+async def test_queries_do_not_rescan_for_tagged_values_and_still_find_them(tmp_path: Path) -> None:
+    engine = db.flat_insert_engine_class()(str(tmp_path / "store.sqlite3"))
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.create_index("key", unique=True)
+        for n in range(10):
+            await collection.insert_one({"key": f"k{n}"})
+        await collection.find_one({"key": "k1"})  # learns: no tagged values under "key"
+        scans: list[str] = []
+        engine._connection.set_trace_callback(lambda sql: scans.append(sql) if "json_extract(document" in sql else None)
+        for n in range(10):
+            await collection.insert_one({"key": f"new{n}"})
+            assert await collection.find_one({"key": f"new{n}"}) is not None
+        engine._connection.set_trace_callback(None)
+        assert scans == []
+        # A tagged value written later is still found by the typed comparisons that need the scan.
+        await collection.insert_one({"key": Decimal128("7.5")})
+        found = await collection.find_one({"key": 7.5})
+        assert found is not None and found["key"] == Decimal128("7.5")

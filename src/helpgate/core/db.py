@@ -19,10 +19,12 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from beanie import Document, init_beanie
+from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from helpgate.core.errors import ConfigurationError
@@ -79,9 +81,10 @@ def flat_insert_engine_class() -> type[Any]:
     class FlatInsertSQLiteEngine(SQLiteEngine):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            # (db, collection, probe, field) known to hold no array along the field's path. mongoeco caches
-            # this too, but drops its cache on every write and then answers with a full-collection
-            # json_type() scan, once per unique index per write and again in query planning.
+            # (db, collection, probe, field) known to hold no array (or no tagged value of a type) along the
+            # field's path. mongoeco caches these facts too, but drops its cache on every write and then
+            # answers with full-collection json_type()/json_extract() scans, once per unique index per write
+            # and again when planning each query.
             self._array_free: set[tuple[str, str, str, str]] = set()
 
         def _validate_document_against_unique_indexes(
@@ -91,7 +94,10 @@ def flat_insert_engine_class() -> type[Any]:
             # place where an array can enter a collection, so the place to forget what it disproves.
             if self._array_free:
                 for known in [k for k in self._array_free if k[:2] == (db_name, coll_name)]:
-                    if _path_has_array(document, known[3]):
+                    probe, field = known[2], known[3]
+                    if _path_has_array(document, field) or (
+                        probe.startswith("tagged:") and _path_is_exotic(document, field)
+                    ):
                         self._array_free.discard(known)
             if kwargs.get("scan_payload_id") and not id_contains_numeric_value(document.get("_id")):
                 kwargs["scan_payload_id"] = False
@@ -103,6 +109,14 @@ def flat_insert_engine_class() -> type[Any]:
         def _field_traverses_array_in_collection(self, db_name: str, coll_name: str, field: str) -> bool:
             return self._remembered(
                 db_name, coll_name, "traverses", field, super()._field_traverses_array_in_collection
+            )
+
+        def _field_contains_tagged_value_type_in_collection(
+            self, db_name: str, coll_name: str, field: str, value_type: str
+        ) -> bool:
+            scan = super()._field_contains_tagged_value_type_in_collection
+            return self._remembered(
+                db_name, coll_name, f"tagged:{value_type}", field, lambda d, c, f: scan(d, c, f, value_type)
             )
 
         def _remembered(self, db_name: str, coll_name: str, probe: str, field: str, scan: Any) -> bool:
@@ -131,6 +145,26 @@ def flat_insert_engine_class() -> type[Any]:
                 delivery.execute("PRAGMA synchronous=NORMAL")
 
     return FlatInsertSQLiteEngine
+
+
+_PLAIN_SCALARS = (str, bool, float, datetime, ObjectId, type(None))
+
+
+def _path_is_exotic(document: Any, field: str) -> bool:
+    """Whether the value at the path may be stored tagged (bytes, Decimal128, big integers, sub-documents...).
+
+    Conservative: anything but a plain JSON-like scalar counts, and so does a missing intermediate document.
+    """
+    value = document
+    for part in field.split("."):
+        if not isinstance(value, dict):
+            return value is not None and not isinstance(value, _PLAIN_SCALARS)
+        if part not in value:
+            return False
+        value = value[part]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return abs(value) >= 2**53
+    return not isinstance(value, _PLAIN_SCALARS)
 
 
 def _path_has_array(document: Any, field: str) -> bool:

@@ -54,7 +54,9 @@ class Ticket(Document):
     class Settings:
         name = "tickets"
         indexes = [
-            IndexModel([("number", ASCENDING)], unique=True, name="number_unique"),
+            # Not unique: numbers come from an atomic counter. A unique index on a number costs a full
+            # collection scan per insert on the embedded store (mongoeco 4.11 checks numeric keys by scanning).
+            IndexModel([("number", ASCENDING)], name="number"),
             IndexModel([("origin_key", ASCENDING)], unique=True, name="origin_unique"),
             IndexModel([("requester.user_id", ASCENDING), ("number", DESCENDING)], name="requester_number"),
             IndexModel([("subject_key", ASCENDING), ("requester.email", ASCENDING)], name="subject_requester"),
