@@ -42,6 +42,15 @@ class _Server(uvicorn.Server):
         yield
 
 
+def cannot_listen(what: str, host: str, port: int, error: OSError) -> ConfigurationError:
+    """One clear line naming the address and the settings to change."""
+    reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
+    return ConfigurationError(
+        f"cannot listen for {what} on {host}:{port} ({reason}); "
+        f"set HELPGATE_{what.upper()}_HOST/HELPGATE_{what.upper()}_PORT"
+    )
+
+
 def bind_tcp(host: str, port: int, what: str) -> socket.socket:
     """A listening socket, or a ConfigurationError that names the setting to change."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -51,11 +60,7 @@ def bind_tcp(host: str, port: int, what: str) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
-        raise ConfigurationError(
-            f"cannot listen for {what} on {host}:{port} ({reason}); "
-            f"set HELPGATE_{what.upper()}_HOST/HELPGATE_{what.upper()}_PORT"
-        ) from None
+        raise cannot_listen(what, host, port, error) from None
     sock.listen(2048)
     sock.setblocking(False)
     return sock
@@ -141,11 +146,7 @@ class Gateway:
             try:
                 await self.smtp.start()
             except OSError as error:
-                reason = "address already in use" if error.errno == errno.EADDRINUSE else error.strerror
-                raise ConfigurationError(
-                    f"cannot listen for smtp on {settings.smtp_host}:{settings.smtp_port} ({reason}); "
-                    "set HELPGATE_SMTP_HOST/HELPGATE_SMTP_PORT"
-                ) from None
+                raise cannot_listen("smtp", settings.smtp_host, settings.smtp_port, error) from None
             issuer = TokenIssuer(
                 secret=secret,
                 issuer=settings.jwt_issuer,
