@@ -24,6 +24,7 @@ CONTEXTS: dict[TemplateKind, dict[str, Any]] = {
         "agent_name": "Al",
         "assigned_by": "Boss",
         "requester": {"email": "jane@example.org", "name": "Jane"},
+        "triage": None,
     },
     TemplateKind.WELCOME: {
         "user_name": "Jane",
@@ -32,6 +33,13 @@ CONTEXTS: dict[TemplateKind, dict[str, Any]] = {
         "support_address": "support@acme.test",
     },
     TemplateKind.TICKET_SOLVED: {"ticket": TICKET, "customer_name": ""},
+    TemplateKind.SLA_ESCALATION: {
+        "ticket": TICKET,
+        "priority_was": "low",
+        "priority": "medium",
+        "due_at": "2026-12-01T10:00:00+00:00",
+        "assignee": "",
+    },
 }
 
 

@@ -30,11 +30,15 @@ def _mac(secret: str, purpose: str, payload: str) -> str:
     return hmac.new(key, payload.encode(), hashlib.sha256).hexdigest()[:MAC_LENGTH]
 
 
-def make(ticket_number: int, *, secret: str, domain: str) -> str:
-    """A new Message-ID (without angle brackets) naming the ticket."""
+def make(ticket_number: int, *, secret: str, domain: str, seed: str | None = None) -> str:
+    """A new Message-ID (without angle brackets) naming the ticket.
+
+    With a `seed` the same seed always gives the same Message-ID: an idempotency key for mail that a retried
+    workflow step may queue twice (the queue keeps one mail per Message-ID).
+    """
     if ticket_number < 0:
         raise ValueError("ticket numbers are not negative")
-    nonce = secrets.token_hex(8)
+    nonce = secrets.token_hex(8) if seed is None else _mac(secret, "message-id-seed", seed)[:10] + "s"
     return f"hg.{ticket_number}.{nonce}.{_mac(secret, 'message-id', f'{ticket_number}.{nonce}')}@{domain}"
 
 

@@ -52,8 +52,8 @@ class Outgoing:
         local, _, domain = self.from_address.partition("@")
         return str(Address(display_name=self.from_name, username=local, domain=domain))
 
-    def new_message_id(self, ticket_number: int | None) -> str:
-        return message_ids.make(ticket_number or 0, secret=self.secret, domain=self.domain)
+    def new_message_id(self, ticket_number: int | None, *, seed: str | None = None) -> str:
+        return message_ids.make(ticket_number or 0, secret=self.secret, domain=self.domain, seed=seed)
 
     def reply_address(self, ticket_number: int, mailbox: str | None) -> str:
         """The ticket's reply address on the mailbox it came through (so the reply reaches us there)."""

@@ -40,6 +40,7 @@ class TemplateKind(StrEnum):
     TICKET_ASSIGNED = "ticket_assigned"
     WELCOME = "welcome"
     TICKET_SOLVED = "ticket_solved"
+    SLA_ESCALATION = "sla_escalation"
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,18 @@ from beanie import Document
 
 from helpgate.core.models.attachment import Attachment
 from helpgate.core.models.counter import Counter
+from helpgate.core.models.event import EventStatus, OutboxEvent
 from helpgate.core.models.mailbox import ImapSecurity, Mailbox, MailboxState
 from helpgate.core.models.message import AttachmentRef, Direction, Message, MessageKind
 from helpgate.core.models.outbound import DeliveryStatus, OutboundMail, Transition
 from helpgate.core.models.rate_limit import RateWindow
 from helpgate.core.models.raw_message import RawMessage, RawStatus
 from helpgate.core.models.session import RefreshToken
+from helpgate.core.models.skill import Skill
 from helpgate.core.models.suppression import Suppression
-from helpgate.core.models.ticket import Participant, Priority, Ticket, TicketStatus
+from helpgate.core.models.ticket import Participant, Priority, Ticket, TicketStatus, TriageRecord
 from helpgate.core.models.user import Role, User
+from helpgate.core.models.workflow_run import RunStatus, WorkflowRun
 
 ALL_MODELS: tuple[type[Document], ...] = (
     User,
@@ -26,6 +29,9 @@ ALL_MODELS: tuple[type[Document], ...] = (
     OutboundMail,
     Suppression,
     RateWindow,
+    OutboxEvent,
+    WorkflowRun,
+    Skill,
 )
 
 __all__ = [
@@ -35,12 +41,14 @@ __all__ = [
     "Counter",
     "DeliveryStatus",
     "Direction",
+    "EventStatus",
     "ImapSecurity",
     "Mailbox",
     "MailboxState",
     "Message",
     "MessageKind",
     "OutboundMail",
+    "OutboxEvent",
     "Participant",
     "Priority",
     "RateWindow",
@@ -48,9 +56,13 @@ __all__ = [
     "RawStatus",
     "RefreshToken",
     "Role",
+    "RunStatus",
+    "Skill",
     "Suppression",
     "Ticket",
     "TicketStatus",
     "Transition",
+    "TriageRecord",
     "User",
+    "WorkflowRun",
 ]

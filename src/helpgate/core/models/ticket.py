@@ -30,6 +30,23 @@ class Participant(BaseModel):
     name: str = ""
 
 
+class TriageRecord(BaseModel):
+    """What the triage decided and how: shown to agents beside the ticket."""
+
+    source: str  # "gemini" or "heuristic"
+    model: str | None = None
+    summary: str = ""
+    helpful_notes: str = ""
+    language: str = "und"
+    sentiment: str = "neutral"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: int = 0
+    attempts: int = 0  # Gemini calls made
+    fallback_reason: str | None = None  # why the heuristic ran
+    at: datetime = Field(default_factory=utcnow)
+
+
 class Ticket(Document):
     number: int
     subject: str
@@ -48,6 +65,11 @@ class Ticket(Document):
     subject_key: str = ""  # the normalised subject, for the same-sender subject fallback
     thread_roots: list[str] = Field(default_factory=list)  # Outlook Thread-Index conversation roots
     auth_failed: bool = False  # the opening mail failed DMARC at the receiving server (possible spoofing)
+    triage: TriageRecord | None = None
+    assigned_at: datetime | None = None
+    first_response_at: datetime | None = None  # an agent's first reply to the customer
+    response_due_at: datetime | None = None  # first-response target from the priority (SLA)
+    escalated_at: datetime | None = None  # the target passed unanswered: priority raised, admins told
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
@@ -61,4 +83,5 @@ class Ticket(Document):
             IndexModel([("requester.user_id", ASCENDING), ("number", DESCENDING)], name="requester_number"),
             IndexModel([("subject_key", ASCENDING), ("requester.email", ASCENDING)], name="subject_requester"),
             IndexModel([("thread_roots", ASCENDING)], name="thread_roots"),
+            IndexModel([("assignee.user_id", ASCENDING), ("status", ASCENDING)], name="assignee_status"),
         ]

@@ -23,6 +23,8 @@ class User(Document):
     password_hash: str | None = None  # customers created from mail have none until they set one
     active: bool = True
     skills: list[str] = Field(default_factory=list)
+    away: bool = False  # on leave: not given new tickets
+    last_assigned_at: datetime | None = None  # ties in automatic assignment go to who waited longest
     created_at: datetime = Field(default_factory=utcnow)
 
     class Settings:

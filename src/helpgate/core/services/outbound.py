@@ -73,8 +73,12 @@ async def prepare(
     cc: Sequence[str] = (),
     message_ref: PydanticObjectId | None = None,
     attachments: Sequence[AttachmentRef] = (),
+    idempotency: str | None = None,
 ) -> OutboundMail:
-    """An OutboundMail ready to queue: signed Message-ID, threading headers, reply address, rendered parts."""
+    """An OutboundMail ready to queue: signed Message-ID, threading headers, reply address, rendered parts.
+
+    With `idempotency` the Message-ID is derived from it, so queuing the same mail again finds the first.
+    """
     in_reply_to: str | None = None
     references: list[str] = []
     if ticket is not None and thread:
@@ -84,7 +88,7 @@ async def prepare(
             references = compose.references_after(parent.message_id, parent.references)
     rendered = outgoing.templates.render(template, **{"support_name": outgoing.display_name, **context})
     return OutboundMail(
-        key=outgoing.new_message_id(ticket.number if ticket else None),
+        key=outgoing.new_message_id(ticket.number if ticket else None, seed=idempotency),
         template=str(template),
         automatic=automatic,
         ticket_id=ticket.id if ticket else None,
@@ -136,8 +140,18 @@ async def queue_automatic(
     now: datetime,
     ticket: Ticket | None = None,
     thread: bool = True,
+    idempotency: str | None = None,
 ) -> OutboundMail | None:
-    """Queue an automatic mail (Auto-Submitted), unless the recipient's rate limit says no: then None."""
+    """Queue an automatic mail (Auto-Submitted), unless the recipient's rate limit says no: then None.
+
+    With `idempotency` (say, a workflow run and step), a mail already queued under that key is returned
+    as it is: a retried step neither queues it twice nor spends the recipient's rate limit again.
+    """
+    if idempotency is not None:
+        key = outgoing.new_message_id(ticket.number if ticket else None, seed=idempotency)
+        existing = await OutboundMail.find_one({"key": key})
+        if existing is not None:
+            return existing
     refusal = await rate_limits.allow_automatic(recipient=to, ticket_number=ticket.number if ticket else None, now=now)
     if refusal is not None:
         log.warning("outbound.rate_limited template=%s to=%s reason=%s", template, to, refusal)
@@ -152,6 +166,7 @@ async def queue_automatic(
         automatic=True,
         ticket=ticket,
         thread=thread,
+        idempotency=idempotency,
     )
     mail = await enqueue(mail)
     outgoing.wake()

@@ -12,6 +12,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from beanie import PydanticObjectId
 
@@ -21,7 +22,7 @@ from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.mail.templates import TemplateKind, clean_html, paragraphs
 from helpgate.core.models import Attachment, Direction, Message, MessageKind, OutboundMail, Ticket, TicketStatus, User
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import attachments, outbound, tickets, users
+from helpgate.core.services import attachments, events, outbound, tickets, users
 from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
 
@@ -97,9 +98,24 @@ async def reply(
         status=status,
     )
     assert message is not None  # the dedupe key holds a fresh Message-ID
+    await _first_response(ticket, at=now)
+    await events.emit(
+        events.TICKET_REPLIED,
+        key=f"{events.TICKET_REPLIED} {message.id}",
+        data={**tickets.ticket_ref(ticket), "message_id": str(message.id), "author_id": str(author.id)},
+    )
     outgoing.wake()
     log.info("reply.queued ticket=%s by=%s key=%s status=%s", number, author.email, mail.key, ticket.status)
     return message, mail
+
+
+async def _first_response(ticket: Ticket, *, at: datetime) -> None:
+    """Record the first agent reply (the SLA's first response), once."""
+    if ticket.first_response_at is None:
+        await Ticket.get_pymongo_collection().update_one(
+            {"_id": ticket.id, "first_response_at": None}, {"$set": {"first_response_at": at}}
+        )
+        ticket.first_response_at = at
 
 
 async def note(*, author: User, number: int, text: str) -> Message:
@@ -122,7 +138,7 @@ async def note(*, author: User, number: int, text: str) -> Message:
     return message
 
 
-async def acknowledge(*, ticket: Ticket, outgoing: Outgoing) -> OutboundMail | None:
+async def acknowledge(*, ticket: Ticket, outgoing: Outgoing, idempotency: str | None = None) -> OutboundMail | None:
     """The automatic "we have your message" (rate-limited; None when the limit says no)."""
     return await outbound.queue_automatic(
         outgoing=outgoing,
@@ -132,6 +148,7 @@ async def acknowledge(*, ticket: Ticket, outgoing: Outgoing) -> OutboundMail | N
         context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},
         now=utcnow(),
         ticket=ticket,
+        idempotency=idempotency,
     )
 
 

@@ -26,7 +26,7 @@ from helpgate.core.models import (
     User,
 )
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import counters, outbound, users
+from helpgate.core.services import counters, events, outbound, users
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,19 @@ async def open_ticket(
             await counters.increment(counters.TICKETS_TOTAL)
             log.info("ticket.opened number=%s requester=%s", ticket.number, requester.email)
             existing = ticket
-    await add_message(ticket=existing, message=first)
+    await add_message(ticket=existing, message=first, announce=False)
+    # Also when the ticket was found: a crash between the insert and this emit is healed by the retry.
+    await events.emit(
+        events.TICKET_CREATED,
+        key=f"{events.TICKET_CREATED} {existing.id}",
+        data={**ticket_ref(existing), "automatic": first.auto_reply_block is not None},
+    )
     return existing
+
+
+def ticket_ref(ticket: Ticket) -> dict[str, object]:
+    """How events name a ticket."""
+    return {"ticket_id": str(ticket.id), "ticket_number": ticket.number}
 
 
 REOPENED_BY_CUSTOMER = (TicketStatus.PENDING, TicketStatus.SOLVED)
@@ -116,11 +127,14 @@ def _unique(addresses: list[str]) -> list[str]:
     return list(dict.fromkeys(address.strip().lower() for address in addresses if address.strip()))
 
 
-async def add_message(*, ticket: Ticket, message: NewMessage, status: TicketStatus | None = None) -> Message | None:
+async def add_message(
+    *, ticket: Ticket, message: NewMessage, status: TicketStatus | None = None, announce: bool = True
+) -> Message | None:
     """Append a message; None when a message with the same dedupe key is already stored.
 
     `status` moves the ticket along (an agent's reply: pending). A customer's mail to a pending or solved
-    ticket reopens it. Notes are not counted in `message_count`, which customers see.
+    ticket reopens it. Notes are not counted in `message_count`, which customers see. A new inbound message
+    is announced as `ticket/message.received` (the first one is announced by `open_ticket` instead).
     """
     assert ticket.id is not None
     now = utcnow()
@@ -174,6 +188,12 @@ async def add_message(*, ticket: Ticket, message: NewMessage, status: TicketStat
     log.info("message.added ticket=%s message_id=%s kind=%s", ticket.number, message.message_id, message.kind)
     if message.direction is Direction.INBOUND and ticket.status in REOPENED_BY_CUSTOMER:
         await _reopen(ticket, now=now)
+    if announce and message.direction is Direction.INBOUND:
+        await events.emit(
+            events.TICKET_MESSAGE_RECEIVED,
+            key=f"{events.TICKET_MESSAGE_RECEIVED} {document.id}",
+            data={**ticket_ref(ticket), "message_id": str(document.id)},
+        )
     return document
 
 
@@ -267,6 +287,15 @@ async def get_by_number(number: int) -> Ticket | None:
     return await Ticket.find_one({"number": number})
 
 
+async def get_by_id(ticket_id: PydanticObjectId) -> Ticket | None:
+    return await Ticket.get(ticket_id)
+
+
+async def opening_message(ticket: Ticket) -> Message | None:
+    """The message that opened the ticket (its origin)."""
+    return await Message.find_one({"dedupe_key": ticket.origin_key})
+
+
 async def get_ticket(*, viewer: User, number: int) -> tuple[Ticket, list[Message]]:
     """One ticket and its messages; NotFound also when the viewer may not see it (no existence leak)."""
     ticket = await get_visible(viewer=viewer, number=number)
@@ -320,8 +349,12 @@ async def update(*, actor: User, number: int, changes: TicketChanges, outgoing: 
         return ticket
     now = utcnow()
     values["updated_at"] = ticket.updated_at = now
+    if ticket.assignee is not None and ticket.assignee != before.assignee:
+        values["assigned_at"] = ticket.assigned_at = now
     await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": values})
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
+    if ticket.assignee is not None and ticket.assignee != before.assignee:
+        await announce_assignment(ticket, by=actor, reason="assigned by staff", now=now)
     await _notify(ticket, before=before, actor=actor, outgoing=outgoing, now=now)
     return ticket
 
@@ -348,6 +381,7 @@ async def _notify(ticket: Ticket, *, before: Ticket, actor: User, outgoing: Outg
                 "agent_name": assignee.name,
                 "assigned_by": actor.name or actor.email,
                 "requester": ticket.requester.model_dump(include={"email", "name"}),
+                "triage": None,
             },
             now=now,
             ticket=ticket,
@@ -363,3 +397,18 @@ async def _notify(ticket: Ticket, *, before: Ticket, actor: User, outgoing: Outg
             now=now,
             ticket=ticket,
         )
+
+
+async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str, now: datetime) -> None:
+    """`ticket/assigned`: `by` is None for automatic assignment (the assignee is then told by mail)."""
+    assert ticket.assignee is not None
+    await events.emit(
+        events.TICKET_ASSIGNED,
+        key=f"{events.TICKET_ASSIGNED} {ticket.id} {ticket.assignee.user_id} {now.isoformat()}",
+        data={
+            **ticket_ref(ticket),
+            "assignee_id": str(ticket.assignee.user_id),
+            "by": str(by.id) if by is not None else None,
+            "reason": reason,
+        },
+    )

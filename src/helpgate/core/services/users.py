@@ -10,9 +10,11 @@ from email.headerregistry import Address
 from beanie import PydanticObjectId
 from pymongo.errors import DuplicateKeyError
 
-from helpgate.core.errors import Conflict, InvalidInput
+from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.models import Role, User
 from helpgate.core.security import hash_password
+from helpgate.core.services import events
+from helpgate.core.services import skills as catalog
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,8 @@ async def get_by_email(email: str) -> User | None:
     return await User.find_one({"email": email.strip().lower()})
 
 
-async def create(*, email: str, role: Role, password: str | None = None, name: str = "") -> User:
+async def create(*, email: str, role: Role, password: str | None = None, name: str = "", source: str = "api") -> User:
+    """A new account (admin API or CLI: `source` says which), announced as `user/created`."""
     address = normalise_email(email)
     if password is not None:
         check_password(password)
@@ -61,7 +64,12 @@ async def create(*, email: str, role: Role, password: str | None = None, name: s
         await user.insert()
     except DuplicateKeyError:
         raise Conflict(f"a user with email {address} exists") from None
-    log.info("user.created id=%s role=%s", user.id, role)
+    log.info("user.created id=%s role=%s source=%s", user.id, role, source)
+    await events.emit(
+        events.USER_CREATED,
+        key=f"{events.USER_CREATED} {user.id}",
+        data={"user_id": str(user.id), "role": str(role), "source": source},
+    )
     return user
 
 
@@ -79,4 +87,22 @@ async def get_or_create_customer(*, email: str, name: str = "") -> User:
         assert again is not None
         return again
     log.info("user.created id=%s role=customer source=mail", user.id)
+    return user
+
+
+async def update_staff(email: str, *, skills: list[str] | None = None, away: bool | None = None) -> User:
+    """Set an agent's or admin's skills (names from the catalog) and away flag; NotFound/InvalidInput else."""
+    user = await get_by_email(email)
+    if user is None:
+        raise NotFound(f"no user with email {email.strip().lower()}")
+    if not user.is_staff:
+        raise InvalidInput(f"{user.email} is a customer; only agents and admins have skills")
+    values: dict[str, object] = {}
+    if skills is not None:
+        values["skills"] = user.skills = await catalog.check_known(skills)
+    if away is not None:
+        values["away"] = user.away = away
+    if values:
+        await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+        log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
     return user

@@ -1,0 +1,107 @@
+"""Emit outbox events, and the relay's side of them: claim, mark sent, put back after an error.
+
+`emit` is called by services in the same call as the change it announces. Listeners registered with
+`on_emit` (the relay, in the same process) are woken at once; other instances find the event by polling.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
+
+from helpgate.core.models.clock import utcnow
+from helpgate.core.models.event import EventStatus, OutboxEvent
+
+log = logging.getLogger(__name__)
+
+TICKET_CREATED = "ticket/created"
+TICKET_MESSAGE_RECEIVED = "ticket/message.received"
+TICKET_REPLIED = "ticket/replied"
+TICKET_TRIAGED = "ticket/triaged"
+TICKET_ASSIGNED = "ticket/assigned"
+USER_CREATED = "user/created"
+
+_listeners: list[Callable[[], None]] = []
+
+
+def on_emit(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` after each emit in this process; returns a function that removes it."""
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+async def emit(name: str, *, key: str, data: dict[str, Any]) -> OutboxEvent:
+    """Store the event once per key (a repeated emit returns the first) and wake the relay."""
+    event = OutboxEvent(name=name, key=key, data=data)
+    try:
+        await event.insert()
+    except DuplicateKeyError:
+        existing = await OutboxEvent.find_one({"key": key})
+        assert existing is not None
+        return existing
+    log.info("event.emitted id=%s name=%s key=%s", event.id, name, key)
+    for listener in list(_listeners):
+        listener()
+    return event
+
+
+async def claim(*, lease: timedelta, now: datetime | None = None, limit: int = 50) -> list[OutboxEvent]:
+    """Take due pending events (and ones whose claimer's lease lapsed), oldest first, for this relay."""
+    now = now or utcnow()
+    collection = OutboxEvent.get_pymongo_collection()
+    due = {
+        "$or": [
+            {"status": EventStatus.PENDING, "next_attempt_at": {"$lte": now}},
+            {"status": EventStatus.DELIVERING, "lease_until": {"$lte": now}},
+        ]
+    }
+    candidates = await collection.find(due, {"_id": 1}).sort("next_attempt_at", 1).limit(limit).to_list()
+    token = uuid.uuid4().hex
+    claimed: list[OutboxEvent] = []
+    for candidate in candidates:
+        document = await collection.find_one_and_update(
+            {"_id": candidate["_id"], **due},
+            {"$set": {"status": EventStatus.DELIVERING, "claim": token, "lease_until": now + lease}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if document is not None:
+            claimed.append(OutboxEvent.model_validate(document))
+    return claimed
+
+
+async def mark_sent(event: OutboxEvent) -> bool:
+    """Record delivery; False when this claim was lost meanwhile (the event is someone else's now)."""
+    now = utcnow()
+    result = await OutboxEvent.get_pymongo_collection().update_one(
+        {"_id": event.id, "claim": event.claim, "status": EventStatus.DELIVERING},
+        {"$set": {"status": EventStatus.SENT, "sent_at": now, "claim": None, "lease_until": None, "last_error": None}},
+    )
+    return bool(result.modified_count)
+
+
+async def put_back(event: OutboxEvent, *, error: str, delay: timedelta) -> None:
+    """Delivery failed: pending again after `delay`, the error kept."""
+    await OutboxEvent.get_pymongo_collection().update_one(
+        {"_id": event.id, "claim": event.claim},
+        {
+            "$set": {
+                "status": EventStatus.PENDING,
+                "next_attempt_at": utcnow() + delay,
+                "claim": None,
+                "lease_until": None,
+                "last_error": error[:1000],
+            },
+            "$inc": {"attempts": 1},
+        },
+    )
+    log.warning("event.delivery_failed id=%s name=%s error=%s retry_in=%ss", event.id, event.name, error, delay)
+
+
+async def pending_count() -> int:
+    return await OutboxEvent.find({"status": {"$ne": EventStatus.SENT}}).count()

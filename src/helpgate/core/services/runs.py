@@ -1,0 +1,230 @@
+"""Workflow runs of the local runner: create once per event, claim with a lease, and move through their states.
+
+A runner claims a due run atomically (a fresh claim token, `running`, a lease); every later write is
+conditional on that token and on `running`, so a runner that lost its claim (lease lapsed, run cancelled)
+changes nothing. Runs are addressed by `_id` wherever possible: on the embedded store a filter on any other
+field scans the collection (see ARCHITECTURE.md), so only `due` and `cancel_matching` query by fields.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from beanie import PydanticObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from helpgate.core.models import RunStatus, WorkflowRun
+
+ERROR_LIMIT = 4000  # characters of an error text kept on the run
+
+_OPEN = [str(status) for status in (RunStatus.QUEUED, RunStatus.SLEEPING, RunStatus.RUNNING)]
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run as the runner plans work: enough to schedule it, nothing loaded."""
+
+    id: PydanticObjectId
+    function_id: str
+    event_id: str
+
+
+def _collection() -> AsyncCollection[dict[str, Any]]:
+    collection: AsyncCollection[dict[str, Any]] = WorkflowRun.get_pymongo_collection()
+    return collection
+
+
+async def create(
+    *, function_id: str, event_id: str, event_name: str, event_data: dict[str, Any], now: datetime
+) -> WorkflowRun | None:
+    """A new queued run, or None when this function already has a run for this event."""
+    run = WorkflowRun(
+        function_id=function_id,
+        event_id=event_id,
+        event_name=event_name,
+        event_data=event_data,
+        next_run_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        await run.insert()
+    except DuplicateKeyError:
+        return None
+    return run
+
+
+async def get(run_id: PydanticObjectId) -> WorkflowRun | None:
+    return await WorkflowRun.get(run_id)
+
+
+def _due(now: datetime, function_ids: list[str]) -> dict[str, Any]:
+    """Queued or sleeping runs whose time came, and running ones whose runner's lease lapsed."""
+    return {"status": {"$in": _OPEN}, "next_run_at": {"$lte": now}, "function_id": {"$in": function_ids}}
+
+
+def _ref(document: dict[str, Any]) -> RunRef:
+    return RunRef(
+        id=PydanticObjectId(document["_id"]),
+        function_id=str(document["function_id"]),
+        event_id=str(document["event_id"]),
+    )
+
+
+async def due(*, now: datetime, function_ids: list[str], limit: int) -> list[RunRef]:
+    """Due runs of these functions, the longest due first."""
+    projection = {"function_id": 1, "event_id": 1}
+    cursor = _collection().find(_due(now, function_ids), projection).sort("next_run_at", 1).limit(limit)
+    return [_ref(document) async for document in cursor]
+
+
+async def claim(
+    run_id: PydanticObjectId, *, now: datetime, lease: timedelta, function_ids: list[str]
+) -> WorkflowRun | None:
+    """Take this run (queued/sleeping and due, or running with a lapsed lease) under a new claim token."""
+    token = uuid.uuid4().hex
+    until = now + lease
+    # update_one + find_one by _id: on the embedded store find_one_and_update scans the collection.
+    result = await _collection().update_one(
+        {"_id": run_id, **_due(now, function_ids)},
+        {
+            "$set": {
+                "status": str(RunStatus.RUNNING),
+                "claim": token,
+                "lease_until": until,
+                "next_run_at": until,
+                "updated_at": now,
+            }
+        },
+    )
+    if not result.modified_count:
+        return None
+    document = await _collection().find_one({"_id": run_id, "claim": token})
+    return None if document is None else WorkflowRun.model_validate(document)
+
+
+async def _move(run: WorkflowRun, values: dict[str, Any], *, now: datetime, inc: dict[str, int] | None = None) -> bool:
+    """One write to a claimed run; False (nothing changed) when the claim is no longer ours."""
+    update: dict[str, Any] = {"$set": {**values, "updated_at": now}}
+    if inc:
+        update["$inc"] = inc
+    result = await _collection().update_one(
+        {"_id": run.id, "claim": run.claim, "status": str(RunStatus.RUNNING)}, update
+    )
+    return bool(result.modified_count)
+
+
+async def renew(run: WorkflowRun, *, now: datetime, lease: timedelta) -> bool:
+    """Extend the lease of a run still being executed."""
+    until = now + lease
+    if not await _move(run, {"lease_until": until, "next_run_at": until}, now=now):
+        return False
+    run.lease_until = run.next_run_at = until
+    return True
+
+
+async def record_step(run: WorkflowRun, *, key: str, record: dict[str, Any], now: datetime) -> bool:
+    """Memoise one step's result (`key`: the sha1 hex of its id)."""
+    if not await _move(run, {f"steps.{key}": record}, now=now):
+        return False
+    run.steps[key] = record
+    return True
+
+
+async def suspend(
+    run: WorkflowRun, *, key: str, record: dict[str, Any] | None, wake_at: datetime, now: datetime
+) -> bool:
+    """The run sleeps until `wake_at` (and records the sleep step when it is new); the claim is given up."""
+    values: dict[str, Any] = {
+        "status": str(RunStatus.SLEEPING),
+        "next_run_at": wake_at,
+        "claim": None,
+        "lease_until": None,
+    }
+    if record is not None:
+        values[f"steps.{key}"] = record
+    return await _move(run, values, now=now)
+
+
+async def complete(run: WorkflowRun, *, output: Any, now: datetime) -> bool:
+    return await _move(
+        run,
+        {
+            "status": str(RunStatus.COMPLETED),
+            "output": output,
+            "claim": None,
+            "lease_until": None,
+            "finished_at": now,
+        },
+        now=now,
+    )
+
+
+async def retry(run: WorkflowRun, *, error: str, at: datetime, now: datetime) -> bool:
+    """Queue the run again for `at`, one attempt later, its memoised steps kept."""
+    return await _move(
+        run,
+        {
+            "status": str(RunStatus.QUEUED),
+            "next_run_at": at,
+            "last_error": error[-ERROR_LIMIT:],
+            "claim": None,
+            "lease_until": None,
+        },
+        now=now,
+        inc={"attempt": 1},
+    )
+
+
+async def fail(run: WorkflowRun, *, error: str, now: datetime) -> bool:
+    return await _move(
+        run,
+        {
+            "status": str(RunStatus.FAILED),
+            "last_error": error[-ERROR_LIMIT:],
+            "claim": None,
+            "lease_until": None,
+            "finished_at": now,
+        },
+        now=now,
+    )
+
+
+async def cancel_matching(
+    *, function_id: str, field: str, value: Any, reason: str, except_event_id: str, now: datetime
+) -> list[RunRef]:
+    """Cancel this function's open runs whose trigger data has `value` at `field` (a dotted path).
+
+    A waiting run is cancelled outright; a running one loses its claim, so its runner stops at the next
+    step boundary (the step in flight finishes but is not recorded). Runs of `except_event_id` are spared,
+    so an event that both starts and cancels a function does not cancel the run it has just started."""
+    query = {
+        "function_id": function_id,
+        "status": {"$in": _OPEN},
+        f"event_data.{field}": value,
+        "event_id": {"$ne": except_event_id},
+    }
+    cursor = _collection().find(query, {"function_id": 1, "event_id": 1})
+    candidates = [_ref(document) async for document in cursor]
+    cancelled: list[RunRef] = []
+    for candidate in candidates:
+        result = await _collection().update_one(
+            {"_id": candidate.id, "status": {"$in": _OPEN}},
+            {
+                "$set": {
+                    "status": str(RunStatus.CANCELLED),
+                    "last_error": reason,
+                    "claim": None,
+                    "lease_until": None,
+                    "finished_at": now,
+                    "updated_at": now,
+                }
+            },
+        )
+        if result.modified_count:
+            cancelled.append(candidate)
+    return cancelled

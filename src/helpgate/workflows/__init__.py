@@ -1,0 +1,1 @@
+"""Workflows: functions that react to outbox events, run by Inngest or by the local durable runner."""
