@@ -1,0 +1,119 @@
+"""The Step protocol on a claimed WorkflowRun: step results memoised in the run before they are returned.
+
+A handler unwinds to the runner with an `Interrupt` (a sleep that is not over, a claim that was lost);
+these are BaseExceptions, as in Inngest's SDK, so a handler's `except Exception` cannot swallow them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import bson
+from bson.errors import InvalidDocument
+
+from helpgate.core.models import WorkflowRun
+from helpgate.core.models.clock import utcnow
+from helpgate.core.services import events, runs
+from helpgate.workflows.step import Json, PermanentError
+
+
+def step_key(step_id: str) -> str:
+    """The sha1 hex of a step id, as Inngest hashes it: a Mongo-safe key (no dots)."""
+    return hashlib.sha1(step_id.encode(), usedforsecurity=False).hexdigest()
+
+
+def to_json(value: Any, what: str) -> Json:
+    """`value` as a replay will see it (a JSON round trip that the store can hold); PermanentError if not JSON.
+
+    Retrying would not help: the handler returns the same kind of value again, and repeats its side effect."""
+    try:
+        result = json.loads(json.dumps(value, allow_nan=False))
+        bson.encode({"value": result})
+    except (TypeError, ValueError, OverflowError, InvalidDocument) as error:
+        raise PermanentError(f"{what} is not JSON: {error}") from error
+    return result
+
+
+def lookup(data: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path in event data, or None."""
+    value: Any = data
+    for part in path.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+class Interrupt(BaseException):
+    """Unwinds a handler to the runner. A BaseException, as in Inngest's SDK, so a handler's
+    `except Exception` around a step cannot swallow it."""
+
+
+class Suspend(Interrupt):
+    def __init__(self, key: str, record: dict[str, Any] | None, wake_at: datetime) -> None:
+        super().__init__(f"sleeping until {wake_at.isoformat()}")
+        self.key = key
+        self.record = record  # the sleep step to memoise, when it is new
+        self.wake_at = wake_at
+
+
+class ClaimLost(Interrupt):
+    """The run is not ours any more (cancelled, or our lease lapsed and another runner took it)."""
+
+
+class LocalStep:
+    """The Step protocol on a claimed run: results memoised in its document before they are returned."""
+
+    def __init__(self, run: WorkflowRun) -> None:
+        self._run = run
+        self._seen: Counter[str] = Counter()
+        self.lost = False  # the claim is gone: no further step may run
+        self.returned = False  # the handler has returned or raised: the runner records the outcome
+
+    def _key(self, step_id: str) -> tuple[str, str]:
+        """(key, id) of this call; a repeated id gets a ':n' suffix, as Inngest does for steps in loops."""
+        if self.lost:
+            raise ClaimLost(self._run.id)
+        self._seen[step_id] += 1
+        if self._seen[step_id] > 1:
+            step_id = f"{step_id}:{self._seen[step_id] - 1}"
+        return step_key(step_id), step_id
+
+    async def _record(self, key: str, record: dict[str, Any]) -> None:
+        if not await runs.record_step(self._run, key=key, record=record, now=utcnow()):
+            self.lost = True
+            raise ClaimLost(self._run.id)
+
+    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]]) -> Json:
+        key, step_id = self._key(step_id)
+        memo = self._run.steps.get(key)
+        if memo is not None and "data" in memo:
+            return memo["data"]
+        data = to_json(await handler(), f"the result of step {step_id!r}")
+        await self._record(key, {"id": step_id, "data": data})
+        return data
+
+    async def sleep(self, step_id: str, duration: timedelta) -> None:
+        key, step_id = self._key(step_id)
+        memo = self._run.steps.get(key)
+        if memo is not None and "wake_at" in memo:
+            wake_at: datetime = memo["wake_at"]
+            if wake_at <= utcnow():
+                return
+            raise Suspend(key, None, wake_at)
+        # Mongo keeps milliseconds: round now, so the memoised time is the one a replay compares.
+        wake_at = utcnow() + duration
+        wake_at = wake_at.replace(microsecond=wake_at.microsecond // 1000 * 1000)
+        raise Suspend(key, {"id": step_id, "wake_at": wake_at}, wake_at)
+
+    async def send_event(self, step_id: str, name: str, data: dict[str, Any]) -> None:
+        key, step_id = self._key(step_id)
+        if key in self._run.steps:
+            return
+        event = await events.emit(name, key=f"{self._run.id}:{step_id}", data=data)
+        await self._record(key, {"id": step_id, "data": str(event.id)})

@@ -1,0 +1,354 @@
+"""The local durable runner: executes workflow functions on Mongo when no Inngest server is configured.
+
+`dispatch(event)` creates one WorkflowRun per triggered function (idempotent by event id) and hands it to
+the executor by id. A run is claimed with a lease (renewed while it executes), its handler called with a
+`LocalStep` whose results are memoised in the run, so a run interrupted anywhere (a restart, a crash, a
+sleep) resumes by replaying the handler against its memoised steps. Failures are retried with exponential
+backoff and jitter, up to the function's `retries`; then the run fails and `on_failure` is called once.
+
+Fresh runs, and this runner's own retries and wake-ups, reach the executor in process; a sweep every
+`sweep_interval` seconds finds the rest in the store (runs queued while nobody ran, sleeps and retries of
+other instances, runs whose runner died with its lease).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import random
+from collections import Counter
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from beanie import PydanticObjectId
+
+from helpgate.core.models import WorkflowRun
+from helpgate.core.models.clock import utcnow
+from helpgate.core.services import runs
+from helpgate.workflows.local_step import ClaimLost, LocalStep, Suspend, lookup, to_json
+from helpgate.workflows.step import Cancel, Context, Event, PermanentError, Workflow
+
+log = logging.getLogger(__name__)
+
+SWEEP_LIMIT = 100  # due runs taken from the store per sweep
+STOP_GRACE = 10.0  # seconds `stop` lets executing runs finish
+TIMER_MARGIN = 0.01  # seconds: the loop's monotonic timer must not fire before the wall clock reaches the due time
+
+
+class LocalRunner:
+    def __init__(
+        self,
+        workflows: Sequence[Workflow],
+        *,
+        concurrency: int = 4,
+        lease: timedelta = timedelta(minutes=5),
+        sweep_interval: float = 5.0,
+        retry_base: float = 2.0,
+        retry_cap: float = 600.0,
+    ) -> None:
+        self._workflows = {workflow.id: workflow for workflow in workflows}
+        self._function_ids = list(self._workflows)
+        self._concurrency = max(1, concurrency)
+        self._lease = lease
+        self._sweep_interval = sweep_interval
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
+        self._ready: dict[PydanticObjectId, str] = {}  # run id → function id, in arrival order
+        self._active: dict[PydanticObjectId, asyncio.Task[None]] = {}
+        self._active_per_function: Counter[str] = Counter()
+        self._again: set[PydanticObjectId] = set()  # due again while still executing
+        self._timers: dict[PydanticObjectId, tuple[asyncio.TimerHandle, bool]] = {}  # (handle, is a retry)
+        self._sweep_now = asyncio.Event()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._running = False
+
+    # --- lifecycle ------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._running = True
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="workflow-sweep")
+        self._pump()
+        log.info("workflow.runner_started functions=%s concurrency=%d", ",".join(self._function_ids), self._concurrency)
+
+    async def stop(self, grace: float = STOP_GRACE) -> None:
+        """Stop claiming; let executing runs finish for up to `grace` seconds, then cut them off.
+
+        A run cut off keeps its memoised steps and stays `running` under its lease: when that lapses, this
+        or another instance resumes it."""
+        self._running = False
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
+        self._ready.clear()
+        tasks = list(self._active.values())
+        if tasks:
+            _done, pending = await asyncio.wait(tasks, timeout=grace) if grace > 0 else (set(), set(tasks))
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if pending:
+                log.warning("workflow.stop_timeout cut=%d", len(pending))
+        for handle, _retry in self._timers.values():  # their runs are in the store, due at their time
+            handle.cancel()
+        self._timers.clear()
+        self._ready.clear()
+        self._again.clear()
+        log.info("workflow.runner_stopped")
+
+    def wake(self) -> None:
+        """Look in the store for due runs now instead of at the next sweep."""
+        self._sweep_now.set()
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Until nothing is ready, executing or waiting for a retry in this runner, and nothing is due in the
+        store (sleeping runs are not due); TimeoutError after `timeout` seconds. For tests."""
+        async with asyncio.timeout(timeout):
+            while True:
+                busy = self._ready or self._active or any(retry for _handle, retry in self._timers.values())
+                if not busy:
+                    if not await runs.due(now=utcnow(), function_ids=self._function_ids, limit=1):
+                        return
+                    self.wake()
+                await asyncio.sleep(0.02)
+
+    # --- events ---------------------------------------------------------------------------------------
+
+    async def dispatch(self, event: Event) -> None:
+        """Start the functions this event triggers (once per event id) and cancel the runs it cancels.
+
+        Safe to repeat: a redelivered event creates nothing new (the relay redelivers after an error)."""
+        now = utcnow()
+        for workflow in self._workflows.values():
+            if workflow.trigger == event.name:
+                await self._start_run(workflow, event, now)
+        for workflow in self._workflows.values():
+            for rule in workflow.cancel:
+                if rule.event == event.name:
+                    await self._cancel_runs(workflow, rule, event, now)
+
+    async def _start_run(self, workflow: Workflow, event: Event, now: datetime) -> None:
+        run = await runs.create(
+            function_id=workflow.id, event_id=event.id, event_name=event.name, event_data=event.data, now=now
+        )
+        if run is None:
+            log.info("workflow.run_duplicate fn=%s event=%s", workflow.id, event.id)
+            return
+        assert run.id is not None
+        log.info("workflow.run_queued fn=%s run=%s event=%s", workflow.id, run.id, event.id)
+        self._enqueue(run.id, workflow.id)
+
+    async def _cancel_runs(self, workflow: Workflow, rule: Cancel, event: Event, now: datetime) -> None:
+        value = lookup(event.data, rule.match)
+        if value is None:
+            return  # nothing to match on: cancelling every run without the field would be wrong
+        cancelled = await runs.cancel_matching(
+            function_id=workflow.id,
+            field=rule.match,
+            value=value,
+            reason=f"cancelled by {event.name} {event.id}",
+            except_event_id=event.id,
+            now=now,
+        )
+        for ref in cancelled:
+            self._drop(ref.id)
+            log.info(
+                "workflow.run_cancelled fn=%s run=%s event=%s by=%s %s=%s",
+                workflow.id,
+                ref.id,
+                ref.event_id,
+                event.id,
+                rule.match,
+                value,
+            )
+
+    # --- scheduling -----------------------------------------------------------------------------------
+
+    def _enqueue(self, run_id: PydanticObjectId, function_id: str) -> None:
+        if run_id not in self._ready and function_id in self._workflows:
+            self._ready[run_id] = function_id
+        self._pump()
+
+    def _wake_up(self, run_id: PydanticObjectId, function_id: str) -> None:
+        """A retry or sleep of this runner fell due (possibly before its execution has quite ended)."""
+        self._timers.pop(run_id, None)
+        if run_id in self._active:
+            self._again.add(run_id)
+        else:
+            self._enqueue(run_id, function_id)
+
+    def _drop(self, run_id: PydanticObjectId) -> None:
+        timer = self._timers.pop(run_id, None)
+        if timer is not None:
+            timer[0].cancel()
+        self._ready.pop(run_id, None)
+
+    def _later(self, run_id: PydanticObjectId, function_id: str, at: datetime, *, retry: bool) -> None:
+        self._drop(run_id)
+        delay = max(0.0, (at - utcnow()).total_seconds()) + TIMER_MARGIN
+        handle = asyncio.get_running_loop().call_later(delay, self._wake_up, run_id, function_id)
+        self._timers[run_id] = (handle, retry)
+
+    def _pump(self) -> None:
+        """Start ready runs while there is room, overall and per function."""
+        if not self._running:
+            return
+        for run_id, function_id in list(self._ready.items()):
+            if len(self._active) >= self._concurrency:
+                return
+            limit = self._workflows[function_id].concurrency
+            if limit is not None and self._active_per_function[function_id] >= limit:
+                continue
+            del self._ready[run_id]
+            self._active_per_function[function_id] += 1
+            task = asyncio.create_task(self._execute(run_id), name=f"workflow-{function_id}-{run_id}")
+            self._active[run_id] = task
+            task.add_done_callback(functools.partial(self._done, run_id, function_id))
+
+    def _done(self, run_id: PydanticObjectId, function_id: str, _task: asyncio.Task[None]) -> None:
+        self._active.pop(run_id, None)
+        self._active_per_function[function_id] -= 1
+        if run_id in self._again:
+            self._again.discard(run_id)
+            self._enqueue(run_id, function_id)
+        else:
+            self._pump()
+
+    async def _sweep_loop(self) -> None:
+        while self._running:
+            self._sweep_now.clear()
+            try:
+                if len(self._ready) < SWEEP_LIMIT:
+                    for ref in await runs.due(now=utcnow(), function_ids=self._function_ids, limit=SWEEP_LIMIT):
+                        if ref.id not in self._active:  # else it was found before this runner claimed it
+                            self._enqueue(ref.id, ref.function_id)
+            except Exception:
+                log.exception("workflow.sweep_failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._sweep_now.wait(), self._sweep_interval)
+
+    # --- execution ------------------------------------------------------------------------------------
+
+    async def _execute(self, run_id: PydanticObjectId) -> None:
+        try:
+            run = await runs.claim(run_id, now=utcnow(), lease=self._lease, function_ids=self._function_ids)
+            if run is None:
+                return  # another runner has it, or it is no longer due
+            log.info(
+                "workflow.run_started fn=%s run=%s event=%s attempt=%d",
+                run.function_id,
+                run.id,
+                run.event_id,
+                run.attempt,
+            )
+            step = LocalStep(run)
+            heartbeat = asyncio.create_task(self._heartbeat(run, step))
+            try:
+                await self._run(self._workflows[run.function_id], run, step)
+            finally:
+                heartbeat.cancel()
+        except Exception:
+            # The store failed during bookkeeping: the run stays claimed and is resumed when its lease lapses.
+            log.exception("workflow.runner_error run=%s", run_id)
+
+    async def _heartbeat(self, run: WorkflowRun, step: LocalStep) -> None:
+        interval = self._lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                renewed = await runs.renew(run, now=utcnow(), lease=self._lease)
+            except Exception:
+                log.exception("workflow.renew_failed run=%s", run.id)
+                continue
+            if not renewed and not step.returned:
+                step.lost = True  # cancelled or taken over: stop at the next step
+                log.warning("workflow.claim_lost fn=%s run=%s event=%s", run.function_id, run.id, run.event_id)
+                return
+
+    async def _run(self, workflow: Workflow, run: WorkflowRun, step: LocalStep) -> None:
+        try:
+            try:
+                result = await workflow.handler(self._context(run), step)
+            finally:
+                step.returned = True
+            output = to_json(result, "the function's result")
+        except Suspend as suspend:
+            if not await runs.suspend(
+                run, key=suspend.key, record=suspend.record, wake_at=suspend.wake_at, now=utcnow()
+            ):
+                self._abandoned(run)
+            else:
+                assert run.id is not None
+                self._later(run.id, workflow.id, suspend.wake_at, retry=False)
+                log.info(
+                    "workflow.run_sleeping fn=%s run=%s event=%s until=%s",
+                    workflow.id,
+                    run.id,
+                    run.event_id,
+                    suspend.wake_at.isoformat(),
+                )
+        except ClaimLost:
+            self._abandoned(run)
+        except Exception as error:
+            await self._failed(workflow, run, error)
+        else:
+            if await runs.complete(run, output=output, now=utcnow()):
+                log.info("workflow.run_completed fn=%s run=%s event=%s", workflow.id, run.id, run.event_id)
+            else:
+                self._abandoned(run)
+
+    def _abandoned(self, run: WorkflowRun) -> None:
+        log.warning(
+            "workflow.run_abandoned fn=%s run=%s event=%s reason=claim lost (cancelled or taken over)",
+            run.function_id,
+            run.id,
+            run.event_id,
+        )
+
+    def _context(self, run: WorkflowRun) -> Context:
+        event = Event(id=run.event_id, name=run.event_name, data=run.event_data)
+        return Context(event=event, run_id=str(run.id), attempt=run.attempt)
+
+    def _delay(self, attempt: int) -> float:
+        """retry_base·2^attempt seconds with ±25% jitter (so a crowd of retries spreads out), capped."""
+        return min(self._retry_cap, self._retry_base * 2.0**attempt * random.uniform(0.75, 1.25))
+
+    async def _failed(self, workflow: Workflow, run: WorkflowRun, error: Exception) -> None:
+        text = f"{type(error).__name__}: {error}"
+        now = utcnow()
+        if not isinstance(error, PermanentError) and run.attempt < workflow.retries:
+            at = now + timedelta(seconds=self._delay(run.attempt))
+            if not await runs.retry(run, error=text, at=at, now=now):
+                self._abandoned(run)
+            else:
+                assert run.id is not None
+                self._later(run.id, workflow.id, at, retry=True)
+                log.warning(
+                    "workflow.run_retry fn=%s run=%s event=%s attempt=%d at=%s error=%s",
+                    workflow.id,
+                    run.id,
+                    run.event_id,
+                    run.attempt + 1,
+                    at.isoformat(),
+                    text,
+                )
+            return
+        if not await runs.fail(run, error=text, now=now):
+            self._abandoned(run)
+            return
+        log.error(
+            "workflow.run_failed fn=%s run=%s event=%s attempt=%d error=%s",
+            workflow.id,
+            run.id,
+            run.event_id,
+            run.attempt,
+            text,
+            exc_info=error,
+        )
+        if workflow.on_failure is not None:
+            try:
+                await workflow.on_failure(self._context(run), text)
+            except Exception:
+                log.exception("workflow.on_failure_failed fn=%s run=%s event=%s", workflow.id, run.id, run.event_id)
