@@ -92,6 +92,8 @@ def make_settings(tmp_path: Path, store_uri: str, database_name: str, **override
         "jwt_secret": JWT_SECRET,
         "support_addresses": ["support@localhost", "billing@localhost"],
         "shutdown_grace_seconds": 5.0,
+        # Workflows mail acknowledgements and notifications; tests of other parts count mail, so they opt in.
+        "run_workflows": False,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -155,7 +155,46 @@ def test_sigterm_stops_store_child_too(served: Served) -> None:
         os.kill(int(store_pids[0]), 0)
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["create-user"]])
+def test_mail_ends_triaged_assigned_and_acknowledged_with_no_further_action(served: Served) -> None:
+    def run(*args: str) -> str:
+        result = _helpgate(*args, env=served.env, cwd=served.cwd)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "printers\tprinter toner paper jam" in run("skills", "set", "printers=printer toner paper jam", "billing")
+    run("create-user", "ann@example.com", "--role", "agent", "--password", "long-enough-1")
+    assert "skills printers; available" in run("staff", "ann@example.com", "--skills", "printers")
+    unknown = _helpgate("staff", "ann@example.com", "--skills", "knitting", env=served.env, cwd=served.cwd)
+    assert unknown.returncode == 1 and "unknown skills: knitting" in unknown.stderr
+
+    with smtplib.SMTP("127.0.0.1", served.smtp_port) as client:
+        client.send_message(make_mail(subject="Paper jam", body="The printer has a paper jam again."))
+
+    token = httpx.post(
+        f"{served.base}/api/auth/login", json={"email": "ann@example.com", "password": "long-enough-1"}
+    ).json()["access_token"]
+    outbox = served.cwd / "data" / "outbox"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ticket = httpx.get(f"{served.base}/api/tickets/1", headers={"Authorization": f"Bearer {token}"}).json()
+        mails = [path.read_text() for path in outbox.glob("*.eml")] if outbox.exists() else []
+        if ticket.get("assignee") and len(mails) >= 3:  # welcome, acknowledgement, notification
+            break
+        time.sleep(0.2)
+    assert ticket["assignee"] == {"email": "ann@example.com", "name": ""}, served.output()
+    assert ticket["skills"] == ["printers"] and ticket["priority"] in ("low", "medium", "high")
+    assert ticket["triage"]["source"] == "heuristic"
+    subjects = sorted(line for mail in mails for line in mail.splitlines() if line.startswith("Subject:"))
+    assert subjects == [
+        "Subject: Assigned to you: Paper jam [#1]",
+        "Subject: Re: Paper jam [#1]",
+        "Subject: Welcome to support@localhost",
+    ], served.output()
+    health = httpx.get(f"{served.base}/healthz").json()
+    assert health["workflows"]["back_end"] == "local" and health["workflows"]["ok"] is True
+
+
+@pytest.mark.parametrize("command", [[], ["serve"], ["create-user"], ["skills"], ["staff"]])
 def test_help(command: list[str], tmp_path: Path) -> None:
     result = _helpgate(*command, "--help", env=dict(os.environ), cwd=tmp_path)
     assert result.returncode == 0 and "usage: helpgate" in result.stdout

@@ -1,4 +1,4 @@
-"""The composition root: `helpgate serve | create-user`. Settings are read here, once."""
+"""The composition root: `helpgate serve | create-user | skills | staff | ...`. Settings are read here, once."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from helpgate import __version__, cli_mailboxes, cli_raw
+from helpgate import __version__, cli_mailboxes, cli_raw, cli_staff
 from helpgate.core.errors import HelpgateError
 from helpgate.core.models import Role
 from helpgate.core.services import users
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--password", help="the password (prompted for when left out)")
     cli_mailboxes.add_commands(commands)
     cli_raw.add_commands(commands)
+    cli_staff.add_commands(commands)
     return parser
 
 
@@ -74,7 +75,7 @@ async def _create_user(args: argparse.Namespace, gateway: Gateway) -> int:
         if password != getpass.getpass("Repeat password: "):
             print("helpgate: the passwords differ", file=sys.stderr)
             return 2
-    user = await users.create(email=args.email, role=Role(args.role), password=password, name=args.name)
+    user = await users.create(email=args.email, role=Role(args.role), password=password, name=args.name, source="cli")
     print(f"created {user.role} {user.email} (id {user.id})")
     return 0
 
@@ -90,6 +91,8 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
             return await cli_raw.list_raw(args)
         if args.command == "replay":
             return await cli_raw.replay(args, gateway.inbound_policy())
+        if args.command in ("skills", "staff"):
+            return await cli_staff.run(args)
         return await cli_mailboxes.run(args, gateway)
     finally:
         await gateway.stop()

@@ -30,6 +30,7 @@ from helpgate.core.settings import Settings
 from helpgate.inbound import guards, imap, pipeline
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
 from helpgate.inbound.worker import InboundWorker
+from helpgate.workflows.engine import Workflows
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,7 @@ class Gateway:
         self.smtp: SmtpListener | None = None
         self.imap: imap.Supervisor | None = None
         self.outbound: OutboundWorker | None = None
+        self.workflows: Workflows | None = None
         self.secret_key = ""
         self._http: _Server | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -134,6 +136,9 @@ class Gateway:
                 settings, wiring.make_transport(settings), loop_marker=outgoing.from_address
             )
             await self.outbound.start()
+            if settings.run_workflows:
+                self.workflows = Workflows(settings, outgoing)
+                await self.workflows.start()
             self.imap = imap.Supervisor(box=self.box, on_stored=self.worker.submit)
             await self.imap.start()
             handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
@@ -159,6 +164,8 @@ class Gateway:
                 health_probe=self.health,
                 outgoing=outgoing,
             )
+            if self.workflows is not None:
+                self.workflows.mount(app)
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
             self._http = _Server(config)
             self.http_port = int(http_socket.getsockname()[1])
@@ -202,6 +209,7 @@ class Gateway:
             "http": {"ok": True, "address": f"{self.settings.http_host}:{self.http_port}"},
             "inbound": {"ok": True, "backlog": self.worker.backlog, "processed": self.worker.processed},
             "outbound": self.outbound.health() if self.outbound is not None else {"ok": False},
+            "workflows": self.workflows.health() if self.workflows is not None else {"ok": True, "running": False},
             # A broken mailbox is reported, but does not make the gateway unhealthy: the rest keeps working.
             "imap": {
                 "ok": True,
@@ -228,6 +236,9 @@ class Gateway:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = self._http_task = None
+        if self.workflows is not None:
+            await self.workflows.stop(grace)
+            self.workflows = None
         if self.outbound is not None:
             await self.outbound.stop(grace)
             self.outbound = None

@@ -145,8 +145,28 @@ class TicketOut(BaseModel):
         return cls.model_validate(cls.fields_of(ticket))
 
 
+class TriageOut(BaseModel):
+    """What triage decided and how (staff only): `source` is gemini or heuristic."""
+
+    source: str
+    model: str | None
+    summary: str
+    helpful_notes: str
+    language: str
+    sentiment: str
+    input_tokens: int | None
+    output_tokens: int | None
+    latency_ms: int
+    fallback_reason: str | None
+    at: datetime
+
+
 class TicketDetailOut(TicketOut):
     messages: list[MessageOut]
+    triage: TriageOut | None = None  # staff only
+    response_due_at: datetime | None = None  # staff only: the first-response target
+    first_response_at: datetime | None = None
+    escalated_at: datetime | None = None
 
 
 class TicketPage(BaseModel):

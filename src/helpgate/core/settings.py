@@ -68,6 +68,33 @@ class Settings(BaseSettings):
     outbound_max_attempts: int = Field(default=10, ge=1)
     outbound_lease_seconds: float = Field(default=300.0, gt=0)
     max_reply_attachment_bytes: int = Field(default=10 * MIB, ge=0)
+    # AI triage. With no GEMINI_API_KEY the heuristic triage runs instead.
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "gemini_api_key")
+    )
+    gemini_model: str = Field(default="gemini-2.5-flash", validation_alias=AliasChoices("GEMINI_MODEL", "gemini_model"))
+    gemini_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("GEMINI_BASE_URL", "gemini_base_url")
+    )  # a proxy or a test server instead of Google's endpoint
+    triage_timeout_seconds: float = Field(default=30.0, gt=0)  # per Gemini call
+    triage_attempts: int = Field(default=3, ge=1, le=10)  # Gemini calls before the heuristic takes over
+    # First-response targets per priority (hours): past it with no agent reply, priority goes up, admins are told.
+    sla_high_hours: float = Field(default=1.0, gt=0)
+    sla_medium_hours: float = Field(default=8.0, gt=0)
+    sla_low_hours: float = Field(default=24.0, gt=0)
+    # Workflows. With none of the INNGEST_* variables set, the local durable runner runs them in-process.
+    run_workflows: bool = True  # false: this instance only stores events; another one runs the workflows
+    workflow_concurrency: int = Field(default=4, ge=1, le=64)  # local runner: runs executing at once
+    inngest_dev: str | None = Field(default=None, validation_alias=AliasChoices("INNGEST_DEV", "inngest_dev"))
+    inngest_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("INNGEST_BASE_URL", "inngest_base_url")
+    )
+    inngest_event_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("INNGEST_EVENT_KEY", "inngest_event_key")
+    )
+    inngest_signing_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("INNGEST_SIGNING_KEY", "inngest_signing_key")
+    )
 
     @field_validator("support_addresses", "trusted_authserv_ids", mode="before")
     @classmethod
@@ -87,6 +114,11 @@ class Settings(BaseSettings):
             if address.count("@") != 1:
                 raise ValueError(f"not an email address: {address!r}")
         return value
+
+    @property
+    def uses_inngest(self) -> bool:
+        """Inngest runs the workflows when any of its variables is set; else the local runner does."""
+        return bool(self.inngest_dev or self.inngest_base_url or self.inngest_signing_key)
 
     @property
     def embedded_store(self) -> bool:

@@ -44,7 +44,16 @@ async def list_tickets(
 async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut:
     detail = await tickets.get_detail(viewer=user, number=number)
     messages = [MessageOut.of(message, detail.deliveries.get(message.id)) for message in detail.messages if message.id]
-    return TicketDetailOut.model_validate({**TicketOut.fields_of(detail.ticket), "messages": messages})
+    ticket = detail.ticket
+    staff: dict[str, object] = {}
+    if user.is_staff:
+        staff = {
+            "triage": ticket.triage.model_dump() if ticket.triage else None,
+            "response_due_at": ticket.response_due_at,
+            "first_response_at": ticket.first_response_at,
+            "escalated_at": ticket.escalated_at,
+        }
+    return TicketDetailOut.model_validate({**TicketOut.fields_of(ticket), "messages": messages, **staff})
 
 
 @router.patch("/{number}")

@@ -1,0 +1,117 @@
+"""The workflow machinery of one gateway: the outbox relay, and the local runner or Inngest behind it."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import timedelta
+from typing import Any
+
+from fastapi import FastAPI
+
+from helpgate.core.mail.outgoing import Outgoing
+from helpgate.core.services.routing import Targets
+from helpgate.core.settings import Settings
+from helpgate.workflows import functions, inngest_app
+from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.relay import Relay
+from helpgate.workflows.runner import LocalRunner
+
+log = logging.getLogger(__name__)
+
+_OFF = {"", "0", "false", "no", "off"}
+
+
+def targets_from(settings: Settings) -> Targets:
+    return Targets(
+        high=timedelta(hours=settings.sla_high_hours),
+        medium=timedelta(hours=settings.sla_medium_hours),
+        low=timedelta(hours=settings.sla_low_hours),
+    )
+
+
+def triager_from(settings: Settings) -> GeminiTriager | None:
+    if settings.gemini_api_key is None or not settings.gemini_api_key.get_secret_value():
+        return None
+    return GeminiTriager(
+        settings.gemini_api_key.get_secret_value(),
+        settings.gemini_model,
+        timeout_seconds=settings.triage_timeout_seconds,
+        attempts=settings.triage_attempts,
+        base_url=settings.gemini_base_url,
+    )
+
+
+class Workflows:
+    def __init__(self, settings: Settings, outgoing: Outgoing) -> None:
+        self.settings = settings
+        self.triager = triager_from(settings)
+        self.deps = functions.Deps(
+            outgoing=outgoing,
+            targets=targets_from(settings),
+            support_address=settings.support_addresses[0],
+            triager=self.triager,
+        )
+        self.functions = functions.build(self.deps)
+        self.runner: LocalRunner | None = None
+        self.inngest: Any = None
+        if settings.uses_inngest:
+            dev = (settings.inngest_dev or "").strip()
+            dev_on = dev.lower() not in _OFF
+            base_url = settings.inngest_base_url or (dev if dev.startswith("http") else None)
+            self.inngest = inngest_app.make_client(
+                is_production=not dev_on,
+                signing_key=settings.inngest_signing_key.get_secret_value() if settings.inngest_signing_key else None,
+                event_key=settings.inngest_event_key.get_secret_value() if settings.inngest_event_key else None,
+                base_url=base_url,
+            )
+            self.relay = Relay(inngest_app.InngestSender(self.inngest).send)
+        else:
+            self.runner = LocalRunner(self.functions, concurrency=settings.workflow_concurrency)
+            self.relay = Relay(self.runner.dispatch)
+
+    @property
+    def back_end(self) -> str:
+        return "inngest" if self.inngest is not None else "local"
+
+    def mount(self, app: FastAPI) -> None:
+        """Serve the functions at /api/inngest when Inngest runs them."""
+        if self.inngest is not None:
+            inngest_app.serve(app, self.inngest, self.functions)
+
+    async def start(self) -> None:
+        if self.runner is not None:
+            await self.runner.start()
+        await self.relay.start()
+        log.info(
+            "workflows.started back_end=%s triage=%s functions=%d",
+            self.back_end,
+            "gemini" if self.triager else "heuristic",
+            len(self.functions),
+        )
+
+    async def stop(self, grace: float) -> None:
+        await self.relay.stop()
+        if self.runner is not None:
+            await self.runner.stop(grace)
+        if self.triager is not None:
+            await self.triager.aclose()
+
+    async def wait_idle(self, timeout: float) -> None:
+        """Until the relay and the runner have nothing due (runs emit events that start further runs)."""
+        deadline = time.monotonic() + timeout
+        quiet_rounds = 0
+        while quiet_rounds < 2:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("workflows did not become idle")
+            before = self.relay.delivered
+            await self.relay.wait_idle(left)
+            if self.runner is not None:
+                await self.runner.wait_idle(max(0.1, deadline - time.monotonic()))
+            quiet_rounds = quiet_rounds + 1 if self.relay.delivered == before else 0
+            await asyncio.sleep(0)
+
+    def health(self) -> dict[str, Any]:
+        return {"back_end": self.back_end, "triage": "gemini" if self.triager else "heuristic", **self.relay.health()}

@@ -1,0 +1,30 @@
+"""helpgate's workflow functions, written once against the Step protocol (workflows/step.py).
+
+ticket/created ──▶ triage-ticket ──(ticket/triaged)──▶ assign-ticket ──(ticket/assigned)──▶ notify-agent
+              └──▶ acknowledge-customer              └──▶ sla-escalation (sleeps; cancelled by ticket/replied)
+user/created   ──▶ welcome-user
+"""
+
+from __future__ import annotations
+
+from helpgate.workflows.functions.assign import assign_ticket
+from helpgate.workflows.functions.deps import Deps
+from helpgate.workflows.functions.notify import acknowledge_customer, notify_agent, welcome_user
+from helpgate.workflows.functions.sla import sla_escalation
+from helpgate.workflows.functions.triage import triage_ticket
+from helpgate.workflows.step import Workflow
+
+
+def build(deps: Deps) -> list[Workflow]:
+    """Every function, bound to what it needs."""
+    return [
+        triage_ticket(deps),
+        assign_ticket(deps),
+        acknowledge_customer(deps),
+        notify_agent(deps),
+        sla_escalation(deps),
+        welcome_user(deps),
+    ]
+
+
+__all__ = ["Deps", "build"]

@@ -1,0 +1,150 @@
+"""Mail that workflows send: the customer's acknowledgement, the agent's notification, the welcome.
+
+Each mail is queued inside a step with an idempotency key, so a step that runs again after a crash finds
+the mail it queued before instead of queuing a second one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from helpgate.core.mail import compose
+from helpgate.core.mail.templates import TemplateKind
+from helpgate.core.models.clock import utcnow
+from helpgate.core.services import events, outbound, replies, suppressions, tickets, users
+from helpgate.workflows.functions.deps import Deps, log_failure
+from helpgate.workflows.step import Context, Step, Workflow
+
+
+def _queued(mail: Any) -> dict[str, Any]:
+    if mail is None:
+        return {"queued": False, "reason": "rate limit for automatic mail reached"}
+    return {"queued": True, "key": mail.key, "to": mail.to}
+
+
+def acknowledge_customer(deps: Deps) -> Workflow:
+    """Once per ticket; never for automatic mail, suppressed senders or mail that failed DMARC."""
+
+    async def acknowledge_step(ticket_id: PydanticObjectId) -> dict[str, Any]:
+        ticket = await tickets.get_by_id(ticket_id)
+        if ticket is None:
+            return {"queued": False, "reason": "ticket not found"}
+        if ticket.auth_failed:
+            return {"queued": False, "reason": "sender failed DMARC: no mail to a possibly forged address"}
+        suppressed = await suppressions.reasons([ticket.requester.email])
+        if suppressed:
+            return {"queued": False, "reason": f"sender suppressed: {suppressed[ticket.requester.email]}"}
+        mail = await replies.acknowledge(ticket=ticket, outgoing=deps.outgoing, idempotency=f"ack {ticket.id}")
+        return _queued(mail)
+
+    async def handler(ctx: Context, step: Step) -> Any:
+        if ctx.event.data.get("automatic"):
+            return {"queued": False, "reason": "automatic mail is never answered"}
+        ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
+        return await step.run("acknowledge", lambda: acknowledge_step(ticket_id))
+
+    return Workflow(
+        id="acknowledge-customer",
+        name="Acknowledge a new ticket",
+        trigger=events.TICKET_CREATED,
+        handler=handler,
+        on_failure=log_failure,
+    )
+
+
+def notify_agent(deps: Deps) -> Workflow:
+    """Tell the assignee, with the triage's summary and notes. Staff who assign by hand are told by that
+    request already (core/services/tickets.update), so only automatic assignments are mailed here."""
+
+    async def notify_step(ticket_id: PydanticObjectId, assignee_id: str, reason: str, key: str) -> dict[str, Any]:
+        ticket = await tickets.get_by_id(ticket_id)
+        agent = await users.get(PydanticObjectId(assignee_id))
+        if ticket is None or agent is None:
+            return {"queued": False, "reason": "ticket or agent not found"}
+        triage = None
+        if ticket.triage is not None:
+            triage = {
+                **ticket.triage.model_dump(include={"summary", "helpful_notes", "source"}),
+                "priority": str(ticket.priority),
+                "category": ticket.category or "",
+            }
+        mail = await outbound.queue_automatic(
+            outgoing=deps.outgoing,
+            template=TemplateKind.TICKET_ASSIGNED,
+            to=agent.email,
+            subject=compose.ticket_subject(ticket.subject, ticket.number, prefix="Assigned to you: "),
+            context={
+                "ticket": outbound.ticket_context(ticket),
+                "agent_name": agent.name,
+                "assigned_by": f"Automatic assignment ({reason})",
+                "requester": ticket.requester.model_dump(include={"email", "name"}),
+                "triage": triage,
+            },
+            now=utcnow(),
+            ticket=ticket,
+            thread=False,
+            idempotency=key,
+        )
+        return _queued(mail)
+
+    async def handler(ctx: Context, step: Step) -> Any:
+        data = ctx.event.data
+        if data.get("by") is not None:
+            return {"queued": False, "reason": "assigned by staff: told when it was assigned"}
+        ticket_id = PydanticObjectId(data["ticket_id"])
+        key = f"assigned {ctx.event.id}"
+        return await step.run(
+            "notify", lambda: notify_step(ticket_id, str(data["assignee_id"]), str(data.get("reason", "")), key)
+        )
+
+    return Workflow(
+        id="notify-agent",
+        name="Tell the agent about a ticket assigned to them",
+        trigger=events.TICKET_ASSIGNED,
+        handler=handler,
+        on_failure=log_failure,
+    )
+
+
+def welcome_user(deps: Deps) -> Workflow:
+    """A welcome mail for accounts made through the API or the CLI (customers created from their own mail
+    get the ticket acknowledgement instead)."""
+
+    async def welcome_step(user_id: PydanticObjectId) -> dict[str, Any]:
+        user = await users.get(user_id)
+        if user is None or not user.active:
+            return {"queued": False, "reason": "user not found or inactive"}
+        mail = await outbound.queue_automatic(
+            outgoing=deps.outgoing,
+            template=TemplateKind.WELCOME,
+            to=user.email,
+            subject=f"Welcome to {deps.outgoing.display_name}",
+            context={
+                "user_name": user.name,
+                "email": user.email,
+                "role": str(user.role),
+                "support_address": deps.support_address,
+            },
+            now=utcnow(),
+            idempotency=f"welcome {user.id}",
+        )
+        return _queued(mail)
+
+    async def handler(ctx: Context, step: Step) -> Any:
+        if ctx.event.data.get("source") == "mail":
+            return {"queued": False, "reason": "created from mail"}
+        user_id = PydanticObjectId(ctx.event.data["user_id"])
+        return await step.run("welcome", lambda: welcome_step(user_id))
+
+    return Workflow(
+        id="welcome-user",
+        name="Welcome a new user",
+        trigger=events.USER_CREATED,
+        handler=handler,
+        on_failure=log_failure,
+    )
+
+
+__all__ = ["acknowledge_customer", "notify_agent", "welcome_user"]

@@ -1,0 +1,78 @@
+"""triage-ticket: on a new ticket, decide category, priority and skills (Gemini, else the heuristic)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from helpgate.core.models import Priority, TriageRecord
+from helpgate.core.services import events, routing, skills, tickets
+from helpgate.workflows.ai.gemini import triage_ticket as classify
+from helpgate.workflows.ai.triage import SkillInfo, TicketText, TriageOutcome
+from helpgate.workflows.functions.deps import Deps, log_failure
+from helpgate.workflows.step import Context, Step, Workflow
+
+MAX_BODY_CHARS = 8_000  # what the model reads of the first message
+
+
+def triage_ticket(deps: Deps) -> Workflow:
+    async def classify_step(ticket_id: PydanticObjectId) -> dict[str, Any] | None:
+        ticket = await tickets.get_by_id(ticket_id)
+        if ticket is None:
+            return None
+        first = await tickets.opening_message(ticket)
+        text = TicketText(
+            number=ticket.number,
+            subject=ticket.subject,
+            body=(first.text if first else "")[:MAX_BODY_CHARS],
+            requester=ticket.requester.email,
+        )
+        catalog = [SkillInfo(name=skill.name, description=skill.description) for skill in await skills.catalog()]
+        outcome = await classify(text, catalog, deps.triager)
+        return outcome.model_dump(mode="json")
+
+    async def record_step(ticket_id: PydanticObjectId, answer: dict[str, Any]) -> dict[str, Any]:
+        outcome = TriageOutcome.model_validate(answer)
+        triage = outcome.triage
+        record = TriageRecord(
+            source=outcome.source,
+            model=outcome.model,
+            summary=triage.summary,
+            helpful_notes=triage.helpful_notes,
+            language=triage.language,
+            sentiment=triage.sentiment,
+            input_tokens=outcome.input_tokens,
+            output_tokens=outcome.output_tokens,
+            latency_ms=outcome.latency_ms,
+            attempts=outcome.attempts,
+            fallback_reason=outcome.fallback_reason,
+        )
+        ticket = await routing.record_triage(
+            ticket_id,
+            priority=Priority(triage.priority),
+            category=triage.category,
+            skills=triage.skills,
+            record=record,
+            targets=deps.targets,
+        )
+        if ticket is None:
+            return {"recorded": False}
+        return {"recorded": True, "priority": str(ticket.priority), "category": ticket.category}
+
+    async def handler(ctx: Context, step: Step) -> Any:
+        ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
+        answer = await step.run("classify", lambda: classify_step(ticket_id))
+        if answer is None:
+            return {"skipped": "ticket not found"}
+        recorded = await step.run("record", lambda: record_step(ticket_id, answer))
+        return {"source": answer["source"], **recorded}
+
+    return Workflow(
+        id="triage-ticket",
+        name="Triage a new ticket",
+        trigger=events.TICKET_CREATED,
+        handler=handler,
+        retries=4,
+        on_failure=log_failure,
+    )

@@ -1,0 +1,238 @@
+"""A mail to the listener ends, with no further action, triaged, assigned, acknowledged and notified.
+
+The whole gateway runs (SMTP listener, store, local runner, outbound worker), mail goes out to a
+Mailtrap-like sink, and Gemini is the local fake server driven through the real google-genai client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import pytest
+
+from helpgate.core.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, User, WorkflowRun
+from helpgate.core.services import replies, skills, users
+from helpgate.core.services.skills import SkillEntry
+from helpgate.gateway import Gateway
+from helpgate.workflows.step import Event
+from tests.conftest import login, make_user
+from tests.fake_gemini import FakeGemini, answer, running_fake_gemini
+from tests.mail import make_mail, send
+from tests.mail_capture import CaptureServer, wait_for_status
+
+CATALOG = [
+    SkillEntry("printers", "printer toner paper jam"),
+    SkillEntry("billing", "invoice refund payment"),
+]
+
+
+@pytest.fixture
+def extra_settings() -> dict[str, Any]:
+    """Parametrize to change more settings."""
+    return {}
+
+
+@pytest.fixture
+def settings_overrides(sink: CaptureServer, extra_settings: dict[str, Any]) -> dict[str, Any]:
+    return {**sink.settings(), "mail_from": "Acme Support <help@acme.test>", "run_workflows": True, **extra_settings}
+
+
+async def _staff() -> tuple[User, User]:
+    await skills.replace(CATALOG)
+    ann = await make_user("ann@acme.test", Role.AGENT)
+    bob = await make_user("bob@acme.test", Role.AGENT)
+    await User.get_pymongo_collection().update_one({"_id": ann.id}, {"$set": {"skills": ["printers"]}})
+    await User.get_pymongo_collection().update_one({"_id": bob.id}, {"$set": {"skills": ["billing"]}})
+    return ann, bob
+
+
+async def _mail_in(gateway: Gateway, message: EmailMessage) -> Ticket:
+    assert gateway.smtp is not None and gateway.workflows is not None
+    await send(gateway.smtp.port, message)
+    await gateway.worker.idle()
+    await gateway.workflows.wait_idle(30)
+    ticket = await Ticket.find_one({"number": 1})
+    assert ticket is not None
+    return ticket
+
+
+def _by_recipient(sink: CaptureServer) -> dict[str, list[EmailMessage]]:
+    found: dict[str, list[EmailMessage]] = {}
+    for mail in sink.received:
+        for rcpt in mail.rcpt_tos:
+            found.setdefault(rcpt, []).append(mail.message)
+    return found
+
+
+def _text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+async def test_mail_becomes_triaged_assigned_acknowledged_ticket(
+    gateway: Gateway, sink: CaptureServer, api: httpx.AsyncClient
+) -> None:
+    ann, _bob = await _staff()
+    await make_user("jane@example.org", Role.CUSTOMER)
+    ticket = await _mail_in(
+        gateway, make_mail(subject="Printer jam again", body="The printer in room 4 has a paper jam. Urgent please.")
+    )
+
+    assert ticket.triage is not None and ticket.triage.source == "heuristic"
+    assert ticket.triage.fallback_reason and "GEMINI_API_KEY" in ticket.triage.fallback_reason
+    assert ticket.skills == ["printers"]
+    assert ticket.priority is Priority.HIGH  # "urgent"
+    assert ticket.assignee is not None and ticket.assignee.email == ann.email
+    assert ticket.response_due_at is not None and ticket.assigned_at is not None
+
+    as_agent = (await api.get("/api/tickets/1", headers=await login(api, ann.email))).json()
+    as_customer = (await api.get("/api/tickets/1", headers=await login(api, "jane@example.org"))).json()
+    assert as_agent["triage"]["source"] == "heuristic" and as_agent["triage"]["summary"]
+    assert as_agent["response_due_at"] is not None
+    assert as_customer["triage"] is None and as_customer["response_due_at"] is None
+
+    await sink.wait_for(5)  # three welcomes, the acknowledgement, the notification
+    received = _by_recipient(sink)
+    [ack] = [mail for mail in received["jane@example.org"] if not mail["Subject"].startswith("Welcome")]
+    assert ack["Subject"] == "Re: Printer jam again [#1]" and ack["Auto-Submitted"] == "auto-replied"
+    assert "opened ticket #1" in _text(ack)
+    [note] = [mail for mail in received[ann.email] if not mail["Subject"].startswith("Welcome")]
+    assert note["Subject"] == "Assigned to you: Printer jam again [#1]"
+    assert "Automatic assignment" in _text(note) and "heuristic triage" in _text(note)
+    assert "printers" in _text(note)  # the helpful notes name what decided
+    assert not {event.status for event in await OutboxEvent.find_all().to_list()} - {"sent"}
+
+
+async def test_redelivered_event_starts_nothing_twice(gateway: Gateway, sink: CaptureServer) -> None:
+    await _staff()
+    await _mail_in(gateway, make_mail())
+    assert gateway.workflows is not None and gateway.workflows.runner is not None
+    runs_before = await WorkflowRun.find_all().count()
+    created = await OutboxEvent.find_one({"name": "ticket/created"})
+    assert created is not None
+
+    await gateway.workflows.runner.dispatch(Event(id=str(created.id), name=created.name, data=created.data))
+    await gateway.workflows.wait_idle(30)
+
+    assert await WorkflowRun.find_all().count() == runs_before
+    acknowledgements = await OutboundMail.find({"template": "ticket_acknowledgement"}).to_list()
+    assert len(acknowledgements) == 1
+
+
+async def test_automatic_mail_gets_no_acknowledgement(gateway: Gateway, sink: CaptureServer) -> None:
+    await _staff()
+    message = make_mail(subject="Out of office")
+    message["Auto-Submitted"] = "auto-replied"
+    ticket = await _mail_in(gateway, message)
+
+    assert ticket.triage is not None  # still triaged and routed for an agent to see
+    assert await OutboundMail.find({"template": "ticket_acknowledgement"}).count() == 0
+
+
+async def test_ticket_without_matching_agent_goes_to_an_admin(gateway: Gateway, sink: CaptureServer) -> None:
+    await skills.replace(CATALOG)
+    await make_user("ann@acme.test", Role.AGENT)  # no skills
+    boss = await make_user("boss@acme.test", Role.ADMIN)
+    ticket = await _mail_in(gateway, make_mail(subject="Refund", body="Please refund my last invoice."))
+
+    assert ticket.skills == ["billing"]
+    assert ticket.assignee is not None and ticket.assignee.email == boss.email
+
+
+@pytest.mark.parametrize("extra_settings", [{"sla_medium_hours": 1 / 3600, "sla_low_hours": 1 / 3600}])
+async def test_unanswered_ticket_is_escalated_and_admins_told(gateway: Gateway, sink: CaptureServer) -> None:
+    boss = await make_user("boss@acme.test", Role.ADMIN)
+    ticket = await _mail_in(gateway, make_mail(subject="Question", body="How do I change my shipping address?"))
+    assert gateway.workflows is not None
+    first_priority = ticket.priority
+
+    for _ in range(100):
+        escalated = await Ticket.get(ticket.id)
+        if escalated is not None and escalated.escalated_at is not None:
+            break
+        await gateway.workflows.wait_idle(5)
+    assert escalated is not None and escalated.escalated_at is not None
+    assert first_priority is not Priority.HIGH and escalated.priority is not first_priority
+    mails = await OutboundMail.find({"template": "sla_escalation"}).to_list()
+    assert [mail.to for mail in mails] == [[boss.email]]
+
+
+@pytest.mark.parametrize("extra_settings", [{"sla_medium_hours": 3 / 3600, "sla_low_hours": 3 / 3600}])
+async def test_agent_reply_cancels_escalation(gateway: Gateway, sink: CaptureServer) -> None:
+    await make_user("boss@acme.test", Role.ADMIN)
+    agent = await make_user("ann@acme.test", Role.AGENT)
+    ticket = await _mail_in(gateway, make_mail(subject="Question", body="How do I change my shipping address?"))
+    assert gateway.workflows is not None and ticket.priority is not Priority.HIGH
+    outgoing = gateway.workflows.deps.outgoing
+
+    _message, mail = await replies.reply(author=agent, number=ticket.number, text="Like this.", outgoing=outgoing)
+    await gateway.workflows.wait_idle(10)
+    await wait_for_status(mail.key, "sent")
+    await asyncio.sleep(4)  # past the target
+    await gateway.workflows.wait_idle(10)
+
+    after = await Ticket.get(ticket.id)
+    assert after is not None and after.escalated_at is None and after.priority is ticket.priority
+    sla_runs = await WorkflowRun.find({"function_id": "sla-escalation"}).to_list()
+    assert [run.status for run in sla_runs] == ["cancelled"]
+
+
+async def test_new_agent_gets_a_welcome(gateway: Gateway, sink: CaptureServer) -> None:
+    await users.create(email="newbie@acme.test", role=Role.AGENT, password="long-enough-password", name="Newbie")
+    assert gateway.workflows is not None
+    await gateway.workflows.wait_idle(10)
+    [welcome] = await sink.wait_for(1)
+    assert welcome.rcpt_tos == ["newbie@acme.test"] and "newbie@acme.test (agent)" in _text(welcome.message)
+
+
+@pytest.fixture
+async def fake_gemini() -> AsyncIterator[FakeGemini]:
+    async with running_fake_gemini() as fake:
+        yield fake
+
+
+class TestWithGemini:
+    @pytest.fixture
+    def settings_overrides(self, sink: CaptureServer, fake_gemini: FakeGemini) -> dict[str, Any]:
+        return {
+            **sink.settings(),
+            "run_workflows": True,
+            "gemini_api_key": "test-key",
+            "gemini_base_url": fake_gemini.base_url,
+            "gemini_model": "gemini-test",
+        }
+
+    async def test_gemini_triage_lands_on_the_ticket(
+        self, gateway: Gateway, sink: CaptureServer, fake_gemini: FakeGemini
+    ) -> None:
+        await _staff()
+        fake_gemini.play(
+            answer(
+                {
+                    "category": "billing",
+                    "priority": "low",
+                    "skills": ["billing", "admin"],
+                    "summary": "Customer asks for a refund.",
+                    "helpful_notes": "Check the last invoice.",
+                    "language": "en",
+                    "sentiment": "neutral",
+                },
+                input_tokens=321,
+                output_tokens=45,
+            )
+        )
+        ticket = await _mail_in(gateway, make_mail(subject="Money back", body="I want my money back."))
+
+        assert ticket.triage is not None and ticket.triage.source == "gemini"
+        assert ticket.triage.model == "gemini-test"
+        assert (ticket.triage.input_tokens, ticket.triage.output_tokens) == (321, 45)
+        assert ticket.category == "billing" and ticket.priority is Priority.LOW
+        assert ticket.skills == ["billing"]  # "admin" is not in the catalog
+        assert ticket.assignee is not None and ticket.assignee.email == "bob@acme.test"
+        [request] = fake_gemini.requests
+        assert request.headers["x-goog-api-key"] == "test-key" and "I want my money back." in request.body.decode()
