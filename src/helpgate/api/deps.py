@@ -9,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from helpgate.core.errors import Forbidden, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.models import User
+from helpgate.core.models import Role, User
 from helpgate.core.security import TokenIssuer
 from helpgate.core.services import sessions, tickets
 
@@ -47,6 +47,16 @@ async def get_staff_user(user: CurrentUser, request: Request) -> User:
 
 
 StaffUser = Annotated[User, Depends(get_staff_user)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    """An admin; agents and customers get 403."""
+    if user.role is not Role.ADMIN:
+        raise Forbidden("only admins can do this")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]
 
 
 def get_outgoing(request: Request) -> Outgoing:

@@ -18,6 +18,8 @@ from helpgate.core.models import (
     OutboundMail,
     Participant,
     Priority,
+    Role,
+    Skill,
     Ticket,
     TicketStatus,
     User,
@@ -267,3 +269,73 @@ class AttachmentOut(BaseModel):
     filename: str
     content_type: str
     size: int
+
+
+# --- admin: accounts and the skill catalog --------------------------------------------------------------
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+SkillName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+MAX_SKILLS = 200  # per agent, and in the catalog
+
+
+class UserAdminOut(UserOut):
+    """An account as admins see it (still no password hash)."""
+
+    away: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserAdminOut:
+        return cls.model_validate({**UserOut.of(user).model_dump(), "away": user.away, "created_at": user.created_at})
+
+
+class UserPage(BaseModel):
+    items: list[UserAdminOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class UserCreate(BaseModel):
+    """A new account; without a password it cannot log in until one is set."""
+
+    model_config = ConfigDict(extra="forbid")
+    email: Email
+    name: Name = ""
+    role: Role
+    password: Password | None = None
+    skills: list[SkillName] = Field(default_factory=list, max_length=MAX_SKILLS)
+
+
+class UserPatch(BaseModel):
+    """Only the fields sent change; none of them may be null."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: Name | None = None
+    role: Role | None = None
+    skills: list[SkillName] | None = Field(default=None, max_length=MAX_SKILLS)
+    active: bool | None = None
+    away: bool | None = None
+
+    @field_validator("name", "role", "skills", "active", "away")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class SkillIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: SkillName
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
+class SkillOut(BaseModel):
+    name: str
+    description: str
+
+    @classmethod
+    def of(cls, skill: Skill) -> SkillOut:
+        return cls(name=skill.name, description=skill.description)

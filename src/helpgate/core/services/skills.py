@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpgate.core.errors import InvalidInput
-from helpgate.core.models import Skill
+from helpgate.core.models import Skill, User
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +46,15 @@ async def replace(entries: Sequence[SkillEntry]) -> list[Skill]:
             raise InvalidInput(f"skill {name!r} is listed twice")
         wanted[name] = entry.description.strip()[:500]
     collection = Skill.get_pymongo_collection()
+    removed = sorted(await names() - wanted.keys())
     await collection.delete_many({"name": {"$nin": list(wanted)}})
     for name, description in wanted.items():
         await collection.update_one({"name": name}, {"$set": {"description": description}}, upsert=True)
-    log.info("skills.replaced count=%d", len(wanted))
+    if removed:  # a skill no longer in the catalog is no agent's skill either
+        await User.get_pymongo_collection().update_many(
+            {"skills": {"$in": removed}}, {"$pull": {"skills": {"$in": removed}}}
+        )
+    log.info("skills.replaced count=%d removed=%s", len(wanted), ",".join(removed) or "-")
     return await catalog()
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
@@ -19,6 +21,7 @@ from helpgate.core.services import skills as catalog
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
+MAX_PAGE_SIZE = 100
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)|xn--[a-z0-9-]{1,59}")
 
 
@@ -49,16 +52,28 @@ async def get_by_email(email: str) -> User | None:
     return await User.find_one({"email": email.strip().lower()})
 
 
-async def create(*, email: str, role: Role, password: str | None = None, name: str = "", source: str = "api") -> User:
-    """A new account (admin API or CLI: `source` says which), announced as `user/created`."""
+async def create(
+    *,
+    email: str,
+    role: Role,
+    password: str | None = None,
+    name: str = "",
+    source: str = "api",
+    skills: Sequence[str] = (),
+) -> User:
+    """A new account (admin API or CLI: `source` says which), announced as `user/created`.
+    `skills` must be in the catalog, and only agents and admins have any."""
     address = normalise_email(email)
     if password is not None:
         check_password(password)
+    if skills and role is Role.CUSTOMER:
+        raise InvalidInput("customers have no skills; only agents and admins do")
     user = User(
         email=address,
         name=name,
         role=role,
         password_hash=hash_password(password) if password is not None else None,
+        skills=await catalog.check_known(skills) if skills else [],
     )
     try:
         await user.insert()
@@ -105,4 +120,79 @@ async def update_staff(email: str, *, skills: list[str] | None = None, away: boo
     if values:
         await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
         log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
+    return user
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[User]
+    total: int
+    page: int
+    page_size: int
+
+
+async def list_users(*, role: Role | None = None, q: str | None = None, page: int = 1, page_size: int = 25) -> Page:
+    """Newest first. `q` matches a part of the email or name, case-insensitively, as literal text:
+    it is escaped, so a user-supplied pattern never runs as a regex (no operators, no ReDoS)."""
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    page = max(1, page)
+    query: dict[str, object] = {}
+    if role is not None:
+        query["role"] = str(role)
+    if q and q.strip():
+        pattern = {"$regex": re.escape(q.strip()), "$options": "i"}
+        query["$or"] = [{"email": pattern}, {"name": pattern}]
+    total = await User.find(query).count()
+    found = User.find(query).sort("-created_at", "-_id")
+    items = await found.skip((page - 1) * page_size).limit(page_size).to_list()
+    return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class UserChanges:
+    """What an admin asks to change on an account; fields left None are kept."""
+
+    name: str | None = None
+    role: Role | None = None
+    skills: Sequence[str] | None = None
+    active: bool | None = None
+    away: bool | None = None
+
+
+def parse_id(user_id: str) -> PydanticObjectId:
+    """The id in a path; NotFound (not a validation error) when it cannot name a user."""
+    try:
+        return PydanticObjectId(user_id)
+    except Exception:  # bson raises InvalidId or TypeError depending on the input
+        raise NotFound(f"user {user_id[:64]!r} not found") from None
+
+
+async def update(*, actor: User, user_id: str, changes: UserChanges) -> User:
+    """Change an account. An admin cannot demote or deactivate themselves, so the last admin is never
+    locked out (Conflict); customers have no skills (an agent demoted to customer loses them)."""
+    user = await get(parse_id(user_id))
+    if user is None:
+        raise NotFound(f"user {user_id[:64]!r} not found")
+    if user.id == actor.id and (changes.role not in (None, Role.ADMIN) or changes.active is False):
+        raise Conflict("you cannot demote or deactivate yourself; ask another admin")
+    values: dict[str, object] = {}
+    if changes.name is not None:
+        values["name"] = changes.name
+    if changes.role is not None:
+        values["role"] = str(changes.role)
+    if changes.active is not None:
+        values["active"] = changes.active
+    if changes.away is not None:
+        values["away"] = changes.away
+    role = changes.role or user.role
+    if changes.skills is not None:
+        if changes.skills and role is Role.CUSTOMER:
+            raise InvalidInput(f"{user.email} is a customer; only agents and admins have skills")
+        values["skills"] = await catalog.check_known(changes.skills)
+    elif role is Role.CUSTOMER and user.skills:
+        values["skills"] = []
+    if values:
+        await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+        user = user.model_copy(update={**values, "role": role})
+        log.info("user.updated id=%s by=%s fields=%s", user.id, actor.id, ",".join(sorted(values)))
     return user

@@ -1,0 +1,28 @@
+"""The skill catalog: agents and admins read it, admins replace it (triage chooses only from it)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from helpgate.api.deps import AdminUser, StaffUser
+from helpgate.api.schemas import MAX_SKILLS, SkillIn, SkillOut
+from helpgate.core.services import skills
+from helpgate.core.services.skills import SkillEntry
+
+router = APIRouter(prefix="/api/skills", tags=["skills"])
+
+Catalog = Annotated[list[SkillIn], Body(max_length=MAX_SKILLS)]
+
+
+@router.get("")
+async def list_skills(user: StaffUser) -> list[SkillOut]:
+    return [SkillOut.of(skill) for skill in await skills.catalog()]
+
+
+@router.put("")
+async def replace_skills(admin: AdminUser, body: Catalog) -> list[SkillOut]:
+    """The catalog becomes exactly this list; a skill left out is also taken from every agent."""
+    entries = [SkillEntry(name=entry.name, description=entry.description) for entry in body]
+    return [SkillOut.of(skill) for skill in await skills.replace(entries)]

@@ -1,0 +1,53 @@
+"""Accounts, for admins: list and search, create (a welcome mail follows), change role, skills, state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query
+
+from helpgate.api.deps import AdminUser
+from helpgate.api.schemas import UserAdminOut, UserCreate, UserPage, UserPatch
+from helpgate.core.models import Role
+from helpgate.core.services import users
+from helpgate.core.services.users import UserChanges
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+
+UserId = Annotated[str, Path(min_length=1, max_length=64)]
+
+
+@router.get("")
+async def list_users(
+    admin: AdminUser,
+    role: Role | None = None,
+    q: Annotated[str | None, Query(max_length=200, description="part of the email or name, as plain text")] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=users.MAX_PAGE_SIZE)] = 25,
+) -> UserPage:
+    result = await users.list_users(role=role, q=q, page=page, page_size=page_size)
+    return UserPage(
+        items=[UserAdminOut.of(user) for user in result.items],
+        total=result.total,
+        page=result.page,
+        page_size=result.page_size,
+    )
+
+
+@router.post("", status_code=201)
+async def create_user(admin: AdminUser, body: UserCreate) -> UserAdminOut:
+    user = await users.create(
+        email=body.email,
+        role=body.role,
+        password=body.password,
+        name=body.name,
+        source="api",
+        skills=body.skills,
+    )
+    return UserAdminOut.of(user)
+
+
+@router.patch("/{user_id}")
+async def update_user(admin: AdminUser, user_id: UserId, body: UserPatch) -> UserAdminOut:
+    changes = UserChanges(**body.model_dump(exclude_unset=True))
+    return UserAdminOut.of(await users.update(actor=admin, user_id=user_id, changes=changes))

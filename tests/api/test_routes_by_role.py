@@ -1,0 +1,142 @@
+"""Every route of the running app, times every role, with the status code each must get (issue 6, "Proof").
+
+A route added without a row in ROUTES fails `test_every_route_has_a_row`: decide who may call it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import httpx
+from fastapi import FastAPI
+from fastapi.routing import iter_route_contexts
+
+from helpgate.core.models import Role
+from helpgate.core.security import hash_password
+from helpgate.core.services import users
+from helpgate.gateway import Gateway
+from tests.conftest import PASSWORD, make_user
+from tests.mail import make_mail, send
+
+ROLES = ("anonymous", "customer", "other customer", "agent", "admin")
+NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/inngest"}
+CUSTOMER, OTHER, AGENT, ADMIN = "customer@example.org", "other@example.org", "agent@example.com", "admin@example.com"
+
+
+@dataclass(frozen=True)
+class Actor:
+    role: str
+    email: str  # whose credentials the login and refresh rows use (anonymous: the customer's, sent without a token)
+    access_token: str | None
+    refresh_token: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One representative request; `expected` lists the status per role, in the order of ROLES."""
+
+    expected: tuple[int, int, int, int, int]
+    body: Callable[[Actor], object] | None = None
+    path: str = ""  # the concrete path when the template has parameters; `{agent_id}` is filled in
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+ROUTES: dict[tuple[str, str], Row] = {
+    ("GET", "/healthz"): Row((200, 200, 200, 200, 200)),
+    ("POST", "/api/auth/login"): Row(
+        (200, 200, 200, 200, 200), body=lambda actor: {"email": actor.email, "password": PASSWORD}
+    ),
+    ("POST", "/api/auth/refresh"): Row(
+        (200, 200, 200, 200, 200), body=lambda actor: {"refresh_token": actor.refresh_token}
+    ),
+    ("GET", "/api/auth/me"): Row((401, 200, 200, 200, 200)),
+    ("GET", "/api/tickets"): Row((401, 200, 200, 200, 200)),
+    ("GET", "/api/tickets/{number}"): Row((401, 200, 404, 200, 200), path="/api/tickets/1"),
+    ("PATCH", "/api/tickets/{number}"): Row(
+        (401, 403, 404, 200, 200), path="/api/tickets/1", body=lambda actor: {"priority": "high"}
+    ),
+    ("POST", "/api/tickets/{number}/replies"): Row(
+        (401, 403, 404, 201, 201), path="/api/tickets/1/replies", body=lambda actor: {"text": "On it."}
+    ),
+    ("POST", "/api/tickets/{number}/notes"): Row(
+        (401, 403, 404, 201, 201), path="/api/tickets/1/notes", body=lambda actor: {"text": "Internal."}
+    ),
+    ("GET", "/api/users"): Row((401, 403, 403, 403, 200)),
+    ("POST", "/api/users"): Row(
+        (401, 403, 403, 403, 201), body=lambda actor: {"email": "new@example.com", "role": "agent"}
+    ),
+    ("PATCH", "/api/users/{user_id}"): Row(
+        (401, 403, 403, 403, 200), path="/api/users/{agent_id}", body=lambda actor: {"away": True}
+    ),
+    ("GET", "/api/skills"): Row((401, 403, 403, 200, 200)),
+    ("PUT", "/api/skills"): Row((401, 403, 403, 403, 200), body=lambda actor: [{"name": "printers"}]),
+}
+
+
+def app_routes(app: FastAPI) -> set[tuple[str, str]]:
+    """(method, path) of every route the app serves, but the documentation and the Inngest endpoint."""
+    found: set[tuple[str, str]] = set()
+    for route in iter_route_contexts(app.routes):  # FastAPI 0.16x: included routers are nested, not flattened
+        if route.path is None or route.path in NOT_TABLED:
+            continue
+        found |= {(method, route.path) for method in route.methods or {"WEBSOCKET"} if method != "HEAD"}
+    return found
+
+
+def running_app(gateway: Gateway) -> FastAPI:
+    assert gateway._http is not None
+    app = gateway._http.config.app
+    assert isinstance(app, FastAPI)
+    return app
+
+
+async def _ticket_one_and_people(gateway: Gateway) -> None:
+    """Ticket #1, mailed in by CUSTOMER; OTHER, an agent and an admin, all able to log in."""
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail(sender=CUSTOMER, subject="Ticket 1"), sender=CUSTOMER)
+    await gateway.worker.idle()
+    customer = await users.get_by_email(CUSTOMER)
+    assert customer is not None
+    customer.password_hash = hash_password(PASSWORD)  # customers from mail set a password later
+    await customer.save()
+    await make_user(OTHER, Role.CUSTOMER)
+    await make_user(AGENT, Role.AGENT)
+    await make_user(ADMIN, Role.ADMIN)
+
+
+async def _actor(api: httpx.AsyncClient, role: str, email: str) -> Actor:
+    response = await api.post("/api/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    tokens = response.json()
+    access = None if role == "anonymous" else tokens["access_token"]
+    return Actor(role=role, email=email, access_token=access, refresh_token=tokens["refresh_token"])
+
+
+async def test_every_route_has_a_row(gateway: Gateway) -> None:
+    served = app_routes(running_app(gateway))
+    assert served - ROUTES.keys() == set(), "routes without a row in ROUTES: say who may call them"
+    assert ROUTES.keys() - served == set(), "rows for routes the app does not serve"
+
+
+async def test_each_role_gets_the_status_in_the_table(gateway: Gateway, api: httpx.AsyncClient) -> None:
+    await _ticket_one_and_people(gateway)
+    emails = (CUSTOMER, CUSTOMER, OTHER, AGENT, ADMIN)
+    actors = [await _actor(api, role, email) for role, email in zip(ROLES, emails, strict=True)]
+    agent = await users.get_by_email(AGENT)
+    assert agent is not None
+
+    actual: dict[tuple[str, str], tuple[int, ...]] = {}
+    for (method, template), row in ROUTES.items():
+        path = (row.path or template).format(agent_id=agent.id)
+        statuses = []
+        for actor in actors:
+            headers = {"Authorization": f"Bearer {actor.access_token}"} if actor.access_token else {}
+            body = row.body(actor) if row.body else None
+            response = await api.request(method, path, json=body, headers=headers)
+            assert response.headers["content-type"].startswith("application/json"), (method, path, actor.role)
+            assert "detail" in response.json() or response.is_success, (method, path, actor.role)
+            statuses.append(response.status_code)
+        actual[(method, template)] = tuple(statuses)
+
+    assert actual == {key: row.expected for key, row in ROUTES.items()}
