@@ -26,6 +26,7 @@ from helpgate.core.mail import message_ids, wiring
 from helpgate.core.mail.worker import OutboundWorker
 from helpgate.core.models import ALL_MODELS
 from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
+from helpgate.core.services import sessions
 from helpgate.core.settings import Settings
 from helpgate.inbound import guards, imap, pipeline
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
@@ -164,6 +165,7 @@ class Gateway:
                 health_probe=self.health,
                 outgoing=outgoing,
             )
+            app.state.auth_policy = sessions.AuthPolicy.from_settings(settings)
             if self.workflows is not None:
                 self.workflows.mount(app)
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")

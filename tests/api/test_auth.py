@@ -1,17 +1,23 @@
-"""Login, refresh and token checks over real HTTP."""
+"""Accounts and sessions over real HTTP: sign-up, login (and its limits), refresh, logout, passwords, tokens."""
 
 from __future__ import annotations
 
+import logging
+import re
 import warnings
 from datetime import timedelta
 
 import httpx
 import jwt
 import pytest
+from fastapi import FastAPI
 
-from helpgate.core.models import Role, User
+from helpgate.core.errors import ConfigurationError
+from helpgate.core.models import OutboundMail, PasswordResetToken, Role, User
 from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer
+from helpgate.core.services import sessions, users
+from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from tests.conftest import JWT_SECRET, PASSWORD, login, make_user
 
@@ -137,3 +143,288 @@ async def test_refresh_rotates_and_reuse_revokes_family(gateway: Gateway, api: A
     # The replay revoked the whole family, including the token rotated from it.
     after = await api.post("/api/auth/refresh", json={"refresh_token": rotated})
     assert after.status_code == 401
+
+
+# --- the account rules, sign-up, the OAuth2 form ---------------------------------------------------------
+
+NEW_PASSWORD = "another long passphrase"
+
+
+@pytest.fixture
+def policy(gateway: Gateway) -> sessions.AuthPolicy:
+    """The gateway's account rules from its Settings, on its app (unless the gateway set them already)."""
+    assert gateway._http is not None
+    app = gateway._http.config.app
+    assert isinstance(app, FastAPI)
+    state = app.state
+    if getattr(state, "auth_policy", None) is None:
+        state.auth_policy = sessions.AuthPolicy.from_settings(gateway.settings)
+    current: sessions.AuthPolicy = state.auth_policy
+    return current
+
+
+async def test_signup_makes_a_signed_in_customer(policy: sessions.AuthPolicy, api: Api) -> None:
+    body = {"email": "Jane@Example.org", "password": NEW_PASSWORD, "name": "Jane"}
+    response = await api.post("/api/auth/signup", json=body)
+    assert response.status_code == 201, response.text
+    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    me = (await api.get("/api/auth/me", headers=headers)).json()
+    assert (me["email"], me["role"], me["name"]) == ("jane@example.org", "customer", "Jane")
+    refreshed = await api.post("/api/auth/refresh", json={"refresh_token": response.json()["refresh_token"]})
+    assert refreshed.status_code == 200
+
+
+async def test_signup_cannot_take_an_existing_account(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("jane@example.org", Role.CUSTOMER, password=None)  # from mail: no password yet
+    response = await api.post("/api/auth/signup", json={"email": "jane@example.org", "password": NEW_PASSWORD})
+    assert response.status_code == 409
+    stored = await User.find_one({"email": "jane@example.org"})
+    assert stored is not None and stored.password_hash is None
+
+
+async def test_signup_input_is_validated(policy: sessions.AuthPolicy, api: Api) -> None:
+    for body in (
+        {"email": "a@example.org"},
+        {"email": "a@example.org", "password": NEW_PASSWORD, "role": "admin"},
+        {"email": {"$ne": None}, "password": NEW_PASSWORD},
+        {"email": "not an address", "password": NEW_PASSWORD},
+    ):
+        response = await api.post("/api/auth/signup", json=body)
+        assert response.status_code == 422, body
+    assert await User.find_all().count() == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"allow_signup": False}])
+async def test_signup_can_be_turned_off(policy: sessions.AuthPolicy, api: Api) -> None:
+    response = await api.post("/api/auth/signup", json={"email": "jane@example.org", "password": NEW_PASSWORD})
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/json")
+    assert "turned off" in response.json()["detail"]
+    assert await users.get_by_email("jane@example.org") is None
+
+
+@pytest.mark.parametrize(
+    "password",
+    [
+        "short",
+        "aaaaaaaaaaaa",
+        "abababababab",
+        "1234567890",
+        "abcdefghijkl",
+        "qwertyuiop",
+        "P@ssw0rd2024!",
+        "jane.doe1234",
+    ],
+)
+async def test_weak_passwords_are_422(policy: sessions.AuthPolicy, api: Api, password: str) -> None:
+    response = await api.post("/api/auth/signup", json={"email": "jane.doe@example.org", "password": password})
+    assert response.status_code == 422
+    assert "password" in response.json()["detail"]
+
+
+async def test_oauth2_form_logs_in_and_docs_use_it(gateway: Gateway, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    form = {"grant_type": "password", "username": "agent@example.com", "password": PASSWORD, "scope": ""}
+    response = await api.post("/api/auth/token", data=form)
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "bearer"
+    me = await api.get("/api/auth/me", headers={"Authorization": f"Bearer {response.json()['access_token']}"})
+    assert me.json()["email"] == "agent@example.com"
+
+    wrong = await api.post("/api/auth/token", data={**form, "password": "wrong-password"})
+    assert wrong.status_code == 401
+    as_json = await api.post("/api/auth/token", json=form)
+    assert as_json.status_code == 422
+    assert (await api.post("/api/auth/token", data={"username": "agent@example.com"})).status_code == 422
+    assert (await api.post("/api/auth/token", data={**form, "grant_type": "client_credentials"})).status_code == 422
+
+    schema = (await api.get("/openapi.json")).json()
+    schemes = schema["components"]["securitySchemes"]
+    assert [scheme["flows"]["password"]["tokenUrl"] for scheme in schemes.values()] == ["/api/auth/token"]
+    assert "application/x-www-form-urlencoded" in schema["paths"]["/api/auth/token"]["post"]["requestBody"]["content"]
+    assert schema["paths"]["/api/auth/me"]["get"]["security"]
+    assert (await api.get("/docs")).status_code == 200
+
+
+# --- sessions end ----------------------------------------------------------------------------------------
+
+
+async def test_logout_ends_the_session(gateway: Gateway, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    first = (await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})).json()
+    other = (await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})).json()
+    rotated = (await api.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+
+    response = await api.post("/api/auth/logout", json={"refresh_token": rotated["refresh_token"]})
+    assert response.status_code == 204 and not response.content
+    for token in (rotated["refresh_token"], first["refresh_token"]):
+        assert (await api.post("/api/auth/refresh", json={"refresh_token": token})).status_code == 401
+    # Another session of the same account goes on.
+    assert (await api.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]})).status_code == 200
+    # Logging out twice, or with a token we never issued, is no error.
+    assert (await api.post("/api/auth/logout", json={"refresh_token": rotated["refresh_token"]})).status_code == 204
+    assert (await api.post("/api/auth/logout", json={"refresh_token": "never-issued"})).status_code == 204
+
+
+async def test_password_change_ends_other_sessions(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    elsewhere = (await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})).json()
+    headers = await login(api, "agent@example.com")
+
+    wrong = {"current_password": "wrong-password", "new_password": NEW_PASSWORD}
+    assert (await api.post("/api/auth/password", json=wrong, headers=headers)).status_code == 422
+    weak = {"current_password": PASSWORD, "new_password": "1234567890"}
+    assert (await api.post("/api/auth/password", json=weak, headers=headers)).status_code == 422
+    same = {"current_password": PASSWORD, "new_password": PASSWORD}
+    assert (await api.post("/api/auth/password", json=same, headers=headers)).status_code == 422
+
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    response = await api.post("/api/auth/password", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    refreshed = await api.post("/api/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]})
+    assert refreshed.status_code == 401
+    assert (await api.post("/api/auth/refresh", json={"refresh_token": response.json()["refresh_token"]})).is_success
+    old = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
+    assert old.status_code == 401
+    await login(api, "agent@example.com", NEW_PASSWORD)
+    assert (await api.post("/api/auth/password", json=body)).status_code == 401
+
+
+# --- password reset --------------------------------------------------------------------------------------
+
+
+async def _reset_token(email: str) -> str:
+    """The token in the newest reset mail queued for `email`."""
+    mails = await OutboundMail.find({"template": "password_reset", "to": email}).sort("-created_at").to_list()
+    assert mails, f"no reset mail to {email}"
+    found = re.search(r"^ {4}(\S+)$", mails[0].text, re.MULTILINE)
+    assert found is not None, mails[0].text
+    return found.group(1)
+
+
+async def test_reset_by_mailed_token_once(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("jane@example.org", Role.CUSTOMER, password=None)  # a customer from mail sets a password
+    stranger = await api.post("/api/auth/password-reset", json={"email": "nobody@example.org"})
+    response = await api.post("/api/auth/password-reset", json={"email": "Jane@Example.org"})
+    assert response.status_code == stranger.status_code == 202
+    assert response.json() == stranger.json()  # the same answer: no account enumeration
+    assert await OutboundMail.find({"to": "nobody@example.org"}).count() == 0
+    mail = await OutboundMail.find_one({"template": "password_reset"})
+    assert mail is not None and mail.automatic and mail.to == ["jane@example.org"]
+    token = await _reset_token("jane@example.org")
+    stored = await PasswordResetToken.find_one({})
+    assert stored is not None and token not in stored.model_dump_json()  # only its hash is kept
+
+    confirm = await api.post("/api/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD})
+    assert confirm.status_code == 204, confirm.text
+    await login(api, "jane@example.org", NEW_PASSWORD)
+    again = await api.post(
+        "/api/auth/password-reset/confirm", json={"token": token, "password": "yet another passphrase"}
+    )
+    assert again.status_code == 400
+    assert again.json() == {"detail": "invalid or expired reset token"}
+    await login(api, "jane@example.org", NEW_PASSWORD)
+
+
+async def test_reset_ends_sessions_and_voids_older_tokens(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("jane@example.org", Role.CUSTOMER)
+    session = (await api.post("/api/auth/login", json={"email": "jane@example.org", "password": PASSWORD})).json()
+    await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})
+    older = await _reset_token("jane@example.org")
+    await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})
+    newer = await _reset_token("jane@example.org")
+    assert newer != older
+
+    body = {"token": older, "password": NEW_PASSWORD}
+    assert (await api.post("/api/auth/password-reset/confirm", json=body)).status_code == 400
+    weak = {"token": newer, "password": "aaaaaaaaaaaa"}
+    assert (await api.post("/api/auth/password-reset/confirm", json=weak)).status_code == 422  # token not spent
+    assert (await api.post("/api/auth/password-reset/confirm", json={**body, "token": newer})).status_code == 204
+    assert (await api.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]})).status_code == 401
+
+
+async def test_reset_token_expires(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("jane@example.org", Role.CUSTOMER)
+    await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})
+    token = await _reset_token("jane@example.org")
+    stored = await PasswordResetToken.find_one({})
+    assert stored is not None
+    assert stored.expires_at - stored.created_at == timedelta(minutes=30)
+    await PasswordResetToken.get_pymongo_collection().update_one(
+        {"_id": stored.id}, {"$set": {"expires_at": utcnow() - timedelta(seconds=1)}}
+    )
+    response = await api.post("/api/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD})
+    assert response.status_code == 400
+    await login(api, "jane@example.org")
+
+
+async def test_reset_mails_are_limited_per_account(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("jane@example.org", Role.CUSTOMER)
+    for _ in range(sessions.RESET_MAILS_PER_ACCOUNT.count + 2):
+        assert (await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})).status_code == 202
+    sent = await OutboundMail.find({"template": "password_reset"}).count()
+    assert sent == sessions.RESET_MAILS_PER_ACCOUNT.count
+
+
+# --- login rate limits -----------------------------------------------------------------------------------
+
+
+async def _fail(api: Api, email: str) -> httpx.Response:
+    return await api.post("/api/auth/login", json={"email": email, "password": "wrong-password"})
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 3}])
+async def test_failed_logins_lock_the_account_for_a_while(
+    policy: sessions.AuthPolicy, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    await make_user("admin@example.com", Role.ADMIN)
+    caplog.set_level(logging.INFO, logger="helpgate.core.services.sessions")
+    for _ in range(3):
+        assert (await _fail(api, "agent@example.com")).status_code == 401
+
+    locked = await api.post("/api/auth/login", json={"email": "Agent@example.com", "password": PASSWORD})
+    assert locked.status_code == 429
+    assert locked.json() == {"detail": "too many failed logins; try again later"}
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    form = {"username": "agent@example.com", "password": PASSWORD}
+    assert (await api.post("/api/auth/token", data=form)).status_code == 429
+    # Another account, from the same address, is not affected.
+    await login(api, "admin@example.com")
+
+    failures = [record.getMessage() for record in caplog.records if "auth.login_failed" in record.getMessage()]
+    assert len(failures) == 3 and all("agent@example.com" in line for line in failures)
+    assert not [record for record in caplog.records if "wrong-password" in record.getMessage()]
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_ip": 3, "login_failures_per_account": 100}])
+async def test_failed_logins_from_one_address_lock_it(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    assert (await _fail(api, "one@example.org")).status_code == 401
+    assert (await _fail(api, "two@example.org")).status_code == 401
+    await login(api, "agent@example.com")  # a success does not clear the address's failures
+    assert (await _fail(api, "three@example.org")).status_code == 401
+
+    locked = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
+    assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 3}])
+async def test_success_clears_the_account_failures(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    for _ in range(2):
+        await _fail(api, "agent@example.com")
+    await login(api, "agent@example.com")
+    for _ in range(2):
+        assert (await _fail(api, "agent@example.com")).status_code == 401
+    await login(api, "agent@example.com")
+
+
+# --- start-up --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings_overrides", [{"jwt_secret": "x" * 31}])
+async def test_short_jwt_secret_is_refused_at_start(settings: Settings) -> None:
+    gateway = Gateway(settings)
+    with pytest.raises(ConfigurationError, match="JWT_SECRET must be at least 32 bytes"):
+        await gateway.start()

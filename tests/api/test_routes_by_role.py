@@ -21,6 +21,7 @@ from tests.mail import make_mail, send
 
 ROLES = ("anonymous", "customer", "other customer", "agent", "admin")
 NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/inngest"}
+NEW_PASSWORD = "another long passphrase"
 CUSTOMER, OTHER, AGENT, ADMIN = "customer@example.org", "other@example.org", "agent@example.com", "admin@example.com"
 
 
@@ -40,6 +41,7 @@ class Row:
     body: Callable[[Actor], object] | None = None
     path: str = ""  # the concrete path when the template has parameters; `{agent_id}` is filled in
     headers: dict[str, str] = field(default_factory=dict)
+    form: bool = False  # send the body url-encoded (the OAuth2 token endpoint), not as JSON
 
 
 ROUTES: dict[tuple[str, str], Row] = {
@@ -51,6 +53,17 @@ ROUTES: dict[tuple[str, str], Row] = {
         (200, 200, 200, 200, 200), body=lambda actor: {"refresh_token": actor.refresh_token}
     ),
     ("GET", "/api/auth/me"): Row((401, 200, 200, 200, 200)),
+    ("POST", "/api/auth/token"): Row(
+        (200, 200, 200, 200, 200), form=True, body=lambda actor: {"username": actor.email, "password": PASSWORD}
+    ),
+    ("POST", "/api/auth/signup"): Row(
+        (201, 201, 201, 201, 201),
+        body=lambda actor: {"email": f"new-{actor.role.replace(' ', '-')}@example.net", "password": NEW_PASSWORD},
+    ),
+    ("POST", "/api/auth/password-reset"): Row((202, 202, 202, 202, 202), body=lambda actor: {"email": actor.email}),
+    ("POST", "/api/auth/password-reset/confirm"): Row(
+        (400, 400, 400, 400, 400), body=lambda actor: {"token": "not-a-token", "password": NEW_PASSWORD}
+    ),
     ("GET", "/api/tickets"): Row((401, 200, 200, 200, 200)),
     ("GET", "/api/tickets/{number}"): Row((401, 200, 404, 200, 200), path="/api/tickets/1"),
     ("PATCH", "/api/tickets/{number}"): Row(
@@ -71,6 +84,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/skills"): Row((401, 403, 403, 200, 200)),
     ("PUT", "/api/skills"): Row((401, 403, 403, 403, 200), body=lambda actor: [{"name": "printers"}]),
+    # Last: these change every actor's password and end their sessions (access tokens stay valid).
+    ("POST", "/api/auth/password"): Row(
+        (401, 200, 200, 200, 200), body=lambda actor: {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    ),
+    ("POST", "/api/auth/logout"): Row(
+        (204, 204, 204, 204, 204), body=lambda actor: {"refresh_token": actor.refresh_token}
+    ),
 }
 
 
@@ -133,7 +153,14 @@ async def test_each_role_gets_the_status_in_the_table(gateway: Gateway, api: htt
         for actor in actors:
             headers = {"Authorization": f"Bearer {actor.access_token}"} if actor.access_token else {}
             body = row.body(actor) if row.body else None
-            response = await api.request(method, path, json=body, headers=headers)
+            if row.form:
+                response = await api.request(method, path, data=body, headers=headers)  # type: ignore[arg-type]
+            else:
+                response = await api.request(method, path, json=body, headers=headers)
+            if response.status_code == 204:
+                assert not response.content, (method, path, actor.role)
+                statuses.append(response.status_code)
+                continue
             assert response.headers["content-type"].startswith("application/json"), (method, path, actor.role)
             assert "detail" in response.json() or response.is_success, (method, path, actor.role)
             statuses.append(response.status_code)

@@ -1,19 +1,32 @@
-"""Dependencies shared by the routes: the token issuer, the current user, role checks, outgoing mail."""
+"""Dependencies shared by the routes: the token issuer, the current user, role checks, outgoing mail,
+the account policy and who is asking."""
 
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.exceptions import RequestValidationError
+from fastapi.security import OAuth2PasswordBearer
+from pydantic import ValidationError
 
-from helpgate.core.errors import Forbidden, NotAuthenticated
+from helpgate.api.schemas import TokenForm
+from helpgate.core.errors import Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
 from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.models import Role, User
+from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer
 from helpgate.core.services import sessions, tickets
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from POST /api/auth/login")
+# The OAuth2 password flow makes the "Authorize" button of /docs log in through POST /api/auth/token;
+# any client may send the same bearer token it gets from POST /api/auth/login instead.
+TOKEN_URL = "/api/auth/token"  # noqa: S105 - a path
+_bearer = OAuth2PasswordBearer(
+    tokenUrl=TOKEN_URL,
+    auto_error=False,
+    description="Access token from POST /api/auth/login (JSON) or POST /api/auth/token (OAuth2 form)",
+)
 
 
 def get_issuer(request: Request) -> TokenIssuer:
@@ -24,13 +37,10 @@ def get_issuer(request: Request) -> TokenIssuer:
 Issuer = Annotated[TokenIssuer, Depends(get_issuer)]
 
 
-async def get_current_user(
-    issuer: Issuer,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> User:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def get_current_user(issuer: Issuer, token: Annotated[str | None, Depends(_bearer)]) -> User:
+    if not token:
         raise NotAuthenticated("not authenticated")
-    return await sessions.authenticate(token=credentials.credentials, issuer=issuer)
+    return await sessions.authenticate(token=token, issuer=issuer)
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
@@ -65,3 +75,48 @@ def get_outgoing(request: Request) -> Outgoing:
 
 
 OutgoingMail = Annotated[Outgoing, Depends(get_outgoing)]
+
+
+_DEFAULT_POLICY = sessions.AuthPolicy()
+
+
+def get_auth_policy(request: Request) -> sessions.AuthPolicy:
+    """The installation's account rules (`app.state.auth_policy`, from Settings); the defaults until set."""
+    policy: sessions.AuthPolicy = getattr(request.app.state, "auth_policy", _DEFAULT_POLICY)
+    return policy
+
+
+Policy = Annotated[sessions.AuthPolicy, Depends(get_auth_policy)]
+
+
+def get_client(request: Request) -> sessions.Client:
+    """The caller's address (per-IP limits; uvicorn resolves X-Forwarded-For from trusted proxies) and now."""
+    return sessions.Client(ip=request.client.host if request.client else "unknown", now=utcnow())
+
+
+ClientInfo = Annotated[sessions.Client, Depends(get_client)]
+
+MAX_FORM_BYTES = 8 * 1024
+_FORM = "application/x-www-form-urlencoded"
+
+
+async def get_token_form(request: Request) -> TokenForm:
+    """The OAuth2 password grant's form (RFC 6749 section 4.3.2), parsed here rather than with FastAPI's
+    form support, which needs python-multipart for url-encoded bodies as well."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
+        raise InvalidInput(f"send the token request as {_FORM}")
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise PayloadTooLarge(f"a token request is at most {MAX_FORM_BYTES} bytes")
+    try:
+        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("the form cannot be read") from None
+    values: dict[str, object] = {name: given[0] if len(given) == 1 else given for name, given in fields.items()}
+    try:
+        return TokenForm.model_validate(values)
+    except ValidationError as error:
+        raise RequestValidationError(error.errors(include_url=False, include_context=False)) from None
+
+
+PasswordForm = Annotated[TokenForm, Depends(get_token_form)]

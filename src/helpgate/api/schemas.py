@@ -46,6 +46,58 @@ class TokenResponse(BaseModel):
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
 
 
+class SignupRequest(BaseModel):
+    """A customer account for yourself; the password must be 10+ characters and not trivially weak."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"email": "jane@example.org", "password": "a long passphrase", "name": "Jane"}]
+        },
+    )
+    email: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class LogoutRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+
+
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    new_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class PasswordResetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"email": "jane@example.org"}]})
+    email: Email
+
+
+class PasswordResetConfirm(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+
+
+class Accepted(BaseModel):
+    detail: str
+
+
+class TokenForm(BaseModel):
+    """The OAuth2 password grant (RFC 6749 section 4.3.2): `username` is the email address."""
+
+    model_config = ConfigDict(extra="forbid")
+    grant_type: Literal["password"] | None = None
+    username: Email
+    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+    scope: Annotated[str, StringConstraints(max_length=1024)] = ""  # no scopes: the role decides
+    client_id: Annotated[str, StringConstraints(max_length=256)] | None = None  # sent by some clients; unused
+    client_secret: Annotated[str, StringConstraints(max_length=256)] | None = None
+
+
 class UserOut(BaseModel):
     id: str
     email: str

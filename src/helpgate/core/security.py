@@ -1,9 +1,10 @@
-"""Passwords (argon2 via pwdlib), access tokens (HS256 JWT) and opaque refresh tokens."""
+"""Passwords (argon2 via pwdlib, weak ones refused), access tokens (HS256 JWT) and opaque one-time tokens."""
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -46,6 +47,109 @@ def hash_token(token: str) -> str:
 
 def new_refresh_token() -> str:
     return secrets.token_urlsafe(32)
+
+
+def new_one_time_token() -> str:
+    """A password reset token: 256 random bits, mailed once and stored only as its sha256."""
+    return secrets.token_urlsafe(32)
+
+
+# The most common passwords of 10+ characters in public breach lists (and their usual bases, see below).
+COMMON_PASSWORDS = frozenset(
+    {
+        "1q2w3e4r5t",
+        "1q2w3e4r5t6y",
+        "1qaz2wsx3edc",
+        "zaq12wsxcde",
+        "qazwsxedcrfv",
+        "q1w2e3r4t5",
+        "a1b2c3d4e5",
+        "123qweasdzxc",
+        "qwerty123456",
+        "1234qwerasdf",
+        "iloveyou123",
+        "passw0rd123",
+        "letmein123",
+        "abc123abc123",
+        "mypassword",
+        "unbelievable",
+        "starwars123",
+        "michael123",
+        "jennifer123",
+    }
+)
+# A password that is one of these words once digits and symbols are taken off its ends, and the usual
+# letter-for-digit swaps undone, is as good as the word: "P@ssw0rd2024!" is "password".
+COMMON_BASES = frozenset(
+    {
+        "password",
+        "passwort",
+        "qwerty",
+        "qwertz",
+        "azerty",
+        "letmein",
+        "welcome",
+        "iloveyou",
+        "admin",
+        "administrator",
+        "changeme",
+        "secret",
+        "monkey",
+        "dragon",
+        "football",
+        "baseball",
+        "soccer",
+        "sunshine",
+        "princess",
+        "master",
+        "shadow",
+        "superman",
+        "batman",
+        "trustno",
+        "login",
+        "support",
+        "helpdesk",
+        "helpgate",
+    }
+)
+_SEQUENCES = (
+    "abcdefghijklmnopqrstuvwxyz",
+    "01234567890",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "qwertzuiopasdfghjklyxcvbnm",
+    "azertyuiopqsdfghjklmwxcvbn",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+)
+_NOT_LETTERS = re.compile(r"[^a-z]")
+_UNLEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
+
+
+def password_weakness(password: str, *, email: str | None = None) -> str | None:
+    """Why a password is trivially guessable (None when it is not): a character or a short run of them
+    repeated, a run of the alphabet, digits or a keyboard row, one of the most common passwords, or the
+    account's own email address (or its local part) with little added. Length is checked elsewhere."""
+    lowered = password.lower()
+    if any(lowered == lowered[:size] * (len(lowered) // size) + lowered[: len(lowered) % size] for size in (1, 2, 3)):
+        return "password is a few characters repeated"
+    if any(lowered in sequence or lowered in sequence[::-1] for sequence in _SEQUENCES):
+        return "password is a run of letters, digits or keys (like 1234567890 or qwertyuiop)"
+    base = lowered.strip("0123456789!@#$%^&*()_+-=.,;:?~ ").translate(_UNLEET)
+    if lowered in COMMON_PASSWORDS or base in COMMON_BASES or lowered.translate(_UNLEET) in COMMON_BASES:
+        return "password is one of the most common passwords"
+    if email and _close_to_email(lowered, email.lower()):
+        return "password is too close to the email address"
+    return None
+
+
+def _close_to_email(lowered: str, email: str) -> bool:
+    """The address or its local part with fewer than 4 letters added ("jane.doe1234", "Jane-Doe-2024!")."""
+    local = email.partition("@")[0]
+    rest = lowered.replace(email, "")
+    if len(local) >= 3:
+        rest = rest.replace(local, "")
+    added = _NOT_LETTERS.sub("", rest)
+    letters = _NOT_LETTERS.sub("", local)
+    return (rest != lowered and len(added) < 4) or (len(letters) >= 3 and _NOT_LETTERS.sub("", lowered) == letters)
 
 
 def load_secret(configured: str | None, data_dir: Path, *, name: str, variable: str) -> str:

@@ -40,6 +40,11 @@ class Settings(BaseSettings):
     jwt_audience: str = "helpgate-api"
     access_token_minutes: int = Field(default=15, gt=0)
     refresh_token_days: int = Field(default=14, gt=0)
+    allow_signup: bool = True  # customers may create their own accounts (POST /api/auth/signup)
+    login_failures_per_account: int = Field(default=5, ge=1)  # within the window, then 429 until it ends
+    login_failures_per_ip: int = Field(default=20, ge=1)
+    login_failure_window_minutes: int = Field(default=15, ge=1)
+    password_reset_minutes: int = Field(default=30, ge=1, le=24 * 60)  # how long a mailed reset token works
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
     # Outbound mail. With no SMTP_HOST, mail is written as .eml files to <data dir>/outbox/ instead.
     trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # empty: trust any Authentication-Results

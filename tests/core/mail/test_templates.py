@@ -40,6 +40,12 @@ CONTEXTS: dict[TemplateKind, dict[str, Any]] = {
         "due_at": "2026-12-01T10:00:00+00:00",
         "assignee": "",
     },
+    TemplateKind.PASSWORD_RESET: {
+        "user_name": "Jane <b>",
+        "email": "jane@example.org",
+        "token": "tok-123",
+        "expires_minutes": 30,
+    },
 }
 
 

@@ -1,17 +1,36 @@
-"""Log in, refresh, who am I."""
+"""Accounts and sessions: sign up, log in (JSON or the OAuth2 form), refresh, log out, who am I, passwords."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import timedelta
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 
-from helpgate.api.deps import CurrentUser, Issuer
-from helpgate.api.schemas import LoginRequest, RefreshRequest, TokenResponse, UserOut
+from helpgate.api.deps import ClientInfo, CurrentUser, Issuer, OutgoingMail, PasswordForm, Policy
+from helpgate.api.schemas import (
+    Accepted,
+    LoginRequest,
+    LogoutRequest,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
+    RefreshRequest,
+    SignupRequest,
+    TokenForm,
+    TokenResponse,
+    UserOut,
+)
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import sessions
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+_ERROR = {"content": {"application/json": {"example": {"detail": "..."}}}}
+LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "too many failed attempts; the Retry-After header says how many seconds to wait", **_ERROR}
+}
 
 
 def _refresh_ttl(request: Request) -> timedelta:
@@ -19,16 +38,74 @@ def _refresh_ttl(request: Request) -> timedelta:
     return ttl
 
 
-@router.post("/login")
-async def login(body: LoginRequest, issuer: Issuer, request: Request) -> TokenResponse:
-    pair = await sessions.login(
-        email=body.email,
-        password=body.password,
-        issuer=issuer,
-        refresh_ttl=_refresh_ttl(request),
-        now=utcnow(),
-    )
+async def _pair(call: Awaitable[sessions.TokenPair]) -> TokenResponse:
+    """The pair a session call returns; over a rate limit, 429 with Retry-After."""
+    try:
+        pair = await call
+    except sessions.TooManyAttempts as error:
+        headers = {"Retry-After": str(error.retry_after)}
+        raise HTTPException(status_code=error.http_status, detail=error.detail, headers=headers) from None
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
+
+
+@router.post("/signup", status_code=201, responses={403: {"description": "sign-up is turned off", **_ERROR}})
+async def signup(
+    body: SignupRequest, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
+) -> TokenResponse:
+    """Create a customer account for yourself (unless HELPGATE_ALLOW_SIGNUP=false) and sign in."""
+    return await _pair(
+        sessions.signup(
+            email=body.email,
+            password=body.password,
+            name=body.name,
+            issuer=issuer,
+            refresh_ttl=_refresh_ttl(request),
+            client=client,
+            policy=policy,
+        )
+    )
+
+
+@router.post("/login", responses=LIMITED)
+async def login(
+    body: LoginRequest, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
+) -> TokenResponse:
+    return await _pair(
+        sessions.login(
+            email=body.email,
+            password=body.password,
+            issuer=issuer,
+            refresh_ttl=_refresh_ttl(request),
+            client=client,
+            policy=policy,
+        )
+    )
+
+
+@router.post(
+    "/token",
+    responses=LIMITED,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/x-www-form-urlencoded": {"schema": TokenForm.model_json_schema()}},
+        }
+    },
+)
+async def token(
+    form: PasswordForm, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
+) -> TokenResponse:
+    """The OAuth2 password flow (form fields `username` = email, `password`): what /docs' Authorize uses."""
+    return await _pair(
+        sessions.login(
+            email=form.username,
+            password=form.password,
+            issuer=issuer,
+            refresh_ttl=_refresh_ttl(request),
+            client=client,
+            policy=policy,
+        )
+    )
 
 
 @router.post("/refresh")
@@ -39,6 +116,51 @@ async def refresh(body: RefreshRequest, issuer: Issuer, request: Request) -> Tok
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
+@router.post("/logout", status_code=204, response_class=Response)
+async def logout(body: LogoutRequest) -> None:
+    """End the session the refresh token belongs to (its whole family). Access tokens already issued
+    stay valid until they expire (HELPGATE_ACCESS_TOKEN_MINUTES)."""
+    await sessions.logout(token=body.refresh_token)
+
+
 @router.get("/me")
 async def me(user: CurrentUser) -> UserOut:
     return UserOut.of(user)
+
+
+@router.post("/password", responses=LIMITED)
+async def change_password(
+    body: PasswordChange, user: CurrentUser, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
+) -> TokenResponse:
+    """Change your password: every session of the account ends, and this one gets a fresh pair."""
+    return await _pair(
+        sessions.change_password(
+            user=user,
+            current=body.current_password,
+            new=body.new_password,
+            issuer=issuer,
+            refresh_ttl=_refresh_ttl(request),
+            client=client,
+            policy=policy,
+        )
+    )
+
+
+@router.post("/password-reset", status_code=202)
+async def request_password_reset(
+    body: PasswordResetRequest, outgoing: OutgoingMail, policy: Policy, client: ClientInfo
+) -> Accepted:
+    """Mail a one-time reset token to the account, if there is one: the answer is the same either way."""
+    await sessions.request_reset(email=body.email, outgoing=outgoing, policy=policy, now=client.now)
+    return Accepted(detail="if an account exists for this address, a reset mail is on its way")
+
+
+@router.post(
+    "/password-reset/confirm",
+    status_code=204,
+    response_class=Response,
+    responses={400: {"description": "the token is unknown, spent or expired", **_ERROR}},
+)
+async def confirm_password_reset(body: PasswordResetConfirm, client: ClientInfo) -> None:
+    """Set a new password with the mailed token (once, before it expires); every session ends."""
+    await sessions.confirm_reset(token=body.token, password=body.password, now=client.now)

@@ -41,6 +41,7 @@ class TemplateKind(StrEnum):
     WELCOME = "welcome"
     TICKET_SOLVED = "ticket_solved"
     SLA_ESCALATION = "sla_escalation"
+    PASSWORD_RESET = "password_reset"  # noqa: S105 - a template name
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from helpgate.core.models.event import EventStatus, OutboxEvent
 from helpgate.core.models.mailbox import ImapSecurity, Mailbox, MailboxState
 from helpgate.core.models.message import AttachmentRef, Direction, Message, MessageKind
 from helpgate.core.models.outbound import DeliveryStatus, OutboundMail, Transition
+from helpgate.core.models.password_reset import PasswordResetToken
 from helpgate.core.models.rate_limit import RateWindow
 from helpgate.core.models.raw_message import RawMessage, RawStatus
 from helpgate.core.models.session import RefreshToken
@@ -32,6 +33,7 @@ ALL_MODELS: tuple[type[Document], ...] = (
     OutboxEvent,
     WorkflowRun,
     Skill,
+    PasswordResetToken,
 )
 
 __all__ = [
@@ -50,6 +52,7 @@ __all__ = [
     "OutboundMail",
     "OutboxEvent",
     "Participant",
+    "PasswordResetToken",
     "Priority",
     "RateWindow",
     "RawMessage",

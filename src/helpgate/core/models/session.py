@@ -23,4 +23,5 @@ class RefreshToken(Document):
         indexes = [
             IndexModel([("token_hash", ASCENDING)], unique=True, name="token_hash_unique"),
             IndexModel([("family", ASCENDING)], name="family"),
+            IndexModel([("user_id", ASCENDING)], name="user"),  # a password change revokes them all
         ]

@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.models import Role, User
-from helpgate.core.security import hash_password
+from helpgate.core.security import hash_password, password_weakness
 from helpgate.core.services import events
 from helpgate.core.services import skills as catalog
 
@@ -39,9 +39,13 @@ def normalise_email(email: str) -> str:
     return f"{address.username}@{domain}".lower()
 
 
-def check_password(password: str) -> None:
+def check_password(password: str, *, email: str | None = None) -> None:
+    """InvalidInput (422) for a password too short or trivially weak for the account with this email."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise InvalidInput(f"password must be at least {MIN_PASSWORD_LENGTH} characters")
+    weakness = password_weakness(password, email=email)
+    if weakness is not None:
+        raise InvalidInput(weakness)
 
 
 async def get(user_id: PydanticObjectId) -> User | None:
@@ -65,7 +69,7 @@ async def create(
     `skills` must be in the catalog, and only agents and admins have any."""
     address = normalise_email(email)
     if password is not None:
-        check_password(password)
+        check_password(password, email=address)
     if skills and role is Role.CUSTOMER:
         raise InvalidInput("customers have no skills; only agents and admins do")
     user = User(
@@ -86,6 +90,14 @@ async def create(
         data={"user_id": str(user.id), "role": str(role), "source": source},
     )
     return user
+
+
+async def set_password(user: User, password: str) -> None:
+    """Store a new password (checked first) for the account."""
+    check_password(password, email=user.email)
+    user.password_hash = hash_password(password)
+    await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": {"password_hash": user.password_hash}})
+    log.info("user.password_set id=%s", user.id)
 
 
 async def get_or_create_customer(*, email: str, name: str = "") -> User:
