@@ -20,6 +20,7 @@ from helpgate.core.services import sessions, users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from tests.conftest import JWT_SECRET, PASSWORD, login, make_user
+from tests.mail import make_mail, send
 
 Api = httpx.AsyncClient
 
@@ -163,44 +164,109 @@ def policy(gateway: Gateway) -> sessions.AuthPolicy:
     return current
 
 
-async def test_signup_makes_a_signed_in_customer(policy: sessions.AuthPolicy, api: Api) -> None:
-    body = {"email": "Jane@Example.org", "password": NEW_PASSWORD, "name": "Jane"}
-    response = await api.post("/api/auth/signup", json=body)
-    assert response.status_code == 201, response.text
-    headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
-    me = (await api.get("/api/auth/me", headers=headers)).json()
+async def _signup(api: Api, email: str, **extra: str) -> httpx.Response:
+    response = await api.post("/api/auth/signup", json={"email": email, **extra})
+    assert response.status_code == 202, response.text
+    return response
+
+
+async def _confirm(api: Api, email: str, password: str = NEW_PASSWORD) -> httpx.Response:
+    token = await _reset_token(email)
+    return await api.post("/api/auth/password-reset/confirm", json={"token": token, "password": password})
+
+
+async def test_signup_mails_a_code_and_the_account_waits_for_it(policy: sessions.AuthPolicy, api: Api) -> None:
+    await _signup(api, "Jane@Example.org", name="Jane")
+    stored = await users.get_by_email("jane@example.org")
+    assert stored is not None and (stored.role, stored.name, stored.password_hash) == (Role.CUSTOMER, "Jane", None)
+    mail = await OutboundMail.find_one({"template": "password_reset", "to": "jane@example.org"})
+    assert mail is not None and mail.automatic
+    assert "confirm your address and choose a password" in mail.text
+    token = await _reset_token("jane@example.org")
+    assert await PasswordResetToken.find({"user_id": stored.id, "used_at": None}).count() == 1
+
+    for password in (NEW_PASSWORD, PASSWORD):  # no password until the code is confirmed
+        response = await api.post("/api/auth/login", json={"email": "jane@example.org", "password": password})
+        assert response.status_code == 401
+    confirm = await api.post("/api/auth/password-reset/confirm", json={"token": token, "password": NEW_PASSWORD})
+    assert confirm.status_code == 204, confirm.text
+    me = (await api.get("/api/auth/me", headers=await login(api, "jane@example.org", NEW_PASSWORD))).json()
     assert (me["email"], me["role"], me["name"]) == ("jane@example.org", "customer", "Jane")
-    refreshed = await api.post("/api/auth/refresh", json={"refresh_token": response.json()["refresh_token"]})
-    assert refreshed.status_code == 200
 
 
-async def test_signup_cannot_take_an_existing_account(policy: sessions.AuthPolicy, api: Api) -> None:
-    await make_user("jane@example.org", Role.CUSTOMER, password=None)  # from mail: no password yet
-    response = await api.post("/api/auth/signup", json={"email": "jane@example.org", "password": NEW_PASSWORD})
-    assert response.status_code == 409
-    stored = await User.find_one({"email": "jane@example.org"})
-    assert stored is not None and stored.password_hash is None
+async def test_signup_answers_alike_for_new_and_existing_addresses(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("jane@example.org", Role.CUSTOMER)
+    existing = await _signup(api, "jane@example.org", name="Someone Else")
+    new = await _signup(api, "bob@example.org")
+    assert existing.json() == new.json()
+    assert existing.headers.get("content-length") == new.headers.get("content-length")
+    # The existing account keeps its name and password until its owner confirms the mailed code.
+    await login(api, "jane@example.org")
+    stored = await users.get_by_email("jane@example.org")
+    assert stored is not None and stored.name == ""
+    await _reset_token("jane@example.org")
+    await _reset_token("bob@example.org")
+    assert await User.find_all().count() == 2
+
+
+async def test_customer_from_mail_claims_the_account_by_signing_up(gateway: Gateway, api: Api) -> None:
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail(sender="jane@example.org"), sender="jane@example.org")
+    await gateway.worker.idle()
+    await _signup(api, "jane@example.org")
+    assert (await _confirm(api, "jane@example.org")).status_code == 204
+    tickets = (await api.get("/api/tickets", headers=await login(api, "jane@example.org", NEW_PASSWORD))).json()
+    assert [ticket["subject"] for ticket in tickets["items"]] == ["Printer on fire"]
+
+
+async def test_staff_signing_up_get_a_reset_mail(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    await _signup(api, "agent@example.com")
+    mail = await OutboundMail.find_one({"template": "password_reset", "to": "agent@example.com"})
+    assert mail is not None and "reset the password" in mail.text and mail.subject.startswith("Reset your password")
+    stored = await users.get_by_email("agent@example.com")
+    assert stored is not None and stored.role is Role.AGENT
+    await login(api, "agent@example.com")
+
+
+async def test_signup_shares_the_reset_mail_limit(policy: sessions.AuthPolicy, api: Api) -> None:
+    for _ in range(sessions.RESET_MAILS_PER_ACCOUNT.count):
+        await _signup(api, "jane@example.org")
+    assert (await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})).status_code == 202
+    sent = await OutboundMail.find({"template": "password_reset"}).count()
+    assert sent == sessions.RESET_MAILS_PER_ACCOUNT.count
 
 
 async def test_signup_input_is_validated(policy: sessions.AuthPolicy, api: Api) -> None:
     for body in (
-        {"email": "a@example.org"},
-        {"email": "a@example.org", "password": NEW_PASSWORD, "role": "admin"},
-        {"email": {"$ne": None}, "password": NEW_PASSWORD},
-        {"email": "not an address", "password": NEW_PASSWORD},
+        {},
+        {"email": "a@example.org", "password": NEW_PASSWORD},  # the password comes with the mailed code
+        {"email": "a@example.org", "role": "admin"},
+        {"email": {"$ne": None}},
+        {"email": "not an address"},
     ):
         response = await api.post("/api/auth/signup", json=body)
         assert response.status_code == 422, body
     assert await User.find_all().count() == 0
+    assert await OutboundMail.find_all().count() == 0
 
 
 @pytest.mark.parametrize("settings_overrides", [{"allow_signup": False}])
 async def test_signup_can_be_turned_off(policy: sessions.AuthPolicy, api: Api) -> None:
-    response = await api.post("/api/auth/signup", json={"email": "jane@example.org", "password": NEW_PASSWORD})
+    response = await api.post("/api/auth/signup", json={"email": "jane@example.org"})
     assert response.status_code == 403
     assert response.headers["content-type"].startswith("application/json")
     assert "turned off" in response.json()["detail"]
     assert await users.get_by_email("jane@example.org") is None
+    assert await OutboundMail.find_all().count() == 0
+
+
+async def test_signups_are_limited_per_client_address(policy: sessions.AuthPolicy, api: Api) -> None:
+    for number in range(sessions.SIGNUPS_PER_IP.count):
+        await _signup(api, f"new-{number}@example.org")
+    response = await api.post("/api/auth/signup", json={"email": "one-more@example.org"})
+    assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
+    assert await users.get_by_email("one-more@example.org") is None
 
 
 @pytest.mark.parametrize(
@@ -216,10 +282,12 @@ async def test_signup_can_be_turned_off(policy: sessions.AuthPolicy, api: Api) -
         "jane.doe1234",
     ],
 )
-async def test_weak_passwords_are_422(policy: sessions.AuthPolicy, api: Api, password: str) -> None:
-    response = await api.post("/api/auth/signup", json={"email": "jane.doe@example.org", "password": password})
+async def test_weak_passwords_are_422_at_confirm(policy: sessions.AuthPolicy, api: Api, password: str) -> None:
+    await _signup(api, "jane.doe@example.org")
+    response = await _confirm(api, "jane.doe@example.org", password)
     assert response.status_code == 422
     assert "password" in response.json()["detail"]
+    assert (await _confirm(api, "jane.doe@example.org")).status_code == 204  # the code was not spent
 
 
 async def test_oauth2_form_logs_in_and_docs_use_it(gateway: Gateway, api: Api) -> None:

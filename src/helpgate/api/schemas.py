@@ -47,16 +47,12 @@ class TokenResponse(BaseModel):
 
 
 class SignupRequest(BaseModel):
-    """A customer account for yourself; the password must be 10+ characters and not trivially weak."""
+    """A customer account for yourself. No password here: the address gets a code to confirm it and choose one."""
 
     model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"email": "jane@example.org", "password": "a long passphrase", "name": "Jane"}]
-        },
+        extra="forbid", json_schema_extra={"examples": [{"email": "jane@example.org", "name": "Jane"}]}
     )
     email: Email
-    password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
 
 

@@ -41,6 +41,7 @@ CONTEXTS: dict[TemplateKind, dict[str, Any]] = {
         "assignee": "",
     },
     TemplateKind.PASSWORD_RESET: {
+        "purpose": "reset",
         "user_name": "Jane <b>",
         "email": "jane@example.org",
         "token": "tok-123",
@@ -69,6 +70,18 @@ def test_text_part_is_not_escaped_and_reads_on_its_own() -> None:
     assert "Try <this> & that." in rendered.text
     assert "<p>Try &lt;this&gt; &amp; that.</p>" in rendered.html
     assert "ticket #12" in rendered.text
+
+
+@pytest.mark.parametrize(
+    ("purpose", "wording"),
+    [("signup", "confirm your address and choose a password"), ("reset", "reset the password of jane@example.org")],
+)
+def test_password_reset_wording_follows_its_purpose(purpose: str, wording: str) -> None:
+    context = {**CONTEXTS[TemplateKind.PASSWORD_RESET], "purpose": purpose}
+    rendered = Templates().render(TemplateKind.PASSWORD_RESET, support_name="Acme", **context)
+    for part in (rendered.text, rendered.html):
+        assert wording in part.lower().replace("\n", " ") and "tok-123" in part
+    assert "\n    tok-123\n" in rendered.text  # the code on a line of its own, easy to copy
 
 
 def test_undefined_variable_is_an_error() -> None:

@@ -38,32 +38,33 @@ def _refresh_ttl(request: Request) -> timedelta:
     return ttl
 
 
-async def _pair(call: Awaitable[sessions.TokenPair]) -> TokenResponse:
-    """The pair a session call returns; over a rate limit, 429 with Retry-After."""
+async def _limited[T](call: Awaitable[T]) -> T:
+    """What the session call returns; over a rate limit, 429 with Retry-After."""
     try:
-        pair = await call
+        return await call
     except sessions.TooManyAttempts as error:
         headers = {"Retry-After": str(error.retry_after)}
         raise HTTPException(status_code=error.http_status, detail=error.detail, headers=headers) from None
+
+
+async def _pair(call: Awaitable[sessions.TokenPair]) -> TokenResponse:
+    pair = await _limited(call)
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
-@router.post("/signup", status_code=201, responses={403: {"description": "sign-up is turned off", **_ERROR}})
-async def signup(
-    body: SignupRequest, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
-) -> TokenResponse:
-    """Create a customer account for yourself (unless HELPGATE_ALLOW_SIGNUP=false) and sign in."""
-    return await _pair(
-        sessions.signup(
-            email=body.email,
-            password=body.password,
-            name=body.name,
-            issuer=issuer,
-            refresh_ttl=_refresh_ttl(request),
-            client=client,
-            policy=policy,
-        )
-    )
+@router.post(
+    "/signup",
+    status_code=202,
+    responses={
+        403: {"description": "sign-up is turned off", **_ERROR},
+        429: {"description": "too many sign-ups from one address; Retry-After says how many seconds to wait", **_ERROR},
+    },
+)
+async def signup(body: SignupRequest, outgoing: OutgoingMail, client: ClientInfo, policy: Policy) -> Accepted:
+    """Ask for a customer account (unless HELPGATE_ALLOW_SIGNUP=false): the address gets a one-time code to
+    confirm it and choose a password at /password-reset/confirm. The answer is the same for any address."""
+    await _limited(sessions.signup(email=body.email, name=body.name, outgoing=outgoing, client=client, policy=policy))
+    return Accepted(detail="if the address can receive mail, a message with a code to set your password is on its way")
 
 
 @router.post("/login", responses=LIMITED)

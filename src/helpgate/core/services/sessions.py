@@ -1,5 +1,9 @@
 """Accounts' sessions: sign up, log in (rate-limited), refresh, log out, change or reset a password.
 
+Sign-up and reset share one proof of the address: a one-time code mailed to it, spent with a password at
+confirm_reset. Until then a signed-up account has no password and cannot log in, so nobody can claim an
+address (and the mail that comes from it) they cannot read; both answer alike whether the account exists.
+
 Access tokens are short-lived JWTs; refresh tokens rotate and are stored only hashed, and a spent one used
 again revokes its whole family. Failed logins are counted in the store per account and per client address
 (fixed windows, rate_limits.hit); past a limit the answer is 429 with the seconds to wait, before the
@@ -12,10 +16,11 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from beanie import PydanticObjectId
 
-from helpgate.core.errors import Forbidden, HelpgateError, InvalidInput, NotAuthenticated
+from helpgate.core.errors import Conflict, Forbidden, HelpgateError, InvalidInput, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models import PasswordResetToken, RateWindow, RefreshToken, Role, User
@@ -32,8 +37,18 @@ from helpgate.core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-RESET_MAILS_PER_ACCOUNT = Limit(3, timedelta(minutes=15))  # more requests are answered alike, but not mailed
+RESET_MAILS_PER_ACCOUNT = Limit(3, timedelta(minutes=15))  # sign-up and reset codes; more are answered alike, unmailed
 SIGNUPS_PER_IP = Limit(10, timedelta(hours=1))
+
+
+class CodePurpose(StrEnum):
+    """Why a one-time code is mailed: the `purpose` of the password_reset template."""
+
+    SIGNUP = "signup"
+    RESET = "reset"
+
+
+_CODE_SUBJECTS = {CodePurpose.SIGNUP: "Confirm your address at {}", CodePurpose.RESET: "Reset your password at {}"}
 
 
 class TooManyAttempts(HelpgateError):
@@ -152,17 +167,11 @@ async def login(
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
 
 
-async def signup(
-    *,
-    email: str,
-    password: str,
-    name: str,
-    issuer: TokenIssuer,
-    refresh_ttl: timedelta,
-    client: Client,
-    policy: AuthPolicy,
-) -> TokenPair:
-    """A customer account made by its owner, signed in at once; Forbidden when self-service is off."""
+async def signup(*, email: str, name: str, outgoing: Outgoing, client: Client, policy: AuthPolicy) -> None:
+    """Start a customer account for yourself: the address gets a one-time code to confirm it and choose a
+    password (confirm_reset). An address with an account already (one made from mail, say) gets a code too,
+    so the answer never tells whether it existed. Staff get a reset-purpose code: sign-up is not for them, but
+    the mail is no more than password reset would send. Forbidden when self-service is off."""
     if not policy.allow_signup:
         raise Forbidden("sign-up is turned off here; ask support for an account")
     if not await rate_limits.hit(key=f"signup:ip:{client.ip}", limit=SIGNUPS_PER_IP, now=client.now):
@@ -170,8 +179,18 @@ async def signup(
         raise TooManyAttempts(
             "too many sign-ups from this address", retry_after=_retry_after(SIGNUPS_PER_IP, client.now)
         )
-    user = await users.create(email=email, role=Role.CUSTOMER, password=password, name=name, source="signup")
-    return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
+    address = users.normalise_email(email)
+    user = await users.get_by_email(address)
+    if user is None:
+        try:
+            user = await users.create(email=address, role=Role.CUSTOMER, password=None, name=name, source="signup")
+        except Conflict:  # made meanwhile, by inbound mail or another sign-up
+            user = await users.get_by_email(address)
+    if user is None or not user.active:
+        log.info("auth.signup_ignored email=%s reason=inactive", address)
+        return
+    purpose = CodePurpose.SIGNUP if user.role is Role.CUSTOMER else CodePurpose.RESET
+    await _mail_code(user, purpose=purpose, outgoing=outgoing, policy=policy, now=client.now)
 
 
 async def refresh(*, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, now: datetime) -> TokenPair:
@@ -264,16 +283,23 @@ async def change_password(
 
 
 async def request_reset(*, email: str, outgoing: Outgoing, policy: AuthPolicy, now: datetime) -> None:
-    """Mail a one-time reset token to an active account. Says nothing either way (no account enumeration);
-    a newer token makes the older ones void, and at most RESET_MAILS_PER_ACCOUNT go out per window."""
+    """Mail a one-time reset token to an active account. Says nothing either way (no account enumeration)."""
     address = email.strip().lower()
     user = await users.get_by_email(address)
     if user is None or not user.active:
         log.info("auth.reset_ignored email=%s reason=%s", address, "no such account" if user is None else "inactive")
         return
+    await _mail_code(user, purpose=CodePurpose.RESET, outgoing=outgoing, policy=policy, now=now)
+
+
+async def _mail_code(
+    user: User, *, purpose: CodePurpose, outgoing: Outgoing, policy: AuthPolicy, now: datetime
+) -> None:
+    """Mail a one-time code for confirm_reset. A newer code makes the older ones void, and at most
+    RESET_MAILS_PER_ACCOUNT go out per window, sign-up and reset together."""
     assert user.id is not None
     if not await rate_limits.hit(key=f"reset:{user.id}", limit=RESET_MAILS_PER_ACCOUNT, now=now):
-        log.warning("auth.reset_limited user=%s", user.id)
+        log.warning("auth.reset_limited user=%s purpose=%s", user.id, purpose)
         return
     token = new_one_time_token()
     collection = PasswordResetToken.get_pymongo_collection()
@@ -285,8 +311,9 @@ async def request_reset(*, email: str, outgoing: Outgoing, policy: AuthPolicy, n
         outgoing=outgoing,
         template=TemplateKind.PASSWORD_RESET,
         to=user.email,
-        subject=f"Reset your password at {outgoing.display_name}",
+        subject=_CODE_SUBJECTS[purpose].format(outgoing.display_name),
         context={
+            "purpose": str(purpose),
             "user_name": user.name,
             "email": user.email,
             "token": token,
@@ -294,7 +321,7 @@ async def request_reset(*, email: str, outgoing: Outgoing, policy: AuthPolicy, n
         },
         now=now,
     )
-    log.info("auth.reset_mailed user=%s", user.id)
+    log.info("auth.reset_mailed user=%s purpose=%s", user.id, purpose)
 
 
 async def confirm_reset(*, token: str, password: str, now: datetime) -> None:

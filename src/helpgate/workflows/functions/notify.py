@@ -109,8 +109,8 @@ def notify_agent(deps: Deps) -> Workflow:
 
 
 def welcome_user(deps: Deps) -> Workflow:
-    """A welcome mail for accounts made through the API or the CLI (customers created from their own mail
-    get the ticket acknowledgement instead)."""
+    """A welcome mail for accounts an admin made through the API or the CLI (customers created from their
+    own mail get the ticket acknowledgement; self-service sign-ups get the mail with their code)."""
 
     async def welcome_step(user_id: PydanticObjectId) -> dict[str, Any]:
         user = await users.get(user_id)
@@ -133,8 +133,9 @@ def welcome_user(deps: Deps) -> Workflow:
         return _queued(mail)
 
     async def handler(ctx: Context, step: Step) -> Any:
-        if ctx.event.data.get("source") == "mail":
-            return {"queued": False, "reason": "created from mail"}
+        source = ctx.event.data.get("source")
+        if source in ("mail", "signup"):  # a customer from mail is acknowledged; a sign-up gets its code mail
+            return {"queued": False, "reason": f"created by {source}"}
         user_id = PydanticObjectId(ctx.event.data["user_id"])
         return await step.run("welcome", lambda: welcome_step(user_id))
 
