@@ -85,3 +85,34 @@ async def test_leases_not_expired_are_left_alone(store: Store) -> None:
     await _queue()
     assert await outbound.claim(token="w", now=utcnow(), lease=timedelta(minutes=5)) is not None
     assert await outbound.recover(now=utcnow()) == (0, 0)
+
+
+async def _automatic(to: str, *, to_staff: bool = False, idempotency: str | None = None) -> OutboundMail | None:
+    return await outbound.queue_automatic(
+        outgoing=OUTGOING,
+        template=TemplateKind.WELCOME,
+        to=to,
+        subject="Welcome",
+        context={"user_name": "", "email": to, "role": "agent", "support_address": "help@acme.test"},
+        now=utcnow(),
+        to_staff=to_staff,
+        idempotency=idempotency,
+    )
+
+
+async def test_rate_limit_holds_for_outsiders_not_for_staff(store: Store) -> None:
+    outsider = [await _automatic("someone@example.org") for _ in range(31)]
+    staff = [await _automatic("agent@acme.test", to_staff=True) for _ in range(31)]
+
+    assert sum(mail is not None for mail in outsider) == 30 and outsider[-1] is None  # 30 per 10 minutes
+    assert all(mail is not None for mail in staff)
+
+
+async def test_idempotent_automatic_mail_is_queued_once(store: Store) -> None:
+    first = await _automatic("someone@example.org", idempotency="ack 42")
+    again = await _automatic("someone@example.org", idempotency="ack 42")
+    other = await _automatic("someone@example.org", idempotency="ack 43")
+
+    assert first is not None and again is not None and other is not None
+    assert again.id == first.id and other.id != first.id
+    assert await OutboundMail.find({"to": "someone@example.org"}).count() == 2

@@ -11,7 +11,9 @@ Everything needed to resume a run lives here, so a restarted runner (or another 
 `next_run_at` is when the run next needs attention: when it falls due (queued), wakes (sleeping), or when
 its lease lapses (running), so one index finds all due work. `steps` maps the sha1 hex of each step id (Mongo
 keys may not contain dots) to `{"id": step_id, "data": <json>}`, or `{"id": step_id, "wake_at": <datetime>}`
-for a sleep. (function_id, event_id) is unique: an event starts at most one run of each function.
+for a sleep. `key` ("<function_id> <event_id>") is unique: an event starts at most one run of each function.
+(One string key, not a compound unique index: on the embedded store a compound unique index makes every
+write to the collection scan it.)
 """
 
 from datetime import datetime
@@ -38,7 +40,12 @@ WAITING_STATUSES = (RunStatus.QUEUED, RunStatus.SLEEPING)
 OPEN_STATUSES = (RunStatus.QUEUED, RunStatus.SLEEPING, RunStatus.RUNNING)
 
 
+def run_key(function_id: str, event_id: str) -> str:
+    return f"{function_id} {event_id}"
+
+
 class WorkflowRun(Document):
+    key: str  # run_key(function_id, event_id): the idempotency key
     function_id: str
     event_id: str  # the outbox event's id: with function_id, the idempotency key
     event_name: str
@@ -58,6 +65,6 @@ class WorkflowRun(Document):
     class Settings:
         name = "workflow_runs"
         indexes = [
-            IndexModel([("function_id", ASCENDING), ("event_id", ASCENDING)], unique=True, name="function_event"),
+            IndexModel([("key", ASCENDING)], unique=True, name="key_unique"),
             IndexModel([("status", ASCENDING), ("next_run_at", ASCENDING)], name="status_due"),
         ]

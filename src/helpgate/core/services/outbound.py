@@ -141,8 +141,12 @@ async def queue_automatic(
     ticket: Ticket | None = None,
     thread: bool = True,
     idempotency: str | None = None,
+    to_staff: bool = False,
 ) -> OutboundMail | None:
     """Queue an automatic mail (Auto-Submitted), unless the recipient's rate limit says no: then None.
+
+    `to_staff` (an agent or admin of ours) skips the rate limit: it guards against loops with outside
+    mailers, and a busy agent must not stop hearing about the tickets given to them.
 
     With `idempotency` (say, a workflow run and step), a mail already queued under that key is returned
     as it is: a retried step neither queues it twice nor spends the recipient's rate limit again.
@@ -152,7 +156,11 @@ async def queue_automatic(
         existing = await OutboundMail.find_one({"key": key})
         if existing is not None:
             return existing
-    refusal = await rate_limits.allow_automatic(recipient=to, ticket_number=ticket.number if ticket else None, now=now)
+    refusal = (
+        None
+        if to_staff
+        else await rate_limits.allow_automatic(recipient=to, ticket_number=ticket.number if ticket else None, now=now)
+    )
     if refusal is not None:
         log.warning("outbound.rate_limited template=%s to=%s reason=%s", template, to, refusal)
         return None

@@ -18,6 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.models import RunStatus, WorkflowRun
+from helpgate.core.models.workflow_run import run_key
 
 ERROR_LIMIT = 4000  # characters of an error text kept on the run
 
@@ -43,6 +44,7 @@ async def create(
 ) -> WorkflowRun | None:
     """A new queued run, or None when this function already has a run for this event."""
     run = WorkflowRun(
+        key=run_key(function_id, event_id),
         function_id=function_id,
         event_id=event_id,
         event_name=event_name,

@@ -86,6 +86,7 @@ def notify_agent(deps: Deps) -> Workflow:
             ticket=ticket,
             thread=False,
             idempotency=key,
+            to_staff=True,
         )
         return _queued(mail)
 

@@ -42,6 +42,7 @@ def sla_escalation(deps: Deps) -> Workflow:
                 ticket=ticket,
                 thread=False,
                 idempotency=f"sla {ticket.id} {admin.id}",
+                to_staff=True,
             )
             if mail is not None:
                 told.append(admin.email)
