@@ -49,6 +49,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from helpgate.core import db
 from helpgate.core.models import ALL_MODELS, OutboundMail, Role, RunStatus, Ticket, User, WorkflowRun
 from helpgate.core.models.clock import utcnow
+from helpgate.core.models.workflow_run import run_key
 from helpgate.core.services import skills, users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
@@ -237,6 +238,7 @@ async def _floor_run(collection: AsyncCollection[dict[str, Any]], index: int) ->
     """One run's writes as the runner makes them: create, claim, reload, three steps, complete."""
     now = utcnow()
     document = {
+        "key": run_key(BENCH_WORKFLOW.id, f"floor-{index}"),
         "function_id": BENCH_WORKFLOW.id,
         "event_id": f"floor-{index}",
         "event_name": TRIGGER,

@@ -26,7 +26,7 @@ from helpgate.core.mail import message_ids, wiring
 from helpgate.core.mail.worker import OutboundWorker
 from helpgate.core.models import ALL_MODELS
 from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
-from helpgate.core.services import sessions
+from helpgate.core.services import sessions, tickets
 from helpgate.core.settings import Settings
 from helpgate.inbound import guards, imap, pipeline
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
@@ -131,6 +131,7 @@ class Gateway:
         try:
             secret = load_jwt_secret(settings.jwt_secret, settings.data_dir)
             await self.connect_store()
+            await tickets.ensure_counters()
             await self.worker.start(policy=self.inbound_policy())
             outgoing = wiring.make_outgoing(settings, secret=self.load_secret_key(), wake=self._wake_outbound)
             self.outbound = wiring.make_worker(

@@ -74,6 +74,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/tickets/{number}/notes"): Row(
         (401, 403, 404, 201, 201), path="/api/tickets/1/notes", body=lambda actor: {"text": "Internal."}
     ),
+    ("GET", "/api/tickets/stats"): Row((401, 403, 403, 200, 200)),
+    ("POST", "/api/tickets"): Row(
+        (401, 201, 201, 201, 201), body=lambda actor: {"subject": f"From {actor.role}", "text": "Please help."}
+    ),
+    ("POST", "/api/tickets/{number}/messages"): Row(
+        (401, 201, 404, 403, 403), path="/api/tickets/1/messages", body=lambda actor: {"text": "More details."}
+    ),
     ("GET", "/api/users"): Row((401, 403, 403, 403, 200)),
     ("POST", "/api/users"): Row(
         (401, 403, 403, 403, 201), body=lambda actor: {"email": "new@example.com", "role": "agent"}

@@ -24,6 +24,7 @@ from helpgate.core.models import (
     TicketStatus,
     User,
 )
+from helpgate.core.services.tickets import MAX_PAGE_SIZE, Stats, TicketFilter, TicketSort
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
 MAX_BASE64_CHARS = 20 * 1024 * 1024  # one attachment's base64; the total decoded size is capped by a setting
@@ -291,6 +292,101 @@ class TicketPatch(BaseModel):
         if value is None:
             raise ValueError("a ticket always has a status")
         return value
+
+
+# --- the ticket queue: filters, counts, tickets and answers written by customers -------------------------
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+class TicketQuery(BaseModel):
+    """Filters, order and page of `GET /api/tickets`. `status` and `priority` repeat (any of them)."""
+
+    page: Annotated[int, Field(ge=1, le=1_000_000)] = 1
+    page_size: Annotated[int, Field(ge=1, le=MAX_PAGE_SIZE)] = 25
+    status: list[TicketStatus] = Field(default_factory=list, max_length=len(TicketStatus))
+    priority: list[Priority] = Field(default_factory=list, max_length=len(Priority))
+    assignee: Annotated[str, StringConstraints(pattern=r"^(me|none|[0-9a-f]{24})$")] | None = Field(
+        default=None, description="`me`, `none` (unassigned) or a user id"
+    )
+    category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    requester: Email | None = Field(default=None, description="the requester's email address")
+    q: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] | None = Field(
+        default=None,
+        description="literal text (any case) in the subject or in the first 2,000 characters of the opening message",
+    )
+    created_after: datetime | None = Field(default=None, description="inclusive; UTC when no offset is given")
+    created_before: datetime | None = Field(default=None, description="exclusive; UTC when no offset is given")
+    sort: TicketSort = TicketSort.CREATED_DESC
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _blank_is_no_search(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    def to_filter(self) -> TicketFilter:
+        return TicketFilter(
+            statuses=tuple(dict.fromkeys(self.status)),
+            priorities=tuple(dict.fromkeys(self.priority)),
+            assignee=self.assignee,
+            category=self.category,
+            requester=self.requester,
+            q=self.q,
+            created_after=self.created_after,
+            created_before=self.created_before,
+        )
+
+
+class TicketStatsOut(BaseModel):
+    """The agent's sidebar. `open` counts new, open and pending tickets; `open_by_priority` splits them
+    (`none`: not triaged yet); `mine` are the open ones assigned to the caller."""
+
+    by_status: dict[TicketStatus, int]
+    open_by_priority: dict[Literal["high", "medium", "low", "none"], int]
+    open: int
+    mine: int
+
+    @classmethod
+    def of(cls, stats: Stats) -> TicketStatsOut:
+        return cls.model_validate(
+            {
+                "by_status": stats.by_status,
+                "open_by_priority": {str(key or "none"): value for key, value in stats.open_by_priority.items()},
+                "open": stats.open,
+                "mine": stats.mine,
+            }
+        )
+
+
+Subject = Annotated[str, StringConstraints(min_length=1, max_length=300)]
+
+
+class TicketCreate(BaseModel):
+    """A new ticket, as if mailed in by the requester: the caller, or (agents and admins only) `requester`."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"subject": "Printer on fire", "text": "Room 4, since this morning."}]},
+    )
+    subject: Subject
+    text: Text
+    requester: Email | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _one_line(cls, value: str) -> str:
+        # The subject goes into mail headers (acknowledgement, replies): line breaks never get that far.
+        folded = " ".join(value.split())
+        if not folded or _CONTROL.search(folded):
+            raise ValueError("a subject is one line of text without control characters")
+        return folded
+
+
+class RequesterMessage(BaseModel):
+    """The requester's answer on their own ticket."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "It happened again."}]})
+    text: Text
 
 
 class DeliveryOut(BaseModel):

@@ -85,3 +85,18 @@ async def test_notes_are_not_counted_as_messages(store: Store) -> None:
     await tickets.add_message(ticket=ticket, message=note)
     stored = await Ticket.get(ticket.id)
     assert stored is not None and stored.message_count == 1
+
+
+async def test_counters_are_built_once_for_tickets_that_predate_them(store: Store) -> None:
+    customer = await users.get_or_create_customer(email="c@example.org")
+    for index in range(3):
+        await tickets.open_ticket(requester=customer, subject=f"s{index}", mailbox=None, first=_first(f"k{index}"))
+    await counters.reset({counters.ticket_bucket("new", None): 0, counters.TICKETS_TOTAL: 0})  # an older store
+
+    await tickets.ensure_counters()
+    built = await counters.current(counters.ticket_bucket("new", None))
+    await counters.reset({counters.ticket_bucket("new", None): 7})
+    await tickets.ensure_counters()  # once only: a second start does not recount
+
+    assert built == 3 and await counters.current(counters.TICKETS_TOTAL) == 3
+    assert await counters.current(counters.ticket_bucket("new", None)) == 7

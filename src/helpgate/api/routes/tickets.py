@@ -1,20 +1,25 @@
-"""Tickets: the list, one ticket with its messages, and what agents do on one (reply, note, change)."""
+"""Tickets: the queue (filters, sidebar counts), one ticket with its messages, what agents do on one (reply,
+note, change), and what customers do (open a ticket, answer on their own)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 
 from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser
 from helpgate.api.schemas import (
     MessageOut,
     NoteRequest,
     ReplyRequest,
+    RequesterMessage,
+    TicketCreate,
     TicketDetailOut,
     TicketOut,
     TicketPage,
     TicketPatch,
+    TicketQuery,
+    TicketStatsOut,
 )
 from helpgate.core.services import replies, tickets
 from helpgate.core.services.replies import NewFile
@@ -23,21 +28,49 @@ from helpgate.core.services.tickets import TicketChanges
 router = APIRouter(prefix="/api/tickets", tags=["tickets"])
 
 TicketNumber = Annotated[int, Path(ge=1)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        max_length=200,
+        pattern=r"^[\x21-\x7e]+$",
+        description="Sending the same key again returns what the first request created instead of a copy",
+    ),
+]
 
 
 @router.get("")
-async def list_tickets(
-    user: CurrentUser,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=tickets.MAX_PAGE_SIZE)] = 25,
-) -> TicketPage:
-    result = await tickets.list_tickets(viewer=user, page=page, page_size=page_size)
+async def list_tickets(user: CurrentUser, query: Annotated[TicketQuery, Query()]) -> TicketPage:
+    """The queue: staff see every ticket, customers their own. Filters combine (AND); repeated `status`
+    or `priority` values are alternatives (OR)."""
+    result = await tickets.list_tickets(
+        viewer=user, page=query.page, page_size=query.page_size, where=query.to_filter(), sort=query.sort
+    )
     return TicketPage(
         items=[TicketOut.of(ticket) for ticket in result.items],
         total=result.total,
         page=result.page,
         page_size=result.page_size,
     )
+
+
+@router.post("", status_code=201)
+async def open_ticket(user: CurrentUser, body: TicketCreate, idempotency_key: IdempotencyKey = None) -> TicketOut:
+    """Open a ticket as if mailed in: triage, assignment and the acknowledgement mail follow. Agents and
+    admins may open one for a customer by `requester` email."""
+    ticket = await tickets.open_from_api(
+        author=user,
+        subject=body.subject,
+        text=body.text,
+        requester_email=body.requester,
+        idempotency_key=idempotency_key,
+    )
+    return TicketOut.of(ticket)
+
+
+@router.get("/stats")
+async def ticket_stats(user: StaffUser) -> TicketStatsOut:
+    """Counts for the agent's sidebar (agents and admins)."""
+    return TicketStatsOut.of(await tickets.stats(viewer=user))
 
 
 @router.get("/{number}", response_model_by_alias=True)
@@ -80,3 +113,14 @@ async def reply(user: StaffUser, number: TicketNumber, body: ReplyRequest, outgo
 @router.post("/{number}/notes", status_code=201, response_model_by_alias=True)
 async def add_note(user: StaffUser, number: TicketNumber, body: NoteRequest) -> MessageOut:
     return MessageOut.of(await replies.note(author=user, number=number, text=body.text))
+
+
+@router.post("/{number}/messages", status_code=201, response_model_by_alias=True)
+async def add_requester_message(
+    user: CurrentUser, number: TicketNumber, body: RequesterMessage, idempotency_key: IdempotencyKey = None
+) -> MessageOut:
+    """The requester answers on their own ticket, as by mail: a pending or solved ticket opens again."""
+    message = await tickets.reply_as_requester(
+        author=user, number=number, text=body.text, idempotency_key=idempotency_key
+    )
+    return MessageOut.of(message)

@@ -24,6 +24,11 @@ class Priority(StrEnum):
     HIGH = "high"
 
 
+#: How the queue sorts by priority (high first); a ticket with no priority yet ranks lowest.
+PRIORITY_RANK: dict[Priority | None, int] = {Priority.HIGH: 3, Priority.MEDIUM: 2, Priority.LOW: 1, None: 0}
+SEARCH_TEXT_CHARS = 2000
+
+
 class Participant(BaseModel):
     user_id: PydanticObjectId
     email: str
@@ -72,6 +77,12 @@ class Ticket(Document):
     escalated_at: datetime | None = None  # the target passed unanswered: priority raised, admins told
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
+    # Derived, kept in step by services.tickets.apply_update: PRIORITY_RANK of `priority`, because the enum's
+    # strings do not sort by urgency.
+    priority_rank: int = 0
+    # Subject and the opening message's text, lower-cased, at most SEARCH_TEXT_CHARS: what `q` searches. The
+    # embedded store has no $text, and a regex over the messages collection would decode every message body.
+    search_text: str = ""
 
     class Settings:
         name = "tickets"

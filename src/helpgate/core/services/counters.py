@@ -1,5 +1,7 @@
 """Atomic named counters: one find_one_and_update each, never count()+1."""
 
+from collections.abc import Mapping, Sequence
+
 from pymongo import ReturnDocument
 
 from helpgate.core.models import Counter
@@ -21,3 +23,31 @@ async def increment(name: str, by: int = 1) -> int:
 async def current(name: str) -> int:
     document = await Counter.get_pymongo_collection().find_one({"_id": name})
     return int(document["value"]) if document else 0
+
+
+def ticket_bucket(status: str, priority: str | None) -> str:
+    """The counter of tickets with this status and priority (`none` when unset): the queue's sidebar numbers
+    are sums of these, read in one query, because counting tickets decodes every match on the embedded store."""
+    return f"tickets:{status}:{priority or 'none'}"
+
+
+async def values(names: Sequence[str]) -> dict[str, int]:
+    """The named counters in one read; a counter never written is 0."""
+    found = {name: 0 for name in names}
+    async for document in Counter.get_pymongo_collection().find({"_id": {"$in": list(found)}}):
+        found[str(document["_id"])] = int(document["value"])
+    return found
+
+
+async def move(source: str, target: str) -> None:
+    """One item leaves `source` for `target`: each counter changes atomically, the pair does not."""
+    if source != target:
+        await increment(source, -1)
+        await increment(target)
+
+
+async def reset(counts: Mapping[str, int]) -> None:
+    """Overwrite counters with values counted afresh (a repair; racing writers may need another one)."""
+    collection = Counter.get_pymongo_collection()
+    for name, value in counts.items():
+        await collection.update_one({"_id": name}, {"$set": {"value": value}}, upsert=True)

@@ -19,7 +19,7 @@ from helpgate.core.services import events, tickets
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)
+OPEN_STATUSES = tickets.OPEN_STATUSES
 UNANSWERED_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN)
 RAISED = {Priority.LOW: Priority.MEDIUM, Priority.MEDIUM: Priority.HIGH, Priority.HIGH: Priority.HIGH}
 
@@ -59,7 +59,8 @@ async def record_triage(
     assert ticket.priority is not None
     if ticket.response_due_at is None:
         values["response_due_at"] = ticket.response_due_at = ticket.created_at + targets.for_priority(ticket.priority)
-    await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": values})
+    assert ticket.id is not None
+    await tickets.apply_update(ticket.id, {"$set": values})  # keeps priority_rank and the queue's counters
     ticket.triage, ticket.skills = record, list(skills)
     log.info(
         "ticket.triaged number=%s source=%s priority=%s category=%s skills=%s",
@@ -164,11 +165,13 @@ async def escalate_if_unanswered(ticket_id: PydanticObjectId) -> Ticket | None:
         return None
     now = utcnow()
     raised = RAISED[ticket.priority or Priority.MEDIUM]
-    result = await Ticket.get_pymongo_collection().update_one(
-        {"_id": ticket.id, "escalated_at": None, "first_response_at": None},
+    assert ticket.id is not None
+    escalated = await tickets.apply_update(
+        ticket.id,
         {"$set": {"priority": raised, "escalated_at": now, "updated_at": now}},
+        where={"escalated_at": None, "first_response_at": None},
     )
-    if not result.modified_count:
+    if not escalated:
         return None
     log.warning(
         "ticket.escalated number=%s priority=%s->%s reason=no first response", ticket.number, ticket.priority, raised

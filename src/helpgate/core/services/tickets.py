@@ -1,12 +1,18 @@
-"""Tickets and their messages: open, append, find by thread, list and read with visibility rules."""
+"""Tickets and their messages: open, append, find by thread, list, filter and count with visibility rules."""
 
 from __future__ import annotations
 
 import logging
+import re
+import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.errors import Forbidden, InvalidInput, NotFound
@@ -26,6 +32,7 @@ from helpgate.core.models import (
     User,
 )
 from helpgate.core.models.clock import utcnow
+from helpgate.core.models.ticket import PRIORITY_RANK, SEARCH_TEXT_CHARS
 from helpgate.core.services import counters, events, outbound, users
 
 log = logging.getLogger(__name__)
@@ -95,6 +102,7 @@ async def open_ticket(
             subject_key=subject_key,
             thread_roots=[first.thread_root] if first.thread_root else [],
             auth_failed=auth_failed,
+            search_text=f"{subject}\n{first.text}"[:SEARCH_TEXT_CHARS].lower(),
         )
         try:
             await ticket.insert()
@@ -103,6 +111,7 @@ async def open_ticket(
             assert existing is not None
         else:
             await counters.increment(counters.TICKETS_TOTAL)
+            await counters.increment(counters.ticket_bucket(ticket.status, ticket.priority))
             log.info("ticket.opened number=%s requester=%s", ticket.number, requester.email)
             existing = ticket
     await add_message(ticket=existing, message=first, announce=False)
@@ -113,6 +122,68 @@ async def open_ticket(
         data={**ticket_ref(existing), "automatic": first.auto_reply_block is not None},
     )
     return existing
+
+
+def _api_key(purpose: str, author: User, idempotency_key: str | None) -> str:
+    """The dedupe key of a message written over the API: a client's Idempotency-Key makes a retry find the
+    first message (and its ticket) instead of adding another."""
+    return f"api {purpose} {author.id} {idempotency_key}" if idempotency_key else f"api {uuid.uuid4().hex}"
+
+
+async def open_from_api(
+    *, author: User, subject: str, text: str, requester_email: str | None = None, idempotency_key: str | None = None
+) -> Ticket:
+    """A ticket opened over the API, exactly as a mail opens one (its first message inbound from the
+    requester, `ticket/created` announced, so triage, assignment and acknowledgement follow). Staff may
+    open one for a customer by email; a customer only for themself."""
+    requester = author
+    address = users.normalise_email(requester_email) if requester_email is not None else author.email
+    if address != author.email:
+        if not author.is_staff:
+            raise Forbidden("only agents and admins can open a ticket for someone else")
+        requester = await users.get_or_create_customer(email=address)
+    first = NewMessage(
+        dedupe_key=_api_key("open", author, idempotency_key),
+        direction=Direction.INBOUND,
+        kind=MessageKind.EMAIL,
+        from_email=requester.email,
+        from_name=requester.name,
+        subject=subject,
+        text=text,
+        author_id=author.id if requester is not author else None,  # who typed it for the customer
+        participants=[requester.email],
+    )
+    ticket = await open_ticket(requester=requester, subject=subject, mailbox=None, first=first)
+    log.info("ticket.opened_over_api number=%s by=%s requester=%s", ticket.number, author.email, requester.email)
+    return ticket
+
+
+async def reply_as_requester(*, author: User, number: int, text: str, idempotency_key: str | None = None) -> Message:
+    """The requester's answer on their ticket over the API: an inbound message like their mail, so it
+    reopens a pending or solved ticket and is announced. Others' tickets are NotFound; staff who can see
+    the ticket but did not open it answer with a reply instead (Forbidden)."""
+    ticket = await get_visible(viewer=author, number=number)
+    if ticket.requester.user_id != author.id:
+        raise Forbidden("only the ticket's requester writes here; agents and admins reply through /replies")
+    key = _api_key(f"reply {number}", author, idempotency_key)
+    message = await add_message(
+        ticket=ticket,
+        message=NewMessage(
+            dedupe_key=key,
+            direction=Direction.INBOUND,
+            kind=MessageKind.EMAIL,
+            from_email=author.email,
+            from_name=author.name,
+            subject=f"Re: {ticket.subject}",
+            text=text,
+            participants=[author.email],
+        ),
+    )
+    if message is None:  # the same Idempotency-Key again: the message it stored
+        message = await find_message(key)
+        assert message is not None
+    log.info("ticket.requester_replied number=%s by=%s", number, author.email)
+    return message
 
 
 def ticket_ref(ticket: Ticket) -> dict[str, object]:
@@ -180,7 +251,10 @@ async def add_message(
         }
         ticket.participants += joined
         ticket.thread_roots += roots
-    await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, update)
+    if status is not None:
+        await apply_update(ticket.id, update)  # keeps the per-status counters
+    else:
+        await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, update)
     ticket.message_count += 1 if counted else 0
     ticket.updated_at = now
     if status is not None:
@@ -199,11 +273,13 @@ async def add_message(
 
 async def _reopen(ticket: Ticket, *, now: datetime) -> None:
     # Conditional, so an agent's change made meanwhile (say, closed) is not overwritten.
-    result = await Ticket.get_pymongo_collection().update_one(
-        {"_id": ticket.id, "status": {"$in": [str(status) for status in REOPENED_BY_CUSTOMER]}},
+    assert ticket.id is not None
+    reopened = await apply_update(
+        ticket.id,
         {"$set": {"status": TicketStatus.OPEN, "updated_at": now}},
+        where={"status": {"$in": [str(status) for status in REOPENED_BY_CUSTOMER]}},
     )
-    if result.modified_count:
+    if reopened:
         log.info("ticket.reopened number=%s was=%s reason=customer replied", ticket.number, ticket.status)
         ticket.status = TicketStatus.OPEN
 
@@ -232,17 +308,206 @@ def _visible_filter(viewer: User) -> dict[str, object]:
     return {"requester.user_id": viewer.id}
 
 
-async def list_tickets(*, viewer: User, page: int = 1, page_size: int = 25) -> Page:
-    """Newest first. Staff see every ticket, customers their own."""
+class TicketSort(StrEnum):
+    """Queue orders. Creation order is ticket-number order (numbers come from an atomic counter as tickets
+    are created), so the creation sorts use the indexed number; every order ends on the number, newest first."""
+
+    CREATED = "created_at"
+    CREATED_DESC = "-created_at"
+    UPDATED = "updated_at"
+    UPDATED_DESC = "-updated_at"
+    PRIORITY = "priority"  # high first, then medium, low, none
+
+
+_SORT_KEYS: dict[TicketSort, tuple[str, ...]] = {
+    TicketSort.CREATED: ("+number",),
+    TicketSort.CREATED_DESC: ("-number",),
+    TicketSort.UPDATED: ("+updated_at", "+number"),
+    TicketSort.UPDATED_DESC: ("-updated_at", "-number"),
+    TicketSort.PRIORITY: ("-priority_rank", "-number"),
+}
+ASSIGNEE_ME, ASSIGNEE_NONE = "me", "none"
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """What the queue is narrowed to; fields left empty do not narrow it."""
+
+    statuses: tuple[TicketStatus, ...] = ()
+    priorities: tuple[Priority, ...] = ()
+    assignee: str | None = None  # "me", "none" or a user id
+    category: str | None = None
+    requester: str | None = None  # an email address
+    q: str | None = None  # literal text in the subject or the opening message, any case
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+
+
+def _user_id(value: str) -> PydanticObjectId:
+    try:
+        return PydanticObjectId(value)
+    except Exception:  # bson raises InvalidId or TypeError depending on the input
+        raise InvalidInput("assignee is me, none or a user id") from None
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _filter_query(viewer: User, wanted: TicketFilter) -> dict[str, object]:
+    """The Mongo filter: values only from the typed TicketFilter, `q` escaped so it is never a pattern."""
+    query = _visible_filter(viewer)
+    if wanted.statuses:
+        query["status"] = {"$in": [str(status) for status in wanted.statuses]}
+    if wanted.priorities:
+        query["priority"] = {"$in": [str(priority) for priority in wanted.priorities]}
+    if wanted.assignee == ASSIGNEE_NONE:
+        query["assignee"] = None
+    elif wanted.assignee is not None:
+        query["assignee.user_id"] = viewer.id if wanted.assignee == ASSIGNEE_ME else _user_id(wanted.assignee)
+    if wanted.category is not None:
+        query["category"] = wanted.category
+    if wanted.requester is not None:
+        query["requester.email"] = users.normalise_email(wanted.requester)
+    if wanted.q:
+        # search_text is lower-cased when written, so no case-insensitive flag is needed (nor Unicode rules).
+        query["search_text"] = {"$regex": re.escape(wanted.q.lower())}
+    created: dict[str, datetime] = {}
+    if wanted.created_after is not None:
+        created["$gte"] = _aware(wanted.created_after)
+    if wanted.created_before is not None:
+        created["$lt"] = _aware(wanted.created_before)
+    if created:
+        query["created_at"] = created
+    return query
+
+
+async def list_tickets(
+    *,
+    viewer: User,
+    page: int = 1,
+    page_size: int = 25,
+    where: TicketFilter | None = None,
+    sort: TicketSort = TicketSort.CREATED_DESC,
+) -> Page:
+    """Newest first unless `sort` says otherwise. Staff see every ticket, customers their own.
+
+    The total comes from counters when they can answer (staff, no filter or statuses only); any other
+    filter counts its matches, which on the embedded store decodes each of them (see README, API)."""
     page_size = max(1, min(page_size, MAX_PAGE_SIZE))
     page = max(1, page)
-    query = _visible_filter(viewer)
-    if viewer.is_staff:
+    wanted = where or TicketFilter()
+    if wanted.created_after and wanted.created_before and _aware(wanted.created_after) >= _aware(wanted.created_before):
+        raise InvalidInput("created_after must be before created_before")
+    query = _filter_query(viewer, wanted)
+    if viewer.is_staff and wanted == TicketFilter():
         total = await counters.current(counters.TICKETS_TOTAL)
+    elif viewer.is_staff and wanted == TicketFilter(statuses=wanted.statuses):
+        total = sum((await _buckets(wanted.statuses)).values())
     else:
         total = await Ticket.find(query).count()
-    items = await Ticket.find(query).sort("-number").skip((page - 1) * page_size).limit(page_size).to_list()
+    found = Ticket.find(query).sort(*_SORT_KEYS[sort])
+    items = await found.skip((page - 1) * page_size).limit(page_size).to_list()
     return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+# --- derived data: the priority rank and the status x priority counters ----------------------------------
+
+OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)  # as services.routing counts load
+_PRIORITIES: tuple[Priority | None, ...] = (*Priority, None)
+
+
+async def apply_update(
+    ticket_id: PydanticObjectId, update: Mapping[str, Any], *, where: Mapping[str, object] | None = None
+) -> bool:
+    """Apply one update to one ticket (`where` narrows the match: a conditional write) and keep in step what
+    is derived from its fields: `priority_rank` from `priority`, and the status x priority counters. False
+    when no ticket matched. Every write of a ticket's `status` or `priority` must go through here; one that
+    does not leaves the counters wrong until `recount`."""
+    values = dict(update.get("$set", {}))
+    changes_bucket = "status" in values or "priority" in values
+    if "priority" in values:
+        priority = values["priority"]
+        values["priority_rank"] = PRIORITY_RANK[Priority(priority) if priority is not None else None]
+    update = {**update, "$set": values} if values else dict(update)
+    collection = Ticket.get_pymongo_collection()
+    match = {"_id": ticket_id, **(where or {})}
+    if not changes_bucket:
+        return (await collection.update_one(match, update)).matched_count > 0
+    before = await collection.find_one_and_update(
+        match, update, projection={"status": True, "priority": True}, return_document=ReturnDocument.BEFORE
+    )
+    if before is None:
+        return False
+    after = {"status": before.get("status"), "priority": before.get("priority"), **values}
+    await counters.move(
+        counters.ticket_bucket(str(before.get("status")), before.get("priority")),
+        counters.ticket_bucket(str(after["status"]), after["priority"]),
+    )
+    return True
+
+
+async def _buckets(statuses: tuple[TicketStatus, ...]) -> dict[tuple[TicketStatus, Priority | None], int]:
+    pairs = [(status, priority) for status in statuses for priority in _PRIORITIES]
+    counted = await counters.values([counters.ticket_bucket(status, priority) for status, priority in pairs])
+    # A counter below zero can only be drift (a write outside apply_update); a queue never shows one.
+    return {pair: max(0, counted[counters.ticket_bucket(*pair)]) for pair in pairs}
+
+
+@dataclass(frozen=True)
+class Stats:
+    by_status: dict[TicketStatus, int]
+    open_by_priority: dict[Priority | None, int]  # over OPEN_STATUSES
+    open: int  # new, open and pending
+    mine: int  # open and assigned to the viewer
+
+
+async def stats(*, viewer: User) -> Stats:
+    """The agent's sidebar: per-status and per-priority numbers from counters (one read), `mine` by a query
+    on the assignee index (an agent's own open tickets, not the whole collection)."""
+    if not viewer.is_staff:
+        raise Forbidden("only agents and admins can do this")
+    buckets = await _buckets(tuple(TicketStatus))
+    by_status = {status: sum(buckets[status, priority] for priority in _PRIORITIES) for status in TicketStatus}
+    by_priority = {priority: sum(buckets[status, priority] for status in OPEN_STATUSES) for priority in _PRIORITIES}
+    mine = await Ticket.find(
+        {"assignee.user_id": viewer.id, "status": {"$in": [str(status) for status in OPEN_STATUSES]}}
+    ).count()
+    return Stats(
+        by_status=by_status,
+        open_by_priority=by_priority,
+        open=sum(by_status[status] for status in OPEN_STATUSES),
+        mine=mine,
+    )
+
+
+async def recount() -> dict[str, int]:
+    """Count every ticket per status and priority afresh and overwrite the counters (and the total) with the
+    result: a repair after writes that bypassed apply_update, or for a store that predates the counters.
+    Slow on the embedded store (one pass over the collection)."""
+    counts = {counters.ticket_bucket(status, priority): 0 for status in TicketStatus for priority in _PRIORITIES}
+    cursor = await Ticket.get_pymongo_collection().aggregate(
+        [{"$group": {"_id": {"status": "$status", "priority": "$priority"}, "n": {"$sum": 1}}}]
+    )
+    async for group in cursor:
+        name = counters.ticket_bucket(str(group["_id"]["status"]), group["_id"].get("priority"))
+        counts[name] = counts.get(name, 0) + int(group["n"])
+    counts[counters.TICKETS_TOTAL] = sum(counts.values())
+    await counters.reset(counts)
+    log.info("tickets.recounted total=%s", counts[counters.TICKETS_TOTAL])
+    return counts
+
+
+COUNTERS_VERSION = "ticket_counters_version"
+
+
+async def ensure_counters() -> None:
+    """Build the queue's counters once for a store whose tickets predate them (at start-up)."""
+    if await counters.current(COUNTERS_VERSION) >= 1:
+        return
+    if await Ticket.find_one({}) is not None:
+        await recount()
+    await counters.increment(COUNTERS_VERSION)
 
 
 async def get_visible(*, viewer: User, number: int) -> Ticket:
@@ -351,7 +616,8 @@ async def update(*, actor: User, number: int, changes: TicketChanges, outgoing: 
     values["updated_at"] = ticket.updated_at = now
     if ticket.assignee is not None and ticket.assignee != before.assignee:
         values["assigned_at"] = ticket.assigned_at = now
-    await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": values})
+    assert ticket.id is not None
+    await apply_update(ticket.id, {"$set": values})
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
     if ticket.assignee is not None and ticket.assignee != before.assignee:
         await announce_assignment(ticket, by=actor, reason="assigned by staff", now=now)
@@ -386,6 +652,7 @@ async def _notify(ticket: Ticket, *, before: Ticket, actor: User, outgoing: Outg
             now=now,
             ticket=ticket,
             thread=False,
+            to_staff=True,
         )
     if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
         await outbound.queue_automatic(
