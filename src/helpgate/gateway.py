@@ -167,6 +167,8 @@ class Gateway:
                 outgoing=outgoing,
             )
             app.state.auth_policy = sessions.AuthPolicy.from_settings(settings)
+            app.state.box = self.box
+            app.state.mailboxes_changed = self.imap.wake
             if self.workflows is not None:
                 self.workflows.mount(app)
             config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")

@@ -23,6 +23,7 @@ ROLES = ("anonymous", "customer", "other customer", "agent", "admin")
 NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/inngest"}
 NEW_PASSWORD = "another long passphrase"
 CUSTOMER, OTHER, AGENT, ADMIN = "customer@example.org", "other@example.org", "agent@example.com", "admin@example.com"
+NO_MAILBOX = "0123456789abcdef01234567"
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,27 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/skills"): Row((401, 403, 403, 200, 200)),
     ("PUT", "/api/skills"): Row((401, 403, 403, 403, 200), body=lambda actor: [{"name": "printers"}]),
+    ("GET", "/api/mailboxes"): Row((401, 403, 403, 403, 200)),
+    ("POST", "/api/mailboxes"): Row(
+        (401, 403, 403, 403, 201),
+        body=lambda actor: {
+            "address": "imap@localhost",
+            "imap_host": "imap.example.com",
+            "username": "imap",
+            "password": "imap-password",
+            "enabled": False,
+        },
+    ),
+    # No such mailbox: the role is checked first, then admins get 404 (the real ones: tests/api/test_mailboxes.py).
+    ("GET", "/api/mailboxes/{mailbox_id}"): Row((401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}"),
+    ("PATCH", "/api/mailboxes/{mailbox_id}"): Row(
+        (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}", body=lambda actor: {"enabled": True}
+    ),
+    ("DELETE", "/api/mailboxes/{mailbox_id}"): Row((401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}"),
+    ("POST", "/api/mailboxes/{mailbox_id}/test"): Row(
+        (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}/test"
+    ),
+    ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
     # Last: these change every actor's password and end their sessions (access tokens stay valid).
     ("POST", "/api/auth/password"): Row(
         (401, 200, 200, 200, 200), body=lambda actor: {"current_password": PASSWORD, "new_password": NEW_PASSWORD}

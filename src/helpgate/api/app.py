@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from helpgate import __version__
-from helpgate.api.routes import auth, health, skills, tickets, users
+from helpgate.api.routes import audit, auth, health, mailboxes, skills, tickets, users
 from helpgate.api.routes.health import HealthProbe
 from helpgate.core.errors import HelpgateError, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
@@ -31,6 +31,8 @@ def create_app(
     app.include_router(tickets.router)
     app.include_router(users.router)
     app.include_router(skills.router)
+    app.include_router(mailboxes.router)
+    app.include_router(audit.router)
 
     @app.exception_handler(HelpgateError)
     async def _helpgate_error(request: Request, error: HelpgateError) -> JSONResponse:

@@ -1,8 +1,9 @@
 """Dependencies shared by the routes: the token issuer, the current user, role checks, outgoing mail,
-the account policy and who is asking."""
+the account policy, who is asking and the box that encrypts stored secrets."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -12,7 +13,8 @@ from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
 from helpgate.api.schemas import TokenForm
-from helpgate.core.errors import Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
+from helpgate.core.crypto import SecretBox
+from helpgate.core.errors import ConfigurationError, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
 from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.models import Role, User
 from helpgate.core.models.clock import utcnow
@@ -120,3 +122,27 @@ async def get_token_form(request: Request) -> TokenForm:
 
 
 PasswordForm = Annotated[TokenForm, Depends(get_token_form)]
+
+
+def get_secret_box(request: Request) -> SecretBox:
+    """Encrypts secrets stored for the installation (IMAP passwords): `app.state.box`, set by the gateway."""
+    box: SecretBox | None = getattr(request.app.state, "box", None)
+    if box is None:
+        raise ConfigurationError("no secret key is configured: secrets cannot be stored")
+    return box
+
+
+Box = Annotated[SecretBox, Depends(get_secret_box)]
+
+
+def _nothing() -> None:
+    return None
+
+
+def get_mailboxes_changed(request: Request) -> Callable[[], None]:
+    """Tells the running IMAP supervisor that mailboxes changed (`app.state.mailboxes_changed`), if any."""
+    changed: Callable[[], None] = getattr(request.app.state, "mailboxes_changed", _nothing)
+    return changed
+
+
+MailboxesChanged = Annotated[Callable[[], None], Depends(get_mailboxes_changed)]

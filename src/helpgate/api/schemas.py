@@ -8,11 +8,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from helpgate.core.models import (
+    AuditAction,
+    AuditEntry,
     DeliveryStatus,
     Direction,
+    ImapSecurity,
+    Mailbox,
     Message,
     MessageKind,
     OutboundMail,
@@ -483,3 +487,191 @@ class SkillOut(BaseModel):
     @classmethod
     def of(cls, skill: Skill) -> SkillOut:
         return cls(name=skill.name, description=skill.description)
+
+
+# --- admin: IMAP mailboxes --------------------------------------------------------------------------------
+
+# aioimaplib sends usernames and folder names as IMAP atoms, unquoted (RFC 3501 section 9): printable
+# ASCII without spaces and without the characters that would start another token.
+_IMAP_ATOM = re.compile(r"[\x21-\x7e]+")
+_ATOM_SPECIALS = set('(){}%*"\\]')
+_HOST = r"^([A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45})$"
+
+
+def _imap_atom(value: str) -> str:
+    if not _IMAP_ATOM.fullmatch(value) or _ATOM_SPECIALS & set(value):
+        raise ValueError('printable ASCII without spaces or any of ( ) { } % * " \\ ]')
+    return value
+
+
+def _after_import(value: str) -> str:
+    if value == "seen":
+        return value
+    if value.startswith("move:") and len(value) > len("move:"):
+        _imap_atom(value.removeprefix("move:"))
+        return value
+    raise ValueError("'seen' or 'move:<folder>'")
+
+
+def _no_line_breaks(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("no control characters or line breaks")
+    return value
+
+
+ImapName = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_imap_atom)]
+ImapHost = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_HOST)]
+ImapPort = Annotated[int, Field(ge=1, le=65535)]
+ImapPassword = Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_no_line_breaks)]
+AfterImport = Annotated[str, StringConstraints(max_length=260), AfterValidator(_after_import)]
+DisplayName = Annotated[Name, AfterValidator(_no_line_breaks)]
+PollInterval = Annotated[float, Field(ge=1, le=3600, description="seconds between polls when the server has no IDLE")]
+
+
+class MailboxCreate(BaseModel):
+    """An IMAP mailbox to import support mail from. The password is stored encrypted and never returned."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "address": "support@example.com",
+                    "imap_host": "imap.example.com",
+                    "username": "support@example.com",
+                    "password": "app-password",
+                    "after_import": "move:Imported",
+                }
+            ]
+        },
+    )
+    address: Email = Field(description="the support address whose mail lands in this mailbox")
+    display_name: DisplayName = ""
+    imap_host: ImapHost
+    imap_port: ImapPort | None = Field(default=None, description="993 with tls, 143 with none, when left out")
+    imap_security: ImapSecurity = Field(
+        default=ImapSecurity.TLS, description="tls: IMAPS (implicit TLS); none: plain text, only for this host"
+    )
+    imap_verify_tls: bool = True
+    username: ImapName
+    password: ImapPassword
+    folder: ImapName = "INBOX"
+    after_import: AfterImport = Field(default="seen", description="`seen` or `move:<folder>`")
+    import_history: bool = Field(default=False, description="first connection: also import mail already read")
+    poll_interval_seconds: PollInterval = 60.0
+    enabled: bool = True
+
+
+class MailboxPatch(BaseModel):
+    """Only the fields sent change; none of them may be null. A new `password` replaces the stored one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"enabled": False}]})
+    address: Email | None = None
+    display_name: DisplayName | None = None
+    imap_host: ImapHost | None = None
+    imap_port: ImapPort | None = None
+    imap_security: ImapSecurity | None = None
+    imap_verify_tls: bool | None = None
+    username: ImapName | None = None
+    password: ImapPassword | None = None
+    folder: ImapName | None = None
+    after_import: AfterImport | None = None
+    import_history: bool | None = None
+    poll_interval_seconds: PollInterval | None = None
+    enabled: bool | None = None
+
+    @field_validator("*")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        if value is None:
+            raise ValueError("may be left out, but not null")
+        return value
+
+
+class MailboxStatusOut(BaseModel):
+    """What the poller last recorded: connection, last poll and error, messages imported, the IMAP cursor."""
+
+    connected: bool
+    last_poll_at: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    imported: int
+    uidvalidity: int | None
+    last_uid: int
+
+
+class MailboxOut(BaseModel):
+    """A mailbox as admins see it: never the password nor its ciphertext, only `has_password`."""
+
+    id: str
+    address: str
+    display_name: str
+    imap_host: str
+    imap_port: int
+    imap_security: ImapSecurity
+    imap_verify_tls: bool
+    username: str
+    folder: str
+    after_import: str
+    import_history: bool
+    poll_interval_seconds: float
+    enabled: bool
+    has_password: bool
+    status: MailboxStatusOut
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, mailbox: Mailbox) -> MailboxOut:
+        fields = mailbox.model_dump(exclude={"id", "password_encrypted", "state"})
+        return cls.model_validate(
+            {
+                **fields,
+                "id": str(mailbox.id),
+                "has_password": bool(mailbox.password_encrypted),
+                "status": mailbox.state.model_dump(),
+            }
+        )
+
+
+class MailboxTestOut(BaseModel):
+    """`detail`: what worked, or the server's error, in plain words."""
+
+    ok: bool
+    detail: str
+
+
+# --- admin: the audit log ----------------------------------------------------------------------------------
+
+
+class AuditEntryOut(BaseModel):
+    id: str
+    at: datetime
+    actor_id: str | None
+    actor_email: str
+    action: AuditAction
+    target_type: str
+    target_id: str
+    target_label: str
+    changes: dict[str, object] = Field(description='field -> new value; secrets only as "(changed)"')
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> AuditEntryOut:
+        return cls(
+            id=str(entry.id),
+            at=entry.at,
+            actor_id=str(entry.actor_id) if entry.actor_id else None,
+            actor_email=entry.actor_email,
+            action=entry.action,
+            target_type=entry.target_type,
+            target_id=entry.target_id,
+            target_label=entry.target_label,
+            changes=entry.changes,
+        )
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    total: int
+    page: int
+    page_size: int

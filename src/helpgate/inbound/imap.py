@@ -327,6 +327,7 @@ class Supervisor:
         self._reconcile_seconds = reconcile_seconds
         self._running: dict[PydanticObjectId, tuple[datetime, asyncio.Task[None], Poller]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     @property
     def pollers(self) -> list[Poller]:
@@ -336,9 +337,15 @@ class Supervisor:
         await self.reconcile()
         self._task = asyncio.create_task(self._loop(), name="imap-supervisor")
 
+    def wake(self) -> None:
+        """Follow a change to the mailboxes now (the API calls this) instead of at the next reconcile."""
+        self._wake.set()
+
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self._reconcile_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._reconcile_seconds)
+            self._wake.clear()
             try:
                 await self.reconcile()
             except Exception:

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Body
 
 from helpgate.api.deps import AdminUser, StaffUser
 from helpgate.api.schemas import MAX_SKILLS, SkillIn, SkillOut
-from helpgate.core.services import skills
+from helpgate.core.models import AuditAction
+from helpgate.core.services import audit, skills
 from helpgate.core.services.skills import SkillEntry
 
 router = APIRouter(prefix="/api/skills", tags=["skills"])
@@ -25,4 +26,12 @@ async def list_skills(user: StaffUser) -> list[SkillOut]:
 async def replace_skills(admin: AdminUser, body: Catalog) -> list[SkillOut]:
     """The catalog becomes exactly this list; a skill left out is also taken from every agent."""
     entries = [SkillEntry(name=entry.name, description=entry.description) for entry in body]
-    return [SkillOut.of(skill) for skill in await skills.replace(entries)]
+    catalog = await skills.replace(entries)
+    await audit.record(
+        actor=admin,
+        action=AuditAction.SKILLS_REPLACED,
+        target_type="skills",
+        target_id="catalog",
+        changes={"skills": [skill.name for skill in catalog]},
+    )
+    return [SkillOut.of(skill) for skill in catalog]

@@ -21,7 +21,8 @@ from helpgate.api.schemas import (
     TicketQuery,
     TicketStatsOut,
 )
-from helpgate.core.services import replies, tickets
+from helpgate.core.models import AuditAction
+from helpgate.core.services import audit, replies, tickets
 from helpgate.core.services.replies import NewFile
 from helpgate.core.services.tickets import TicketChanges
 
@@ -92,7 +93,16 @@ async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut
 @router.patch("/{number}")
 async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch, outgoing: OutgoingMail) -> TicketOut:
     changes = TicketChanges(given=frozenset(body.model_fields_set), **body.model_dump(exclude_unset=True))
-    return TicketOut.of(await tickets.update(actor=user, number=number, changes=changes, outgoing=outgoing))
+    ticket = await tickets.update(actor=user, number=number, changes=changes, outgoing=outgoing)
+    await audit.record(
+        actor=user,
+        action=AuditAction.TICKET_UPDATED,
+        target_type="ticket",
+        target_id=str(number),
+        target_label=ticket.subject,
+        changes=body.model_dump(mode="json", exclude_unset=True),
+    )
+    return TicketOut.of(ticket)
 
 
 @router.post("/{number}/replies", status_code=201, response_model_by_alias=True)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path, Query
 
 from helpgate.api.deps import AdminUser
 from helpgate.api.schemas import UserAdminOut, UserCreate, UserPage, UserPatch
-from helpgate.core.models import Role
-from helpgate.core.services import users
+from helpgate.core.models import AuditAction, Role
+from helpgate.core.services import audit, users
 from helpgate.core.services.users import UserChanges
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -44,10 +44,27 @@ async def create_user(admin: AdminUser, body: UserCreate) -> UserAdminOut:
         source="api",
         skills=body.skills,
     )
+    await audit.record(
+        actor=admin,
+        action=AuditAction.USER_CREATED,
+        target_type="user",
+        target_id=str(user.id),
+        target_label=user.email,
+        changes=body.model_dump(mode="json", exclude_none=True),
+    )
     return UserAdminOut.of(user)
 
 
 @router.patch("/{user_id}")
 async def update_user(admin: AdminUser, user_id: UserId, body: UserPatch) -> UserAdminOut:
     changes = UserChanges(**body.model_dump(exclude_unset=True))
-    return UserAdminOut.of(await users.update(actor=admin, user_id=user_id, changes=changes))
+    user = await users.update(actor=admin, user_id=user_id, changes=changes)
+    await audit.record(
+        actor=admin,
+        action=AuditAction.USER_UPDATED,
+        target_type="user",
+        target_id=str(user.id),
+        target_label=user.email,
+        changes=body.model_dump(mode="json", exclude_unset=True),
+    )
+    return UserAdminOut.of(user)

@@ -3,6 +3,7 @@
 from beanie import Document
 
 from helpgate.core.models.attachment import Attachment
+from helpgate.core.models.audit import AuditAction, AuditEntry
 from helpgate.core.models.counter import Counter
 from helpgate.core.models.event import EventStatus, OutboxEvent
 from helpgate.core.models.mailbox import ImapSecurity, Mailbox, MailboxState
@@ -34,12 +35,15 @@ ALL_MODELS: tuple[type[Document], ...] = (
     WorkflowRun,
     Skill,
     PasswordResetToken,
+    AuditEntry,
 )
 
 __all__ = [
     "ALL_MODELS",
     "Attachment",
     "AttachmentRef",
+    "AuditAction",
+    "AuditEntry",
     "Counter",
     "DeliveryStatus",
     "Direction",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -38,6 +39,7 @@ async def create(
     import_history: bool = False,
     display_name: str = "",
     poll_interval_seconds: float = 60.0,
+    enabled: bool = True,
 ) -> Mailbox:
     mailbox = Mailbox(
         address=normalise_email(address),
@@ -52,6 +54,7 @@ async def create(
         after_import=check_after_import(after_import),
         import_history=import_history,
         poll_interval_seconds=poll_interval_seconds,
+        enabled=enabled,
     )
     try:
         await mailbox.insert()
@@ -107,3 +110,87 @@ async def count_imported(mailbox: Mailbox, *, uid: int) -> None:
 
 async def _set(mailbox: Mailbox, fields: dict[str, Any]) -> None:
     await Mailbox.get_pymongo_collection().update_one({"_id": mailbox.id}, {"$set": fields})
+
+
+def default_port(security: ImapSecurity) -> int:
+    return 993 if security is ImapSecurity.TLS else 143
+
+
+def parse_id(mailbox_id: str) -> PydanticObjectId:
+    """The id in a path; NotFound (not a validation error) when it cannot name a mailbox."""
+    try:
+        return PydanticObjectId(mailbox_id)
+    except Exception:  # bson raises InvalidId or TypeError depending on the input
+        raise NotFound(f"mailbox {mailbox_id[:64]!r} not found") from None
+
+
+async def require(mailbox_id: str) -> Mailbox:
+    mailbox = await get(parse_id(mailbox_id))
+    if mailbox is None:
+        raise NotFound(f"mailbox {mailbox_id[:64]!r} not found")
+    return mailbox
+
+
+@dataclass(frozen=True)
+class MailboxChanges:
+    """What an admin asks to change on a mailbox; fields left None are kept."""
+
+    address: str | None = None
+    display_name: str | None = None
+    imap_host: str | None = None
+    imap_port: int | None = None
+    imap_security: ImapSecurity | None = None
+    imap_verify_tls: bool | None = None
+    username: str | None = None
+    password: str | None = None
+    folder: str | None = None
+    after_import: str | None = None
+    import_history: bool | None = None
+    poll_interval_seconds: float | None = None
+    enabled: bool | None = None
+
+
+# Another server, account or folder is another mailbox: its UIDs say nothing about the old cursor.
+_NEW_MAILBOX_FIELDS = ("imap_host", "username", "folder")
+
+
+async def update(*, box: SecretBox, mailbox_id: str, changes: MailboxChanges) -> Mailbox:
+    """Change a mailbox; a running gateway restarts its poller at its next reconciliation (`updated_at`).
+
+    A new host, username or folder starts from a fresh cursor (only unread mail is imported, unless
+    `import_history`). A new security without a port moves a default port along (993 <-> 143).
+    """
+    mailbox = await require(mailbox_id)
+    given = {name: value for name, value in asdict(changes).items() if value is not None}
+    values = {name: value for name, value in given.items() if name != "password"}
+    if changes.address is not None:
+        values["address"] = normalise_email(changes.address)
+    if changes.after_import is not None:
+        check_after_import(changes.after_import)
+    if changes.password is not None:
+        values["password_encrypted"] = box.encrypt(changes.password)
+    security = changes.imap_security
+    if security is not None and changes.imap_port is None and mailbox.imap_port == default_port(mailbox.imap_security):
+        values["imap_port"] = default_port(security)
+    if security is not None:
+        values["imap_security"] = str(security)  # stored as the plain string, like Beanie does
+    if not values:
+        return mailbox
+    if any(name in values and values[name] != getattr(mailbox, name) for name in _NEW_MAILBOX_FIELDS):
+        values["state.uidvalidity"] = None
+        values["state.last_uid"] = 0
+    values["updated_at"] = utcnow()
+    try:
+        await _set(mailbox, values)
+    except DuplicateKeyError:
+        raise Conflict(f"a mailbox for {values['address']} exists") from None
+    log.info("mailbox.updated address=%s fields=%s", mailbox.address, ",".join(sorted(given)))
+    return await require(mailbox_id)
+
+
+async def delete_by_id(mailbox_id: str) -> Mailbox:
+    """Forget a mailbox (imported mail stays); a running gateway stops its poller at its next reconciliation."""
+    mailbox = await require(mailbox_id)
+    await mailbox.delete()
+    log.info("mailbox.deleted address=%s", mailbox.address)
+    return mailbox

@@ -1,0 +1,92 @@
+"""IMAP mailboxes, for admins: add, list, show with status, change, remove, and test the connection.
+
+A running gateway picks changes up at its next reconciliation (within 10 seconds). Passwords are
+encrypted at rest and never returned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from helpgate.api.deps import AdminUser, Box, MailboxesChanged
+from helpgate.api.schemas import MailboxCreate, MailboxOut, MailboxPatch, MailboxTestOut
+from helpgate.core.crypto import SecretBox
+from helpgate.core.models import AuditAction, Mailbox, User
+from helpgate.core.services import audit, mailboxes
+from helpgate.core.services.mailboxes import MailboxChanges
+from helpgate.inbound import imap
+
+router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"])
+
+MailboxId = Annotated[str, Path(min_length=1, max_length=64)]
+PROBE_TIMEOUT = 20.0  # seconds for the whole test: connect, greeting, login, select, logout
+
+
+@router.get("")
+async def list_mailboxes(admin: AdminUser) -> list[MailboxOut]:
+    """Every mailbox with its status, by address."""
+    return [MailboxOut.of(mailbox) for mailbox in await mailboxes.list_all()]
+
+
+@router.post("", status_code=201)
+async def create_mailbox(admin: AdminUser, body: MailboxCreate, box: Box, changed: MailboxesChanged) -> MailboxOut:
+    mailbox = await mailboxes.create(box=box, **body.model_dump())
+    changed()
+    await _audit(admin, AuditAction.MAILBOX_CREATED, mailbox, body.model_dump(mode="json"))
+    return MailboxOut.of(mailbox)
+
+
+@router.get("/{mailbox_id}")
+async def get_mailbox(admin: AdminUser, mailbox_id: MailboxId) -> MailboxOut:
+    return MailboxOut.of(await mailboxes.require(mailbox_id))
+
+
+@router.patch("/{mailbox_id}")
+async def update_mailbox(
+    admin: AdminUser, mailbox_id: MailboxId, body: MailboxPatch, box: Box, changed: MailboxesChanged
+) -> MailboxOut:
+    changes = MailboxChanges(**body.model_dump(exclude_unset=True))
+    mailbox = await mailboxes.update(box=box, mailbox_id=mailbox_id, changes=changes)
+    changed()
+    await _audit(admin, AuditAction.MAILBOX_UPDATED, mailbox, body.model_dump(mode="json", exclude_unset=True))
+    return MailboxOut.of(mailbox)
+
+
+@router.delete("/{mailbox_id}", status_code=204)
+async def delete_mailbox(admin: AdminUser, mailbox_id: MailboxId, changed: MailboxesChanged) -> Response:
+    """Forget the mailbox; mail already imported stays."""
+    mailbox = await mailboxes.delete_by_id(mailbox_id)
+    changed()
+    await _audit(admin, AuditAction.MAILBOX_DELETED, mailbox, {})
+    return Response(status_code=204)
+
+
+@router.post("/{mailbox_id}/test")
+async def test_mailbox(admin: AdminUser, mailbox_id: MailboxId, box: Box) -> MailboxTestOut:
+    """Connect, log in and open the folder once, as the poller would; `ok` false with the server's error."""
+    return await probe(await mailboxes.require(mailbox_id), box=box, timeout=PROBE_TIMEOUT)
+
+
+async def probe(mailbox: Mailbox, *, box: SecretBox, timeout: float) -> MailboxTestOut:
+    """`imap.probe` within `timeout` seconds, whatever the server does."""
+    try:
+        result = await asyncio.wait_for(imap.probe(mailbox, box=box), timeout)
+    except TimeoutError:
+        where = f"{mailbox.imap_host}:{mailbox.imap_port}"
+        return MailboxTestOut(ok=False, detail=f"no complete answer from {where} within {timeout:g} s")
+    ok = result.startswith("ok")
+    return MailboxTestOut(ok=ok, detail=result.removeprefix("ok: " if ok else "failed: "))
+
+
+async def _audit(admin: User, action: AuditAction, mailbox: Mailbox, changes: dict[str, object]) -> None:
+    await audit.record(
+        actor=admin,
+        action=action,
+        target_type="mailbox",
+        target_id=str(mailbox.id),
+        target_label=mailbox.address,
+        changes=changes,
+    )

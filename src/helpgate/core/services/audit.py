@@ -1,0 +1,78 @@
+"""The audit log of admin and staff actions: written after each change, read newest first by admins."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from beanie import PydanticObjectId
+
+from helpgate.core.models import AuditAction, AuditEntry, User
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+CHANGED = "(changed)"
+# A field whose name says it holds a secret is logged as changed, never with its value.
+_SECRET_NAME = re.compile(r"password|secret|token|key", re.IGNORECASE)
+_OBJECT_ID = re.compile(r"[0-9a-f]{24}")
+
+
+def redact(changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The changed fields with every secret replaced by "(changed)"."""
+    return {name: CHANGED if _SECRET_NAME.search(name) else value for name, value in changes.items()}
+
+
+async def record(
+    *,
+    actor: User,
+    action: AuditAction,
+    target_type: str,
+    target_id: str,
+    target_label: str = "",
+    changes: Mapping[str, Any] | None = None,
+) -> AuditEntry:
+    entry = AuditEntry(
+        actor_id=actor.id,
+        actor_email=actor.email,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        target_label=target_label,
+        changes=redact(changes or {}),
+    )
+    await entry.insert()
+    log.info("audit.recorded action=%s by=%s target=%s:%s", action, actor.email, target_type, target_id)
+    return entry
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[AuditEntry]
+    total: int
+    page: int
+    page_size: int
+
+
+async def list_entries(
+    *, actor: str | None = None, action: AuditAction | None = None, page: int = 1, page_size: int = 25
+) -> Page:
+    """Newest first. `actor` is a user id or an email address (exact, any case)."""
+    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
+    page = max(1, page)
+    query: dict[str, object] = {}
+    if actor:
+        wanted = actor.strip().lower()
+        if _OBJECT_ID.fullmatch(wanted):
+            query["actor_id"] = PydanticObjectId(wanted)
+        else:
+            query["actor_email"] = wanted
+    if action is not None:
+        query["action"] = str(action)
+    total = await AuditEntry.find(query).count()
+    found = AuditEntry.find(query).sort("-at", "-_id")
+    items = await found.skip((page - 1) * page_size).limit(page_size).to_list()
+    return Page(items=items, total=total, page=page, page_size=page_size)
