@@ -9,9 +9,9 @@ from typing import Any
 
 import mongoeco
 import pytest
-from bson import Decimal128, ObjectId
+from bson import Decimal128, Int64, ObjectId
 from mongoeco import AsyncMongoClient as EcoClient
-from mongoeco.errors import DuplicateKeyError
+from mongoeco.errors import BulkWriteError, DuplicateKeyError
 
 from helpgate.core import db
 
@@ -145,3 +145,262 @@ async def test_queries_do_not_rescan_for_tagged_values_and_still_find_them(tmp_p
         await collection.insert_one({"key": Decimal128("7.5")})
         found = await collection.find_one({"key": 7.5})
         assert found is not None and found["key"] == Decimal128("7.5")
+
+
+def _json_scans(engine: Any) -> list[str]:
+    """SQL statements that read a field out of every document's JSON (a collection scan)."""
+    scans: list[str] = []
+    engine._connection.set_trace_callback(lambda sql: scans.append(sql) if "json_extract(document" in sql else None)
+    return scans
+
+
+async def _string_misses_scan(engine: Any) -> list[str]:
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.create_index("key", unique=True)
+        await collection.insert_many([{"key": f"k{n}", "n": n} for n in range(20)])
+        await collection.find_one({"key": "k1"})  # both engines learn "key" holds no arrays
+        scans = _json_scans(engine)
+        assert await collection.find_one({"key": "missing"}) is None
+        assert await collection.find({"key": "missing"}).sort("n", -1).skip(1).to_list() == []
+        assert (await collection.update_one({"key": "missing"}, {"$set": {"n": 1}})).matched_count == 0
+        assert (await collection.delete_one({"key": "missing"})).deleted_count == 0
+        assert await collection.find_one_and_update({"key": "missing"}, {"$inc": {"n": 1}}) is None
+        engine._connection.set_trace_callback(None)
+        return scans
+
+
+async def test_a_string_the_index_does_not_hold_is_not_searched_for_in_every_document(tmp_path: Path) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    # Stock mongoeco 4.11 trusts the index only when it finds a document: each miss scans the collection.
+    assert await _string_misses_scan(SQLiteEngine(str(tmp_path / "stock.sqlite3")))
+    assert await _string_misses_scan(db.flat_insert_engine_class()(str(tmp_path / "ours.sqlite3"))) == []
+
+
+async def _string_lookups(engine: Any) -> list[object]:
+    """Writes that could leave the index out of step with the documents, then equality lookups on strings."""
+    seen: list[object] = []
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.insert_many([{"_id": n, "key": f"k{n}", "part": f"p{n}", "odd": n % 2 == 1} for n in range(6)])
+        await collection.create_index("key", unique=True)  # built over documents already there
+        await collection.create_index("part", partial_filter_expression={"odd": True})  # even documents not indexed
+        await collection.create_index("tag", sparse=True)
+        await collection.insert_one({"_id": 10, "key": "k10", "tag": "t"})
+        await collection.update_one({"_id": 1}, {"$set": {"key": "moved"}})
+        await collection.replace_one({"_id": 2}, {"key": "replaced", "part": "p2"})
+        await collection.update_one(
+            {"key": "upserted"}, {"$set": {"tag": "u"}, "$setOnInsert": {"_id": 20}}, upsert=True
+        )
+        await collection.delete_one({"_id": 3})
+        await collection.insert_one({"_id": 11, "key": {"nested": "k11"}, "tag": None})
+        probes = [
+            ("key", "k0"), ("key", "k1"), ("key", "moved"), ("key", "replaced"), ("key", "upserted"), ("key", "k3"),
+            ("key", "k10"), ("key", "nested"), ("part", "p0"), ("part", "p1"), ("part", "p2"), ("tag", "t"),
+            ("tag", "u"), ("tag", "none"),
+        ]  # fmt: skip
+        for field, value in probes:
+            seen.append(await collection.find_one({field: value}, {"_id": 1}))
+            seen.append(await collection.count_documents({field: value}))
+        await collection.insert_one({"_id": 12, "tag": ["t", "v"]})  # an array: lookups must find its elements
+        for value in ("t", "v", "w"):
+            seen.append([doc["_id"] async for doc in collection.find({"tag": value}, {"_id": 1}).sort("_id", 1)])
+            seen.append((await collection.update_one({"tag": value}, {"$set": {"seen": True}})).matched_count)
+        collated = collection.find({"key": "MOVED"}, {"_id": 1}, collation={"locale": "en", "strength": 2})
+        seen.append([doc async for doc in collated])
+        async with client.start_session() as session:
+            session.start_transaction()
+            await collection.insert_one({"_id": 13, "key": "in-transaction"}, session=session)
+            seen.append(await collection.find_one({"key": "in-transaction"}, {"_id": 1}, session=session))
+            session.abort_transaction()
+        seen.append(await collection.find_one({"key": "in-transaction"}))
+    return seen
+
+
+async def test_string_lookups_answer_exactly_as_stock_mongoeco(tmp_path: Path) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    stock = await _string_lookups(SQLiteEngine(str(tmp_path / "stock.sqlite3")))
+    ours = await _string_lookups(db.flat_insert_engine_class()(str(tmp_path / "ours.sqlite3")))
+    assert ours == stock
+    assert {"_id": 0} in ours and {"_id": 1} in ours and [12] in ours  # the probes did find things
+
+
+async def test_unique_strings_still_raise_duplicate_key(tmp_path: Path) -> None:
+    engine = db.flat_insert_engine_class()(str(tmp_path / "store.sqlite3"))
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.create_index("key", unique=True)
+        await collection.insert_one({"key": "a"})
+        await collection.insert_one({"key": "b"})
+        assert await collection.find_one({"key": "c"}) is None
+        with pytest.raises(DuplicateKeyError):
+            await collection.insert_one({"key": "a"})
+        with pytest.raises(DuplicateKeyError):
+            await collection.update_one({"key": "b"}, {"$set": {"key": "a"}})
+        with pytest.raises(BulkWriteError) as raised:
+            await collection.insert_many([{"key": "c"}, {"key": "c"}])
+        assert "E11000 duplicate key" in str(raised.value)
+        assert sorted([doc["key"] async for doc in collection.find({}, {"_id": 0})]) == ["a", "b", "c"]
+
+
+def _entry_delete_plans(path: Path) -> list[str]:
+    connection = sqlite3.connect(path)
+    deletes = (
+        "EXPLAIN QUERY PLAN DELETE FROM multikey_entries WHERE collection_id = 1 AND storage_key = 'k'",
+        "EXPLAIN QUERY PLAN DELETE FROM ttl_index_entries WHERE collection_id = 1 AND storage_key = 'k'",
+    )
+    plans = [" ".join(row[3] for row in connection.execute(delete)) for delete in deletes]
+    connection.close()
+    return plans
+
+
+async def test_index_entries_of_a_document_are_found_through_an_index(tmp_path: Path) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    for name, engine_class in (("stock", SQLiteEngine), ("ours", db.flat_insert_engine_class())):
+        async with EcoClient(engine_class(str(tmp_path / f"{name}.sqlite3"))) as client:
+            await client["db"]["docs"].create_index("roots")  # a multikey index
+            await client["db"]["docs"].insert_one({"roots": ["r1", "r2"]})
+    # Each write deletes its document's entries first: stock mongoeco finds them by collection_id alone.
+    assert not any("storage_key=?" in plan for plan in _entry_delete_plans(tmp_path / "stock.sqlite3"))
+    assert all("(collection_id=? AND storage_key=?)" in plan for plan in _entry_delete_plans(tmp_path / "ours.sqlite3"))
+
+
+async def _sorted_finds_scan(engine: Any) -> list[str]:
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.insert_many([{"n": n, "owner": n % 3} for n in range(20)])
+        await collection.find({}).sort("n", -1).limit(5).to_list()
+        scans: list[str] = []
+
+        def trace(sql: str) -> None:
+            if "json_type(document" in sql:
+                scans.append(sql)
+
+        # A cursor of more than one document reads on a connection of its own.
+        create_connection = engine._create_sqlite_connection
+        engine._create_sqlite_connection = lambda: _traced(create_connection(), trace)
+        _traced(engine._connection, trace)
+        for n in range(20, 25):
+            await collection.insert_one({"n": n, "owner": 1})
+            assert [doc["n"] async for doc in collection.find({}).sort("n", -1).limit(2)] == [n, n - 1]
+        engine._connection.set_trace_callback(None)
+        engine._create_sqlite_connection = create_connection
+        return scans
+
+
+def _traced(connection: sqlite3.Connection, trace: Any) -> sqlite3.Connection:
+    connection.set_trace_callback(trace)
+    return connection
+
+
+async def test_sorted_finds_do_not_rescan_the_collection_for_unsortable_values(tmp_path: Path) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    # Stock mongoeco 4.11 checks every document for arrays and embedded documents under "n", per sorted find.
+    assert len(await _sorted_finds_scan(SQLiteEngine(str(tmp_path / "stock.sqlite3")))) >= 5
+    assert await _sorted_finds_scan(db.flat_insert_engine_class()(str(tmp_path / "ours.sqlite3"))) == []
+
+
+async def _orders(engine: Any, *, indexed: bool) -> list[list[object]]:
+    """Sorted finds after each write that brings a value SQL cannot order like MongoDB does."""
+    orders: list[list[object]] = []
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        if indexed:
+            await collection.create_index("n")
+        await collection.insert_many([{"_id": n, "n": 10 - n, "owner": n % 2} for n in range(6)])
+        later: list[dict[str, Any]] = [
+            {"_id": 9, "n": 2.5},
+            {"_id": 15, "n": "text", "owner": 1},
+            {"_id": 10, "n": Int64(2**53 + 1)},
+            {"_id": 16, "n": Int64(7), "owner": 1},
+            {"_id": 11, "n": {"nested": 1}},
+            {"_id": 12, "n": Decimal128("7.5"), "owner": 1},
+            {"_id": 13, "n": [9, -1], "owner": 0},
+            {"_id": 14, "owner": 1},
+        ]
+        for document in later:
+            for direction in (1, -1):
+                orders.append([doc["_id"] async for doc in collection.find({}, {"_id": 1}).sort("n", direction)])
+                orders.append([d["_id"] async for d in collection.find({"owner": 1}).sort([("n", direction)]).limit(3)])
+            await collection.insert_one(document)
+        await collection.update_one({"_id": 0}, {"$set": {"n": [100, -100]}})
+        orders.append([doc["_id"] async for doc in collection.find({}, {"_id": 1}).sort("n", 1)])
+    return orders
+
+
+@pytest.mark.parametrize("indexed", [False, True])
+async def test_sort_order_is_exactly_stock_as_other_types_arrive(tmp_path: Path, indexed: bool) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    stock = await _orders(SQLiteEngine(str(tmp_path / "stock.sqlite3")), indexed=indexed)
+    assert await _orders(db.flat_insert_engine_class()(str(tmp_path / "ours.sqlite3")), indexed=indexed) == stock
+
+
+async def _typed_orders(engine: Any) -> list[list[object]]:
+    """An indexed sort field that holds one type, until updates and replacements change it."""
+    orders: list[list[object]] = []
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.create_index("n")
+        await collection.insert_many([{"_id": n, "n": n} for n in range(6)])
+        writes = [
+            collection.update_one({"_id": 1}, {"$set": {"n": "one"}}),
+            collection.replace_one({"_id": 1}, {"n": 1.5}),
+            collection.update_one({"_id": 2}, {"$unset": {"n": ""}}),
+            collection.update_one({"_id": 2}, {"$set": {"n": True}}),
+            collection.delete_one({"_id": 2}),
+            collection.update_many({}, {"$set": {"n": "same"}}),
+        ]
+        for write in writes:
+            orders.append([doc["_id"] async for doc in collection.find({}, {"_id": 1}).sort("n", -1)])
+            await write
+        orders.append([doc["_id"] async for doc in collection.find({}, {"_id": 1}).sort([("n", -1), ("_id", 1)])])
+    return orders
+
+
+async def test_sort_by_a_field_of_one_type_is_exactly_stock_when_the_type_changes(tmp_path: Path) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    stock = await _typed_orders(SQLiteEngine(str(tmp_path / "stock.sqlite3")))
+    assert await _typed_orders(db.flat_insert_engine_class()(str(tmp_path / "ours.sqlite3"))) == stock
+
+
+async def _pages(engine: Any) -> tuple[list[list[object]], list[str]]:
+    """Pages sorted on an indexed number (ties included, with and without a filter), and their query plans."""
+    pages: list[list[object]] = []
+    statements: list[str] = []
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.create_index("number")
+        await collection.insert_many([{"_id": n, "number": n // 3, "owner": n % 4} for n in range(60)])
+        create_connection = engine._create_sqlite_connection
+
+        def trace(sql: str) -> None:
+            if "ORDER BY scalar_index_entries" in sql:
+                statements.append(sql)
+
+        engine._create_sqlite_connection = lambda: _traced(create_connection(), trace)
+        for direction in (1, -1):
+            for query, skip in (({}, 0), ({}, 7), ({"owner": 2}, 0), ({"owner": 2}, 3)):
+                cursor = collection.find(query, {"_id": 1}).sort("number", direction).skip(skip).limit(5)
+                pages.append([doc["_id"] async for doc in cursor])
+        engine._create_sqlite_connection = create_connection
+    connection = sqlite3.connect(engine._path)
+    plans = [" ".join(row[3] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}")) for sql in statements]
+    connection.close()
+    return pages, plans
+
+
+async def test_a_page_sorted_on_an_indexed_field_walks_the_index(tmp_path: Path) -> None:
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    stock_pages, stock_plans = await _pages(SQLiteEngine(str(tmp_path / "stock.sqlite3")))
+    ours_pages, ours_plans = await _pages(db.flat_insert_engine_class()(str(tmp_path / "ours.sqlite3")))
+    assert ours_pages == stock_pages
+    # Stock mongoeco 4.11 joins and sorts every document of the collection before taking the page.
+    assert len(stock_plans) == 8 and all("USE TEMP B-TREE FOR ORDER BY" in plan for plan in stock_plans)
+    assert len(ours_plans) == 8 and not any("USE TEMP B-TREE FOR ORDER BY" in plan for plan in ours_plans)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import fcntl
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -31,7 +32,7 @@ from helpgate.core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
-#: The mongoeco release the insert fix below was read against and measured on (bench/store.py).
+#: The mongoeco release the fixes below were read against and measured on (bench/store.py).
 PATCHED_MONGOECO_VERSION = "4.11.0"
 READY_PREFIX = "HELPGATE-STORE-READY "
 BUSY_PREFIX = "HELPGATE-STORE-BUSY"
@@ -62,12 +63,21 @@ def flat_insert_engine_class() -> type[Any]:
     but not the same storage key. The storage-key lookup it does first is exact for every other ``_id``
     type, so for an ``_id`` with no numeric part (our ObjectIds) the scan can never find anything the
     lookup missed. Skipping it keeps the insert rate flat instead of falling linearly with collection size.
-    Second, it remembers which fields hold no arrays (see FlatInsertSQLiteEngine.__init__), which keeps
-    updates and indexed reads from scanning the collection after every write.
+    Second, it remembers which fields hold no arrays, which sort fields SQL can order and which hold a
+    single type (see FlatInsertSQLiteEngine.__init__), which keeps updates, indexed reads and sorted pages
+    from scanning the collection after every write; and a page sorted on an indexed field walks that index
+    (_build_scalar_sort_select_sql) instead of sorting the whole collection.
+    Third, an equality on a string that the field's index has no entry for answers "no match" from the index
+    (see FlatInsertSQLiteEngine._no_index_entry): stock mongoeco trusts the index only when it finds a
+    document, so every miss (each new ticket's ``find_one({"origin_key": ...})``) decoded the whole
+    collection's JSON, twice. Fourth, index entries are deleted per document through an index (see
+    _connect_sync), not by scanning the collection's entries.
     ``tests/core/test_db.py`` fails when these stop applying.
     """
     import mongoeco
     from mongoeco.core.identity import id_contains_numeric_value
+    from mongoeco.core.query_plan import EqualsCondition, MatchAll
+    from mongoeco.engines._sqlite_connection import sqlite_read_scope
     from mongoeco.engines.sqlite import SQLiteEngine
 
     if mongoeco.__version__ != PATCHED_MONGOECO_VERSION:
@@ -81,24 +91,35 @@ def flat_insert_engine_class() -> type[Any]:
     class FlatInsertSQLiteEngine(SQLiteEngine):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            # (db, collection, probe, field) known to hold no array (or no tagged value of a type) along the
-            # field's path. mongoeco caches these facts too, but drops its cache on every write and then
-            # answers with full-collection json_type()/json_extract() scans, once per unique index per write
-            # and again when planning each query.
+            # (db, collection, probe, field) known to hold no array (or no tagged value of a type, or for
+            # "sort" nothing that SQL cannot order) along the field's path. mongoeco caches these facts too,
+            # but drops its cache on every write and then answers with full-collection json_type() and
+            # json_extract() scans, once per unique index per write and again when planning each query.
             self._array_free: set[tuple[str, str, str, str]] = set()
+            self._entries_indexed_on: object | None = None
+            # (db, collection, field) -> "number", "string" or "bool": every document holds one of that
+            # type there. Stock counts the whole collection's types again after each write.
+            self._uniform_types: dict[tuple[str, str, str], str] = {}
+            # Counts written documents: a fact scanned while a write went by is not kept (readers on their
+            # own connections scan without the engine lock).
+            self._writes = 0
 
         def _validate_document_against_unique_indexes(
             self, db_name: str, coll_name: str, document: Any, **kwargs: Any
         ) -> None:
             # Every written document passes here (inserts, updates, replacements, bulk writes): the one
             # place where an array can enter a collection, so the place to forget what it disproves.
-            if self._array_free:
-                for known in [k for k in self._array_free if k[:2] == (db_name, coll_name)]:
-                    probe, field = known[2], known[3]
-                    if _path_has_array(document, field) or (
-                        probe.startswith("tagged:") and _path_is_exotic(document, field)
-                    ):
-                        self._array_free.discard(known)
+            self._writes += 1
+            for known in tuple(self._array_free):  # a copy: readers add facts from other threads
+                probe, field = known[2], known[3]
+                if known[:2] == (db_name, coll_name) and (
+                    _path_has_array(document, field)
+                    or (probe.startswith(("tagged:", "sort")) and _path_is_exotic(document, field))
+                ):
+                    self._array_free.discard(known)
+            for (db, coll, field), kind in tuple(self._uniform_types.items()):
+                if (db, coll) == (db_name, coll_name) and not _path_holds_type(document, field, kind):
+                    self._uniform_types.pop((db, coll, field), None)
             if kwargs.get("scan_payload_id") and not id_contains_numeric_value(document.get("_id")):
                 kwargs["scan_payload_id"] = False
             super()._validate_document_against_unique_indexes(db_name, coll_name, document, **kwargs)
@@ -123,10 +144,117 @@ def flat_insert_engine_class() -> type[Any]:
             key = (db_name, coll_name, probe, field)
             if key in self._array_free:
                 return False
+            writes = self._writes
             found = bool(scan(db_name, coll_name, field))
-            if not found:
+            if not found and writes == self._writes:
                 self._array_free.add(key)
             return found
+
+        def _field_has_uniform_scalar_sort_type_in_collection(
+            self, db_name: str, coll_name: str, field: str
+        ) -> str | None:
+            key = (db_name, coll_name, field)
+            if key in self._uniform_types:
+                return self._uniform_types[key]
+            writes = self._writes
+            found = super()._field_has_uniform_scalar_sort_type_in_collection(db_name, coll_name, field)
+            if isinstance(found, str) and writes == self._writes:
+                self._uniform_types[key] = found
+            return found if isinstance(found, str) else None
+
+        def _sort_requires_python(self, db_name: str, coll_name: str, plan: Any, sort: Any) -> bool:
+            # Stock asks, for every sorted find, whether a matching document holds an array or an embedded
+            # or tagged-number document at a sort field: a query that decodes every matching document, i.e.
+            # the whole collection for the ticket list, and again after every write. Asked once for the
+            # whole collection, a "no" holds for every filter until a write brings such a value.
+            learn = super()._sort_requires_python
+            if (
+                sort
+                and not self._plan_has_array_traversing_paths(db_name, coll_name, plan)
+                and not any(
+                    self._remembered(
+                        db_name, coll_name, "sort", field, lambda d, c, f: learn(d, c, MatchAll(), [(f, 1)])
+                    )
+                    for field, _direction in sort
+                )
+            ):
+                return False
+            return bool(learn(db_name, coll_name, plan, sort))
+
+        def _build_scalar_sort_select_sql(self, db_name: str, coll_name: str, plan: Any, **kwargs: Any) -> Any:
+            # A sort on a single-field index orders its entries by (element_key, storage_key) after joining
+            # every document, so SQLite sorts the whole collection before the LIMIT. mongoeco takes this path
+            # only when every document holds one type there, so all the entries share one type_score:
+            # leading with it changes no order and lets SQLite walk its index and stop at the LIMIT.
+            built = super()._build_scalar_sort_select_sql(db_name, coll_name, plan, **kwargs)
+            if built is None:
+                return None
+            sql, params = built
+            for order in ("ASC", "DESC"):
+                stock = f" ORDER BY scalar_index_entries.element_key {order}, documents.storage_key ASC"
+                at = sql.rfind(stock)
+                if at >= 0:
+                    sql = (
+                        f"{sql[:at]} ORDER BY scalar_index_entries.type_score {order}, "
+                        f"scalar_index_entries.element_key {order}, scalar_index_entries.storage_key ASC"
+                        f"{sql[at + len(stock) :]}"
+                    )
+            return sql, params
+
+        def _select_first_document_for_plan(
+            self, db_name: str, coll_name: str, plan: Any, *, hint: Any = None, context: Any = None
+        ) -> Any:
+            # Used by find_one, update_one, delete_one and find_one_and_*: stock falls back to a full scan
+            # (json_extract over every document) whenever the index lookup finds nothing.
+            if hint is None and self._no_index_entry(db_name, coll_name, plan, context):
+                return None
+            return super()._select_first_document_for_plan(db_name, coll_name, plan, hint=hint, context=context)
+
+        def _open_scan_documents_sync(self, reader: Any) -> Any:
+            # A find cursor: after the lookup above returns None, stock compiles the same filter to SQL
+            # and scans again. With no document matching, sort, skip, limit and projection change nothing.
+            semantics = reader.semantics
+            if (
+                semantics.hint is None
+                and semantics.text_query is None
+                and semantics.collation is None
+                and not self._is_profile_namespace(reader.coll_name)
+                and self._no_index_entry(reader.db_name, reader.coll_name, semantics.query_plan, reader.context)
+            ):
+                return iter(())
+            return super()._open_scan_documents_sync(reader)
+
+        def _no_index_entry(self, db_name: str, coll_name: str, plan: Any, context: Any) -> bool:
+            """True only when no document can equal the plan: `{field: "text"}` on a top-level field whose
+            single-field index (not partial) has no entry for "text", and no document holds an array there.
+
+            mongoeco writes one entry per document whose value is a scalar (insert, update, bulk writes,
+            create_index backfill), and its own unique check already treats a missing string entry as
+            "no such value". Anything else (numbers, other types, arrays, dotted paths) takes the stock path.
+            """
+            if not (
+                isinstance(plan, EqualsCondition)
+                and type(plan.value) is str
+                and "." not in plan.field
+                and plan.field != "_id"
+            ):
+                return False
+            conn = self._require_connection(context)
+            with self._bind_connection(conn), sqlite_read_scope(conn):
+                index = self._find_scalar_index(db_name, coll_name, plan.field)
+                if index is None or not index.get("scalar_physical_name") or index.partial_filter_expression:
+                    return False
+                collection_id = self._lookup_collection_id(conn, db_name, coll_name)
+                if collection_id is None or self._field_is_top_level_array_in_collection(
+                    db_name, coll_name, plan.field
+                ):
+                    return False
+                row = conn.execute(
+                    "SELECT 1 FROM scalar_index_entries "
+                    "WHERE collection_id = ? AND index_name = ? AND type_score = ? AND element_key = ? LIMIT 1",
+                    (collection_id, index.name, self._multikey_type_score("string"), plan.value),
+                ).fetchone()
+            return row is None
 
         def _create_sqlite_connection(self) -> Any:
             connection = super()._create_sqlite_connection()
@@ -143,15 +271,34 @@ def flat_insert_engine_class() -> type[Any]:
             delivery = self._change_delivery_connection
             if delivery is not None:
                 delivery.execute("PRAGMA synchronous=NORMAL")
+            # Every write of a document first deletes its index entries by (collection_id, storage_key).
+            # mongoeco indexes scalar entries that way, but its multikey and TTL entries only by
+            # collection_id first, so each write scanned all entries of its collection (every Outlook
+            # thread root of every ticket, for each write to any ticket). Stock mongoeco maintains these extra
+            # SQLite indexes like any other; they are ensured again on each connect, should a mongoeco
+            # migration ever rebuild those tables.
+            connection = self._connection
+            if connection is not None and connection is not self._entries_indexed_on:
+                with self._lock:
+                    had_transaction = connection.in_transaction
+                    for statement in _ENTRIES_BY_DOCUMENT_INDEXES:
+                        connection.execute(statement)
+                    if connection.in_transaction and not had_transaction:
+                        connection.commit()
+                self._entries_indexed_on = connection
 
     return FlatInsertSQLiteEngine
 
 
+_ENTRIES_BY_DOCUMENT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS helpgate_multikey_by_document ON multikey_entries (collection_id, storage_key)",
+    "CREATE INDEX IF NOT EXISTS helpgate_ttl_by_document ON ttl_index_entries (collection_id, storage_key)",
+)
 _PLAIN_SCALARS = (str, bool, float, datetime, ObjectId, type(None))
 
 
 def _path_is_exotic(document: Any, field: str) -> bool:
-    """Whether the value at the path may be stored tagged (bytes, Decimal128, big integers, sub-documents...).
+    """Whether the value at the path may be stored tagged (bytes, Decimal128, Int64, big integers, sub-documents...).
 
     Conservative: anything but a plain JSON-like scalar counts, and so does a missing intermediate document.
     """
@@ -162,9 +309,21 @@ def _path_is_exotic(document: Any, field: str) -> bool:
         if part not in value:
             return False
         value = value[part]
-    if isinstance(value, int) and not isinstance(value, bool):
+    if type(value) is int:  # bson.Int64, a subclass, is stored tagged whatever its size
         return abs(value) >= 2**53
     return not isinstance(value, _PLAIN_SCALARS)
+
+
+def _path_holds_type(document: Any, field: str, kind: str) -> bool:
+    """Whether the path holds a plain JSON value of `kind` ("number", "string", "bool"), as mongoeco counts them."""
+    value = document
+    for part in field.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return False
+        value = value[part]
+    if kind == "number":
+        return (type(value) is float and math.isfinite(value)) or (type(value) is int and abs(value) < 2**53)
+    return type(value) is {"string": str, "bool": bool}.get(kind)
 
 
 def _path_has_array(document: Any, field: str) -> bool:

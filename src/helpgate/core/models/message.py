@@ -62,4 +62,6 @@ class Message(Document):
             IndexModel([("dedupe_key", ASCENDING)], unique=True, name="dedupe_unique"),
             IndexModel([("message_id", ASCENDING)], name="message_id"),
             IndexModel([("ticket_number", ASCENDING), ("created_at", ASCENDING)], name="ticket_created"),
+            # Reading a ticket goes by ticket_id: the embedded store matches ObjectIds through an index, not numbers.
+            IndexModel([("ticket_id", ASCENDING), ("created_at", ASCENDING)], name="ticket_id_created"),
         ]

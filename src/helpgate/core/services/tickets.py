@@ -564,7 +564,7 @@ async def opening_message(ticket: Ticket) -> Message | None:
 async def get_ticket(*, viewer: User, number: int) -> tuple[Ticket, list[Message]]:
     """One ticket and its messages; NotFound also when the viewer may not see it (no existence leak)."""
     ticket = await get_visible(viewer=viewer, number=number)
-    messages = await Message.find({"ticket_number": number}).sort("created_at").to_list()
+    messages = await Message.find({"ticket_id": ticket.id}).sort("created_at").to_list()
     if not viewer.is_staff:
         messages = [message for message in messages if message.kind is not MessageKind.NOTE]
     return ticket, messages
