@@ -28,7 +28,8 @@ from helpgate.core.models import (
     TicketStatus,
     User,
 )
-from helpgate.core.services.tickets import MAX_PAGE_SIZE, Stats, TicketFilter, TicketSort
+from helpgate.core.services.paging import MAX_PAGE_SIZE
+from helpgate.core.services.tickets import Stats, TicketFilter, TicketSort
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
 MAX_BASE64_CHARS = 20 * 1024 * 1024  # one attachment's base64; the total decoded size is capped by a setting

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from helpgate.api.deps import AdminUser
 from helpgate.api.schemas import AuditEntryOut, AuditPage
 from helpgate.core.models import AuditAction
-from helpgate.core.services import audit
+from helpgate.core.services import audit, paging
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
 
@@ -22,7 +22,7 @@ async def list_audit(
     ] = None,
     action: AuditAction | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=audit.MAX_PAGE_SIZE)] = 25,
+    page_size: Annotated[int, Query(ge=1, le=paging.MAX_PAGE_SIZE)] = 25,
 ) -> AuditPage:
     result = await audit.list_entries(actor=actor, action=action, page=page, page_size=page_size)
     return AuditPage(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query
 from helpgate.api.deps import AdminUser
 from helpgate.api.schemas import UserAdminOut, UserCreate, UserPage, UserPatch
 from helpgate.core.models import AuditAction, Role
-from helpgate.core.services import audit, users
+from helpgate.core.services import audit, paging, users
 from helpgate.core.services.users import UserChanges
 
 router = APIRouter(prefix="/api/users", tags=["users"])
@@ -23,7 +23,7 @@ async def list_users(
     role: Role | None = None,
     q: Annotated[str | None, Query(max_length=200, description="part of the email or name, as plain text")] = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=users.MAX_PAGE_SIZE)] = 25,
+    page_size: Annotated[int, Query(ge=1, le=paging.MAX_PAGE_SIZE)] = 25,
 ) -> UserPage:
     result = await users.list_users(role=role, q=q, page=page, page_size=page_size)
     return UserPage(

@@ -5,16 +5,16 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from beanie import PydanticObjectId
 
 from helpgate.core.models import AuditAction, AuditEntry, User
+from helpgate.core.services import paging
+from helpgate.core.services.paging import Page
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE_SIZE = 100
 CHANGED = "(changed)"
 # A field whose name says it holds a secret is logged as changed, never with its value.
 _SECRET_NAME = re.compile(r"password|secret|token|key", re.IGNORECASE)
@@ -49,20 +49,11 @@ async def record(
     return entry
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[AuditEntry]
-    total: int
-    page: int
-    page_size: int
-
-
 async def list_entries(
     *, actor: str | None = None, action: AuditAction | None = None, page: int = 1, page_size: int = 25
-) -> Page:
+) -> Page[AuditEntry]:
     """Newest first. `actor` is a user id or an email address (exact, any case)."""
-    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = max(1, page)
+    page, page_size = paging.bounds(page, page_size)
     query: dict[str, object] = {}
     if actor:
         wanted = actor.strip().lower()
@@ -74,5 +65,4 @@ async def list_entries(
         query["action"] = str(action)
     total = await AuditEntry.find(query).count()
     found = AuditEntry.find(query).sort("-at", "-_id")
-    items = await found.skip((page - 1) * page_size).limit(page_size).to_list()
-    return Page(items=items, total=total, page=page, page_size=page_size)
+    return await paging.page_of(found, total=total, page=page, page_size=page_size)

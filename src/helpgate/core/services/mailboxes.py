@@ -13,6 +13,7 @@ from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.models import ImapSecurity, Mailbox
 from helpgate.core.models.clock import utcnow
+from helpgate.core.services import paging
 from helpgate.core.services.users import normalise_email
 
 log = logging.getLogger(__name__)
@@ -118,10 +119,10 @@ def default_port(security: ImapSecurity) -> int:
 
 def parse_id(mailbox_id: str) -> PydanticObjectId:
     """The id in a path; NotFound (not a validation error) when it cannot name a mailbox."""
-    try:
-        return PydanticObjectId(mailbox_id)
-    except Exception:  # bson raises InvalidId or TypeError depending on the input
-        raise NotFound(f"mailbox {mailbox_id[:64]!r} not found") from None
+    found = paging.object_id(mailbox_id)
+    if found is None:
+        raise NotFound(f"mailbox {mailbox_id[:64]!r} not found")
+    return found
 
 
 async def require(mailbox_id: str) -> Mailbox:

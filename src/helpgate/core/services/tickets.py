@@ -33,11 +33,10 @@ from helpgate.core.models import (
 )
 from helpgate.core.models.clock import utcnow
 from helpgate.core.models.ticket import PRIORITY_RANK, SEARCH_TEXT_CHARS
-from helpgate.core.services import counters, events, outbound, users
+from helpgate.core.services import counters, events, outbound, paging, users
+from helpgate.core.services.paging import Page
 
 log = logging.getLogger(__name__)
-
-MAX_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True)
@@ -65,14 +64,6 @@ class NewMessage:
     thread_root: str | None = None  # Outlook conversation root carried by the message
     auto_reply_block: str | None = None
     authentication: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Ticket]
-    total: int
-    page: int
-    page_size: int
 
 
 def participant(user: User) -> Participant:
@@ -344,10 +335,10 @@ class TicketFilter:
 
 
 def _user_id(value: str) -> PydanticObjectId:
-    try:
-        return PydanticObjectId(value)
-    except Exception:  # bson raises InvalidId or TypeError depending on the input
-        raise InvalidInput("assignee is me, none or a user id") from None
+    found = paging.object_id(value)
+    if found is None:
+        raise InvalidInput("assignee is me, none or a user id")
+    return found
 
 
 def _aware(moment: datetime) -> datetime:
@@ -389,13 +380,12 @@ async def list_tickets(
     page_size: int = 25,
     where: TicketFilter | None = None,
     sort: TicketSort = TicketSort.CREATED_DESC,
-) -> Page:
+) -> Page[Ticket]:
     """Newest first unless `sort` says otherwise. Staff see every ticket, customers their own.
 
     The total comes from counters when they can answer (staff, no filter or statuses only); any other
     filter counts its matches, which on the embedded store decodes each of them (see README, API)."""
-    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = max(1, page)
+    page, page_size = paging.bounds(page, page_size)
     wanted = where or TicketFilter()
     if wanted.created_after and wanted.created_before and _aware(wanted.created_after) >= _aware(wanted.created_before):
         raise InvalidInput("created_after must be before created_before")
@@ -407,8 +397,7 @@ async def list_tickets(
     else:
         total = await Ticket.find(query).count()
     found = Ticket.find(query).sort(*_SORT_KEYS[sort])
-    items = await found.skip((page - 1) * page_size).limit(page_size).to_list()
-    return Page(items=items, total=total, page=page, page_size=page_size)
+    return await paging.page_of(found, total=total, page=page, page_size=page_size)
 
 
 # --- derived data: the priority rank and the status x priority counters ----------------------------------

@@ -15,13 +15,13 @@ from pymongo.errors import DuplicateKeyError
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.models import Role, User
 from helpgate.core.security import hash_password, password_weakness
-from helpgate.core.services import events
+from helpgate.core.services import events, paging
 from helpgate.core.services import skills as catalog
+from helpgate.core.services.paging import Page
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
-MAX_PAGE_SIZE = 100
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)|xn--[a-z0-9-]{1,59}")
 
 
@@ -135,19 +135,12 @@ async def update_staff(email: str, *, skills: list[str] | None = None, away: boo
     return user
 
 
-@dataclass(frozen=True)
-class Page:
-    items: list[User]
-    total: int
-    page: int
-    page_size: int
-
-
-async def list_users(*, role: Role | None = None, q: str | None = None, page: int = 1, page_size: int = 25) -> Page:
+async def list_users(
+    *, role: Role | None = None, q: str | None = None, page: int = 1, page_size: int = 25
+) -> Page[User]:
     """Newest first. `q` matches a part of the email or name, case-insensitively, as literal text:
     it is escaped, so a user-supplied pattern never runs as a regex (no operators, no ReDoS)."""
-    page_size = max(1, min(page_size, MAX_PAGE_SIZE))
-    page = max(1, page)
+    page, page_size = paging.bounds(page, page_size)
     query: dict[str, object] = {}
     if role is not None:
         query["role"] = str(role)
@@ -156,8 +149,7 @@ async def list_users(*, role: Role | None = None, q: str | None = None, page: in
         query["$or"] = [{"email": pattern}, {"name": pattern}]
     total = await User.find(query).count()
     found = User.find(query).sort("-created_at", "-_id")
-    items = await found.skip((page - 1) * page_size).limit(page_size).to_list()
-    return Page(items=items, total=total, page=page, page_size=page_size)
+    return await paging.page_of(found, total=total, page=page, page_size=page_size)
 
 
 @dataclass(frozen=True)
@@ -173,10 +165,10 @@ class UserChanges:
 
 def parse_id(user_id: str) -> PydanticObjectId:
     """The id in a path; NotFound (not a validation error) when it cannot name a user."""
-    try:
-        return PydanticObjectId(user_id)
-    except Exception:  # bson raises InvalidId or TypeError depending on the input
-        raise NotFound(f"user {user_id[:64]!r} not found") from None
+    found = paging.object_id(user_id)
+    if found is None:
+        raise NotFound(f"user {user_id[:64]!r} not found")
+    return found
 
 
 async def update(*, actor: User, user_id: str, changes: UserChanges) -> User:
