@@ -101,7 +101,3 @@ async def put_back(event: OutboxEvent, *, error: str, delay: timedelta) -> None:
         },
     )
     log.warning("event.delivery_failed id=%s name=%s error=%s retry_in=%ss", event.id, event.name, error, delay)
-
-
-async def pending_count() -> int:
-    return await OutboxEvent.find({"status": {"$ne": EventStatus.SENT}}).count()

@@ -181,6 +181,38 @@ async def queue_automatic(
     return mail
 
 
+async def queue_assigned(
+    *,
+    outgoing: Outgoing,
+    ticket: Ticket,
+    to: str,
+    agent_name: str,
+    assigned_by: str,
+    triage: dict[str, Any] | None,
+    now: datetime,
+    idempotency: str | None = None,
+) -> OutboundMail | None:
+    """The `ticket_assigned` mail to an agent or admin (not rate-limited: see `queue_automatic`)."""
+    return await queue_automatic(
+        outgoing=outgoing,
+        template=TemplateKind.TICKET_ASSIGNED,
+        to=to,
+        subject=compose.ticket_subject(ticket.subject, ticket.number, prefix="Assigned to you: "),
+        context={
+            "ticket": ticket_context(ticket),
+            "agent_name": agent_name,
+            "assigned_by": assigned_by,
+            "requester": ticket.requester.model_dump(include={"email", "name"}),
+            "triage": triage,
+        },
+        now=now,
+        ticket=ticket,
+        thread=False,
+        idempotency=idempotency,
+        to_staff=True,
+    )
+
+
 # --- attachments ----------------------------------------------------------------------------------------
 
 

@@ -626,22 +626,14 @@ async def _assignee(email: str | None) -> Participant | None:
 async def _notify(ticket: Ticket, *, before: Ticket, actor: User, outgoing: Outgoing, now: datetime) -> None:
     assignee = ticket.assignee
     if assignee is not None and assignee.user_id != actor.id and assignee != before.assignee:
-        await outbound.queue_automatic(
+        await outbound.queue_assigned(
             outgoing=outgoing,
-            template=TemplateKind.TICKET_ASSIGNED,
-            to=assignee.email,
-            subject=compose.ticket_subject(ticket.subject, ticket.number, prefix="Assigned to you: "),
-            context={
-                "ticket": outbound.ticket_context(ticket),
-                "agent_name": assignee.name,
-                "assigned_by": actor.name or actor.email,
-                "requester": ticket.requester.model_dump(include={"email", "name"}),
-                "triage": None,
-            },
-            now=now,
             ticket=ticket,
-            thread=False,
-            to_staff=True,
+            to=assignee.email,
+            agent_name=assignee.name,
+            assigned_by=actor.name or actor.email,
+            triage=None,
+            now=now,
         )
     if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
         await outbound.queue_automatic(

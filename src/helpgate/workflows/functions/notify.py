@@ -10,7 +10,6 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from helpgate.core.mail import compose
 from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import events, outbound, replies, suppressions, tickets, users
@@ -70,23 +69,15 @@ def notify_agent(deps: Deps) -> Workflow:
                 "priority": str(ticket.priority),
                 "category": ticket.category or "",
             }
-        mail = await outbound.queue_automatic(
+        mail = await outbound.queue_assigned(
             outgoing=deps.outgoing,
-            template=TemplateKind.TICKET_ASSIGNED,
-            to=agent.email,
-            subject=compose.ticket_subject(ticket.subject, ticket.number, prefix="Assigned to you: "),
-            context={
-                "ticket": outbound.ticket_context(ticket),
-                "agent_name": agent.name,
-                "assigned_by": f"Automatic assignment ({reason})",
-                "requester": ticket.requester.model_dump(include={"email", "name"}),
-                "triage": triage,
-            },
-            now=utcnow(),
             ticket=ticket,
-            thread=False,
+            to=agent.email,
+            agent_name=agent.name,
+            assigned_by=f"Automatic assignment ({reason})",
+            triage=triage,
+            now=utcnow(),
             idempotency=key,
-            to_staff=True,
         )
         return _queued(mail)
 
