@@ -24,6 +24,7 @@ from helpgate.core.models import ALL_MODELS, Role, User
 from helpgate.core.services import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from tests.dovecot import Dovecot
 from tests.mail_capture import CaptureServer, Certificate, make_certificate
 
 PASSWORD = "correct-horse-battery"
@@ -135,6 +136,15 @@ async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) ->
 
 async def make_user(email: str, role: Role, password: str | None = PASSWORD) -> User:
     return await users.create(email=email, role=role, password=password)
+
+
+@pytest.fixture
+def dovecot() -> Iterator[Dovecot]:
+    """A real Dovecot (IMAP and IMAPS) on free ports, with a test user."""
+    server = Dovecot()
+    server.start()
+    yield server
+    server.close()
 
 
 @pytest.fixture(scope="session")

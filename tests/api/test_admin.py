@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -10,6 +10,7 @@ import pytest
 from helpgate.core.models import OutboxEvent, Role
 from helpgate.core.services import events, users
 from helpgate.gateway import Gateway
+from tests.api.conftest import forbid_in_responses
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send
 
@@ -18,24 +19,11 @@ USER_FIELDS = {"id", "email", "name", "role", "skills", "active", "away", "creat
 
 
 @pytest.fixture(autouse=True)
-async def _no_secret_in_any_response(api: Api) -> AsyncIterator[None]:
+def _no_secret_in_any_response(api: Api) -> Iterator[None]:
     """Every response of every test here is checked: no hash, no password, whatever the route."""
-
-    async def check(response: httpx.Response) -> None:
-        body = (await response.aread()).decode(errors="replace")
-        # '"password_hash":' as a key: a 422 may name the refused field in its `loc`, which is fine.
-        for secret in ('"password_hash":', "$argon2", PASSWORD):
-            assert secret not in body, f"{response.request.method} {response.request.url} leaks {secret}"
-
-    api.event_hooks["response"].append(check)
-    yield
-    api.event_hooks["response"].remove(check)
-
-
-@pytest.fixture
-async def admin(api: Api) -> dict[str, str]:
-    await make_user("admin@example.com", Role.ADMIN)
-    return await login(api, "admin@example.com")
+    # '"password_hash":' as a key: a 422 may name the refused field in its `loc`, which is fine.
+    with forbid_in_responses(api, '"password_hash":', "$argon2", PASSWORD):
+        yield
 
 
 async def _catalog(api: Api, admin: dict[str, str], *names: str) -> None:

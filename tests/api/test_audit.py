@@ -20,12 +20,6 @@ ENTRY_FIELDS = {
 }  # fmt: skip
 
 
-@pytest.fixture
-async def admin(api: Api) -> dict[str, str]:
-    await make_user("admin@example.com", Role.ADMIN)
-    return await login(api, "admin@example.com")
-
-
 async def ok(response: httpx.Response, status: int = 200) -> Any:
     assert response.status_code == status, response.text
     return response.json() if response.content else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +15,7 @@ from beanie import PydanticObjectId
 from helpgate.api.routes import mailboxes as mailbox_routes
 from helpgate.core.models import Mailbox, Role, Ticket
 from helpgate.gateway import Gateway
+from tests.api.conftest import forbid_in_responses
 from tests.conftest import login, make_user
 from tests.dovecot import PASSWORD as DOVECOT_PASSWORD
 from tests.dovecot import Dovecot
@@ -33,31 +34,10 @@ NO_SUCH_ID = "0123456789abcdef01234567"
 
 
 @pytest.fixture(autouse=True)
-async def _no_secret_in_any_response(api: Api) -> AsyncIterator[None]:
+def _no_secret_in_any_response(api: Api) -> Iterator[None]:
     """Every response of every test here is checked: no password, no ciphertext, whatever the route."""
-
-    async def check(response: httpx.Response) -> None:
-        body = (await response.aread()).decode(errors="replace")
-        for secret in (SECRET, f'"{DOVECOT_PASSWORD}"', FERNET_PREFIX, "password_encrypted"):
-            assert secret not in body, f"{response.request.method} {response.request.url} leaks {secret}"
-
-    api.event_hooks["response"].append(check)
-    yield
-    api.event_hooks["response"].remove(check)
-
-
-@pytest.fixture
-async def admin(api: Api) -> dict[str, str]:
-    await make_user("admin@example.com", Role.ADMIN)
-    return await login(api, "admin@example.com")
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    yield server
-    server.close()
+    with forbid_in_responses(api, SECRET, f'"{DOVECOT_PASSWORD}"', FERNET_PREFIX, "password_encrypted"):
+        yield
 
 
 def new_mailbox(**overrides: Any) -> dict[str, Any]:

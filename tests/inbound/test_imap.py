@@ -4,24 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
-
-import pytest
 
 from helpgate.core.models import ImapSecurity, Mailbox, Message, RawMessage, RawStatus, Ticket
 from helpgate.core.services import mailboxes
 from helpgate.gateway import Gateway
 from tests.dovecot import PASSWORD, Dovecot
 from tests.mail import make_mail
-
-
-@pytest.fixture
-def dovecot() -> Iterator[Dovecot]:
-    server = Dovecot()
-    server.start()
-    yield server
-    server.close()
 
 
 def mail(n: int, **overrides: Any) -> bytes:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -19,16 +18,8 @@ from helpgate.core.services import skills
 from helpgate.core.services.skills import SkillEntry
 from helpgate.gateway import Gateway
 from tests.conftest import make_user
+from tests.fake_inngest import FakeInngest, execute, memoise, request_body
 from tests.mail import make_mail, send
-from tests.workflows.test_inngest import FakeInngest, execute, memoise, request_body, serving
-
-
-@pytest.fixture
-async def fake_inngest() -> AsyncIterator[FakeInngest]:
-    fake = FakeInngest()
-    async with serving(fake.app()) as url:
-        fake.base_url = url
-        yield fake
 
 
 @pytest.fixture
