@@ -9,7 +9,6 @@ and helpgate never answers automatic mail.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
 import sys
@@ -17,10 +16,9 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
-
 from helpgate.core import db
 from helpgate.core.models import ALL_MODELS, Message, OutboundMail, Ticket
+from tests.health import serve_env, wait_healthy
 from tests.mail import make_mail, send
 from tests.mail_capture import free_port
 
@@ -43,13 +41,12 @@ def _start(
     side: str, other_port: int, smtp_port: int, database: str, store_uri: str, directory: Path
 ) -> tuple[subprocess.Popen[bytes], int]:
     http_port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HELPGATE_", "SMTP_", "GEMINI_", "INNGEST_"))}
-    env.update(
-        MONGODB_URI=store_uri,
-        HELPGATE_MONGODB_DATABASE=database,
-        HELPGATE_DATA_DIR=str(directory / "data"),
-        HELPGATE_HTTP_PORT=str(http_port),
-        HELPGATE_SMTP_PORT=str(smtp_port),
+    env = serve_env(
+        store_uri=store_uri,
+        database=database,
+        data_dir=directory / "data",
+        http_port=http_port,
+        smtp_port=smtp_port,
         HELPGATE_SUPPORT_ADDRESSES=f"support@{side}.test",
         HELPGATE_MAIL_FROM=f"Support {side.upper()} <support@{side}.test>",
         SMTP_HOST="127.0.0.1",
@@ -63,19 +60,6 @@ def _start(
     return process, http_port
 
 
-def _wait_healthy(process: subprocess.Popen[bytes], http_port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "helpgate serve exited during start-up"
-        try:
-            if httpx.get(f"http://127.0.0.1:{http_port}/healthz").status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("helpgate serve did not become healthy")
-
-
 async def test_two_installations_mailing_each_other_settle(tmp_path: Path, store_uri: str) -> None:
     ports = {"a": free_port(), "b": free_port()}
     names = {side: f"test_loop_{side}_{uuid.uuid4().hex[:8]}" for side in ports}
@@ -83,8 +67,8 @@ async def test_two_installations_mailing_each_other_settle(tmp_path: Path, store
     try:
         for side, other in (("a", "b"), ("b", "a")):
             processes[side] = _start(side, ports[other], ports[side], names[side], store_uri, tmp_path / side)
-        for process, http_port in processes.values():
-            await asyncio.to_thread(_wait_healthy, process, http_port)
+        for side, (process, http_port) in processes.items():
+            await asyncio.to_thread(wait_healthy, process, http_port, tmp_path / side / "serve.log")
 
         # B's address writes to A (as a person at B would); A acknowledges to B; B must not answer that.
         first = make_mail(sender="support@b.test", to="support@a.test", subject="Hello from B")

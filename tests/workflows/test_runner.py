@@ -4,6 +4,8 @@ concurrency limits and cancellation. Side effects that must survive a restart ar
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -135,6 +137,41 @@ async def test_a_run_cut_off_mid_step_is_finished_by_a_new_runner(store: Store) 
     assert run.output == 3 and run.attempt == 0
     assert await counters.current("one") == 1
     assert await counters.current("two.started") == 2
+
+
+async def test_a_runner_cut_off_from_the_store_stops_before_its_lease_could_be_taken(
+    frozen_store: Callable[[bool], None], caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store stops answering for longer than two thirds of the lease (but less than the lease): the runner
+    cannot tell whether its claim still holds, so it runs no further step under it. The run is resumed once
+    the lease lapses, and each step still runs once."""
+    lease = 3.0
+    started = asyncio.Event()
+
+    async def long_first() -> Json:
+        started.set()
+        await asyncio.sleep(lease)
+        await counters.increment("first")
+        return 1
+
+    async def handler(ctx: Context, step: Step) -> Json:
+        one = await step.run("first", long_first)
+        return one + await step.run("second", counted("second", 1))
+
+    caplog.set_level(logging.WARNING, logger="helpgate.workflows.runner")
+    workflow = Workflow(id="partitioned", trigger="ticket/created", handler=handler)
+    async with running(workflow, lease=timedelta(seconds=lease)) as runner:
+        await runner.dispatch(event())
+        await asyncio.wait_for(started.wait(), 10)
+        frozen_store(True)
+        await asyncio.sleep(lease * 0.8)  # past the 2 s the runner waits for a renewal, short of the lease
+        frozen_store(False)
+        await until(lambda: status_is("partitioned", RunStatus.COMPLETED), 20)
+
+    assert "workflow.claim_unconfirmed fn=partitioned" in caplog.text
+    run = await only_run("partitioned")
+    assert run.output == 2
+    assert await counters.current("first") == 1 and await counters.current("second") == 1
 
 
 async def _counter_is(name: str, value: int) -> bool:
@@ -270,13 +307,24 @@ async def _a_set() -> Json:
     return {1, 2}
 
 
-def _tracked(peaks: dict[str, int], current: dict[str, int], key: str) -> Callable[[], Awaitable[Json]]:
+def _tracked(
+    peaks: dict[str, int], current: dict[str, int], key: str, hold_until: int, reached: asyncio.Event
+) -> Callable[[], Awaitable[Json]]:
+    """A step body that counts how many bodies run at once.
+
+    It stays running until `hold_until` bodies of its function ran together (or 5 s pass), so the peak
+    measures what the runner allows, not how fast a loaded machine claims runs."""
+
     async def body() -> Json:
         current[key] = current.get(key, 0) + 1
         current["all"] = current.get("all", 0) + 1
         peaks[key] = max(peaks.get(key, 0), current[key])
         peaks["all"] = max(peaks.get("all", 0), current["all"])
+        if peaks[key] >= hold_until:
+            reached.set()
         await asyncio.sleep(0.15)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(reached.wait(), 5)
         current[key] -= 1
         current["all"] -= 1
         return None
@@ -284,9 +332,13 @@ def _tracked(peaks: dict[str, int], current: dict[str, int], key: str) -> Callab
     return body
 
 
-def _limited(function_id: str, peaks: dict[str, int], current: dict[str, int], limit: int | None) -> Workflow:
+def _limited(
+    function_id: str, peaks: dict[str, int], current: dict[str, int], limit: int | None, hold_until: int = 1
+) -> Workflow:
+    reached = asyncio.Event()
+
     async def handler(ctx: Context, step: Step) -> Json:
-        return await step.run("work", _tracked(peaks, current, function_id))
+        return await step.run("work", _tracked(peaks, current, function_id, hold_until, reached))
 
     return Workflow(id=function_id, trigger=f"test/{function_id}", handler=handler, concurrency=limit)
 
@@ -294,7 +346,7 @@ def _limited(function_id: str, peaks: dict[str, int], current: dict[str, int], l
 async def test_no_more_runs_execute_at_once_than_the_runner_allows(store: Store) -> None:
     peaks: dict[str, int] = {}
     current: dict[str, int] = {}
-    async with running(_limited("busy", peaks, current, None), concurrency=2) as runner:
+    async with running(_limited("busy", peaks, current, None, hold_until=2), concurrency=2) as runner:
         for index in range(6):
             await runner.dispatch(event("test/busy", id=f"e{index}"))
         await runner.wait_idle(10)
@@ -306,7 +358,7 @@ async def test_no_more_runs_execute_at_once_than_the_runner_allows(store: Store)
 async def test_a_function_limit_holds_while_other_functions_use_the_free_slots(store: Store) -> None:
     peaks: dict[str, int] = {}
     current: dict[str, int] = {}
-    workflows = (_limited("single", peaks, current, 1), _limited("free", peaks, current, None))
+    workflows = (_limited("single", peaks, current, 1), _limited("free", peaks, current, None, hold_until=3))
     async with running(*workflows, concurrency=4) as runner:
         for index in range(3):
             await runner.dispatch(event("test/single", id=f"s{index}"))

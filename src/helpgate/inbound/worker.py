@@ -1,30 +1,52 @@
-"""Processes stored raw mail in arrival order, off the SMTP path; resumes what a restart interrupted."""
+"""Processes stored raw mail in arrival order, off the SMTP path; resumes what a restart interrupted.
+
+Several instances may share one store. Each message is processed under a claim (a lease named `raw:<id>`,
+core/services/leases.py), so two instances never process it at once, and a sweep every SWEEP_SECONDS takes
+up mail left `received` for over STALE_SECONDS: mail queued in an instance that died (after its 250 or its
+\\Seen) is taken up by the others (the message it was processing once its claim lapses), and a busy instance's
+backlog is shared. A claim that lapses mid-processing (`claim_seconds`) only risks work done twice, which the
+unique Message-ID of each mailbox turns into one ticket message.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from datetime import timedelta
 
 from beanie import PydanticObjectId
 from pymongo.errors import ConnectionFailure
 
-from helpgate.core.services import raw_messages
+from helpgate.core.models import RawStatus
+from helpgate.core.models.clock import utcnow
+from helpgate.core.services import leases, raw_messages
 from helpgate.inbound import pipeline
 
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+SWEEP_SECONDS = 15.0  # how often to look for mail no instance is processing
+STALE_SECONDS = 30.0  # mail `received` this long is taken up by whichever instance sweeps first
+SWEEP_LIMIT = 100  # messages taken up per sweep
+SWEEP_SCAN = 1000  # stale messages looked at per sweep, oldest first, to find those nobody is processing
 
 
 class InboundWorker:
-    def __init__(self) -> None:
+    def __init__(self, *, instance_id: str = "local", claim_seconds: float = 120.0) -> None:
         self._queue: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
+        self._queued: set[PydanticObjectId] = set()
         self._task: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._policy = pipeline.Policy()
+        self._owner = instance_id
+        self._claim = timedelta(seconds=claim_seconds)
         self.processed = 0
 
     def submit(self, raw_id: PydanticObjectId) -> None:
-        self._queue.put_nowait(raw_id)
+        if raw_id not in self._queued:
+            self._queued.add(raw_id)
+            self._queue.put_nowait(raw_id)
 
     @property
     def backlog(self) -> int:
@@ -38,9 +60,14 @@ class InboundWorker:
         if self._queue.qsize():
             log.info("inbound.resume pending=%d", self._queue.qsize())
         self._task = asyncio.create_task(self._run(), name="inbound-worker")
+        self._sweeper = asyncio.create_task(self._sweep(), name="inbound-sweep")
 
     async def stop(self, timeout: float) -> None:
         """Finish what is queued (up to `timeout`); the rest stays `received` and resumes on next start."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            await asyncio.gather(self._sweeper, return_exceptions=True)
+            self._sweeper = None
         if self._task is None:
             return
         self._queue.put_nowait(None)
@@ -64,15 +91,37 @@ class InboundWorker:
                     return
                 await self._process_with_retry(raw_id)
             finally:
+                if raw_id is not None:
+                    self._queued.discard(raw_id)
                 self._queue.task_done()
+
+    async def _sweep(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            try:
+                await self.sweep_once()
+            except Exception as error:  # the store is away: the next sweep finds the same mail
+                log.warning("inbound.sweep_failed reason=%s", error)
+
+    async def sweep_once(self) -> int:
+        """Take up to SWEEP_LIMIT stale `received` messages that neither this instance nor a live claim
+        elsewhere has; returns how many. Looking past those others hold keeps the mail of a dead instance
+        from waiting behind a busy instance's backlog."""
+        now = utcnow()
+        stale = await raw_messages.received_before(now - timedelta(seconds=STALE_SECONDS), SWEEP_SCAN)
+        candidates = [raw_id for raw_id in stale if raw_id not in self._queued]
+        held = await leases.live([_claim_name(raw_id) for raw_id in candidates], now=now)
+        fresh = [raw_id for raw_id in candidates if _claim_name(raw_id) not in held][:SWEEP_LIMIT]
+        if fresh:
+            log.info("inbound.sweep taken_up=%d held_elsewhere=%d", len(fresh), len(held))
+        for raw_id in fresh:
+            self.submit(raw_id)
+        return len(fresh)
 
     async def _process_with_retry(self, raw_id: PydanticObjectId) -> None:
         for attempt, delay in enumerate((*RETRY_SECONDS, None), start=1):
             try:
-                raw = await raw_messages.get(raw_id)
-                if raw is not None:
-                    await pipeline.process(raw, policy=self._policy)
-                    self.processed += 1
+                await self._process_claimed(raw_id)
                 return
             except ConnectionFailure as error:
                 if delay is None:
@@ -80,3 +129,22 @@ class InboundWorker:
                     return
                 log.warning("inbound.retry raw=%s attempt=%d in=%.0fs reason=%s", raw_id, attempt, delay, error)
                 await asyncio.sleep(delay)
+
+    async def _process_claimed(self, raw_id: PydanticObjectId) -> None:
+        """Process the message unless another instance has it, or it was processed meanwhile."""
+        claim = _claim_name(raw_id)
+        if await leases.take(claim, owner=self._owner, ttl=self._claim) is None:
+            log.info("inbound.claimed_elsewhere raw=%s", raw_id)
+            return
+        try:
+            raw = await raw_messages.get(raw_id)
+            if raw is not None and raw.status == RawStatus.RECEIVED:
+                await pipeline.process(raw, policy=self._policy)
+                self.processed += 1
+        finally:
+            with contextlib.suppress(Exception):  # a claim left behind lapses by itself
+                await leases.release(claim, owner=self._owner)
+
+
+def _claim_name(raw_id: PydanticObjectId) -> str:
+    return f"raw:{raw_id}"

@@ -56,6 +56,7 @@ class Workflows:
         self.functions = functions.build(self.deps)
         self.runner: LocalRunner | None = None
         self.inngest: Any = None
+        outbox_lease = timedelta(seconds=settings.outbox_lease_seconds)
         if settings.uses_inngest:
             dev = (settings.inngest_dev or "").strip()
             dev_on = dev.lower() not in _OFF
@@ -66,10 +67,14 @@ class Workflows:
                 event_key=settings.inngest_event_key.get_secret_value() if settings.inngest_event_key else None,
                 base_url=base_url,
             )
-            self.relay = Relay(inngest_app.InngestSender(self.inngest).send)
+            self.relay = Relay(inngest_app.InngestSender(self.inngest).send, lease=outbox_lease)
         else:
-            self.runner = LocalRunner(self.functions, concurrency=settings.workflow_concurrency)
-            self.relay = Relay(self.runner.dispatch)
+            self.runner = LocalRunner(
+                self.functions,
+                concurrency=settings.workflow_concurrency,
+                lease=timedelta(seconds=settings.workflow_lease_seconds),
+            )
+            self.relay = Relay(self.runner.dispatch, lease=outbox_lease)
 
     @property
     def back_end(self) -> str:

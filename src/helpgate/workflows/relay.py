@@ -3,6 +3,10 @@
 Each event is delivered with the outbox id as its event id; the local runner and Inngest both dedupe on
 it, so an event delivered twice (a crash between delivery and marking it sent) starts each run once.
 A failed delivery is retried with exponential backoff; the event stays in the outbox meanwhile.
+
+A batch is claimed under a lease, and that lease bounds the work done on it: no delivery starts after half of
+it has gone (the rest of the batch is handed back, untouched, for the next pass) and none may take more than a
+quarter of it. So this relay has finished with every event before another instance may claim it again.
 """
 
 from __future__ import annotations
@@ -91,12 +95,24 @@ class Relay:
 
     async def relay_once(self) -> bool:
         """Deliver one batch; True when there was something to deliver."""
+        loop = asyncio.get_running_loop()
+        lease = self._lease.total_seconds()
+        claimed_at = loop.time()  # before the claim, so the lease as the store counts it ends later than ours
         batch = await events.claim(lease=self._lease)
-        for stored in batch:
+        for index, stored in enumerate(batch):
+            if loop.time() - claimed_at > lease / 2:
+                await events.release(batch[index:])
+                log.warning(
+                    "relay.batch_cut delivered=%d released=%d reason=half of the %.0fs lease is gone",
+                    index,
+                    len(batch) - index,
+                    lease,
+                )
+                break
             event = Event(id=str(stored.id), name=stored.name, data=stored.data)
             try:
-                await self._deliver(event)
-            except Exception as error:
+                await asyncio.wait_for(self._deliver(event), lease / 4)
+            except Exception as error:  # TimeoutError included: it may have arrived, the receiver dedupes by id
                 self.failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
                 delay = min(self._retry_cap, self._retry_base * 2**stored.attempts) * (0.5 + random.random() / 2)

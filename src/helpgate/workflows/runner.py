@@ -24,11 +24,12 @@ from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
 
+from helpgate.core import log_context
 from helpgate.core.models import WorkflowRun
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import runs
 from helpgate.workflows.local_step import ClaimLost, LocalStep, Suspend, lookup, to_json
-from helpgate.workflows.step import Cancel, Context, Event, PermanentError, Workflow
+from helpgate.workflows.step import Cancel, Context, Event, PermanentError, Workflow, ticket_of
 
 log = logging.getLogger(__name__)
 
@@ -246,7 +247,8 @@ class LocalRunner:
             step = LocalStep(run)
             heartbeat = asyncio.create_task(self._heartbeat(run, step))
             try:
-                await self._run(self._workflows[run.function_id], run, step)
+                with log_context.scope(ticket=ticket_of(run.event_data)):
+                    await self._run(self._workflows[run.function_id], run, step)
             finally:
                 heartbeat.cancel()
         except Exception:
@@ -254,14 +256,32 @@ class LocalRunner:
             log.exception("workflow.runner_error run=%s", run_id)
 
     async def _heartbeat(self, run: WorkflowRun, step: LocalStep) -> None:
-        interval = self._lease.total_seconds() / 3
+        """Renews the run's lease every third of it. A renewal not confirmed for two thirds of the lease
+        (the store unreachable or too slow) counts as lost: another runner may take the run once the lease
+        lapses, so this one stops at its next step rather than risk running a step alongside it."""
+        loop = asyncio.get_running_loop()
+        lease = self._lease.total_seconds()
+        confirmed = loop.time()  # the claim was confirmed just before this task started
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(lease / 3)
+            asked = loop.time()
+            patience = max(confirmed + lease * 2 / 3 - asked, 0.001)  # a slow answer is fine until then
             try:
-                renewed = await runs.renew(run, now=utcnow(), lease=self._lease)
-            except Exception:
-                log.exception("workflow.renew_failed run=%s", run.id)
+                renewed = await asyncio.wait_for(runs.renew(run, now=utcnow(), lease=self._lease), patience)
+            except Exception as error:
+                log.warning("workflow.renew_failed run=%s error=%s", run.id, f"{type(error).__name__}: {error}")
+                if loop.time() - confirmed >= lease * 2 / 3 and not step.returned:
+                    step.lost = True
+                    log.warning(
+                        "workflow.claim_unconfirmed fn=%s run=%s event=%s reason=no renewal confirmed for %.1fs",
+                        run.function_id,
+                        run.id,
+                        run.event_id,
+                        loop.time() - confirmed,
+                    )
+                    return
                 continue
+            confirmed = asked
             if not renewed and not step.returned:
                 step.lost = True  # cancelled or taken over: stop at the next step
                 log.warning("workflow.claim_lost fn=%s run=%s event=%s", run.function_id, run.id, run.event_id)

@@ -32,6 +32,12 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
 
+def ticket_of(data: dict[str, Any]) -> int | None:
+    """The ticket number an event's data names (`ticket_number`, see tickets.ticket_ref), if any: for logs."""
+    number = data.get("ticket_number")
+    return number if isinstance(number, int) and not isinstance(number, bool) else None
+
+
 @dataclass(frozen=True)
 class Context:
     event: Event

@@ -13,7 +13,7 @@ from helpgate.core.mail import wiring
 from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models import DeliveryStatus, OutboundMail, Role, Ticket, User
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import outbound, replies, suppressions
+from helpgate.core.services import deliveries, outbound, replies, senders, suppressions
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from tests.conftest import make_settings, make_user
@@ -156,7 +156,9 @@ async def test_stop_during_data_leaves_mail_uncertain_never_resent(
     await first.stop()  # the sender is cancelled while the sink holds its answer to DATA
     await first.connect_store()
     stopped = await outbound.get(mail.key)
-    assert stopped is not None and stopped.status is DeliveryStatus.SENDING and stopped.data_started_at is not None
+    assert stopped is not None and stopped.status is DeliveryStatus.SENDING and stopped.claim is not None
+    journal = await senders.get(stopped.claim)  # listed before DATA, still listed: its 250 never came
+    assert journal is not None and journal.holds(stopped.id, stopped.attempts)  # type: ignore[arg-type]
     await first.stop()
     sink.handler.data_delay = 0
 
@@ -180,7 +182,7 @@ async def test_crash_before_data_is_sent_once_after_recovery(gateway: Gateway, s
     await gateway.connect_store()
     mail = await _reply(gateway, agent)
     now = utcnow()
-    claimed = await outbound.claim(token="crashed-worker", now=now, lease=timedelta(seconds=-1))
+    claimed = await deliveries.claim(token="crashed-worker", now=now, lease=timedelta(seconds=-1))
     assert claimed is not None and claimed.key == mail.key
     await gateway.stop()
 

@@ -1,90 +1,25 @@
-"""The outbound queue's state transitions: exclusive claims, claim-guarded updates, recovery after a crash."""
+"""The outbound queue: one mail per Message-ID, rate limits and idempotency keys for automatic mail."""
 
 from __future__ import annotations
 
-import asyncio
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.mail.templates import TemplateKind, Templates
-from helpgate.core.models import DeliveryStatus, OutboundMail
+from helpgate.core.mail.templates import TemplateKind
+from helpgate.core.models import OutboundMail
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import outbound
+from tests.core.services.outbound_mail import OUTGOING
+from tests.core.services.outbound_mail import queue_mail as _queue
 
 Store = AsyncMongoClient[dict[str, Any]]
-OUTGOING = Outgoing(
-    from_address="help@acme.test", from_name="Acme", secret="s" * 32, templates=Templates(Path("/nonexistent"))
-)
-
-
-async def _queue(index: int = 0) -> OutboundMail:
-    mail = await outbound.prepare(
-        outgoing=OUTGOING,
-        template=TemplateKind.WELCOME,
-        to=[f"user{index}@example.org"],
-        subject="Welcome",
-        context={"user_name": "", "email": "x@y", "role": "customer", "support_address": "help@acme.test"},
-        now=utcnow(),
-        automatic=True,
-    )
-    return await outbound.enqueue(mail)
-
-
-async def test_each_mail_is_claimed_once_under_concurrency(store: Store) -> None:
-    keys = {(await _queue(index)).key for index in range(5)}
-    claims = await asyncio.gather(
-        *(outbound.claim(token=f"w{n}", now=utcnow(), lease=timedelta(minutes=5)) for n in range(12))
-    )
-    claimed = [mail for mail in claims if mail is not None]
-    assert sorted(mail.key for mail in claimed) == sorted(keys)
-    assert all(mail.status is DeliveryStatus.SENDING and mail.attempts == 1 for mail in claimed)
 
 
 async def test_enqueue_is_idempotent_on_the_message_id(store: Store) -> None:
     mail = await _queue()
     again = await outbound.enqueue(mail.model_copy(update={"id": None, "revision_id": None}))
     assert again.id == mail.id and await OutboundMail.find_all().count() == 1
-
-
-async def test_a_lost_claim_changes_nothing(store: Store) -> None:
-    await _queue()
-    mail = await outbound.claim(token="old", now=utcnow(), lease=timedelta(seconds=-1))
-    assert mail is not None
-    await outbound.recover(now=utcnow())  # lease expired before DATA: queued again, claim cleared
-    assert not await outbound.begin_data(mail, now=utcnow())
-    assert not await outbound.mark_sent(mail, reply="250 OK", now=utcnow())
-    stored = await outbound.get(mail.key)
-    assert stored is not None and stored.status is DeliveryStatus.QUEUED and stored.claim is None
-
-
-async def test_recovery_requeues_before_data_and_never_after(store: Store) -> None:
-    await _queue(1)
-    await _queue(2)
-    before = await outbound.claim(token="w", now=utcnow(), lease=timedelta(seconds=-1))
-    during = await outbound.claim(token="w", now=utcnow(), lease=timedelta(seconds=-1))
-    assert before is not None and during is not None
-    assert await outbound.begin_data(during, now=utcnow())
-
-    assert await outbound.recover(now=utcnow()) == (1, 1)
-
-    requeued, uncertain = await outbound.get(before.key), await outbound.get(during.key)
-    assert requeued is not None and requeued.status is DeliveryStatus.QUEUED
-    assert uncertain is not None and uncertain.status is DeliveryStatus.UNCERTAIN
-    # The original worker was alive after all and got its 250: the truth wins.
-    assert await outbound.mark_sent(during, reply="250 OK", now=utcnow())
-    sent = await outbound.get(during.key)
-    assert sent is not None and sent.status is DeliveryStatus.SENT
-    assert [entry.status for entry in sent.history] == ["queued", "sending", "uncertain", "sent"]
-
-
-async def test_leases_not_expired_are_left_alone(store: Store) -> None:
-    await _queue()
-    assert await outbound.claim(token="w", now=utcnow(), lease=timedelta(minutes=5)) is not None
-    assert await outbound.recover(now=utcnow()) == (0, 0)
 
 
 async def _automatic(to: str, *, to_staff: bool = False, idempotency: str | None = None) -> OutboundMail | None:

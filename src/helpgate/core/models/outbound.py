@@ -5,9 +5,12 @@ Status transitions (each one appended to ``history``):
     queued ──claim──▶ sending ──250──▶ sent
       ▲                 │ ├──4xx / connection error──▶ queued (later, with backoff) … failed (attempts spent)
       │                 │ ├──5xx──▶ failed (the server's answer kept)
-      └─lease expired,──┘ ├──a recipient is suppressed──▶ suppressed
-        DATA not begun    └──lease expired after DATA began──▶ uncertain (never sent again automatically)
+      └─its sender      │ ├──a recipient is suppressed──▶ suppressed
+        stopped, not ───┘ └──its sender stopped with the mail in its journal──▶ uncertain (never resent automatically)
+        in its journal
 
+A worker claims mail in batches and lists each mail in its sender journal before DATA
+(core/services/senders.py); recovery reads that journal to tell the two endings apart.
 ``key`` (the Message-ID) is the idempotency key: one document per mail, whatever retries or restarts do.
 """
 
@@ -73,7 +76,8 @@ class OutboundMail(Document):
     next_attempt_at: datetime = Field(default_factory=utcnow)
     claim: str | None = None  # the token of the worker holding it while `sending`
     lease_until: datetime | None = None
-    data_started_at: datetime | None = None  # set just before DATA: past this point a resend could duplicate
+    # Set just before DATA by workers older than the sender journal; still read when recovering their mail.
+    data_started_at: datetime | None = None
     last_error: str | None = None
     smtp_reply: str | None = None  # the server's final answer (or the file the file transport wrote)
     history: list[Transition] = Field(default_factory=list)

@@ -1,21 +1,18 @@
-"""The outbound queue: prepare a mail from a template, queue it, and move it through its delivery states.
+"""The outbound queue: prepare a mail from a template and queue it, once per Message-ID.
 
-Every mail is an OutboundMail (core/models/outbound.py has the state diagram). The worker claims one
-atomically (queued → sending, with a claim token and a lease); every later transition is conditional on
-that token, so a worker that lost its claim can never overwrite the mail's state or send it.
+Every mail is an OutboundMail (core/models/outbound.py has the state diagram); core/services/deliveries.py
+moves it through its delivery states.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
 from gridfs import AsyncGridFSBucket
-from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.mail import compose
@@ -226,227 +223,6 @@ async def read_files(mail: OutboundMail) -> list[tuple[AttachmentRef, bytes]]:
         stream = await _bucket().open_download_stream(ref.gridfs_id)
         files.append((ref, await stream.read()))
     return files
-
-
-# --- delivery states ------------------------------------------------------------------------------------
-
-
-def _entry(status: DeliveryStatus, now: datetime, detail: str) -> dict[str, Any]:
-    return {"status": str(status), "at": now, "detail": detail}
-
-
-@dataclass(frozen=True)
-class Due:
-    """A mail due for sending, as the worker plans its next batch (no bodies loaded)."""
-
-    id: PydanticObjectId
-    recipients: list[str]
-    message_ref: PydanticObjectId | None
-    created_at: datetime
-
-
-async def due(*, now: datetime, limit: int) -> list[Due]:
-    """The next mails due, oldest due first."""
-    cursor = (
-        OutboundMail.get_pymongo_collection()
-        .find(
-            {"status": str(DeliveryStatus.QUEUED), "next_attempt_at": {"$lte": now}},
-            {"to": 1, "cc": 1, "message_ref": 1, "created_at": 1},
-        )
-        .sort("next_attempt_at", 1)
-        .limit(limit)
-    )
-    return [
-        Due(
-            id=PydanticObjectId(document["_id"]),
-            recipients=list(dict.fromkeys([*document.get("to", []), *document.get("cc", [])])),
-            message_ref=document.get("message_ref"),
-            created_at=document["created_at"],
-        )
-        async for document in cursor
-    ]
-
-
-async def messages_stored(refs: list[PydanticObjectId]) -> set[PydanticObjectId]:
-    """Which of these messages exist."""
-    if not refs:
-        return set()
-    cursor = Message.get_pymongo_collection().find({"_id": {"$in": refs}}, {"_id": 1})
-    return {PydanticObjectId(document["_id"]) async for document in cursor}
-
-
-async def claim(
-    *, token: str, now: datetime, lease: timedelta, mail_id: PydanticObjectId | None = None
-) -> OutboundMail | None:
-    """Take a due mail (queued → sending) for this worker, atomically: nobody else can take it.
-
-    The one named by `mail_id` (None when it is no longer queued), or else the next due one."""
-    collection = OutboundMail.get_pymongo_collection()
-    query: dict[str, Any] = {"status": str(DeliveryStatus.QUEUED), "next_attempt_at": {"$lte": now}}
-    update = {
-        "$set": {
-            "status": str(DeliveryStatus.SENDING),
-            "claim": token,
-            "lease_until": now + lease,
-            "data_started_at": None,
-        },
-        "$inc": {"attempts": 1},
-        "$push": {"history": _entry(DeliveryStatus.SENDING, now, "claimed")},
-    }
-    if mail_id is None:
-        document = await collection.find_one_and_update(
-            query, update, sort=[("next_attempt_at", 1)], return_document=ReturnDocument.AFTER
-        )
-    else:
-        # update_one + find_one by _id: on the embedded store find_one_and_update scans the collection.
-        result = await collection.update_one({**query, "_id": mail_id}, update)
-        document = await collection.find_one({"_id": mail_id, "claim": token}) if result.modified_count else None
-    return None if document is None else OutboundMail.model_validate(document)
-
-
-async def _move(
-    mail: OutboundMail,
-    status: DeliveryStatus,
-    *,
-    now: datetime,
-    detail: str,
-    fields: dict[str, Any] | None = None,
-) -> bool:
-    """One transition of a claimed mail; False when the claim is no longer ours (nothing is changed)."""
-    values = {"status": str(status), **(fields or {})}
-    result = await OutboundMail.get_pymongo_collection().update_one(
-        {"_id": mail.id, "claim": mail.claim},
-        {"$set": values, "$push": {"history": _entry(status, now, detail)}},
-    )
-    if result.modified_count != 1:
-        log.warning("outbound.claim_lost key=%s wanted=%s", mail.key, status)
-        return False
-    mail.status = status
-    for name, value in values.items():
-        if name != "status":
-            setattr(mail, name, value)
-    return True
-
-
-async def begin_data(mail: OutboundMail, *, now: datetime) -> bool:
-    """Record that DATA is about to start (past this point a lost connection may mean it was delivered)."""
-    result = await OutboundMail.get_pymongo_collection().update_one(
-        {"_id": mail.id, "claim": mail.claim, "status": str(DeliveryStatus.SENDING)},
-        {"$set": {"data_started_at": now}},
-    )
-    if result.modified_count == 1:
-        mail.data_started_at = now
-    return result.modified_count == 1
-
-
-async def mark_sent(mail: OutboundMail, *, reply: str, now: datetime) -> bool:
-    return await _move(
-        mail,
-        DeliveryStatus.SENT,
-        now=now,
-        detail=reply,
-        fields={"smtp_reply": reply, "sent_at": now, "lease_until": None, "last_error": None},
-    )
-
-
-async def mark_retry(mail: OutboundMail, *, error: str, reply: str | None, at: datetime, now: datetime) -> bool:
-    return await _move(
-        mail,
-        DeliveryStatus.QUEUED,
-        now=now,
-        detail=f"attempt {mail.attempts} failed, next at {at.isoformat()}: {error}",
-        fields={
-            "next_attempt_at": at,
-            "last_error": error,
-            "smtp_reply": reply,
-            "claim": None,
-            "lease_until": None,
-            "data_started_at": None,
-        },
-    )
-
-
-async def mark_failed(mail: OutboundMail, *, error: str, reply: str | None, now: datetime) -> bool:
-    return await _move(
-        mail,
-        DeliveryStatus.FAILED,
-        now=now,
-        detail=error,
-        fields={"last_error": error, "smtp_reply": reply, "lease_until": None},
-    )
-
-
-async def mark_uncertain(mail: OutboundMail, *, error: str, now: datetime) -> bool:
-    reason = f"the connection ended during DATA, so the mail may have been delivered; not resent: {error}"
-    return await _move(mail, DeliveryStatus.UNCERTAIN, now=now, detail=reason, fields={"last_error": reason})
-
-
-async def mark_suppressed(mail: OutboundMail, *, reason: str, now: datetime) -> bool:
-    return await _move(
-        mail, DeliveryStatus.SUPPRESSED, now=now, detail=reason, fields={"last_error": reason, "lease_until": None}
-    )
-
-
-async def mark_cancelled(mail: OutboundMail, *, reason: str, now: datetime) -> bool:
-    return await _move(
-        mail, DeliveryStatus.CANCELLED, now=now, detail=reason, fields={"last_error": reason, "lease_until": None}
-    )
-
-
-async def release(mail: OutboundMail, *, at: datetime, now: datetime, detail: str) -> bool:
-    """Give a claimed mail back before DATA began (shutting down; its reply not stored yet)."""
-    return await _move(
-        mail,
-        DeliveryStatus.QUEUED,
-        now=now,
-        detail=detail,
-        fields={"next_attempt_at": at, "claim": None, "lease_until": None, "data_started_at": None},
-    )
-
-
-async def recover(*, now: datetime) -> tuple[int, int]:
-    """Mail left `sending` by a worker that stopped (crash, kill): (queued again, marked uncertain).
-
-    Before DATA nothing can have been delivered, so the mail is queued again. After DATA began it may have
-    been, so it becomes `uncertain` and is not resent: at most once. The claim is kept, so the original
-    worker, if it is alive after all and gets its 250, still records `sent`.
-    """
-    collection = OutboundMail.get_pymongo_collection()
-    expired = {"status": str(DeliveryStatus.SENDING), "lease_until": {"$lt": now}}
-    requeued = await collection.update_many(
-        {**expired, "data_started_at": None},
-        {
-            "$set": {
-                "status": str(DeliveryStatus.QUEUED),
-                "claim": None,
-                "lease_until": None,
-                "next_attempt_at": now,
-            },
-            "$push": {"history": _entry(DeliveryStatus.QUEUED, now, "lease expired before DATA: queued again")},
-        },
-    )
-    reason = "the sender stopped during DATA, so the mail may have been delivered; not resent"
-    uncertain = await collection.update_many(
-        {**expired, "data_started_at": {"$ne": None}},
-        {
-            "$set": {"status": str(DeliveryStatus.UNCERTAIN), "last_error": reason},
-            "$push": {"history": _entry(DeliveryStatus.UNCERTAIN, now, reason)},
-        },
-    )
-    if requeued.modified_count or uncertain.modified_count:
-        log.warning("outbound.recovered requeued=%d uncertain=%d", requeued.modified_count, uncertain.modified_count)
-    return requeued.modified_count, uncertain.modified_count
-
-
-async def next_due() -> datetime | None:
-    """When the earliest queued mail falls due."""
-    document = await OutboundMail.get_pymongo_collection().find_one(
-        {"status": str(DeliveryStatus.QUEUED)}, {"next_attempt_at": 1}, sort=[("next_attempt_at", 1)]
-    )
-    if document is None:
-        return None
-    due: datetime = document["next_attempt_at"]
-    return due
 
 
 async def for_ticket(number: int) -> dict[PydanticObjectId, OutboundMail]:

@@ -1,0 +1,54 @@
+"""The inbound sweep takes up stale `received` mail that nobody is processing, looking past what others hold."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from beanie import PydanticObjectId
+from pymongo import AsyncMongoClient
+
+from helpgate.core.models import RawMessage
+from helpgate.core.models.clock import utcnow
+from helpgate.core.services import leases, raw_messages
+from helpgate.inbound import worker as worker_module
+from helpgate.inbound.worker import InboundWorker
+from tests.mail import make_mail
+
+Store = AsyncMongoClient[dict[str, Any]]
+
+
+async def _stored(count: int, *, minutes_ago: float) -> list[PydanticObjectId]:
+    """`count` raw messages still `received`, oldest first, the first `minutes_ago` minutes old."""
+    ids: list[PydanticObjectId] = []
+    for n in range(count):
+        data = bytes(make_mail(subject=f"Swept {n}", message_id=f"<swept{n}-{minutes_ago}@example.org>"))
+        raw = await raw_messages.store(data=data, source="smtp:test", mailbox="support@localhost")
+        assert raw.id is not None
+        await RawMessage.get_pymongo_collection().update_one(
+            {"_id": raw.id}, {"$set": {"received_at": utcnow() - timedelta(minutes=minutes_ago - n / 60)}}
+        )
+        ids.append(raw.id)
+    return ids
+
+
+async def test_the_sweep_skips_mail_claimed_elsewhere_or_queued_here_and_takes_the_next(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker_module, "SWEEP_LIMIT", 3)
+    stale = await _stored(8, minutes_ago=10)
+    recent = await _stored(1, minutes_ago=0)
+    for raw_id in stale[:4]:  # another instance is processing the four oldest
+        assert await leases.take(f"raw:{raw_id}", owner="instance-b", ttl=timedelta(minutes=2)) is not None
+    await leases.take(f"raw:{stale[4]}", owner="instance-c", ttl=timedelta(seconds=-1))  # lapsed: free again
+    worker = InboundWorker(instance_id="instance-a")
+    worker.submit(stale[5])  # already queued here
+
+    taken = await worker.sweep_once()
+
+    assert taken == 3
+    queued = [worker._queue.get_nowait() for _ in range(worker.backlog)]
+    assert queued == [stale[5], stale[4], stale[6], stale[7]]
+    assert recent[0] not in queued
+    assert await worker.sweep_once() == 0  # nothing new: all of it is queued here or held elsewhere
