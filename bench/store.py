@@ -10,7 +10,7 @@ data dir, Beanie initialised with ``ALL_MODELS`` through ``make_client``/``init_
     default the window alternates, 25 tickets at a time, with the same calls on a fresh empty store (a second
     ``EmbeddedStore``); "paired" is the ratio to that rate, measured under the same load (``--no-control``);
   - the first page of the ticket list as an agent sees it and as a customer sees it, the agent's page 10
-    (``tickets.list_tickets``, page_size 25), and one ``tickets.get_ticket``: median of ``--repeat`` runs;
+    (``queue.list_tickets``, page_size 25), and one ``tickets.get_ticket``: median of ``--repeat`` runs;
 * the insert rate of mongoeco's stock SQLite engine against helpgate's patched one
   (``db.flat_insert_engine_class``) on plain 2 KB documents at ``--engine-sizes`` (default 0,2000) documents,
   through mongoeco's wire server run in-process and pymongo's ``insert_one``. Both collections are pre-filled
@@ -42,7 +42,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from beanie import init_beanie
 from bson import ObjectId
@@ -50,7 +50,7 @@ from pymongo import AsyncMongoClient
 
 from helpgate.core import db
 from helpgate.core.models import ALL_MODELS, Direction, Role, User
-from helpgate.core.services import tickets, users
+from helpgate.core.services import queue, tickets, users
 from helpgate.core.services.tickets import NewMessage
 
 DATABASE = "helpgate"
@@ -130,6 +130,14 @@ class EngineRate:
     rate: float
 
 
+class Opener(Protocol):
+    """What `fill` drives: `open_one` adds one ticket, `opened` counts them."""
+
+    opened: int
+
+    async def open_one(self) -> None: ...
+
+
 class TicketFactory:
     """Opens tickets the way the inbound pipeline does, for a small pool of customers."""
 
@@ -157,7 +165,7 @@ class TicketFactory:
         await tickets.open_ticket(requester=customer, subject=subject, mailbox=MAILBOX, first=first)
 
 
-async def fill(factory: TicketFactory, target: int, concurrency: int, deadline: float) -> bool:
+async def fill(factory: Opener, target: int, concurrency: int, deadline: float) -> bool:
     """Open tickets `concurrency` at a time until `target` exist, with a progress line every few seconds.
 
     False when the time budget ran out first (the store then holds fewer tickets than `target`).
@@ -252,10 +260,10 @@ async def measure(
     rate, control_rate = await paired_insert_window(factory, client, window, control_dir)
     empty = f" (empty store meanwhile: {control_rate:.1f}/s)" if control_rate else ""
     say(f"[size {size}] insert {rate:.1f} tickets/s{empty}; timing reads ({repeat} runs each)")
-    agent_page1 = await median_ms(repeat, lambda: tickets.list_tickets(viewer=agent, page=1, page_size=PAGE_SIZE))
-    agent_page10 = await median_ms(repeat, lambda: tickets.list_tickets(viewer=agent, page=10, page_size=PAGE_SIZE))
-    customer_page1 = await median_ms(repeat, lambda: tickets.list_tickets(viewer=customer, page=1, page_size=PAGE_SIZE))
-    customer_tickets = (await tickets.list_tickets(viewer=customer, page=1, page_size=1)).total
+    agent_page1 = await median_ms(repeat, lambda: queue.list_tickets(viewer=agent, page=1, page_size=PAGE_SIZE))
+    agent_page10 = await median_ms(repeat, lambda: queue.list_tickets(viewer=agent, page=10, page_size=PAGE_SIZE))
+    customer_page1 = await median_ms(repeat, lambda: queue.list_tickets(viewer=customer, page=1, page_size=PAGE_SIZE))
+    customer_tickets = (await queue.list_tickets(viewer=customer, page=1, page_size=1)).total
     rng = random.Random(size)
     get_ms = await median_ms(repeat, lambda: tickets.get_ticket(viewer=agent, number=rng.randint(1, factory.opened)))
     point = Checkpoint(size, rate, agent_page1, agent_page10, customer_page1, customer_tickets, get_ms, control_rate)
