@@ -29,6 +29,11 @@ FULL_CAPABILITIES = (
 )
 
 
+def quoted(folder: str) -> str:
+    """`folder` (already in modified UTF-7) as an IMAP quoted string: imaplib sends mailbox names as given."""
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -149,9 +154,9 @@ service imap-login {{
         client = self.client(user)
         try:
             if folder != "INBOX":
-                client.create(folder)
+                client.create(quoted(folder))
             for message in messages:
-                typ, data = client.append(folder, "(\\Seen)" if seen else "", None, message)
+                typ, data = client.append(quoted(folder), "(\\Seen)" if seen else "", None, message)
                 assert typ == "OK", data
         finally:
             client.logout()
@@ -160,7 +165,7 @@ service imap-login {{
         """(messages, unseen) in a folder."""
         client = self.client(user)
         try:
-            typ, data = client.status(folder, "(MESSAGES UNSEEN)")
+            typ, data = client.status(quoted(folder), "(MESSAGES UNSEEN)")
             assert typ == "OK", data
             text = data[0].decode() if isinstance(data[0], bytes) else str(data[0])
             numbers = [int(part) for part in text.replace("(", " ").replace(")", " ").split() if part.isdigit()]

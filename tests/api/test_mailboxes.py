@@ -29,7 +29,10 @@ MAILBOX_FIELDS = {
     "folder", "after_import", "import_history", "poll_interval_seconds", "enabled", "has_password", "status",
     "created_at", "updated_at",
 }  # fmt: skip
-STATUS_FIELDS = {"connected", "last_poll_at", "last_error", "last_error_at", "imported", "uidvalidity", "last_uid"}
+STATUS_FIELDS = {
+    "connected", "last_poll_at", "last_error", "last_error_at", "imported", "uidvalidity", "last_uid", "owner",
+    "lease_expires_at",
+}  # fmt: skip
 NO_SUCH_ID = "0123456789abcdef01234567"
 
 
@@ -104,6 +107,8 @@ async def test_admin_adds_mailbox_and_password_is_encrypted(gateway: Gateway, ap
             "imported": 0,
             "uidvalidity": None,
             "last_uid": 0,
+            "owner": None,  # no instance polls it yet: the supervisor starts at its next reconciliation
+            "lease_expires_at": None,
         },
         "created_at": "",
         "updated_at": "",
@@ -137,9 +142,11 @@ async def test_duplicate_address_is_409(gateway: Gateway, api: Api, admin: dict[
     [
         {"after_import": "delete"},
         {"after_import": "move:"},
-        {"after_import": "move:Two words"},
-        {"folder": "Sent Items"},
-        {"folder": 'IN"BOX'},
+        {"after_import": "move: "},
+        {"after_import": "move:Done\r\nA1 LOGOUT"},
+        {"folder": ""},
+        {"folder": "   "},
+        {"folder": "INBOX\r\nA1 DELETE INBOX"},
         {"username": "a b"},
         {"username": ""},
         {"password": ""},
@@ -259,7 +266,7 @@ async def test_patch_rejects_null_duplicate_and_bad_values(gateway: Gateway, api
     path = f"/api/mailboxes/{created['id']}"
 
     duplicate = await api.patch(path, json={"address": "Billing@localhost"}, headers=admin)
-    for body in ({"enabled": None}, {"password": None}, {"after_import": "flag"}, {"folder": "a b"}, {"id": "x"}):
+    for body in ({"enabled": None}, {"password": None}, {"after_import": "flag"}, {"folder": "a\nb"}, {"id": "x"}):
         response = await api.patch(path, json=body, headers=admin)
         assert response.status_code == 422, (body, response.text)
 
@@ -360,3 +367,6 @@ async def test_mailbox_added_over_http_is_polled(
     status = (await api.get(f"/api/mailboxes/{created['id']}", headers=admin)).json()["status"]
     assert status["imported"] == 1 and status["uidvalidity"] and status["last_uid"] == 1
     assert status["last_error"] is None
+    assert status["owner"] == gateway.settings.instance_id and status["lease_expires_at"]  # polled by this instance
+    listed = (await api.get("/api/mailboxes", headers=admin)).json()
+    assert [mailbox["status"]["owner"] for mailbox in listed] == [gateway.settings.instance_id]

@@ -10,6 +10,7 @@ from typing import Any
 from helpgate.core.models import ImapSecurity, Mailbox, Message, RawMessage, RawStatus, Ticket
 from helpgate.core.services import mailboxes
 from helpgate.gateway import Gateway
+from helpgate.inbound.imap_names import modified_utf7
 from tests.dovecot import PASSWORD, Dovecot
 from tests.mail import make_mail
 
@@ -154,6 +155,17 @@ async def test_move_after_import(gateway: Gateway, dovecot: Dovecot) -> None:
     await eventually(lambda: processed(gateway, 2), what="imported")
     await eventually(lambda: _folder_is(dovecot, "INBOX", 0), what="inbox emptied")
     assert dovecot.folder_state(folder="Done")[0] == 3
+
+
+async def test_folders_named_as_people_name_them(gateway: Gateway, dovecot: Dovecot) -> None:
+    """Spaces, brackets, `&` and non-ASCII: the poller selects and moves by the encoded, quoted name."""
+    source, done = "Support Tickets [Kundenanfragen]", "Erledigt & Ärger"
+    dovecot.append([mail(1), mail(2)], folder=modified_utf7(source))
+    dovecot.append([b"placeholder"], folder=modified_utf7(done))
+    await add_mailbox(gateway, dovecot, folder=source, after_import=f"move:{done}")
+    await eventually(lambda: processed(gateway, 2), what="imported")
+    await eventually(lambda: _folder_is(dovecot, modified_utf7(source), 0), what="source folder emptied")
+    assert (await asyncio.to_thread(dovecot.folder_state, folder=modified_utf7(done)))[0] == 3
 
 
 async def _folder_is(dovecot: Dovecot, folder: str, count: int) -> bool:

@@ -1,4 +1,4 @@
-"""IMAP pollers (aioimaplib): one long-lived task per enabled mailbox, inside `helpgate serve`.
+"""IMAP pollers (aioimaplib): one long-lived task per mailbox whose lease this instance holds (see supervisor.py).
 
 Each poller keeps a cursor (UIDVALIDITY, last UID) in the store, fetches new mail with BODY.PEEK[],
 stores the raw bytes, and only then marks the message \\Seen or moves it. New mail arrives by IDLE when
@@ -21,10 +21,12 @@ from datetime import datetime
 from aioimaplib import aioimaplib
 from beanie import PydanticObjectId
 
+from helpgate.core import metrics
 from helpgate.core.crypto import SecretBox
 from helpgate.core.models import ImapSecurity, Mailbox
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import mailboxes, raw_messages, tickets
+from helpgate.inbound.imap_names import mailbox_argument
 from helpgate.inbound.mime import message_ids
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,10 @@ HEADER_FETCH_RE = re.compile(rb"^\d+ FETCH \(.*UID (\d+)")
 
 class ImapError(Exception):
     """The server refused something or the connection failed; the poller reconnects."""
+
+
+class OffDuty(Exception):
+    """This instance may no longer poll the mailbox (its lease could lapse): the poller ends."""
 
 
 def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
@@ -72,6 +78,7 @@ class Poller:
         *,
         box: SecretBox,
         on_stored: Callable[[PydanticObjectId], None],
+        on_duty: Callable[[], bool] = lambda: True,
         command_timeout: float = 30.0,
         idle_renew_seconds: float = 25 * 60,
         max_backoff: float = 300.0,
@@ -79,6 +86,7 @@ class Poller:
         self.mailbox = mailbox
         self._box = box
         self._on_stored = on_stored
+        self._on_duty = on_duty
         self._timeout = command_timeout
         self._idle_renew = idle_renew_seconds
         self._max_backoff = max_backoff
@@ -97,11 +105,15 @@ class Poller:
                 await self._session()
             except asyncio.CancelledError:
                 raise
+            except OffDuty:
+                log.warning("imap.off_duty mailbox=%s: the lease is not confirmed, polling stops", self.name)
+                return
             except Exception as error:
                 reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 attempt = 1 if _ran_long(started) else attempt + 1
                 delay = backoff_delay(attempt, cap=self._max_backoff)
                 log.warning("imap.error mailbox=%s attempt=%d retry=%.1fs reason=%s", self.name, attempt, delay, reason)
+                metrics.IMAP_POLL_ERRORS.labels(mailbox=self.name).inc()
                 try:
                     await mailboxes.record_state(
                         self.mailbox, connected=False, last_error=reason, last_error_at=utcnow()
@@ -156,7 +168,8 @@ class Poller:
             await self._logout(client)
 
     async def _select(self, client: aioimaplib.IMAP4) -> tuple[int, int | None]:
-        response = await self._command(client.select(self.mailbox.folder), f"SELECT {self.mailbox.folder}")
+        folder = mailbox_argument(self.mailbox.folder)
+        response = await self._command(client.select(folder), f"SELECT {folder}")
         text = b"\n".join(bytes(line) for line in response.lines)
         match = UIDVALIDITY_RE.search(text)
         if match is None:
@@ -218,6 +231,7 @@ class Poller:
             data = await self._fetch(client, uid)
             if data is None:
                 continue  # expunged meanwhile
+            self._check_duty()
             raw = await raw_messages.store(data=data, source=f"imap:{self.name}", mailbox=self.name)
             await self._after_import(client, uid)
             await mailboxes.count_imported(self.mailbox, uid=uid)
@@ -233,7 +247,7 @@ class Poller:
 
     async def _after_import(self, client: aioimaplib.IMAP4, uid: int) -> None:
         """Mark \\Seen or move, only once the raw bytes are stored."""
-        target = self.mailbox.move_to
+        target = mailbox_argument(self.mailbox.move_to) if self.mailbox.move_to is not None else None
         if target is None:
             await self._command(client.uid("STORE", str(uid), "+FLAGS.SILENT", "(\\Seen)"), f"UID STORE {uid}")
         elif client.has_capability("MOVE"):
@@ -279,6 +293,12 @@ class Poller:
             return
         self._check_connection()
 
+    def _check_duty(self) -> None:
+        """Checked before each message is stored: the supervisor cancels a poller whose lease is in doubt,
+        but a stalled event loop could wake the poller before the supervisor."""
+        if not self._on_duty():
+            raise OffDuty(self.name)
+
     def _check_connection(self) -> None:
         if self._lost.is_set():
             raise ImapError("connection lost")
@@ -286,11 +306,16 @@ class Poller:
     async def _logout(self, client: aioimaplib.IMAP4, *, record: bool = True) -> None:
         if not self._lost.is_set():
             try:
+                if client.has_pending_idle():  # stopped while idling: LOGOUT would wait for the IDLE to end
+                    client.idle_done()
                 await asyncio.wait_for(client.logout(), 5)
             except Exception as error:
                 log.debug("imap.logout_failed mailbox=%s reason=%s", self.name, error)
         if record:
-            await mailboxes.record_state(self.mailbox, connected=False)
+            try:  # bounded: a poller being stopped because the store is away must still end
+                await asyncio.wait_for(mailboxes.record_state(self.mailbox, connected=False), 5)
+            except Exception as error:
+                log.debug("imap.state_not_saved mailbox=%s reason=%s", self.name, error)
 
 
 async def probe(mailbox: Mailbox, *, box: SecretBox) -> str:
@@ -314,68 +339,3 @@ async def probe(mailbox: Mailbox, *, box: SecretBox) -> str:
 def _ran_long(started: datetime) -> bool:
     """A session that ran a while before failing starts the backoff afresh."""
     return (utcnow() - started).total_seconds() > 60
-
-
-class Supervisor:
-    """Keeps one poller per enabled mailbox, following changes made while helpgate runs."""
-
-    def __init__(
-        self, *, box: SecretBox, on_stored: Callable[[PydanticObjectId], None], reconcile_seconds: float = 10.0
-    ) -> None:
-        self._box = box
-        self._on_stored = on_stored
-        self._reconcile_seconds = reconcile_seconds
-        self._running: dict[PydanticObjectId, tuple[datetime, asyncio.Task[None], Poller]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
-
-    @property
-    def pollers(self) -> list[Poller]:
-        return [poller for _, _, poller in self._running.values()]
-
-    async def start(self) -> None:
-        await self.reconcile()
-        self._task = asyncio.create_task(self._loop(), name="imap-supervisor")
-
-    def wake(self) -> None:
-        """Follow a change to the mailboxes now (the API calls this) instead of at the next reconcile."""
-        self._wake.set()
-
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._reconcile_seconds)
-            self._wake.clear()
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("imap.reconcile_failed")
-
-    async def reconcile(self) -> None:
-        wanted = {
-            mailbox.id: mailbox for mailbox in await mailboxes.list_all() if mailbox.enabled and mailbox.id is not None
-        }
-        for mailbox_id, (updated_at, task, _) in list(self._running.items()):
-            current = wanted.get(mailbox_id)
-            if current is None or current.updated_at != updated_at or task.done():
-                await self._stop_one(mailbox_id)
-        for mailbox_id, mailbox in wanted.items():
-            if mailbox_id not in self._running:
-                poller = Poller(mailbox, box=self._box, on_stored=self._on_stored)
-                task = asyncio.create_task(poller.run(), name=f"imap:{mailbox.address}")
-                self._running[mailbox_id] = (mailbox.updated_at, task, poller)
-                log.info("imap.poller_started mailbox=%s", mailbox.address)
-
-    async def _stop_one(self, mailbox_id: PydanticObjectId) -> None:
-        _, task, poller = self._running.pop(mailbox_id)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        log.info("imap.poller_stopped mailbox=%s", poller.name)
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
-        for mailbox_id in list(self._running):
-            await self._stop_one(mailbox_id)
