@@ -118,6 +118,17 @@ async def test_role_is_read_from_the_store_on_each_request(gateway: Gateway, api
     assert response.status_code == 401
 
 
+async def test_a_deleted_users_tokens_are_401(gateway: Gateway, api: Api) -> None:
+    user = await make_user("agent@example.com", Role.AGENT)
+    headers = await login(api, "agent@example.com")
+    refresh = (await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})).json()
+    await user.delete()
+    response = await api.get("/api/auth/me", headers=headers)
+    assert response.status_code == 401 and response.json() == {"detail": "invalid token"}
+    again = await api.post("/api/auth/refresh", json={"refresh_token": refresh["refresh_token"]})
+    assert again.status_code == 401
+
+
 async def test_no_password_hash_in_responses(gateway: Gateway, api: Api) -> None:
     await make_user("admin@example.com", Role.ADMIN)
     login_response = await api.post("/api/auth/login", json={"email": "admin@example.com", "password": PASSWORD})
@@ -351,6 +362,11 @@ async def test_password_change_ends_other_sessions(policy: sessions.AuthPolicy, 
     assert response.status_code == 200, response.text
     refreshed = await api.post("/api/auth/refresh", json={"refresh_token": elsewhere["refresh_token"]})
     assert refreshed.status_code == 401
+    for access in (elsewhere["access_token"], headers["Authorization"].removeprefix("Bearer ")):
+        stale = await api.get("/api/auth/me", headers={"Authorization": f"Bearer {access}"})
+        assert stale.status_code == 401 and stale.json() == {"detail": "session ended; log in again"}
+    fresh = {"Authorization": f"Bearer {response.json()['access_token']}"}  # issued with the change: valid
+    assert (await api.get("/api/auth/me", headers=fresh)).status_code == 200
     assert (await api.post("/api/auth/refresh", json={"refresh_token": response.json()["refresh_token"]})).is_success
     old = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
     assert old.status_code == 401
@@ -409,6 +425,8 @@ async def test_reset_ends_sessions_and_voids_older_tokens(policy: sessions.AuthP
     assert (await api.post("/api/auth/password-reset/confirm", json=weak)).status_code == 422  # token not spent
     assert (await api.post("/api/auth/password-reset/confirm", json={**body, "token": newer})).status_code == 204
     assert (await api.post("/api/auth/refresh", json={"refresh_token": session["refresh_token"]})).status_code == 401
+    stale = await api.get("/api/auth/me", headers={"Authorization": f"Bearer {session['access_token']}"})
+    assert stale.status_code == 401
 
 
 async def test_reset_token_expires(policy: sessions.AuthPolicy, api: Api) -> None:

@@ -104,7 +104,7 @@ async def test_reply_with_html_cc_and_attachment(gateway: Gateway, api: httpx.As
 
     assert response.status_code == 201, response.text
     assert response.json()["attachments"] == [
-        {"filename": "_.._manual.pdf", "content_type": "application/pdf", "size": len(pdf)}
+        {"filename": "_.._manual.pdf", "content_type": "application/pdf", "size": len(pdf), "purged_at": None}
     ]
     assert response.json()["cc"] == ["boss@example.org"]
     [received] = await sink.wait_for(1)
@@ -215,6 +215,22 @@ async def test_patch_rejects_unknown_assignee_and_null_status(gateway: Gateway, 
     assert customer.status_code == 422 and "not an active agent or admin" in customer.json()["detail"]
     assert nobody.status_code == 422
     assert null_status.status_code == 422 and unknown_field.status_code == 422
+
+
+@pytest.mark.parametrize("category", ["bill\ning", "bill\ring", "bell\x07", "tab\there", "nul\x00", "del\x7f"])
+async def test_patch_rejects_control_characters_in_category(
+    gateway: Gateway, api: httpx.AsyncClient, category: str
+) -> None:
+    await _ticket(gateway)
+    headers = await _agent(api)
+    response = await api.patch("/api/tickets/1", json={"category": category}, headers=headers)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "category"] and "no control characters" in error["msg"]
+    ticket = await Ticket.find_one({"number": 1})
+    assert ticket is not None and ticket.category is None
+    kept = await api.patch("/api/tickets/1", json={"category": "  billing  "}, headers=headers)
+    assert kept.status_code == 200 and kept.json()["category"] == "billing"
 
 
 async def test_assigning_yourself_sends_nothing_and_unassign_works(gateway: Gateway, api: httpx.AsyncClient) -> None:

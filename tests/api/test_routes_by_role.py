@@ -43,10 +43,15 @@ class Row:
     path: str = ""  # the concrete path when the template has parameters; `{agent_id}` is filled in
     headers: dict[str, str] = field(default_factory=dict)
     form: bool = False  # send the body url-encoded (the OAuth2 token endpoint), not as JSON
+    media: str = "application/json"  # the content type of a successful answer
+    stream: bool = False  # server-sent events: read the status and the content type, then hang up
 
 
 ROUTES: dict[tuple[str, str], Row] = {
     ("GET", "/healthz"): Row((200, 200, 200, 200, 200)),
+    ("GET", "/readyz"): Row((200, 200, 200, 200, 200)),
+    # Open by default, like most exporters (counts only); HELPGATE_METRICS_TOKEN closes it: tests/test_observability.py
+    ("GET", "/metrics"): Row((200, 200, 200, 200, 200), media="text/plain"),
     ("POST", "/api/auth/login"): Row(
         (200, 200, 200, 200, 200), body=lambda actor: {"email": actor.email, "password": PASSWORD}
     ),
@@ -112,6 +117,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}/test"
     ),
     ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
+    ("GET", "/api/events"): Row((401, 200, 200, 200, 200), media="text/event-stream", stream=True),
     # Last: these change every actor's password and end their sessions (access tokens stay valid).
     ("POST", "/api/auth/password"): Row(
         (401, 200, 200, 200, 200), body=lambda actor: {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
@@ -161,6 +167,14 @@ async def _actor(api: httpx.AsyncClient, role: str, email: str) -> Actor:
     return Actor(role=role, email=email, access_token=access, refresh_token=tokens["refresh_token"])
 
 
+async def _stream_status(api: httpx.AsyncClient, path: str, headers: dict[str, str], row: Row) -> int:
+    """A stream never ends by itself: its status and content type are all the table needs."""
+    async with api.stream("GET", path, headers=headers) as response:
+        media = row.media if response.is_success else "application/json"
+        assert response.headers["content-type"].startswith(media), (path, response.status_code)
+        return response.status_code
+
+
 async def test_every_route_has_a_row(gateway: Gateway) -> None:
     served = app_routes(running_app(gateway))
     assert served - ROUTES.keys() == set(), "routes without a row in ROUTES: say who may call them"
@@ -181,6 +195,9 @@ async def test_each_role_gets_the_status_in_the_table(gateway: Gateway, api: htt
         for actor in actors:
             headers = {"Authorization": f"Bearer {actor.access_token}"} if actor.access_token else {}
             body = row.body(actor) if row.body else None
+            if row.stream:
+                statuses.append(await _stream_status(api, path, headers, row))
+                continue
             if row.form:
                 response = await api.request(method, path, data=body, headers=headers)  # type: ignore[arg-type]
             else:
@@ -189,8 +206,9 @@ async def test_each_role_gets_the_status_in_the_table(gateway: Gateway, api: htt
                 assert not response.content, (method, path, actor.role)
                 statuses.append(response.status_code)
                 continue
-            assert response.headers["content-type"].startswith("application/json"), (method, path, actor.role)
-            assert "detail" in response.json() or response.is_success, (method, path, actor.role)
+            media = row.media if response.is_success else "application/json"
+            assert response.headers["content-type"].startswith(media), (method, path, actor.role)
+            assert response.is_success or "detail" in response.json(), (method, path, actor.role)
             statuses.append(response.status_code)
         actual[(method, template)] = tuple(statuses)
 

@@ -72,6 +72,17 @@ def test_token_signed_with_none_is_refused() -> None:
         issuer.subject_of(jwt.encode(claims, key="", algorithm="none"))
 
 
+def test_session_epoch_travels_in_the_token_and_must_be_an_integer() -> None:
+    issuer = TokenIssuer(secret="s" * 32, issuer="helpgate", audience="api", access_ttl=timedelta(minutes=5))
+    assert issuer.claims_of(issuer.issue_access("u", utcnow(), session_epoch=3)).session_epoch == 3
+    now = int(utcnow().timestamp())
+    claims = {"sub": "u", "iat": now, "exp": now + 60, "iss": "helpgate", "aud": "api", "jti": "j", "typ": "access"}
+    assert issuer.claims_of(jwt.encode(claims, "s" * 32, algorithm="HS256")).session_epoch == 0  # issued before
+    for epoch in ("1", 1.0, True, None):
+        with pytest.raises(NotAuthenticated):
+            issuer.claims_of(jwt.encode({**claims, "sep": epoch}, "s" * 32, algorithm="HS256"))
+
+
 def test_configured_secret_of_32_bytes_is_accepted(tmp_path: Path) -> None:
     assert load_jwt_secret("x" * 32, tmp_path) == "x" * 32
     with pytest.raises(ConfigurationError, match="JWT_SECRET"):

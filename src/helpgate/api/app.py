@@ -9,7 +9,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from helpgate import __version__
-from helpgate.api.routes import audit, auth, health, mailboxes, skills, tickets, users
+from helpgate.api.body_limit import BodyLimit, BodyLimits
+from helpgate.api.openapi import document_body_limit, keep_null_examples
+from helpgate.api.request_metrics import RequestMetrics
+from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, tickets, users
 from helpgate.api.routes.health import HealthProbe
 from helpgate.core.errors import HelpgateError, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
@@ -19,7 +22,12 @@ log = logging.getLogger(__name__)
 
 
 def create_app(
-    *, issuer: TokenIssuer, refresh_ttl: timedelta, health_probe: HealthProbe, outgoing: Outgoing
+    *,
+    issuer: TokenIssuer,
+    refresh_ttl: timedelta,
+    health_probe: HealthProbe,
+    outgoing: Outgoing,
+    body_limits: BodyLimits,
 ) -> FastAPI:
     app = FastAPI(title="helpgate", version=__version__, summary="Email-first support ticketing gateway")
     app.state.issuer = issuer
@@ -27,12 +35,18 @@ def create_app(
     app.state.health = health_probe
     app.state.outgoing = outgoing
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.include_router(auth.router)
     app.include_router(tickets.router)
     app.include_router(users.router)
     app.include_router(skills.router)
     app.include_router(mailboxes.router)
     app.include_router(audit.router)
+    app.include_router(events.router)
+    keep_null_examples(app)
+    document_body_limit(app, body_limits.of)
+    app.add_middleware(BodyLimit, limits=body_limits)
+    app.add_middleware(RequestMetrics)  # outermost: times the 413s too
 
     @app.exception_handler(HelpgateError)
     async def _helpgate_error(request: Request, error: HelpgateError) -> JSONResponse:

@@ -39,7 +39,10 @@ def get_issuer(request: Request) -> TokenIssuer:
 Issuer = Annotated[TokenIssuer, Depends(get_issuer)]
 
 
-async def get_current_user(issuer: Issuer, token: Annotated[str | None, Depends(_bearer)]) -> User:
+BearerToken = Annotated[str | None, Depends(_bearer)]
+
+
+async def get_current_user(issuer: Issuer, token: BearerToken) -> User:
     if not token:
         raise NotAuthenticated("not authenticated")
     return await sessions.authenticate(token=token, issuer=issuer)
@@ -53,7 +56,9 @@ async def get_staff_user(user: CurrentUser, request: Request) -> User:
     if user.is_staff:
         return user
     number = str(request.path_params.get("number", ""))
-    if number.isdigit():
+    # ASCII digits only ("²".isdigit() is true) and no longer than a ticket number can be: anything else
+    # fails the path's own validation (422) once this dependency has answered 403.
+    if number.isascii() and number.isdigit() and len(number) <= len(str(tickets.MAX_NUMBER)):
         await tickets.get_visible(viewer=user, number=int(number))
     raise Forbidden("only agents and admins can do this")
 

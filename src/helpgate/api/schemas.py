@@ -5,17 +5,19 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
+from helpgate.api import examples
 from helpgate.core.models import (
     AuditAction,
     AuditEntry,
     DeliveryStatus,
     Direction,
     ImapSecurity,
+    Lease,
     Mailbox,
     Message,
     MessageKind,
@@ -29,24 +31,34 @@ from helpgate.core.models import (
     User,
 )
 from helpgate.core.services.paging import MAX_PAGE_SIZE
-from helpgate.core.services.tickets import Stats, TicketFilter, TicketSort
+from helpgate.core.services.queue import Stats, TicketFilter, TicketSort
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _no_line_breaks(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("no control characters or line breaks")
+    return value
+
 
 Email = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320)]
 MAX_BASE64_CHARS = 20 * 1024 * 1024  # one attachment's base64; the total decoded size is capped by a setting
 
 
 class LoginRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.LOGIN]})
     email: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class RefreshRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REFRESH]})
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
 class TokenResponse(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TOKENS]})
     access_token: str
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
@@ -63,12 +75,12 @@ class SignupRequest(BaseModel):
 
 
 class LogoutRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REFRESH]})
     refresh_token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
 
 
 class PasswordChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PASSWORD_CHANGE]})
     current_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
     new_password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
@@ -79,19 +91,20 @@ class PasswordResetRequest(BaseModel):
 
 
 class PasswordResetConfirm(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.PASSWORD_RESET_CONFIRM]})
     token: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 
 class Accepted(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ACCEPTED]})
     detail: str
 
 
 class TokenForm(BaseModel):
     """The OAuth2 password grant (RFC 6749 section 4.3.2): `username` is the email address."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.TOKEN_FORM]})
     grant_type: Literal["password"] | None = None
     username: Email
     password: Annotated[str, StringConstraints(min_length=1, max_length=1024)]
@@ -101,6 +114,7 @@ class TokenForm(BaseModel):
 
 
 class UserOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ME]})
     id: str
     email: str
     name: str
@@ -130,7 +144,7 @@ class PersonOut(BaseModel):
 
 
 class MessageOut(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True, json_schema_extra={"examples": [examples.REPLY_MESSAGE]})
     id: str
     direction: Direction
     kind: MessageKind
@@ -157,7 +171,9 @@ class MessageOut(BaseModel):
             text=message.text,
             message_id=message.message_id,
             attachments=[
-                AttachmentOut(filename=ref.filename, content_type=ref.content_type, size=ref.size)
+                AttachmentOut(
+                    filename=ref.filename, content_type=ref.content_type, size=ref.size, purged_at=ref.purged_at
+                )
                 for ref in message.attachments
             ],
             delivery=DeliveryOut.of(delivery) if delivery is not None else None,
@@ -166,6 +182,7 @@ class MessageOut(BaseModel):
 
 
 class TicketOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TICKET]})
     number: int
     subject: str
     status: TicketStatus
@@ -218,6 +235,7 @@ class TriageOut(BaseModel):
 
 
 class TicketDetailOut(TicketOut):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TICKET_DETAIL]})
     messages: list[MessageOut]
     triage: TriageOut | None = None  # staff only
     response_due_at: datetime | None = None  # staff only: the first-response target
@@ -226,6 +244,7 @@ class TicketDetailOut(TicketOut):
 
 
 class TicketPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TICKET_PAGE]})
     items: list[TicketOut]
     total: int
     page: int
@@ -269,7 +288,7 @@ class AttachmentIn(BaseModel):
 
 
 class ReplyRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REPLY]})
     text: Text
     html: Annotated[str, StringConstraints(max_length=500_000)] | None = None
     cc: list[Email] = Field(default_factory=list, max_length=20)
@@ -278,18 +297,21 @@ class ReplyRequest(BaseModel):
 
 
 class NoteRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.NOTE]})
     text: Text
+
+
+Category = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_no_line_breaks)]
 
 
 class TicketPatch(BaseModel):
     """Only the fields sent change; `"assignee": null` unassigns, `"priority": null` clears."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.TICKET_PATCH]})
     status: TicketStatus | None = None
     priority: Priority | None = None
     assignee: Email | None = None
-    category: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    category: Category | None = None
 
     @field_validator("status")
     @classmethod
@@ -301,7 +323,19 @@ class TicketPatch(BaseModel):
 
 # --- the ticket queue: filters, counts, tickets and answers written by customers -------------------------
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+def _in_utc(moment: datetime) -> datetime:
+    """The moment in UTC (UTC when it has no offset). A moment UTC cannot express, such as year 1 at +01:00,
+    is refused here rather than failing when the store encodes it."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("out of the range of dates (in UTC, years 1 to 9999)") from None
+
+
+Moment = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 class TicketQuery(BaseModel):
@@ -320,8 +354,8 @@ class TicketQuery(BaseModel):
         default=None,
         description="literal text (any case) in the subject or in the first 2,000 characters of the opening message",
     )
-    created_after: datetime | None = Field(default=None, description="inclusive; UTC when no offset is given")
-    created_before: datetime | None = Field(default=None, description="exclusive; UTC when no offset is given")
+    created_after: Moment | None = Field(default=None, description="inclusive; UTC when no offset is given")
+    created_before: Moment | None = Field(default=None, description="exclusive; UTC when no offset is given")
     sort: TicketSort = TicketSort.CREATED_DESC
 
     @field_validator("q", mode="before")
@@ -345,6 +379,8 @@ class TicketQuery(BaseModel):
 class TicketStatsOut(BaseModel):
     """The agent's sidebar. `open` counts new, open and pending tickets; `open_by_priority` splits them
     (`none`: not triaged yet); `mine` are the open ones assigned to the caller."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.STATS]})
 
     by_status: dict[TicketStatus, int]
     open_by_priority: dict[Literal["high", "medium", "low", "none"], int]
@@ -371,7 +407,7 @@ class TicketCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"examples": [{"subject": "Printer on fire", "text": "Room 4, since this morning."}]},
+        json_schema_extra={"examples": [examples.TICKET_CREATE]},
     )
     subject: Subject
     text: Text
@@ -390,7 +426,7 @@ class TicketCreate(BaseModel):
 class RequesterMessage(BaseModel):
     """The requester's answer on their own ticket."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"text": "It happened again."}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REQUESTER_MESSAGE]})
     text: Text
 
 
@@ -418,6 +454,7 @@ class AttachmentOut(BaseModel):
     filename: str
     content_type: str
     size: int
+    purged_at: datetime | None = None  # retention removed the bytes then; the record stays
 
 
 # --- admin: accounts and the skill catalog --------------------------------------------------------------
@@ -431,6 +468,8 @@ MAX_SKILLS = 200  # per agent, and in the catalog
 class UserAdminOut(UserOut):
     """An account as admins see it (still no password hash)."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.AGENT]})
+
     away: bool
     created_at: datetime
 
@@ -440,6 +479,7 @@ class UserAdminOut(UserOut):
 
 
 class UserPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.USER_PAGE]})
     items: list[UserAdminOut]
     total: int
     page: int
@@ -449,7 +489,7 @@ class UserPage(BaseModel):
 class UserCreate(BaseModel):
     """A new account; without a password it cannot log in until one is set."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.USER_CREATE]})
     email: Email
     name: Name = ""
     role: Role
@@ -460,7 +500,7 @@ class UserCreate(BaseModel):
 class UserPatch(BaseModel):
     """Only the fields sent change; none of them may be null."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.USER_PATCH]})
     name: Name | None = None
     role: Role | None = None
     skills: list[SkillName] | None = Field(default=None, max_length=MAX_SKILLS)
@@ -476,12 +516,13 @@ class UserPatch(BaseModel):
 
 
 class SkillIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.SKILL]})
     name: SkillName
     description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
 
 
 class SkillOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.SKILL]})
     name: str
     description: str
 
@@ -492,8 +533,9 @@ class SkillOut(BaseModel):
 
 # --- admin: IMAP mailboxes --------------------------------------------------------------------------------
 
-# aioimaplib sends usernames and folder names as IMAP atoms, unquoted (RFC 3501 section 9): printable
-# ASCII without spaces and without the characters that would start another token.
+# aioimaplib sends the LOGIN username as an IMAP atom, unquoted (RFC 3501 section 9): printable ASCII without
+# spaces and without the characters that would start another token. Folder names may be anything but control
+# characters: the poller encodes and quotes them (inbound/imap_names.py).
 _IMAP_ATOM = re.compile(r"[\x21-\x7e]+")
 _ATOM_SPECIALS = set('(){}%*"\\]')
 _HOST = r"^([A-Za-z0-9][A-Za-z0-9.-]{0,252}|[0-9A-Fa-f:.]{2,45})$"
@@ -508,19 +550,15 @@ def _imap_atom(value: str) -> str:
 def _after_import(value: str) -> str:
     if value == "seen":
         return value
-    if value.startswith("move:") and len(value) > len("move:"):
-        _imap_atom(value.removeprefix("move:"))
-        return value
+    if value.startswith("move:") and value.removeprefix("move:").strip():
+        return _no_line_breaks(value)
     raise ValueError("'seen' or 'move:<folder>'")
 
 
-def _no_line_breaks(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("no control characters or line breaks")
-    return value
-
-
 ImapName = Annotated[str, StringConstraints(min_length=1, max_length=255), AfterValidator(_imap_atom)]
+FolderName = Annotated[
+    str, StringConstraints(min_length=1, max_length=255, pattern=r"\S"), AfterValidator(_no_line_breaks)
+]
 ImapHost = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_HOST)]
 ImapPort = Annotated[int, Field(ge=1, le=65535)]
 ImapPassword = Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(_no_line_breaks)]
@@ -556,7 +594,7 @@ class MailboxCreate(BaseModel):
     imap_verify_tls: bool = True
     username: ImapName
     password: ImapPassword
-    folder: ImapName = "INBOX"
+    folder: FolderName = "INBOX"
     after_import: AfterImport = Field(default="seen", description="`seen` or `move:<folder>`")
     import_history: bool = Field(default=False, description="first connection: also import mail already read")
     poll_interval_seconds: PollInterval = 60.0
@@ -575,7 +613,7 @@ class MailboxPatch(BaseModel):
     imap_verify_tls: bool | None = None
     username: ImapName | None = None
     password: ImapPassword | None = None
-    folder: ImapName | None = None
+    folder: FolderName | None = None
     after_import: AfterImport | None = None
     import_history: bool | None = None
     poll_interval_seconds: PollInterval | None = None
@@ -590,7 +628,8 @@ class MailboxPatch(BaseModel):
 
 
 class MailboxStatusOut(BaseModel):
-    """What the poller last recorded: connection, last poll and error, messages imported, the IMAP cursor."""
+    """What the poller last recorded: connection, last poll and error, messages imported, the IMAP cursor;
+    and which instance polls the mailbox (`owner`, null when none holds its lease) until when."""
 
     connected: bool
     last_poll_at: datetime | None
@@ -599,10 +638,14 @@ class MailboxStatusOut(BaseModel):
     imported: int
     uidvalidity: int | None
     last_uid: int
+    owner: str | None
+    lease_expires_at: datetime | None
 
 
 class MailboxOut(BaseModel):
     """A mailbox as admins see it: never the password nor its ciphertext, only `has_password`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.MAILBOX]})
 
     id: str
     address: str
@@ -623,20 +666,23 @@ class MailboxOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def of(cls, mailbox: Mailbox) -> MailboxOut:
+    def of(cls, mailbox: Mailbox, lease: Lease | None = None) -> MailboxOut:
         fields = mailbox.model_dump(exclude={"id", "password_encrypted", "state"})
+        held = {"owner": lease.owner if lease else None, "lease_expires_at": lease.expires_at if lease else None}
         return cls.model_validate(
             {
                 **fields,
                 "id": str(mailbox.id),
                 "has_password": bool(mailbox.password_encrypted),
-                "status": mailbox.state.model_dump(),
+                "status": {**mailbox.state.model_dump(), **held},
             }
         )
 
 
 class MailboxTestOut(BaseModel):
     """`detail`: what worked, or the server's error, in plain words."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.MAILBOX_TEST]})
 
     ok: bool
     detail: str
@@ -672,7 +718,72 @@ class AuditEntryOut(BaseModel):
 
 
 class AuditPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.AUDIT_PAGE]})
     items: list[AuditEntryOut]
     total: int
     page: int
     page_size: int
+
+
+# --- errors and health ---------------------------------------------------------------------------------------
+
+
+class FieldProblem(BaseModel):
+    """One way a request does not fit the schema, as FastAPI reports it: where (`loc`) and what (`msg`)."""
+
+    type: str
+    loc: list[str | int]
+    msg: str
+    input: object = None
+    ctx: dict[str, object] | None = None
+
+
+class ErrorOut(BaseModel):
+    """The body of every error answer. `detail` says what is wrong in a sentence; when the request does not
+    fit the schema (422), it lists the problems instead."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ERROR, examples.VALIDATION_ERROR]})
+    detail: str | list[FieldProblem]
+
+
+class HealthOut(BaseModel):
+    """`status` ok (200) or degraded (503), then one object per part (store, smtp, http, inbound, outbound,
+    workflows, imap), each with `ok` and what that part reports."""
+
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [examples.HEALTH]})
+    status: Literal["ok", "degraded"]
+
+
+class ReadinessCheckOut(BaseModel):
+    """One condition of readiness: whether it holds, and what was found."""
+
+    ok: bool
+    detail: str
+
+
+class ReadinessOut(BaseModel):
+    """`ready` (200) or `not ready` (503), the names of the conditions that fail, and every condition checked
+    (store, smtp, http, relay)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "status": "not ready",
+                    "not_ready": ["relay"],
+                    "checks": {
+                        "store": {"ok": True, "detail": "answers ping"},
+                        "smtp": {"ok": True, "detail": "listening on 0.0.0.0:2525"},
+                        "http": {"ok": True, "detail": "serving on 0.0.0.0:8000"},
+                        "relay": {
+                            "ok": False,
+                            "detail": "running; the oldest undelivered outbox event is 742 s old (limit 600 s)",
+                        },
+                    },
+                }
+            ]
+        }
+    )
+    status: Literal["ready", "not ready"]
+    not_ready: list[str]
+    checks: dict[str, ReadinessCheckOut]

@@ -181,13 +181,19 @@ def load_secret_key(configured: str | None, data_dir: Path) -> str:
 
 
 @dataclass(frozen=True)
+class AccessClaims:
+    subject: str  # the user id
+    session_epoch: int  # the account's session epoch when it was issued (0 for tokens without the claim)
+
+
+@dataclass(frozen=True)
 class TokenIssuer:
     secret: str
     issuer: str
     audience: str
     access_ttl: timedelta
 
-    def issue_access(self, subject: str, now: datetime) -> str:
+    def issue_access(self, subject: str, now: datetime, *, session_epoch: int = 0) -> str:
         claims = {
             "sub": subject,
             "iat": int(now.timestamp()),
@@ -196,11 +202,16 @@ class TokenIssuer:
             "aud": self.audience,
             "jti": uuid.uuid4().hex,
             "typ": "access",
+            "sep": session_epoch,
         }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def subject_of(self, token: str) -> str:
         """The user id an access token names; NotAuthenticated for anything not valid right now."""
+        return self.claims_of(token).subject
+
+    def claims_of(self, token: str) -> AccessClaims:
+        """Who an access token names and when it was issued; NotAuthenticated for anything not valid now."""
         try:
             claims = jwt.decode(
                 token,
@@ -214,6 +225,7 @@ class TokenIssuer:
             raise NotAuthenticated("token expired") from None
         except jwt.InvalidTokenError:
             raise NotAuthenticated("invalid token") from None
-        if claims.get("typ") != "access":
+        epoch = claims.get("sep", 0)
+        if claims.get("typ") != "access" or type(epoch) is not int:
             raise NotAuthenticated("invalid token")
-        return str(claims["sub"])
+        return AccessClaims(subject=str(claims["sub"]), session_epoch=epoch)

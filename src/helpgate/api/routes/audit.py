@@ -7,11 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from helpgate.api.deps import AdminUser
+from helpgate.api.openapi import errors
 from helpgate.api.schemas import AuditEntryOut, AuditPage
 from helpgate.core.models import AuditAction
 from helpgate.core.services import audit, paging
 
-router = APIRouter(prefix="/api/audit", tags=["audit"])
+router = APIRouter(prefix="/api/audit", tags=["audit"], responses=errors(401, 403, 422))
 
 
 @router.get("")
@@ -24,6 +25,7 @@ async def list_audit(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     page_size: Annotated[int, Query(ge=1, le=paging.MAX_PAGE_SIZE)] = 25,
 ) -> AuditPage:
+    """What admins changed, newest first: by actor (id or email) and by action."""
     result = await audit.list_entries(actor=actor, action=action, page=page, page_size=page_size)
     return AuditPage(
         items=[AuditEntryOut.of(entry) for entry in result.items],

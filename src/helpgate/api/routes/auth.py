@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable
 from datetime import timedelta
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from helpgate.api.deps import ClientInfo, CurrentUser, Issuer, OutgoingMail, PasswordForm, Policy
+from helpgate.api.openapi import PUBLIC, error, errors
 from helpgate.api.schemas import (
     Accepted,
     LoginRequest,
@@ -22,15 +22,15 @@ from helpgate.api.schemas import (
     TokenResponse,
     UserOut,
 )
+from helpgate.core.errors import TooManyAttempts
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import sessions
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
-_ERROR = {"content": {"application/json": {"example": {"detail": "..."}}}}
-LIMITED: dict[int | str, dict[str, Any]] = {
-    429: {"description": "too many failed attempts; the Retry-After header says how many seconds to wait", **_ERROR}
-}
+INVALID = errors(400, 422)
+WRONG_CREDENTIALS = error(401, "the email or the password is not correct", detail="incorrect email or password")
+LIMITED = error(429, "too many failed attempts; the Retry-After header says how many seconds to wait")
 
 
 def _refresh_ttl(request: Request) -> timedelta:
@@ -42,7 +42,7 @@ async def _limited[T](call: Awaitable[T]) -> T:
     """What the session call returns; over a rate limit, 429 with Retry-After."""
     try:
         return await call
-    except sessions.TooManyAttempts as error:
+    except TooManyAttempts as error:
         headers = {"Retry-After": str(error.retry_after)}
         raise HTTPException(status_code=error.http_status, detail=error.detail, headers=headers) from None
 
@@ -55,10 +55,10 @@ async def _pair(call: Awaitable[sessions.TokenPair]) -> TokenResponse:
 @router.post(
     "/signup",
     status_code=202,
-    responses={
-        403: {"description": "sign-up is turned off", **_ERROR},
-        429: {"description": "too many sign-ups from one address; Retry-After says how many seconds to wait", **_ERROR},
-    },
+    openapi_extra=PUBLIC,
+    responses=error(403, "sign-up is turned off (HELPGATE_ALLOW_SIGNUP=false)")
+    | INVALID
+    | error(429, "too many sign-ups from one address; Retry-After says how many seconds to wait"),
 )
 async def signup(body: SignupRequest, outgoing: OutgoingMail, client: ClientInfo, policy: Policy) -> Accepted:
     """Ask for a customer account (unless HELPGATE_ALLOW_SIGNUP=false): the address gets a one-time code to
@@ -67,10 +67,12 @@ async def signup(body: SignupRequest, outgoing: OutgoingMail, client: ClientInfo
     return Accepted(detail="if the address can receive mail, a message with a code to set your password is on its way")
 
 
-@router.post("/login", responses=LIMITED)
+@router.post("/login", openapi_extra=PUBLIC, responses=WRONG_CREDENTIALS | INVALID | LIMITED)
 async def login(
     body: LoginRequest, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
 ) -> TokenResponse:
+    """Log in with email and password: a short-lived access token (send it as `Authorization: Bearer ...`)
+    and a refresh token for /refresh. Repeated failures per account and per address are locked out (429)."""
     return await _pair(
         sessions.login(
             email=body.email,
@@ -85,12 +87,13 @@ async def login(
 
 @router.post(
     "/token",
-    responses=LIMITED,
+    responses=WRONG_CREDENTIALS | error(413, "the form is larger than 8 KiB") | errors(422) | LIMITED,
     openapi_extra={
+        **PUBLIC,
         "requestBody": {
             "required": True,
             "content": {"application/x-www-form-urlencoded": {"schema": TokenForm.model_json_schema()}},
-        }
+        },
     },
 )
 async def token(
@@ -109,27 +112,38 @@ async def token(
     )
 
 
-@router.post("/refresh")
+@router.post(
+    "/refresh",
+    openapi_extra=PUBLIC,
+    responses=error(401, "the refresh token is unknown, spent or expired", detail="invalid refresh token") | INVALID,
+)
 async def refresh(body: RefreshRequest, issuer: Issuer, request: Request) -> TokenResponse:
+    """A new pair for a refresh token, which is spent: sending it again ends its whole session (reuse means theft)."""
     pair = await sessions.refresh(
         token=body.refresh_token, issuer=issuer, refresh_ttl=_refresh_ttl(request), now=utcnow()
     )
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
 
-@router.post("/logout", status_code=204, response_class=Response)
+@router.post("/logout", status_code=204, response_class=Response, openapi_extra=PUBLIC, responses=INVALID)
 async def logout(body: LogoutRequest) -> None:
     """End the session the refresh token belongs to (its whole family). Access tokens already issued
     stay valid until they expire (HELPGATE_ACCESS_TOKEN_MINUTES)."""
     await sessions.logout(token=body.refresh_token)
 
 
-@router.get("/me")
+@router.get("/me", responses=errors(401))
 async def me(user: CurrentUser) -> UserOut:
+    """Your own account: id, email, name, role, skills."""
     return UserOut.of(user)
 
 
-@router.post("/password", responses=LIMITED)
+@router.post(
+    "/password",
+    responses=errors(400, 401)
+    | error(422, "the request does not fit the schema, the current password is wrong, or the new one is too weak")
+    | LIMITED,
+)
 async def change_password(
     body: PasswordChange, user: CurrentUser, issuer: Issuer, request: Request, client: ClientInfo, policy: Policy
 ) -> TokenResponse:
@@ -147,7 +161,7 @@ async def change_password(
     )
 
 
-@router.post("/password-reset", status_code=202)
+@router.post("/password-reset", status_code=202, openapi_extra=PUBLIC, responses=INVALID)
 async def request_password_reset(
     body: PasswordResetRequest, outgoing: OutgoingMail, policy: Policy, client: ClientInfo
 ) -> Accepted:
@@ -160,7 +174,11 @@ async def request_password_reset(
     "/password-reset/confirm",
     status_code=204,
     response_class=Response,
-    responses={400: {"description": "the token is unknown, spent or expired", **_ERROR}},
+    openapi_extra=PUBLIC,
+    responses=error(
+        400, "the body is not JSON, or the token is unknown, spent or expired", detail="invalid or expired reset token"
+    )
+    | error(422, "the request does not fit the schema, or the new password is too weak"),
 )
 async def confirm_password_reset(body: PasswordResetConfirm, client: ClientInfo) -> None:
     """Set a new password with the mailed token (once, before it expires); every session ends."""

@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query
 
 from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser
+from helpgate.api.openapi import error, errors
 from helpgate.api.schemas import (
     MessageOut,
     NoteRequest,
@@ -22,13 +23,18 @@ from helpgate.api.schemas import (
     TicketStatsOut,
 )
 from helpgate.core.models import AuditAction
-from helpgate.core.services import audit, replies, tickets
+from helpgate.core.services import audit, queue, replies, tickets
 from helpgate.core.services.replies import NewFile
 from helpgate.core.services.tickets import TicketChanges
 
-router = APIRouter(prefix="/api/tickets", tags=["tickets"])
+router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=errors(401))
 
-TicketNumber = Annotated[int, Path(ge=1)]
+INVALID = errors(422)
+BODY = errors(400, 422)
+STAFF_ONLY = error(403, "only agents and admins can do this", detail="only agents and admins can do this")
+NO_TICKET = error(404, "no such ticket, or (customers) not one of yours")
+
+TicketNumber = Annotated[int, Path(ge=1, le=tickets.MAX_NUMBER)]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -39,11 +45,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.get("")
+@router.get("", responses=INVALID)
 async def list_tickets(user: CurrentUser, query: Annotated[TicketQuery, Query()]) -> TicketPage:
     """The queue: staff see every ticket, customers their own. Filters combine (AND); repeated `status`
     or `priority` values are alternatives (OR)."""
-    result = await tickets.list_tickets(
+    result = await queue.list_tickets(
         viewer=user, page=query.page, page_size=query.page_size, where=query.to_filter(), sort=query.sort
     )
     return TicketPage(
@@ -54,7 +60,7 @@ async def list_tickets(user: CurrentUser, query: Annotated[TicketQuery, Query()]
     )
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=error(403, "only agents and admins may name another `requester`") | BODY)
 async def open_ticket(user: CurrentUser, body: TicketCreate, idempotency_key: IdempotencyKey = None) -> TicketOut:
     """Open a ticket as if mailed in: triage, assignment and the acknowledgement mail follow. Agents and
     admins may open one for a customer by `requester` email."""
@@ -68,14 +74,16 @@ async def open_ticket(user: CurrentUser, body: TicketCreate, idempotency_key: Id
     return TicketOut.of(ticket)
 
 
-@router.get("/stats")
+@router.get("/stats", responses=STAFF_ONLY)
 async def ticket_stats(user: StaffUser) -> TicketStatsOut:
     """Counts for the agent's sidebar (agents and admins)."""
-    return TicketStatsOut.of(await tickets.stats(viewer=user))
+    return TicketStatsOut.of(await queue.stats(viewer=user))
 
 
-@router.get("/{number}", response_model_by_alias=True)
+@router.get("/{number}", response_model_by_alias=True, responses=NO_TICKET | INVALID)
 async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut:
+    """The ticket with its messages, oldest first. Customers see their own tickets without internal notes;
+    agents and admins also see the triage, the response target and each outgoing mail's delivery."""
     detail = await tickets.get_detail(viewer=user, number=number)
     messages = [MessageOut.of(message, detail.deliveries.get(message.id)) for message in detail.messages if message.id]
     ticket = detail.ticket
@@ -90,8 +98,10 @@ async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut
     return TicketDetailOut.model_validate({**TicketOut.fields_of(ticket), "messages": messages, **staff})
 
 
-@router.patch("/{number}")
+@router.patch("/{number}", responses=STAFF_ONLY | NO_TICKET | BODY)
 async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch, outgoing: OutgoingMail) -> TicketOut:
+    """Change status, priority, assignee (an active agent or admin by email; null unassigns) or category.
+    Only the fields sent change; the change is audited."""
     changes = TicketChanges(given=frozenset(body.model_fields_set), **body.model_dump(exclude_unset=True))
     ticket = await tickets.update(actor=user, number=number, changes=changes, outgoing=outgoing)
     await audit.record(
@@ -105,8 +115,22 @@ async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch
     return TicketOut.of(ticket)
 
 
-@router.post("/{number}/replies", status_code=201, response_model_by_alias=True)
+@router.post(
+    "/{number}/replies",
+    status_code=201,
+    response_model_by_alias=True,
+    responses=STAFF_ONLY
+    | NO_TICKET
+    | error(
+        413,
+        "the attachments are larger than HELPGATE_MAX_REPLY_ATTACHMENT_BYTES, or the body is larger than that "
+        "(in base64) and HELPGATE_MAX_REQUEST_BYTES together",
+    )
+    | BODY,
+)
 async def reply(user: StaffUser, number: TicketNumber, body: ReplyRequest, outgoing: OutgoingMail) -> MessageOut:
+    """Answer the customer by mail (threaded, from the support address), with optional Cc and attachments;
+    the ticket moves to `status` (pending by default). The answer carries the mail's delivery state."""
     message, mail = await replies.reply(
         author=user,
         number=number,
@@ -120,12 +144,20 @@ async def reply(user: StaffUser, number: TicketNumber, body: ReplyRequest, outgo
     return MessageOut.of(message, mail)
 
 
-@router.post("/{number}/notes", status_code=201, response_model_by_alias=True)
+@router.post("/{number}/notes", status_code=201, response_model_by_alias=True, responses=STAFF_ONLY | NO_TICKET | BODY)
 async def add_note(user: StaffUser, number: TicketNumber, body: NoteRequest) -> MessageOut:
+    """An internal note for agents and admins: never mailed, never shown to the customer."""
     return MessageOut.of(await replies.note(author=user, number=number, text=body.text))
 
 
-@router.post("/{number}/messages", status_code=201, response_model_by_alias=True)
+@router.post(
+    "/{number}/messages",
+    status_code=201,
+    response_model_by_alias=True,
+    responses=error(403, "only the ticket's requester writes here; agents and admins reply through /replies")
+    | NO_TICKET
+    | BODY,
+)
 async def add_requester_message(
     user: CurrentUser, number: TicketNumber, body: RequesterMessage, idempotency_key: IdempotencyKey = None
 ) -> MessageOut:

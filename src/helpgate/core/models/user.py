@@ -25,6 +25,8 @@ class User(Document):
     skills: list[str] = Field(default_factory=list)
     away: bool = False  # on leave: not given new tickets
     last_assigned_at: datetime | None = None  # ties in automatic assignment go to who waited longest
+    # Counts the times the account's sessions were ended; an access token from an earlier epoch is void.
+    session_epoch: int = 0
     created_at: datetime = Field(default_factory=utcnow)
 
     class Settings:

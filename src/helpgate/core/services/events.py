@@ -25,6 +25,8 @@ TICKET_MESSAGE_RECEIVED = "ticket/message.received"
 TICKET_REPLIED = "ticket/replied"
 TICKET_TRIAGED = "ticket/triaged"
 TICKET_ASSIGNED = "ticket/assigned"
+TICKET_UPDATED = "ticket/updated"  # status, priority, category or assignee changed by staff or by escalation
+TICKET_NOTE_ADDED = "ticket/note.added"  # an internal note; no workflow reacts, the live feed shows it to staff
 USER_CREATED = "user/created"
 
 _listeners: list[Callable[[], None]] = []
@@ -83,6 +85,16 @@ async def mark_sent(event: OutboxEvent) -> bool:
         {"$set": {"status": EventStatus.SENT, "sent_at": now, "claim": None, "lease_until": None, "last_error": None}},
     )
     return bool(result.modified_count)
+
+
+async def release(claimed: list[OutboxEvent]) -> None:
+    """Hand back claimed events not yet tried: pending and due at once, their attempts and errors untouched."""
+    if not claimed:
+        return
+    await OutboxEvent.get_pymongo_collection().update_many(
+        {"_id": {"$in": [event.id for event in claimed]}, "claim": claimed[0].claim, "status": EventStatus.DELIVERING},
+        {"$set": {"status": EventStatus.PENDING, "claim": None, "lease_until": None}},
+    )
 
 
 async def put_back(event: OutboxEvent, *, error: str, delay: timedelta) -> None:

@@ -20,7 +20,14 @@ from enum import StrEnum
 
 from beanie import PydanticObjectId
 
-from helpgate.core.errors import Conflict, Forbidden, HelpgateError, InvalidInput, NotAuthenticated
+from helpgate.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    InvalidResetToken,
+    NotAuthenticated,
+    TooManyAttempts,
+)
 from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models import PasswordResetToken, RateWindow, RefreshToken, Role, User
@@ -49,20 +56,6 @@ class CodePurpose(StrEnum):
 
 
 _CODE_SUBJECTS = {CodePurpose.SIGNUP: "Confirm your address at {}", CodePurpose.RESET: "Reset your password at {}"}
-
-
-class TooManyAttempts(HelpgateError):
-    """Over a rate limit: try again in `retry_after` seconds (HTTP 429 with Retry-After)."""
-
-    http_status = 429
-
-    def __init__(self, detail: str, *, retry_after: int) -> None:
-        super().__init__(detail)
-        self.retry_after = retry_after
-
-
-class InvalidResetToken(HelpgateError):
-    http_status = 400
 
 
 @dataclass(frozen=True)
@@ -220,12 +213,6 @@ async def logout(*, token: str) -> None:
     log.info("auth.logout user=%s family=%s", stored.user_id, stored.family)
 
 
-async def _revoke_all(user_id: PydanticObjectId) -> None:
-    await RefreshToken.get_pymongo_collection().update_many(
-        {"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}
-    )
-
-
 async def _issue(
     user: User, *, issuer: TokenIssuer, refresh_ttl: timedelta, now: datetime, family: str | None = None
 ) -> TokenPair:
@@ -238,19 +225,24 @@ async def _issue(
         expires_at=now + refresh_ttl,
         created_at=now,
     ).insert()
-    return TokenPair(access_token=issuer.issue_access(str(user.id), now), refresh_token=refresh_token)
+    access_token = issuer.issue_access(str(user.id), now, session_epoch=user.session_epoch)
+    return TokenPair(access_token=access_token, refresh_token=refresh_token)
 
 
 async def authenticate(*, token: str, issuer: TokenIssuer) -> User:
-    """The active user an access token names, read from the store now (roles are never taken from the token)."""
-    subject = issuer.subject_of(token)
+    """The active user an access token names, read from the store now (roles are never taken from the token).
+    A token issued before the account's sessions were ended (new role, deactivation, new password) is void,
+    even once the account is active again."""
+    claims = issuer.claims_of(token)
     try:
-        user_id = PydanticObjectId(subject)
+        user_id = PydanticObjectId(claims.subject)
     except Exception:
         raise NotAuthenticated("invalid token") from None
     user = await users.get(user_id)
     if user is None or not user.active:
         raise NotAuthenticated("invalid token")
+    if claims.session_epoch != user.session_epoch:
+        raise NotAuthenticated("session ended; log in again")
     return user
 
 
@@ -277,7 +269,7 @@ async def change_password(
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
     await users.set_password(user, new)
-    await _revoke_all(user.id)
+    user.session_epoch = await users.end_sessions(user.id)
     log.info("auth.password_changed user=%s: all sessions revoked", user.id)
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
 
@@ -338,5 +330,5 @@ async def confirm_reset(*, token: str, password: str, now: datetime) -> None:
         raise InvalidResetToken("invalid or expired reset token")
     await users.set_password(user, password)
     assert user.id is not None
-    await _revoke_all(user.id)
+    await users.end_sessions(user.id)
     log.info("auth.password_reset user=%s: all sessions revoked", user.id)

@@ -1,20 +1,20 @@
-"""Tickets and their messages: open, append, find by thread, list, filter and count with visibility rules."""
+"""Tickets and their messages: open, append, find by thread, change, with visibility rules; the one write path
+that keeps the status x priority counters (the queue and its counts are in `queue`)."""
 
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from helpgate.core import metrics
 from helpgate.core.errors import Forbidden, InvalidInput, NotFound
 from helpgate.core.mail import compose
 from helpgate.core.mail.outgoing import Outgoing
@@ -33,8 +33,7 @@ from helpgate.core.models import (
 )
 from helpgate.core.models.clock import utcnow
 from helpgate.core.models.ticket import PRIORITY_RANK, SEARCH_TEXT_CHARS
-from helpgate.core.services import counters, events, outbound, paging, users
-from helpgate.core.services.paging import Page
+from helpgate.core.services import counters, events, outbound, users
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +103,7 @@ async def open_ticket(
             await counters.increment(counters.TICKETS_TOTAL)
             await counters.increment(counters.ticket_bucket(ticket.status, ticket.priority))
             log.info("ticket.opened number=%s requester=%s", ticket.number, requester.email)
+            metrics.TICKETS_CREATED.labels(channel="mail" if mailbox else "api").inc()
             existing = ticket
     await add_message(ticket=existing, message=first, announce=False)
     # Also when the ticket was found: a crash between the insert and this emit is healed by the retry.
@@ -293,117 +293,16 @@ async def find_by_message_ids(message_ids: list[str]) -> Ticket | None:
     return await Ticket.get(found[0].ticket_id)
 
 
-def _visible_filter(viewer: User) -> dict[str, object]:
+def visible_filter(viewer: User) -> dict[str, object]:
     if viewer.is_staff:
         return {}
     return {"requester.user_id": viewer.id}
 
 
-class TicketSort(StrEnum):
-    """Queue orders. Creation order is ticket-number order (numbers come from an atomic counter as tickets
-    are created), so the creation sorts use the indexed number; every order ends on the number, newest first."""
-
-    CREATED = "created_at"
-    CREATED_DESC = "-created_at"
-    UPDATED = "updated_at"
-    UPDATED_DESC = "-updated_at"
-    PRIORITY = "priority"  # high first, then medium, low, none
-
-
-_SORT_KEYS: dict[TicketSort, tuple[str, ...]] = {
-    TicketSort.CREATED: ("+number",),
-    TicketSort.CREATED_DESC: ("-number",),
-    TicketSort.UPDATED: ("+updated_at", "+number"),
-    TicketSort.UPDATED_DESC: ("-updated_at", "-number"),
-    TicketSort.PRIORITY: ("-priority_rank", "-number"),
-}
-ASSIGNEE_ME, ASSIGNEE_NONE = "me", "none"
-
-
-@dataclass(frozen=True)
-class TicketFilter:
-    """What the queue is narrowed to; fields left empty do not narrow it."""
-
-    statuses: tuple[TicketStatus, ...] = ()
-    priorities: tuple[Priority, ...] = ()
-    assignee: str | None = None  # "me", "none" or a user id
-    category: str | None = None
-    requester: str | None = None  # an email address
-    q: str | None = None  # literal text in the subject or the opening message, any case
-    created_after: datetime | None = None
-    created_before: datetime | None = None
-
-
-def _user_id(value: str) -> PydanticObjectId:
-    found = paging.object_id(value)
-    if found is None:
-        raise InvalidInput("assignee is me, none or a user id")
-    return found
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
-def _filter_query(viewer: User, wanted: TicketFilter) -> dict[str, object]:
-    """The Mongo filter: values only from the typed TicketFilter, `q` escaped so it is never a pattern."""
-    query = _visible_filter(viewer)
-    if wanted.statuses:
-        query["status"] = {"$in": [str(status) for status in wanted.statuses]}
-    if wanted.priorities:
-        query["priority"] = {"$in": [str(priority) for priority in wanted.priorities]}
-    if wanted.assignee == ASSIGNEE_NONE:
-        query["assignee"] = None
-    elif wanted.assignee is not None:
-        query["assignee.user_id"] = viewer.id if wanted.assignee == ASSIGNEE_ME else _user_id(wanted.assignee)
-    if wanted.category is not None:
-        query["category"] = wanted.category
-    if wanted.requester is not None:
-        query["requester.email"] = users.normalise_email(wanted.requester)
-    if wanted.q:
-        # search_text is lower-cased when written, so no case-insensitive flag is needed (nor Unicode rules).
-        query["search_text"] = {"$regex": re.escape(wanted.q.lower())}
-    created: dict[str, datetime] = {}
-    if wanted.created_after is not None:
-        created["$gte"] = _aware(wanted.created_after)
-    if wanted.created_before is not None:
-        created["$lt"] = _aware(wanted.created_before)
-    if created:
-        query["created_at"] = created
-    return query
-
-
-async def list_tickets(
-    *,
-    viewer: User,
-    page: int = 1,
-    page_size: int = 25,
-    where: TicketFilter | None = None,
-    sort: TicketSort = TicketSort.CREATED_DESC,
-) -> Page[Ticket]:
-    """Newest first unless `sort` says otherwise. Staff see every ticket, customers their own.
-
-    The total comes from counters when they can answer (staff, no filter or statuses only); any other
-    filter counts its matches, which on the embedded store decodes each of them (see README, API)."""
-    page, page_size = paging.bounds(page, page_size)
-    wanted = where or TicketFilter()
-    if wanted.created_after and wanted.created_before and _aware(wanted.created_after) >= _aware(wanted.created_before):
-        raise InvalidInput("created_after must be before created_before")
-    query = _filter_query(viewer, wanted)
-    if viewer.is_staff and wanted == TicketFilter():
-        total = await counters.current(counters.TICKETS_TOTAL)
-    elif viewer.is_staff and wanted == TicketFilter(statuses=wanted.statuses):
-        total = sum((await _buckets(wanted.statuses)).values())
-    else:
-        total = await Ticket.find(query).count()
-    found = Ticket.find(query).sort(*_SORT_KEYS[sort])
-    return await paging.page_of(found, total=total, page=page, page_size=page_size)
-
-
 # --- derived data: the priority rank and the status x priority counters ----------------------------------
 
 OPEN_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN, TicketStatus.PENDING)  # as services.routing counts load
-_PRIORITIES: tuple[Priority | None, ...] = (*Priority, None)
+PRIORITIES: tuple[Priority | None, ...] = (*Priority, None)
 
 
 async def apply_update(
@@ -436,45 +335,11 @@ async def apply_update(
     return True
 
 
-async def _buckets(statuses: tuple[TicketStatus, ...]) -> dict[tuple[TicketStatus, Priority | None], int]:
-    pairs = [(status, priority) for status in statuses for priority in _PRIORITIES]
-    counted = await counters.values([counters.ticket_bucket(status, priority) for status, priority in pairs])
-    # A counter below zero can only be drift (a write outside apply_update); a queue never shows one.
-    return {pair: max(0, counted[counters.ticket_bucket(*pair)]) for pair in pairs}
-
-
-@dataclass(frozen=True)
-class Stats:
-    by_status: dict[TicketStatus, int]
-    open_by_priority: dict[Priority | None, int]  # over OPEN_STATUSES
-    open: int  # new, open and pending
-    mine: int  # open and assigned to the viewer
-
-
-async def stats(*, viewer: User) -> Stats:
-    """The agent's sidebar: per-status and per-priority numbers from counters (one read), `mine` by a query
-    on the assignee index (an agent's own open tickets, not the whole collection)."""
-    if not viewer.is_staff:
-        raise Forbidden("only agents and admins can do this")
-    buckets = await _buckets(tuple(TicketStatus))
-    by_status = {status: sum(buckets[status, priority] for priority in _PRIORITIES) for status in TicketStatus}
-    by_priority = {priority: sum(buckets[status, priority] for status in OPEN_STATUSES) for priority in _PRIORITIES}
-    mine = await Ticket.find(
-        {"assignee.user_id": viewer.id, "status": {"$in": [str(status) for status in OPEN_STATUSES]}}
-    ).count()
-    return Stats(
-        by_status=by_status,
-        open_by_priority=by_priority,
-        open=sum(by_status[status] for status in OPEN_STATUSES),
-        mine=mine,
-    )
-
-
 async def recount() -> dict[str, int]:
     """Count every ticket per status and priority afresh and overwrite the counters (and the total) with the
     result: a repair after writes that bypassed apply_update, or for a store that predates the counters.
     Slow on the embedded store (one pass over the collection)."""
-    counts = {counters.ticket_bucket(status, priority): 0 for status in TicketStatus for priority in _PRIORITIES}
+    counts = {counters.ticket_bucket(status, priority): 0 for status in TicketStatus for priority in PRIORITIES}
     cursor = await Ticket.get_pymongo_collection().aggregate(
         [{"$group": {"_id": {"status": "$status", "priority": "$priority"}, "n": {"$sum": 1}}}]
     )
@@ -499,9 +364,13 @@ async def ensure_counters() -> None:
     await counters.increment(COUNTERS_VERSION)
 
 
+# Numbers are BSON int64s from a counter: a larger one cannot exist, and the driver would refuse to send it.
+MAX_NUMBER = 2**63 - 1
+
+
 async def get_visible(*, viewer: User, number: int) -> Ticket:
     """The ticket, or NotFound also when the viewer may not see it (no existence leak)."""
-    ticket = await Ticket.find_one({"number": number, **_visible_filter(viewer)})
+    ticket = await Ticket.find_one({"number": number, **visible_filter(viewer)}) if number <= MAX_NUMBER else None
     if ticket is None:
         raise NotFound(f"ticket {number} not found")
     return ticket
@@ -608,10 +477,35 @@ async def update(*, actor: User, number: int, changes: TicketChanges, outgoing: 
     assert ticket.id is not None
     await apply_update(ticket.id, {"$set": values})
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
+    await announce_update(ticket, fields=[name for name in _CHANGEABLE if name in values], by=actor, now=now)
     if ticket.assignee is not None and ticket.assignee != before.assignee:
         await announce_assignment(ticket, by=actor, reason="assigned by staff", now=now)
     await _notify(ticket, before=before, actor=actor, outgoing=outgoing, now=now)
     return ticket
+
+
+_CHANGEABLE = ("status", "priority", "category", "assignee")
+
+
+async def announce_update(ticket: Ticket, *, fields: list[str], by: User | None, now: datetime) -> None:
+    """`ticket/updated`: the fields that changed with their new values (`by` is None for an automatic
+    change, such as an escalation). No workflow reacts to it; the live feed (GET /api/events) shows it."""
+    values: dict[str, object] = {
+        "status": str(ticket.status),
+        "priority": str(ticket.priority) if ticket.priority else None,
+        "category": ticket.category,
+        "assignee": str(ticket.assignee.user_id) if ticket.assignee else None,
+    }
+    await events.emit(
+        events.TICKET_UPDATED,
+        key=f"{events.TICKET_UPDATED} {ticket.id} {now.isoformat()}",
+        data={
+            **ticket_ref(ticket),
+            "fields": fields,
+            **{name: values[name] for name in fields},
+            "by": str(by.id) if by is not None else None,
+        },
+    )
 
 
 async def _assignee(email: str | None) -> Participant | None:

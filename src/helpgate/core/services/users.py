@@ -2,26 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import re
-from collections.abc import Sequence
+import time
+import uuid
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import Address
 
 from beanie import PydanticObjectId
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
-from helpgate.core.models import Role, User
+from helpgate.core.models import RefreshToken, Role, User
 from helpgate.core.security import hash_password, password_weakness
-from helpgate.core.services import events, paging
+from helpgate.core.services import events, leases, paging
 from helpgate.core.services import skills as catalog
 from helpgate.core.services.paging import Page
 
 log = logging.getLogger(__name__)
 
 MIN_PASSWORD_LENGTH = 10
+ADMIN_GUARD = "users:admin-changes"  # the lease held by each change that may take an admin away
+ADMIN_GUARD_TTL = timedelta(seconds=30)
+ADMIN_GUARD_WAIT = 10.0  # seconds a change waits for another one to finish
+ADMIN_GUARD_POLL = 0.02
 _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)|xn--[a-z0-9-]{1,59}")
 
 
@@ -172,13 +182,28 @@ def parse_id(user_id: str) -> PydanticObjectId:
 
 
 async def update(*, actor: User, user_id: str, changes: UserChanges) -> User:
-    """Change an account. An admin cannot demote or deactivate themselves, so the last admin is never
-    locked out (Conflict); customers have no skills (an agent demoted to customer loses them)."""
-    user = await get(parse_id(user_id))
-    if user is None:
-        raise NotFound(f"user {user_id[:64]!r} not found")
-    if user.id == actor.id and (changes.role not in (None, Role.ADMIN) or changes.active is False):
+    """Change an account; customers have no skills (an agent demoted to customer loses them). A new role or
+    a deactivation ends the account's sessions (end_sessions).
+
+    There is always an active admin: an admin cannot demote or deactivate themselves, and the last active
+    admin cannot be demoted or deactivated (Conflict). Changes that may take an admin away run one at a time
+    under a guard, so that rule holds when the change is written: without it, two admins demoting each other
+    at the same moment would each see the other still in place and leave none."""
+    target = parse_id(user_id)
+    if target == actor.id and (changes.role not in (None, Role.ADMIN) or changes.active is False):
         raise Conflict("you cannot demote or deactivate yourself; ask another admin")
+    if changes.role in (None, Role.ADMIN) and changes.active is not False:
+        return await _apply(actor, target, changes)
+    async with _admin_guard():
+        return await _apply(actor, target, changes, keep_an_admin=True)
+
+
+async def _apply(actor: User, user_id: PydanticObjectId, changes: UserChanges, *, keep_an_admin: bool = False) -> User:
+    user = await get(user_id)
+    if user is None:
+        raise NotFound(f"user {str(user_id)!r} not found")
+    if keep_an_admin and user.role is Role.ADMIN and user.active and not await _another_active_admin(user):
+        raise Conflict("the last active admin cannot be demoted or deactivated")
     values: dict[str, object] = {}
     if changes.name is not None:
         values["name"] = changes.name
@@ -195,8 +220,45 @@ async def update(*, actor: User, user_id: str, changes: UserChanges) -> User:
         values["skills"] = await catalog.check_known(changes.skills)
     elif role is Role.CUSTOMER and user.skills:
         values["skills"] = []
-    if values:
-        await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
-        user = user.model_copy(update={**values, "role": role})
-        log.info("user.updated id=%s by=%s fields=%s", user.id, actor.id, ",".join(sorted(values)))
-    return user
+    if not values:
+        return user
+    await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+    log.info("user.updated id=%s by=%s fields=%s", user.id, actor.id, ",".join(sorted(values)))
+    if role is not user.role or changes.active is False:
+        await end_sessions(user_id)
+    changed: User = user.model_copy(update={**values, "role": role})
+    return changed
+
+
+async def _another_active_admin(user: User) -> bool:
+    return await User.find_one({"role": str(Role.ADMIN), "active": True, "_id": {"$ne": user.id}}) is not None
+
+
+@contextlib.asynccontextmanager
+async def _admin_guard() -> AsyncIterator[None]:
+    """Hold the lease every change that may take an admin away holds; Conflict when another one keeps it
+    longer than ADMIN_GUARD_WAIT. The lease lapses after ADMIN_GUARD_TTL should its holder die."""
+    owner = uuid.uuid4().hex
+    deadline = time.monotonic() + ADMIN_GUARD_WAIT
+    while await leases.take(ADMIN_GUARD, owner=owner, ttl=ADMIN_GUARD_TTL) is None:
+        if time.monotonic() > deadline:
+            raise Conflict("another change to an admin account is being made; try again")
+        await asyncio.sleep(ADMIN_GUARD_POLL)
+    try:
+        yield
+    finally:
+        await leases.release(ADMIN_GUARD, owner=owner)
+
+
+async def end_sessions(user_id: PydanticObjectId) -> int:
+    """Revoke every refresh token of the account and void its access tokens (a new `session_epoch`), so it
+    must log in again. Returns the new epoch, for the pair issued with a password change."""
+    updated = await User.get_pymongo_collection().find_one_and_update(
+        {"_id": user_id}, {"$inc": {"session_epoch": 1}}, {"session_epoch": 1}, return_document=ReturnDocument.AFTER
+    )
+    result = await RefreshToken.get_pymongo_collection().update_many(
+        {"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}
+    )
+    epoch = int(updated["session_epoch"]) if updated is not None else 0
+    log.info("user.sessions_ended id=%s revoked=%d epoch=%d", user_id, result.modified_count, epoch)
+    return epoch
