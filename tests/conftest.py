@@ -7,11 +7,12 @@ real MongoDB when TEST_MONGODB_URI is set. Each test gets a database of its own.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +99,25 @@ def make_settings(tmp_path: Path, store_uri: str, database_name: str, **override
         **overrides,
     }
     return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+async def frozen_store(database_name: str) -> AsyncIterator[Callable[[bool], None]]:
+    """A private embedded store this test can freeze (SIGSTOP), as a store that stops answering; Beanie on it."""
+    with tempfile.TemporaryDirectory(prefix="helpgate-lease-store-") as directory:
+        process, uri = start_embedded_store(Path(directory))
+        client = db.make_client(uri)
+        await db.init_models(client, database_name, ALL_MODELS)
+
+        def freeze(frozen: bool) -> None:
+            os.kill(process.pid, signal.SIGSTOP if frozen else signal.SIGCONT)
+
+        try:
+            yield freeze
+        finally:
+            freeze(False)
+            await client.close()
+            stop_embedded_store(process)
 
 
 @pytest.fixture

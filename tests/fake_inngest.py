@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,15 +16,8 @@ import uvicorn
 from fastapi import FastAPI, Request, Response
 from starlette.types import ASGIApp
 
+from helpgate.gateway import HttpServer
 from helpgate.workflows.inngest_app import SERVE_PATH
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling, as the gateway runs it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 @contextlib.asynccontextmanager
@@ -32,7 +25,7 @@ async def serving(app: ASGIApp) -> AsyncIterator[str]:
     """`app` on a real uvicorn at 127.0.0.1:<free port>; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
-    server = _Server(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
+    server = HttpServer(uvicorn.Config(app, log_config=None, access_log=False, lifespan="off"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

@@ -41,11 +41,11 @@ def _helpgate(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 
 class Served:
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, **env: str) -> None:
         self.cwd = tmp_path
         self.http_port = _free_port()
         self.smtp_port = _free_port()
-        self.env = _env(tmp_path / "data", self.http_port, self.smtp_port)
+        self.env = _env(tmp_path / "data", self.http_port, self.smtp_port) | env
         self.log = (tmp_path / "serve.log").open("w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "helpgate", "serve"], env=self.env, cwd=tmp_path, stdout=self.log, stderr=self.log
@@ -76,6 +76,19 @@ def served(tmp_path: Path) -> Iterator[Served]:
     served = Served(tmp_path)
     yield served
     served.stop()
+
+
+@pytest.mark.parametrize(("env", "smtp_lines"), [({}, False), ({"HELPGATE_LOG_LEVEL": "DEBUG"}, True)])
+def test_smtp_library_logs_each_command_only_at_debug(tmp_path: Path, env: dict[str, str], smtp_lines: bool) -> None:
+    served = Served(tmp_path, **env)
+    try:
+        with smtplib.SMTP("127.0.0.1", served.smtp_port) as client:
+            client.send_message(make_mail(message_id="<quiet@example.org>"))
+    finally:
+        assert served.stop() == 0
+    output = served.output()
+    assert " INFO helpgate.inbound.smtp smtp.listening" in output, output[-4000:]
+    assert (" INFO mail.log " in output) is smtp_lines, output[-4000:]  # e.g. "('127.0.0.1', 5) >> b'ehlo'"
 
 
 def test_walk_through_quickstart(served: Served) -> None:

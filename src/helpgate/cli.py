@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from helpgate import __version__, cli_mailboxes, cli_raw, cli_staff
+from helpgate import __version__, cli_data, cli_mailboxes, cli_raw, cli_staff, logs
 from helpgate.core.errors import HelpgateError
 from helpgate.core.models import Role
 from helpgate.core.services import users
@@ -28,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
         description="Email-first support ticketing gateway. Settings come from the environment and .env.",
     )
     parser.add_argument("--version", action="version", version=f"helpgate {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="default: HELPGATE_LOG_LEVEL, else INFO"
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser(
         "serve",
@@ -46,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_mailboxes.add_commands(commands)
     cli_raw.add_commands(commands)
     cli_staff.add_commands(commands)
+    cli_data.add_commands(commands)
     return parser
 
 
@@ -93,6 +96,8 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
             return await cli_raw.replay(args, gateway.inbound_policy())
         if args.command in ("skills", "staff"):
             return await cli_staff.run(args)
+        if args.command in ("export", "import", "purge"):
+            return await cli_data.run(args, gateway)
         return await cli_mailboxes.run(args, gateway)
     finally:
         await gateway.stop()
@@ -100,14 +105,12 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr
-    )
     try:
         settings = Settings()
     except ValidationError as error:
         print(f"helpgate: invalid settings:\n{error}", file=sys.stderr)
         return 2
+    logs.configure(level=args.log_level or settings.log_level, log_format=settings.log_format)
     try:
         if args.command == "serve":
             return asyncio.run(_serve(settings))

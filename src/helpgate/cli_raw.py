@@ -15,6 +15,7 @@ from helpgate.core.services import raw_messages
 from helpgate.inbound import pipeline
 
 REPLAYABLE = (RawStatus.QUARANTINED, RawStatus.IGNORED, RawStatus.RECEIVED)
+PURGED = "purged by retention"
 
 
 def add_commands(commands: Any) -> None:
@@ -60,9 +61,14 @@ async def replay(args: argparse.Namespace, policy: pipeline.Policy) -> int:
     chosen = await _selected(args)
     outcomes: Counter[str] = Counter()
     for index, raw in enumerate(chosen, start=1):
+        if raw.purged_at is not None:  # its bytes are gone: replaying would only quarantine it
+            outcomes[PURGED] += 1
+            note = raw_messages.purged_note(raw.purged_at)
+            print(f"[{index}/{len(chosen)}] {raw.id}: not replayed, its bytes were {note}", flush=True)
+            continue
         status = await pipeline.process(raw, policy=policy)
         outcomes[status] += 1
         print(f"[{index}/{len(chosen)}] {raw.id}: {status}" + (f" ({raw.reason})" if raw.reason else ""), flush=True)
     summary = ", ".join(f"{count} {status}" for status, count in sorted(outcomes.items())) or "nothing to replay"
     print(f"replayed {len(chosen)}: {summary}")
-    return 0 if not outcomes[RawStatus.QUARANTINED] else 1
+    return 1 if outcomes[RawStatus.QUARANTINED] or (args.ids and outcomes[PURGED]) else 0

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
@@ -18,25 +19,29 @@ from typing import Any
 import uvicorn
 from pymongo import AsyncMongoClient
 
+from helpgate import probes
 from helpgate.api.app import create_app
-from helpgate.core import db
+from helpgate.api.body_limit import BodyLimits
+from helpgate.api.event_streams import EventStreams, StreamPolicy
+from helpgate.core import db, metrics
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError
 from helpgate.core.mail import message_ids, wiring
 from helpgate.core.mail.worker import OutboundWorker
 from helpgate.core.models import ALL_MODELS
 from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
-from helpgate.core.services import sessions, tickets
+from helpgate.core.services import retention, sessions, tickets
 from helpgate.core.settings import Settings
-from helpgate.inbound import guards, imap, pipeline
+from helpgate.inbound import guards, pipeline
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
+from helpgate.inbound.supervisor import Supervisor
 from helpgate.inbound.worker import InboundWorker
 from helpgate.workflows.engine import Workflows
 
 log = logging.getLogger(__name__)
 
 
-class _Server(uvicorn.Server):
+class HttpServer(uvicorn.Server):
     """uvicorn without its own signal handling: the gateway decides when to stop, in order."""
 
     @contextlib.contextmanager
@@ -56,7 +61,10 @@ def cannot_listen(what: str, host: str, port: int, error: OSError) -> Configurat
 def bind_tcp(host: str, port: int, what: str) -> socket.socket:
     """A listening socket, or a ConfigurationError that names the setting to change."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto IPPROTO_TCP, not 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on connections whose
+    # socket says so, and with it on, a response written as headers then body waited ~40 ms for the client's
+    # delayed ACK (bench/api.py).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
@@ -73,15 +81,21 @@ class Gateway:
         self.settings = settings
         self.store: db.EmbeddedStore | None = None
         self.client: AsyncMongoClient[dict[str, Any]] | None = None
-        self.worker = InboundWorker()
+        self.worker = InboundWorker(instance_id=settings.instance_id, claim_seconds=settings.inbound_claim_seconds)
         self.smtp: SmtpListener | None = None
-        self.imap: imap.Supervisor | None = None
+        self.imap: Supervisor | None = None
         self.outbound: OutboundWorker | None = None
         self.workflows: Workflows | None = None
+        self.streams: EventStreams | None = None  # GET /api/events
         self.secret_key = ""
-        self._http: _Server | None = None
+        self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
+        self._purging: asyncio.Task[None] | None = None
+
+    @property
+    def http_serving(self) -> bool:
+        return self._http is not None and self._http.started and not self._http.should_exit
 
     @property
     def box(self) -> SecretBox:
@@ -141,8 +155,18 @@ class Gateway:
             if settings.run_workflows:
                 self.workflows = Workflows(settings, outgoing)
                 await self.workflows.start()
-            self.imap = imap.Supervisor(box=self.box, on_stored=self.worker.submit)
+            self.imap = Supervisor(
+                box=self.box,
+                on_stored=self.worker.submit,
+                instance_id=settings.instance_id,
+                lease_seconds=settings.mailbox_lease_seconds,
+            )
             await self.imap.start()
+            keep = retention.Retention(
+                settings.raw_mail_retention_days, settings.attachment_retention_days, settings.workflow_history_days
+            )
+            if keep.enabled:
+                self._purging = asyncio.create_task(retention.keep_purging(keep), name="retention")
             handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
             self.smtp = SmtpListener(
                 handler,
@@ -165,14 +189,28 @@ class Gateway:
                 refresh_ttl=timedelta(days=settings.refresh_token_days),
                 health_probe=self.health,
                 outgoing=outgoing,
+                body_limits=BodyLimits.for_attachments(
+                    request_bytes=settings.max_request_bytes, attachment_bytes=settings.max_reply_attachment_bytes
+                ),
             )
             app.state.auth_policy = sessions.AuthPolicy.from_settings(settings)
             app.state.box = self.box
             app.state.mailboxes_changed = self.imap.wake
+            app.state.readiness = lambda: probes.readiness(self)
+            app.state.metrics = metrics.Exporter(lambda: probes.queues(self))
+            app.state.metrics_token = settings.metrics_token
+            self.streams = app.state.event_streams = EventStreams(StreamPolicy.from_settings(settings))
             if self.workflows is not None:
                 self.workflows.mount(app)
-            config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="off")
-            self._http = _Server(config)
+            # A request still running after the grace period is cancelled rather than holding the stop.
+            config = uvicorn.Config(
+                app,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+            )
+            self._http = HttpServer(config)
             self.http_port = int(http_socket.getsockname()[1])
             self._http_task = asyncio.create_task(self._http.serve(sockets=[http_socket]), name="http")
             while not self._http.started:
@@ -216,27 +254,29 @@ class Gateway:
             "outbound": self.outbound.health() if self.outbound is not None else {"ok": False},
             "workflows": self.workflows.health() if self.workflows is not None else {"ok": True, "running": False},
             # A broken mailbox is reported, but does not make the gateway unhealthy: the rest keeps working.
+            # Each mailbox is polled by one instance (its lease's owner); this instance is `instance`.
             "imap": {
                 "ok": True,
-                "mailboxes": [
-                    {
-                        "address": poller.name,
-                        "connected": poller.mailbox.state.connected,
-                        "last_error": poller.mailbox.state.last_error,
-                    }
-                    for poller in (self.imap.pollers if self.imap else [])
-                ],
+                "instance": self.settings.instance_id,
+                "mailboxes": self.imap.status() if self.imap else [],
             },
         }
 
     async def stop(self) -> None:
         """Stop accepting, finish what is in flight, close the store."""
         grace = self.settings.shutdown_grace_seconds
+        if self._purging is not None:
+            self._purging.cancel()
+            await asyncio.gather(self._purging, return_exceptions=True)
+            self._purging = None
         if self.smtp is not None:
             await self.smtp.stop(grace)
         if self.imap is not None:
             await self.imap.stop()
             self.imap = None
+        if self.streams is not None:  # event streams never finish by themselves: end them first
+            await self.streams.close()
+            self.streams = None
         if self._http is not None and self._http_task is not None:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)

@@ -394,6 +394,11 @@ class EmbeddedStore:
     def owned(self) -> bool:
         return self._process is not None
 
+    @property
+    def pid(self) -> int | None:
+        """The server's process id, when this object started it (for benchmarks to read its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
     async def start(self) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         process = await asyncio.create_subprocess_exec(

@@ -33,6 +33,22 @@ class Forbidden(HelpgateError):
     http_status = 403
 
 
+class TooManyAttempts(HelpgateError):
+    """Over a rate limit: try again in `retry_after` seconds (HTTP 429 with Retry-After)."""
+
+    http_status = 429
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class InvalidResetToken(HelpgateError):
+    """A password reset (or sign-up) code that is unknown, spent or expired."""
+
+    http_status = 400
+
+
 class ConfigurationError(HelpgateError):
     """The operator's settings cannot work; reported at start, before anything listens."""
 
@@ -45,6 +61,12 @@ class StorageUnavailable(HelpgateError):
 
 class PayloadTooLarge(HelpgateError):
     http_status = 413
+
+
+class ContentPurged(HelpgateError):
+    """The bytes (raw mail, an attachment) were removed by retention; the record that they existed stays."""
+
+    http_status = 410
 
 
 class DeliveryError(HelpgateError):

@@ -8,11 +8,13 @@ the message (never drops it): `helpgate replay` can run it again once the cause 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pymongo.errors import ConnectionFailure
 
+from helpgate.core import log_context, metrics
 from helpgate.core.models import Direction, RawMessage, RawStatus, Ticket, User
 from helpgate.core.services import attachments, bodies, raw_messages, suppressions, tickets, users
 from helpgate.core.services.attachments import NewAttachment
@@ -25,9 +27,10 @@ log = logging.getLogger(__name__)
 class Stop(Exception):
     status: RawStatus
 
-    def __init__(self, reason: str, *, ticket: int | None = None) -> None:
+    def __init__(self, reason: str, *, code: str, ticket: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.code = code  # a short fixed name for the reason: the label metrics count it under
         self.ticket = ticket  # the ticket the message concerns, when known (a duplicate's original)
 
 
@@ -73,7 +76,7 @@ async def parse(ctx: InboundContext) -> None:
     try:
         ctx.mail = mime.parse(ctx.data)
     except mime.MalformedMail as error:
-        raise Quarantine(str(error)) from error
+        raise Quarantine(str(error), code="malformed") from error
     # No Message-ID: a synthetic one from the content keeps a second delivery of the same bytes a duplicate.
     ctx.message_id = ctx.mail.message_id or f"sha256-{ctx.raw.sha256}@helpgate.invalid"
     ctx.dedupe_key = f"{ctx.raw.mailbox} {ctx.message_id}"
@@ -82,7 +85,7 @@ async def parse(ctx: InboundContext) -> None:
 async def require_sender(ctx: InboundContext) -> None:
     assert ctx.mail is not None
     if not ctx.mail.from_email and ctx.mail.report is None:  # a bounce may come from a bare MAILER-DAEMON
-        raise Quarantine("no usable From address")
+        raise Quarantine("no usable From address", code="no_sender")
 
 
 async def guard(ctx: InboundContext) -> None:
@@ -92,13 +95,13 @@ async def guard(ctx: InboundContext) -> None:
     me = ctx.policy.me
     own = guards.ourselves(mail, me)
     if own is not None:
-        raise Ignore(own)
+        raise Ignore(own, code="own_mail")
     ctx.auto_reply_block = guards.auto_reply_block(mail, me)
     ctx.auth = authresults.parse(
         mail.headers.get("authentication-results", ""), trusted_ids=ctx.policy.trusted_authserv_ids
     )
     if ctx.auth.dmarc_failed and ctx.policy.quarantine_dmarc_fail:
-        raise Quarantine(f"sender {mail.from_email} failed DMARC ({ctx.auth.as_dict()})")
+        raise Quarantine(f"sender {mail.from_email} failed DMARC ({ctx.auth.as_dict()})", code="dmarc_failed")
 
 
 async def bounce(ctx: InboundContext) -> None:
@@ -121,7 +124,9 @@ async def dedupe(ctx: InboundContext) -> None:
     earlier = await tickets.find_message(ctx.dedupe_key)
     if earlier is not None:
         raise Duplicate(
-            f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}", ticket=earlier.ticket_number
+            f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}",
+            code="duplicate",
+            ticket=earlier.ticket_number,
         )
 
 
@@ -129,7 +134,7 @@ async def thread(ctx: InboundContext) -> None:
     assert ctx.mail is not None
     ctx.ticket = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret)
     if ctx.ticket is None and ctx.mail.report is not None:
-        raise Ignore("delivery report for a message of no ticket")
+        raise Ignore("delivery report for a message of no ticket", code="report_without_ticket")
 
 
 async def deliver(ctx: InboundContext) -> None:
@@ -155,7 +160,11 @@ async def deliver(ctx: InboundContext) -> None:
     )
     if ctx.ticket is not None:
         if await tickets.add_message(ticket=ctx.ticket, message=message) is None:
-            raise Duplicate(f"message {ctx.message_id} already on ticket {ctx.ticket.number}", ticket=ctx.ticket.number)
+            raise Duplicate(
+                f"message {ctx.message_id} already on ticket {ctx.ticket.number}",
+                code="duplicate",
+                ticket=ctx.ticket.number,
+            )
         return
     ctx.requester = await users.get_or_create_customer(email=mail.from_email, name=mail.from_name)
     ctx.ticket = await tickets.open_ticket(
@@ -198,15 +207,25 @@ STEPS: tuple[Step, ...] = (parse, require_sender, guard, bounce, dedupe, thread,
 
 
 async def process(raw: RawMessage, *, policy: Policy | None = None) -> RawStatus:
-    """Run every step over one raw message and record the outcome on it."""
-    ctx = InboundContext(raw=raw, data=b"", policy=policy or Policy())
+    """Run every step over one raw message and record the outcome on it; its log lines carry its ids."""
+    started = time.monotonic()
+    with log_context.scope(raw=str(raw.id)):
+        status = await _run(raw, policy or Policy())
+    metrics.INBOUND_SECONDS.observe(time.monotonic() - started)
+    return status
+
+
+async def _run(raw: RawMessage, policy: Policy) -> RawStatus:
+    ctx = InboundContext(raw=raw, data=b"", policy=policy)
     step_name = "read"
     try:
         ctx.data = await raw_messages.read_bytes(raw)
         for step in STEPS:
             step_name = step.__name__
             await step(ctx)
+            log_context.update(message_id=ctx.message_id, ticket=ctx.ticket.number if ctx.ticket else None)
     except Stop as stop:
+        log_context.update(ticket=stop.ticket)
         await raw_messages.mark(raw, stop.status, reason=stop.reason, ticket=stop.ticket)
         log.info(
             "inbound.%s raw=%s message_id=%s step=%s reason=%s",
@@ -216,6 +235,8 @@ async def process(raw: RawMessage, *, policy: Policy | None = None) -> RawStatus
             step_name,
             stop.reason,
         )
+        counter = metrics.INBOUND_QUARANTINED if isinstance(stop, Quarantine) else metrics.INBOUND_IGNORED
+        counter.labels(reason=stop.code).inc()
         return stop.status
     except ConnectionFailure:
         raise  # the store is away: the message stays `received` and is tried again
@@ -223,8 +244,10 @@ async def process(raw: RawMessage, *, policy: Policy | None = None) -> RawStatus
         log.exception("inbound.quarantined raw=%s message_id=%s step=%s", raw.id, ctx.message_id, step_name)
         reason = f"{step_name} failed: {type(error).__name__}: {error}"
         await raw_messages.mark(raw, RawStatus.QUARANTINED, reason=reason)
+        metrics.INBOUND_QUARANTINED.labels(reason=f"{step_name}_failed").inc()
         return RawStatus.QUARANTINED
     assert ctx.ticket is not None
     await raw_messages.mark(raw, RawStatus.PROCESSED, ticket=ctx.ticket.number)
     log.info("inbound.processed raw=%s message_id=%s ticket=%s", raw.id, ctx.message_id, ctx.ticket.number)
+    metrics.INBOUND_ACCEPTED.labels(source=metrics.source_kind(raw.source)).inc()
     return RawStatus.PROCESSED

@@ -9,11 +9,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from beanie import PydanticObjectId
 
+from helpgate.core import metrics
 from helpgate.core.mail import message_ids
 from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
@@ -36,6 +37,7 @@ class SupportHandler:
         # support+<tag>@domain (a ticket's reply address) is delivered to support@domain.
         if message_ids.base_address(address.lower()) not in self._addresses:
             log.info("smtp.rejected rcpt=%s peer=%s reason=unknown recipient", address, session.peer)
+            metrics.INBOUND_REJECTED.labels(reason="unknown_recipient").inc()
             return replies.UNKNOWN_RECIPIENT
         envelope.rcpt_tos.append(address)
         return replies.RCPT_OK
@@ -43,6 +45,7 @@ class SupportHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content
         if not isinstance(data, bytes) or not envelope.rcpt_tos:
+            metrics.INBOUND_REJECTED.labels(reason="no_recipients").inc()
             return replies.NO_RECIPIENTS
         self.in_flight += 1
         self.drained.clear()
@@ -57,6 +60,7 @@ class SupportHandler:
             )
         except Exception:
             log.exception("smtp.store_failed peer=%s size=%d: answered 451", _peer(session), len(data))
+            metrics.INBOUND_REJECTED.labels(reason="store_failed").inc()
             return replies.STORE_FAILED
         finally:
             self.in_flight -= 1
@@ -73,6 +77,15 @@ def _peer(session: Session) -> str:
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer or "")
+
+
+class _Smtp(SMTP):
+    """aiosmtpd's SMTP, counting the 552 it gives itself for mail over the size limit (no handler hook sees it)."""
+
+    async def push(self, status: AnyStr) -> None:
+        if status[:3] in ("552", b"552"):
+            metrics.INBOUND_REJECTED.labels(reason="too_large").inc()
+        await super().push(status)
 
 
 class SmtpListener:
@@ -92,7 +105,7 @@ class SmtpListener:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: SMTP(
+            lambda: _Smtp(
                 self.handler,
                 data_size_limit=self._max,
                 hostname="helpgate",

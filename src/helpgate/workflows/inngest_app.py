@@ -22,11 +22,13 @@ from typing import Any
 import inngest
 import inngest.fast_api
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from helpgate.core import log_context
 from helpgate.core.errors import ConfigurationError, HelpgateError
-from helpgate.workflows.step import Context, Event, Json, PermanentError, Workflow
+from helpgate.workflows.step import Context, Event, Json, PermanentError, Workflow, ticket_of
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +147,8 @@ def to_inngest(client: inngest.Inngest, workflow: Workflow) -> inngest.Function[
         event = Event(id=ctx.event.id, name=ctx.event.name, data=dict(ctx.event.data))
         context = Context(event=event, run_id=ctx.run_id, attempt=ctx.attempt)
         try:
-            return await workflow.handler(context, InngestStep(ctx.step, ctx.run_id))
+            with log_context.scope(ticket=ticket_of(event.data)):
+                return await workflow.handler(context, InngestStep(ctx.step, ctx.run_id))
         except PermanentError as error:
             raise NonRetriable(error) from error
 
@@ -241,6 +244,9 @@ def serve(
         serve_path=SERVE_PATH,
         enable_unauthed_sync=allow_unsigned_sync,  # ignored in dev mode: the dev server does not sign
     )
+    for route in app.router.routes:
+        if isinstance(route, APIRoute) and route.path == SERVE_PATH:
+            route.include_in_schema = False  # the Inngest protocol's endpoint, not an operation of our API
     if client.is_production:
         app.add_middleware(FreshSignature, path=SERVE_PATH, max_age=max_signature_age)
 

@@ -6,6 +6,7 @@ from helpgate.core.models.attachment import Attachment
 from helpgate.core.models.audit import AuditAction, AuditEntry
 from helpgate.core.models.counter import Counter
 from helpgate.core.models.event import EventStatus, OutboxEvent
+from helpgate.core.models.lease import Lease
 from helpgate.core.models.mailbox import ImapSecurity, Mailbox, MailboxState
 from helpgate.core.models.message import AttachmentRef, Direction, Message, MessageKind
 from helpgate.core.models.outbound import DeliveryStatus, OutboundMail, Transition
@@ -36,6 +37,7 @@ ALL_MODELS: tuple[type[Document], ...] = (
     Skill,
     PasswordResetToken,
     AuditEntry,
+    Lease,
 )
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "Direction",
     "EventStatus",
     "ImapSecurity",
+    "Lease",
     "Mailbox",
     "MailboxState",
     "Message",

@@ -25,6 +25,7 @@ class Attachment(Document):
     content_id: str | None = None  # without angle brackets; the HTML refers to it as cid:<content_id>
     inline: bool = False
     created_at: datetime = Field(default_factory=utcnow)
+    purged_at: datetime | None = None  # retention removed the bytes; gridfs_id points at nothing since
 
     class Settings:
         name = "attachments"
@@ -43,4 +44,5 @@ class Attachment(Document):
             size=self.size,
             sha256=self.sha256,
             gridfs_id=self.gridfs_id,
+            purged_at=self.purged_at,
         )

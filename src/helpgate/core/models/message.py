@@ -29,6 +29,7 @@ class AttachmentRef(BaseModel):
     size: int
     sha256: str
     gridfs_id: PydanticObjectId
+    purged_at: datetime | None = None  # retention removed the bytes
 
 
 class Message(Document):

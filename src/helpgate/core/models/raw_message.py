@@ -33,6 +33,7 @@ class RawMessage(Document):
     ticket_number: int | None = None
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
+    purged_at: datetime | None = None  # retention removed the bytes (data and gridfs_id are None since)
 
     class Settings:
         name = "raw_messages"

@@ -16,6 +16,7 @@ from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 from pymongo.errors import DuplicateKeyError
 
+from helpgate.core.errors import ContentPurged
 from helpgate.core.models import Attachment
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,10 @@ async def _content(bucket: AsyncGridFSBucket, file: NewAttachment) -> tuple[Obje
 
 
 async def read_bytes(attachment: Attachment) -> bytes:
+    if attachment.purged_at is not None:
+        raise ContentPurged(
+            f"attachment {attachment.filename!r}: its bytes were purged on {attachment.purged_at:%Y-%m-%d} by retention"
+        )
     stream = await _bucket().open_download_stream(attachment.gridfs_id)
     return await stream.read()
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import datetime
 
 from beanie import PydanticObjectId
 from gridfs import AsyncGridFSBucket
 
+from helpgate.core import metrics
+from helpgate.core.errors import ContentPurged
 from helpgate.core.models import RawMessage, RawStatus
 from helpgate.core.models.clock import utcnow
 
@@ -64,10 +67,17 @@ async def store(
             await bucket.delete(gridfs_id)
         raise
     log.info("raw.stored id=%s sha256=%s size=%d source=%s", raw.id, digest, len(data), source)
+    metrics.INBOUND_RECEIVED.labels(source=metrics.source_kind(source)).inc()
     return raw
 
 
+def purged_note(purged_at: datetime) -> str:
+    return f"purged on {purged_at:%Y-%m-%d} by retention"
+
+
 async def read_bytes(raw: RawMessage) -> bytes:
+    if raw.purged_at is not None:
+        raise ContentPurged(f"raw message {raw.id}: its bytes were {purged_note(raw.purged_at)}")
     if raw.data is not None:
         return raw.data
     assert raw.gridfs_id is not None
@@ -92,6 +102,14 @@ async def unprocessed() -> list[RawMessage]:
 
 async def with_status(status: RawStatus, *, limit: int = 0) -> list[RawMessage]:
     return await RawMessage.find({"status": status}).sort("received_at").limit(limit).to_list()
+
+
+async def received_before(cutoff: datetime, limit: int) -> list[PydanticObjectId]:
+    """Ids of messages still `received` that arrived before `cutoff`, oldest first (by the status index)."""
+    cursor = RawMessage.get_pymongo_collection().find(
+        {"status": RawStatus.RECEIVED, "received_at": {"$lt": cutoff}}, {"_id": 1}
+    )
+    return [PydanticObjectId(document["_id"]) async for document in cursor.sort("received_at", 1).limit(limit)]
 
 
 async def get(raw_id: PydanticObjectId) -> RawMessage | None:

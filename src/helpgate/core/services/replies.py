@@ -134,6 +134,11 @@ async def note(*, author: User, number: int, text: str) -> Message:
         ),
     )
     assert message is not None
+    await events.emit(
+        events.TICKET_NOTE_ADDED,
+        key=f"{events.TICKET_NOTE_ADDED} {message.id}",
+        data={**tickets.ticket_ref(ticket), "message_id": str(message.id), "author_id": str(author.id)},
+    )
     log.info("note.added ticket=%s by=%s", number, author.email)
     return message
 

@@ -177,6 +177,7 @@ async def escalate_if_unanswered(ticket_id: PydanticObjectId) -> Ticket | None:
         "ticket.escalated number=%s priority=%s->%s reason=no first response", ticket.number, ticket.priority, raised
     )
     ticket.priority, ticket.escalated_at = raised, now
+    await tickets.announce_update(ticket, fields=["priority"], by=None, now=now)
     return ticket
 
 

@@ -22,6 +22,7 @@ from google import genai
 from google.genai import errors, types
 from pydantic import ValidationError
 
+from helpgate.core import metrics
 from helpgate.core.errors import HelpgateError
 from helpgate.workflows.ai.heuristic import heuristic_triage
 from helpgate.workflows.ai.prompt import system_instruction, ticket_block
@@ -32,6 +33,7 @@ logger = logging.getLogger(__name__)
 type Sleep = Callable[[float], Awaitable[None]]
 
 NO_KEY_REASON = "no GEMINI_API_KEY"
+NO_KEY_KIND = "no_key"
 MAX_REASON = 300
 _RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")  # google.protobuf.Duration in JSON: "17s", "0.5s"
 
@@ -41,8 +43,11 @@ class TriageFailed(HelpgateError):
 
     http_status = 502
 
-    def __init__(self, detail: str, *, attempts: int, input_tokens: int | None, output_tokens: int | None) -> None:
+    def __init__(
+        self, detail: str, *, kind: str, attempts: int, input_tokens: int | None, output_tokens: int | None
+    ) -> None:
         super().__init__(detail)
+        self.kind = kind  # the last failure's kind (see _Failure), a metrics label
         self.attempts = attempts
         self.input_tokens = input_tokens
         self.output_tokens = output_tokens
@@ -53,6 +58,8 @@ class _Failure:
     reason: str
     retryable: bool
     wait: float | None = None  # what the server asked for, if anything
+    # rate_limited, server_error, client_error, timeout, transport or bad_answer: a metrics label
+    kind: str = "bad_answer"
 
 
 @dataclass
@@ -103,7 +110,8 @@ def _api_failure(error: errors.APIError) -> _Failure:
     code = error.code or 0
     retryable = code == 429 or code >= 500
     reason = _short(f"{type(error).__name__} {code} {error.status or ''}: {error.message or ''}")
-    return _Failure(reason, retryable, requested_wait(error) if retryable else None)
+    kind = "rate_limited" if code == 429 else "server_error" if code >= 500 else "client_error"
+    return _Failure(reason, retryable, requested_wait(error) if retryable else None, kind)
 
 
 def _parse(response: types.GenerateContentResponse) -> Triage | _Failure:
@@ -173,9 +181,9 @@ class GeminiTriager:
         except errors.APIError as error:
             return _api_failure(error)
         except (TimeoutError, httpx2.TimeoutException):
-            return _Failure(f"timeout after {self.timeout_seconds:g} s", retryable=True)
+            return _Failure(f"timeout after {self.timeout_seconds:g} s", retryable=True, kind="timeout")
         except httpx2.TransportError as error:
-            return _Failure(_short(f"{type(error).__name__}: {error}"), retryable=True)
+            return _Failure(_short(f"{type(error).__name__}: {error}"), retryable=True, kind="transport")
         usage.add(response.usage_metadata)
         return _parse(response)
 
@@ -206,6 +214,7 @@ class GeminiTriager:
                 plural = "s" if attempt > 1 else ""
                 raise TriageFailed(
                     f"gemini failed after {attempt} attempt{plural}: {result.reason}",
+                    kind=result.kind,
                     attempts=attempt,
                     input_tokens=usage.input_tokens,
                     output_tokens=usage.output_tokens,
@@ -236,6 +245,7 @@ async def triage_ticket(
             outcome.triage.category,
             outcome.triage.priority,
         )
+        metrics.observe_triage(source="gemini", fallback_reason=None, seconds=time.monotonic() - started)
         return outcome
     return _fallback(ticket, catalog, NO_KEY_REASON, started, None, None)
 
@@ -268,4 +278,6 @@ def _fallback(
         triage.priority,
         reason,
     )
+    kind = failure.kind if failure else NO_KEY_KIND
+    metrics.observe_triage(source="heuristic", fallback_reason=kind, seconds=time.monotonic() - started)
     return outcome

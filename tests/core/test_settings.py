@@ -1,0 +1,130 @@
+"""Settings come from the names the README's table documents, and from no other environment variable."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from helpgate.core.mail.transport import SmtpSecurity
+from helpgate.core.settings import Settings
+from tests.test_deploy_files import readme_setting_names
+
+SENTINEL = "undocumented"
+DOCUMENTED = {  # every name with an alias, and a few with the prefix, set to a value other than the default
+    "MONGODB_URI": "mongodb://db.example:27017",
+    "JWT_SECRET": "j" * 32,
+    "HELPGATE_SECRET_KEY": "k" * 32,
+    "HELPGATE_MONGODB_DATABASE": "support",
+    "SMTP_HOST": "relay.example",
+    "SMTP_PORT": "2526",
+    "SMTP_USERNAME": "relay-user",
+    "SMTP_PASSWORD": "relay-password",
+    "SMTP_SECURITY": "tls",
+    "SMTP_CA_FILE": "/etc/relay-ca.pem",
+    "GEMINI_API_KEY": "gemini-key",
+    "GEMINI_MODEL": "gemini-x",
+    "GEMINI_BASE_URL": "http://gemini.example",
+    "INNGEST_DEV": "1",
+    "INNGEST_BASE_URL": "http://inngest.example",
+    "INNGEST_EVENT_KEY": "event-key",
+    "INNGEST_SIGNING_KEY": "signing-key",
+}
+
+
+def undocumented_names() -> set[str]:
+    """Each field's bare name and prefixed name, where the README documents neither."""
+    names = {candidate for field in Settings.model_fields for candidate in (field.upper(), f"HELPGATE_{field.upper()}")}
+    return names - readme_setting_names()
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No variable Settings could read is set, and the working directory has no `.env`."""
+    readable = undocumented_names() | readme_setting_names()
+    for key in list(os.environ):
+        if key.upper() in readable or key.upper().startswith("HELPGATE_"):
+            monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    return monkeypatch
+
+
+def _values(settings: Settings) -> dict[str, str]:
+    return {
+        name: value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+        for name, value in ((name, getattr(settings, name)) for name in Settings.model_fields)
+    }
+
+
+def _assert_documented_values(settings: Settings) -> None:
+    assert settings.mongodb_uri == "mongodb://db.example:27017" and settings.mongodb_database == "support"
+    assert settings.jwt_secret == "j" * 32 and settings.secret_key == "k" * 32
+    assert (settings.outbound_smtp_host, settings.outbound_smtp_port) == ("relay.example", 2526)
+    assert settings.outbound_smtp_username == "relay-user" and settings.outbound_smtp_security is SmtpSecurity.TLS
+    assert settings.outbound_smtp_password is not None
+    assert settings.outbound_smtp_password.get_secret_value() == "relay-password"
+    assert settings.outbound_smtp_ca_file == Path("/etc/relay-ca.pem")
+    assert settings.gemini_api_key is not None and settings.gemini_api_key.get_secret_value() == "gemini-key"
+    assert (settings.gemini_model, settings.gemini_base_url) == ("gemini-x", "http://gemini.example")
+    assert (settings.inngest_dev, settings.inngest_base_url) == ("1", "http://inngest.example")
+    assert settings.inngest_event_key is not None and settings.inngest_event_key.get_secret_value() == "event-key"
+    assert settings.inngest_signing_key is not None
+    assert settings.inngest_signing_key.get_secret_value() == "signing-key"
+
+
+def test_undocumented_names_include_the_generic_ones_a_platform_sets() -> None:
+    names = undocumented_names()
+    assert {"SECRET_KEY", "OUTBOUND_SMTP_HOST", "HELPGATE_OUTBOUND_SMTP_HOST", "HELPGATE_MONGODB_URI"} <= names
+    assert {"MONGODB_DATABASE", "JWT_ISSUER", "HELPGATE_JWT_SECRET", "DATA_DIR"} <= names
+    assert not {"MONGODB_URI", "HELPGATE_SECRET_KEY", "SMTP_HOST"} & names
+
+
+def test_undocumented_names_in_the_environment_are_ignored(environment: pytest.MonkeyPatch) -> None:
+    for name in undocumented_names():
+        environment.setenv(name, SENTINEL)
+    settings = Settings(_env_file=None)  # an int or list field reading the sentinel would fail validation
+    assert SENTINEL not in _values(settings).values()
+    assert settings.secret_key is None and settings.outbound_smtp_host is None and settings.mongodb_uri is None
+
+
+def test_undocumented_names_in_a_dotenv_file_are_ignored(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("".join(f"{name}={SENTINEL}\n" for name in sorted(undocumented_names())))
+    settings = Settings()
+    assert SENTINEL not in _values(settings).values()
+    assert settings.secret_key is None and settings.outbound_smtp_host is None
+
+
+def test_documented_names_in_the_environment_are_read(environment: pytest.MonkeyPatch) -> None:
+    for name, value in DOCUMENTED.items():
+        environment.setenv(name, value)
+    _assert_documented_values(Settings(_env_file=None))
+
+
+def test_documented_names_in_a_dotenv_file_are_read(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("".join(f"{name}={value}\n" for name, value in DOCUMENTED.items()))
+    _assert_documented_values(Settings())
+
+
+def test_documented_name_wins_over_an_undocumented_one(environment: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    environment.setenv("OUTBOUND_SMTP_HOST", SENTINEL)
+    environment.setenv("SMTP_HOST", "relay.example")
+    (tmp_path / ".env").write_text(f"SECRET_KEY={SENTINEL}\nHELPGATE_SECRET_KEY={'k' * 32}\n")
+    settings = Settings()
+    assert settings.outbound_smtp_host == "relay.example" and settings.secret_key == "k" * 32
+
+
+def test_code_builds_settings_by_field_name(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("SMTP_HOST", "from-the-environment")
+    settings = Settings(
+        _env_file=None,
+        outbound_smtp_host="relay.example",
+        outbound_smtp_port=2526,
+        secret_key="k" * 32,
+        mongodb_uri="mongodb://db.example:27017",
+        gemini_api_key="gemini-key",
+    )
+    assert (settings.outbound_smtp_host, settings.outbound_smtp_port) == ("relay.example", 2526)
+    assert settings.secret_key == "k" * 32 and settings.mongodb_uri == "mongodb://db.example:27017"
+    assert settings.gemini_api_key is not None and settings.gemini_api_key.get_secret_value() == "gemini-key"
