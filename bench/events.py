@@ -463,7 +463,7 @@ async def _collect_mail_and_runs(result: MailResult) -> None:
         result.runs[f"{run['function_id']} {run['status']}"] += 1
 
 
-def _gateway_settings(root: Path) -> Settings:
+def gateway_settings(root: Path) -> Settings:
     values: dict[str, Any] = {
         "data_dir": root / "data",
         "http_host": HOST,
@@ -485,7 +485,7 @@ def _gateway_settings(root: Path) -> Settings:
 
 async def bench_mail(count: int, senders: int, timeout: float, counter: CommandTimer) -> MailResult:
     with tempfile.TemporaryDirectory(prefix="helpgate-bench-mail-") as directory:
-        gateway = Gateway(_gateway_settings(Path(directory)))
+        gateway = Gateway(gateway_settings(Path(directory)))
         await gateway.start()
         try:
             assert gateway.smtp is not None and gateway.workflows is not None
