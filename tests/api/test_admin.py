@@ -318,9 +318,7 @@ async def test_admin_may_change_own_name_and_demote_another_admin(
     assert other.status_code == 200 and other.json()["role"] == "agent"
 
 
-async def test_demoted_agent_loses_access_with_the_same_token(
-    gateway: Gateway, api: Api, admin: dict[str, str]
-) -> None:
+async def test_demoted_agent_loses_access_at_once(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:
     await _catalog(api, admin, "billing")
     await users.create(email="agent@example.com", role=Role.AGENT, password=PASSWORD, skills=["billing"])
     assert gateway.smtp is not None
@@ -336,6 +334,9 @@ async def test_demoted_agent_loses_access_with_the_same_token(
 
     assert demoted.status_code == 200 and demoted.json()["role"] == "customer"
     assert demoted.json()["skills"] == []  # customers have none
+    # A new role ends the account's sessions: the agent's token is void, and a new login has the customer's rights.
+    assert (await api.get("/api/tickets", headers=agent)).status_code == 401
+    agent = await login(api, "agent@example.com")
     listing = await api.get("/api/tickets", headers=agent)
     assert listing.status_code == 200 and listing.json()["items"] == [] and listing.json()["total"] == 0
     assert (await api.get("/api/tickets/1", headers=agent)).status_code == 404
@@ -357,7 +358,9 @@ async def test_deactivated_user_token_is_refused_at_once(gateway: Gateway, api: 
     relogin = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
     assert relogin.status_code == 401
     assert (await api.patch(path, json={"active": True}, headers=admin)).status_code == 200
-    assert (await api.get("/api/auth/me", headers=agent)).status_code == 200
+    # Reactivation does not revive the tokens the deactivation voided; a new login does.
+    assert (await api.get("/api/auth/me", headers=agent)).status_code == 401
+    assert (await api.get("/api/auth/me", headers=await login(api, "agent@example.com"))).status_code == 200
 
 
 # --- the skill catalog --------------------------------------------------------------------------------------

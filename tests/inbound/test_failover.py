@@ -21,7 +21,7 @@ async def test_killing_one_instance_loses_and_repeats_nothing(store_uri: str, do
     with tempfile.TemporaryDirectory(prefix="helpgate-failover-") as directory:
         root = Path(directory)
         report = await run(
-            Plan(smtp_mails=40, imap_mails=40, rate=4.0, settle_seconds=150.0),
+            Plan(smtp_mails=40, imap_mails=40, rate=4.0, settle_seconds=480.0),
             store_uri=store_uri,
             dovecot=dovecot,
             root=root,
