@@ -23,7 +23,7 @@ from helpgate.workflows.runner import LocalRunner
 from helpgate.workflows.step import Cancel, Context, Event, Json, PermanentError, Step, Workflow
 
 Store = AsyncMongoClient[dict[str, Any]]
-FAST: dict[str, Any] = {"retry_base": 0.05, "sweep_interval": 0.1, "lease": timedelta(seconds=0.6)}
+FAST: dict[str, Any] = {"retry_base": 0.05, "sweep_interval": 0.1, "lease": timedelta(seconds=3)}
 
 
 @asynccontextmanager
