@@ -149,7 +149,7 @@ class Gateway:
             await self.worker.start(policy=self.inbound_policy())
             outgoing = wiring.make_outgoing(settings, secret=self.load_secret_key(), wake=self._wake_outbound)
             self.outbound = wiring.make_worker(
-                settings, wiring.make_transport(settings), loop_marker=outgoing.from_address
+                settings, wiring.make_transport(settings), loop_marker=outgoing.loop_marker
             )
             await self.outbound.start()
             if settings.run_workflows:

@@ -14,6 +14,7 @@ from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models import DeliveryStatus, OutboundMail, Role, Ticket, User
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import deliveries, outbound, replies, senders, suppressions
+from helpgate.core.services.replies import NewFile
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from tests.conftest import make_settings, make_user
@@ -60,6 +61,27 @@ async def test_421_is_retried_then_sent_once(gateway: Gateway, sink: CaptureServ
     ]
     assert "421 4.7.0 Try again later" in mail.history[2].detail
     assert len(await sink.wait_for(1)) == 1
+
+
+async def test_mail_is_composed_when_queued_and_those_bytes_are_sent(gateway: Gateway, sink: CaptureServer) -> None:
+    """The sender sends the bytes stored with the mail; only mail with attachments is composed at send time."""
+    agent = await _ticket_and_agent(gateway)
+    plain = await _reply(gateway, agent, "composed when queued")
+    _message, attached = await replies.reply(
+        author=agent,
+        number=1,
+        text="with a file",
+        outgoing=_outgoing(gateway),
+        files=[NewFile(filename="notes.txt", content_type="text/plain", data=b"the notes")],
+    )
+
+    assert plain.data is not None and b"composed when queued" in plain.data and attached.data is None
+    sent = [await wait_for_status(mail.key, "sent") for mail in (plain, attached)]
+    received = {item.message["Message-ID"]: item for item in await sink.wait_for(2)}
+    assert received[f"<{plain.key}>"].data == plain.data
+    attachments = received[f"<{attached.key}>"].message.iter_attachments()
+    assert [part.get_filename() for part in attachments] == ["notes.txt"]
+    assert [mail.data for mail in sent] == [None, None]  # dropped once sent: the ticket's message keeps the text
 
 
 async def test_550_fails_for_good_with_the_server_answer(gateway: Gateway, sink: CaptureServer) -> None:

@@ -44,6 +44,11 @@ class Outgoing:
         return self.from_address.rpartition("@")[2]
 
     @property
+    def loop_marker(self) -> str:
+        """The X-Loop value on every mail we send: our From address."""
+        return self.from_address
+
+    @property
     def display_name(self) -> str:
         return self.from_name or self.from_address
 

@@ -276,7 +276,9 @@ class OutboundWorker:
         self, mail: OutboundMail, connection: Connection, before_data: BeforeData, started: Callable[[], bool]
     ) -> None:
         try:
-            data = compose.build(mail, await outbound.read_files(mail), loop_marker=self._loop_marker).as_bytes()
+            data = mail.data
+            if data is None:  # with attachments (or queued by an older version): composed now
+                data = compose.build(mail, await outbound.read_files(mail), loop_marker=self._loop_marker).as_bytes()
         except Exception as error:
             log.exception("outbound.compose_failed key=%s", mail.key)
             await self._failed(mail, TemporaryDeliveryError(f"cannot compose: {error}"), started=False)

@@ -108,7 +108,7 @@ async def mark_sent(mail: OutboundMail, *, reply: str, now: datetime) -> bool:
         DeliveryStatus.SENT,
         now=now,
         detail=reply,
-        fields={"smtp_reply": reply, "sent_at": now, "lease_until": None, "last_error": None},
+        fields={"smtp_reply": reply, "sent_at": now, "lease_until": None, "last_error": None, "data": None},
     )
 
 
@@ -133,6 +133,7 @@ async def mark_sent_many(sent: Sequence[tuple[OutboundMail, str]], *, now: datet
                     "lease_until": None,
                     "last_error": None,
                 },
+                "$unset": {"data": ""},  # the composed bytes: the ticket's message keeps what was said
                 "$push": {"history": _entry(DeliveryStatus.SENT, now, reply)},
             },
         )
@@ -146,6 +147,7 @@ async def mark_sent_many(sent: Sequence[tuple[OutboundMail, str]], *, now: datet
     for mail, reply in sent:
         if mail.id in ids:
             mail.status, mail.smtp_reply, mail.sent_at, mail.lease_until = DeliveryStatus.SENT, reply, now, None
+            mail.data = None
     return ids
 
 

@@ -109,8 +109,14 @@ async def prepare(
     )
 
 
-async def enqueue(mail: OutboundMail) -> OutboundMail:
-    """Store a prepared mail. Its Message-ID is its idempotency key: queuing it again finds the first copy."""
+async def enqueue(mail: OutboundMail, *, loop_marker: str | None = None) -> OutboundMail:
+    """Store a prepared mail. Its Message-ID is its idempotency key: queuing it again finds the first copy.
+
+    With `loop_marker` (the X-Loop value) a mail without attachments is composed now and stored with its
+    bytes, so the sender only sends them; one with attachments is composed when sent (its files stay in GridFS).
+    """
+    if loop_marker is not None and not mail.attachments:
+        mail.data = compose.build(mail, [], loop_marker=loop_marker).as_bytes()
     try:
         await mail.insert()
     except DuplicateKeyError:
@@ -173,7 +179,7 @@ async def queue_automatic(
         thread=thread,
         idempotency=idempotency,
     )
-    mail = await enqueue(mail)
+    mail = await enqueue(mail, loop_marker=outgoing.loop_marker)
     outgoing.wake()
     return mail
 

@@ -75,7 +75,7 @@ async def reply(
     )
     dedupe_key = f"outbound {mail.key}"
     mail.attachments = [stored.ref() for stored in await _store(files, dedupe_key=dedupe_key, ticket=ticket)]
-    mail = await outbound.enqueue(mail)
+    mail = await outbound.enqueue(mail, loop_marker=outgoing.loop_marker)
     message = await tickets.add_message(
         ticket=ticket,
         message=NewMessage(
