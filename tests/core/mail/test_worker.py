@@ -162,12 +162,16 @@ async def test_mail_queued_while_stopped_goes_out_at_the_next_start(
         await second.stop()
 
 
+LEASE = 1.5  # seconds: short, so the test is quick; long enough that a slow store write on a busy machine (the
+# journal is renewed every third of it) does not make the worker take its own journal for a stopped one
+
+
 async def test_stop_during_data_leaves_mail_uncertain_never_resent(
     sink: CaptureServer, tmp_path: Path, store_uri: str, database_name: str
 ) -> None:
     """At most once: cut off after DATA began, the mail may have arrived, so it is not sent again."""
     settings = make_settings(
-        tmp_path, store_uri, database_name, **sink.settings(), shutdown_grace_seconds=0.1, outbound_lease_seconds=0.3
+        tmp_path, store_uri, database_name, **sink.settings(), shutdown_grace_seconds=0.1, outbound_lease_seconds=LEASE
     )
     sink.handler.data_delay = 1.0
     first = Gateway(settings)
@@ -185,7 +189,7 @@ async def test_stop_during_data_leaves_mail_uncertain_never_resent(
     sink.handler.data_delay = 0
 
     second = Gateway(settings)
-    await asyncio.sleep(0.4)  # the lease runs out
+    await asyncio.sleep(LEASE + 0.1)  # the lease runs out
     await second.start()
     try:
         uncertain = await wait_for_status(mail.key, "uncertain")
