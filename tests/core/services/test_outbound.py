@@ -51,3 +51,26 @@ async def test_idempotent_automatic_mail_is_queued_once(store: Store) -> None:
     assert first is not None and again is not None and other is not None
     assert again.id == first.id and other.id != first.id
     assert await OutboundMail.find({"to": "someone@example.org"}).count() == 2
+
+
+async def test_a_mail_that_cannot_be_composed_is_queued_all_the_same(store: Store) -> None:
+    """Composing at queue time only saves the sender work: if it fails, the mail is queued without its bytes,
+    so the sender composes it again and records the failure on the mail, where agents see it."""
+    mail = await outbound.prepare(
+        outgoing=OUTGOING,
+        template=TemplateKind.WELCOME,
+        to=["someone@example.org"],
+        subject="Welcome\r\nBcc: everyone@example.org",  # the SMTP policy refuses a line break in a header
+        context={"user_name": "", "email": "x@y", "role": "customer", "support_address": "help@acme.test"},
+        now=utcnow(),
+        automatic=True,
+    )
+    queued = await outbound.enqueue(mail, loop_marker=OUTGOING.loop_marker)
+    good = await outbound.enqueue(
+        mail.model_copy(update={"id": None, "revision_id": None, "key": f"x{mail.key}", "subject": "Welcome"}),
+        loop_marker=OUTGOING.loop_marker,
+    )
+
+    stored = await outbound.get(queued.key)
+    assert stored is not None and stored.data is None
+    assert good.data is not None and b"Subject: Welcome\r\n" in good.data

@@ -114,9 +114,14 @@ async def enqueue(mail: OutboundMail, *, loop_marker: str | None = None) -> Outb
 
     With `loop_marker` (the X-Loop value) a mail without attachments is composed now and stored with its
     bytes, so the sender only sends them; one with attachments is composed when sent (its files stay in GridFS).
+    Should composing fail here, the mail is queued all the same: the sender composes it again and records the
+    failure on the mail, where agents see it, instead of the reply or the workflow step failing.
     """
     if loop_marker is not None and not mail.attachments:
-        mail.data = compose.build(mail, [], loop_marker=loop_marker).as_bytes()
+        try:
+            mail.data = compose.build(mail, [], loop_marker=loop_marker).as_bytes()
+        except Exception:
+            log.exception("outbound.compose_failed key=%s: queued uncomposed; the sender tries again", mail.key)
     try:
         await mail.insert()
     except DuplicateKeyError:
