@@ -42,7 +42,7 @@ async def _queue(count: int) -> list[str]:
             now=utcnow(),
             automatic=True,
         )
-        keys.append((await outbound.enqueue(mail)).key)
+        keys.append((await outbound.enqueue(mail, loop_marker=OUTGOING.loop_marker)).key)
     return keys
 
 

@@ -25,4 +25,4 @@ async def queue_mail(index: int = 0) -> OutboundMail:
         now=utcnow(),
         automatic=True,
     )
-    return await outbound.enqueue(mail)
+    return await outbound.enqueue(mail, loop_marker=OUTGOING.loop_marker)

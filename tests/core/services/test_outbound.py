@@ -18,7 +18,9 @@ Store = AsyncMongoClient[dict[str, Any]]
 
 async def test_enqueue_is_idempotent_on_the_message_id(store: Store) -> None:
     mail = await _queue()
-    again = await outbound.enqueue(mail.model_copy(update={"id": None, "revision_id": None}))
+    again = await outbound.enqueue(
+        mail.model_copy(update={"id": None, "revision_id": None}), loop_marker=OUTGOING.loop_marker
+    )
     assert again.id == mail.id and await OutboundMail.find_all().count() == 1
 
 

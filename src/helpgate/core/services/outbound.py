@@ -109,15 +109,15 @@ async def prepare(
     )
 
 
-async def enqueue(mail: OutboundMail, *, loop_marker: str | None = None) -> OutboundMail:
+async def enqueue(mail: OutboundMail, *, loop_marker: str) -> OutboundMail:
     """Store a prepared mail. Its Message-ID is its idempotency key: queuing it again finds the first copy.
 
-    With `loop_marker` (the X-Loop value) a mail without attachments is composed now and stored with its
+    A mail without attachments is composed now (`loop_marker` is its X-Loop value) and stored with its
     bytes, so the sender only sends them; one with attachments is composed when sent (its files stay in GridFS).
     Should composing fail here, the mail is queued all the same: the sender composes it again and records the
     failure on the mail, where agents see it, instead of the reply or the workflow step failing.
     """
-    if loop_marker is not None and not mail.attachments:
+    if not mail.attachments:
         try:
             mail.data = compose.build(mail, [], loop_marker=loop_marker).as_bytes()
         except Exception:
