@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pymongo.errors import ConnectionFailure
 
 from helpgate.core import log_context, metrics
-from helpgate.core.models import Direction, RawMessage, RawStatus, Ticket, User
+from helpgate.core.models import Direction, Message, RawMessage, RawStatus, Ticket, User
 from helpgate.core.services import attachments, bodies, raw_messages, suppressions, tickets, users
 from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
@@ -67,6 +67,7 @@ class InboundContext:
     dedupe_key: str = ""
     requester: User | None = None
     ticket: Ticket | None = None
+    resumed: Message | None = None  # this mail's own message, stored by a delivery that was cut off
     policy: Policy = field(default_factory=Policy)
     auto_reply_block: str | None = None
     auth: authresults.AuthResults = field(default_factory=authresults.AuthResults)
@@ -120,18 +121,33 @@ async def bounce(ctx: InboundContext) -> None:
         mail.in_reply_to = [report.original_message_id, *mail.in_reply_to]
 
 
+FINISHED = (RawStatus.PROCESSED, RawStatus.DUPLICATE)
+
+
 async def dedupe(ctx: InboundContext) -> None:
     earlier = await tickets.find_message(ctx.dedupe_key)
-    if earlier is not None:
-        raise Duplicate(
-            f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}",
-            code="duplicate",
-            ticket=earlier.ticket_number,
-        )
+    if earlier is None:
+        return
+    if earlier.raw_message_id == ctx.raw.id and ctx.raw.status not in FINISHED:
+        # This very mail, its delivery cut off after the message was stored (its instance stopped, or a later
+        # step failed and it is replayed): finish that delivery instead of calling the mail its own duplicate.
+        ctx.resumed = earlier
+        log.info("inbound.resuming raw=%s message_id=%s ticket=%s", ctx.raw.id, ctx.message_id, earlier.ticket_number)
+        return
+    raise Duplicate(
+        f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}",
+        code="duplicate",
+        ticket=earlier.ticket_number,
+    )
 
 
 async def thread(ctx: InboundContext) -> None:
     assert ctx.mail is not None
+    if ctx.resumed is not None:
+        ctx.ticket = await Ticket.get(ctx.resumed.ticket_id)
+        if ctx.ticket is None:
+            raise Quarantine(f"the ticket of stored message {ctx.resumed.id} is gone", code="ticket_gone")
+        return
     ctx.ticket = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret)
     if ctx.ticket is None and ctx.mail.report is not None:
         raise Ignore("delivery report for a message of no ticket", code="report_without_ticket")
@@ -158,6 +174,10 @@ async def deliver(ctx: InboundContext) -> None:
         auto_reply_block=ctx.auto_reply_block,
         authentication=ctx.auth.as_dict(),
     )
+    if ctx.resumed is not None:
+        assert ctx.ticket is not None
+        await tickets.finish_message(ticket=ctx.ticket, stored=ctx.resumed, message=message)
+        return
     if ctx.ticket is not None:
         if await tickets.add_message(ticket=ctx.ticket, message=message) is None:
             raise Duplicate(

@@ -107,12 +107,17 @@ async def open_ticket(
             existing = ticket
     await add_message(ticket=existing, message=first, announce=False)
     # Also when the ticket was found: a crash between the insert and this emit is healed by the retry.
+    await _announce_opened(existing, first)
+    return existing
+
+
+async def _announce_opened(ticket: Ticket, first: NewMessage | Message) -> None:
+    """`ticket/created`, once per ticket: triage, assignment and the acknowledgement follow from it."""
     await events.emit(
         events.TICKET_CREATED,
-        key=f"{events.TICKET_CREATED} {existing.id}",
-        data={**ticket_ref(existing), "automatic": first.auto_reply_block is not None},
+        key=f"{events.TICKET_CREATED} {ticket.id}",
+        data={**ticket_ref(ticket), "automatic": first.auto_reply_block is not None},
     )
-    return existing
 
 
 def _api_key(purpose: str, author: User, idempotency_key: str | None) -> str:
@@ -229,6 +234,35 @@ async def add_message(
     except DuplicateKeyError:
         log.info("message.duplicate ticket=%s key=%s", ticket.number, message.dedupe_key)
         return None
+    await _update_ticket(ticket, document, message, status=status, now=now)
+    if announce:
+        await _announce(ticket, document)
+    return document
+
+
+async def finish_message(*, ticket: Ticket, stored: Message, message: NewMessage) -> None:
+    """Finish a delivery cut off after its message was stored (the instance stopped): the ticket update that
+    follows the insert, when it never happened, and the announcement, which is stored once per key so making
+    it again is harmless. Without this the retry would find its own message and call the mail a duplicate,
+    and no workflow would ever hear of it: no triage, no acknowledgement."""
+    first = ticket.origin_key == stored.dedupe_key
+    # The update sets `updated_at` to the message's own `created_at`; a first message is the first one counted.
+    missed = ticket.message_count == 0 if first else ticket.updated_at < stored.created_at
+    if missed:
+        await _update_ticket(ticket, stored, message, status=None, now=stored.created_at)
+    log.info("message.finished ticket=%s key=%s ticket_updated=%s", ticket.number, stored.dedupe_key, missed)
+    if first:
+        await _announce_opened(ticket, stored)
+    else:
+        await _announce(ticket, stored)
+
+
+async def _update_ticket(
+    ticket: Ticket, document: Message, message: NewMessage, *, status: TicketStatus | None, now: datetime
+) -> None:
+    """What a new message changes on its ticket: the count customers see, participants, thread roots, the
+    status (an agent's reply: pending; a customer's mail to a pending or solved ticket reopens it)."""
+    assert ticket.id is not None
     counted = message.kind is not MessageKind.NOTE
     changes: dict[str, object] = {"updated_at": now}
     if status is not None:
@@ -253,13 +287,16 @@ async def add_message(
     log.info("message.added ticket=%s message_id=%s kind=%s", ticket.number, message.message_id, message.kind)
     if message.direction is Direction.INBOUND and ticket.status in REOPENED_BY_CUSTOMER:
         await _reopen(ticket, now=now)
-    if announce and message.direction is Direction.INBOUND:
+
+
+async def _announce(ticket: Ticket, document: Message) -> None:
+    """A new inbound message is announced as `ticket/message.received`, once per message."""
+    if document.direction is Direction.INBOUND:
         await events.emit(
             events.TICKET_MESSAGE_RECEIVED,
             key=f"{events.TICKET_MESSAGE_RECEIVED} {document.id}",
             data={**ticket_ref(ticket), "message_id": str(document.id)},
         )
-    return document
 
 
 async def _reopen(ticket: Ticket, *, now: datetime) -> None:
