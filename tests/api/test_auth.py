@@ -152,9 +152,13 @@ async def test_refresh_rotates_and_reuse_revokes_family(gateway: Gateway, api: A
 
     replay = await api.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert replay.status_code == 401
-    # The replay revoked the whole family, including the token rotated from it.
+    # The replay revoked the whole family, including the token rotated from it, and voided the access tokens
+    # issued with them: one of them is in a thief's hands.
     after = await api.post("/api/auth/refresh", json={"refresh_token": rotated})
     assert after.status_code == 401
+    for access in (first["access_token"], second.json()["access_token"]):
+        me = await api.get("/api/auth/me", headers={"Authorization": f"Bearer {access}"})
+        assert me.status_code == 401 and me.json()["detail"] == "session ended; log in again"
 
 
 # --- the account rules, sign-up, the OAuth2 form ---------------------------------------------------------
@@ -334,15 +338,37 @@ async def test_logout_ends_the_session(gateway: Gateway, api: Api) -> None:
     other = (await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})).json()
     rotated = (await api.post("/api/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
 
+    def bearer(pair: dict[str, str]) -> dict[str, str]:
+        return {"Authorization": f"Bearer {pair['access_token']}"}
+
+    assert (await api.get("/api/auth/me", headers=bearer(first))).status_code == 200
     response = await api.post("/api/auth/logout", json={"refresh_token": rotated["refresh_token"]})
     assert response.status_code == 204 and not response.content
     for token in (rotated["refresh_token"], first["refresh_token"]):
         assert (await api.post("/api/auth/refresh", json={"refresh_token": token})).status_code == 401
+    # The session's access tokens end with it, not when they expire.
+    for pair in (first, rotated):
+        me = await api.get("/api/auth/me", headers=bearer(pair))
+        assert me.status_code == 401 and me.json()["detail"] == "session ended; log in again"
     # Another session of the same account goes on.
+    assert (await api.get("/api/auth/me", headers=bearer(other))).status_code == 200
     assert (await api.post("/api/auth/refresh", json={"refresh_token": other["refresh_token"]})).status_code == 200
     # Logging out twice, or with a token we never issued, is no error.
     assert (await api.post("/api/auth/logout", json={"refresh_token": rotated["refresh_token"]})).status_code == 204
     assert (await api.post("/api/auth/logout", json={"refresh_token": "never-issued"})).status_code == 204
+
+
+async def test_ended_sessions_are_forgotten_once_their_tokens_have_expired(gateway: Gateway) -> None:
+    user = await make_user("agent@example.com", Role.AGENT)
+    assert user.id is not None
+    now = utcnow()
+    await users.end_session(user.id, "first", until=now + timedelta(minutes=15), now=now)
+    await users.end_session(user.id, "second", until=now + timedelta(minutes=20), now=now + timedelta(minutes=5))
+    stored = await User.get(user.id)
+    assert stored is not None and set(stored.ended_sessions) == {"first", "second"}
+    await users.end_session(user.id, "third", until=now + timedelta(minutes=31), now=now + timedelta(minutes=16))
+    stored = await User.get(user.id)
+    assert stored is not None and set(stored.ended_sessions) == {"second", "third"}
 
 
 async def test_password_change_ends_other_sessions(policy: sessions.AuthPolicy, api: Api) -> None:

@@ -184,6 +184,7 @@ def load_secret_key(configured: str | None, data_dir: Path) -> str:
 class AccessClaims:
     subject: str  # the user id
     session_epoch: int  # the account's session epoch when it was issued (0 for tokens without the claim)
+    session: str | None = None  # the session (refresh token family) it was issued for
 
 
 @dataclass(frozen=True)
@@ -193,8 +194,8 @@ class TokenIssuer:
     audience: str
     access_ttl: timedelta
 
-    def issue_access(self, subject: str, now: datetime, *, session_epoch: int = 0) -> str:
-        claims = {
+    def issue_access(self, subject: str, now: datetime, *, session_epoch: int = 0, session: str | None = None) -> str:
+        claims: dict[str, object] = {
             "sub": subject,
             "iat": int(now.timestamp()),
             "exp": int((now + self.access_ttl).timestamp()),
@@ -204,6 +205,8 @@ class TokenIssuer:
             "typ": "access",
             "sep": session_epoch,
         }
+        if session is not None:
+            claims["sid"] = session
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def subject_of(self, token: str) -> str:
@@ -226,6 +229,7 @@ class TokenIssuer:
         except jwt.InvalidTokenError:
             raise NotAuthenticated("invalid token") from None
         epoch = claims.get("sep", 0)
-        if claims.get("typ") != "access" or type(epoch) is not int:
+        session = claims.get("sid")
+        if claims.get("typ") != "access" or type(epoch) is not int or not isinstance(session, str | None):
             raise NotAuthenticated("invalid token")
-        return AccessClaims(subject=str(claims["sub"]), session_epoch=epoch)
+        return AccessClaims(subject=str(claims["sub"]), session_epoch=epoch, session=session)

@@ -126,10 +126,10 @@ async def refresh(body: RefreshRequest, issuer: Issuer, request: Request) -> Tok
 
 
 @router.post("/logout", status_code=204, response_class=Response, openapi_extra=PUBLIC, responses=INVALID)
-async def logout(body: LogoutRequest) -> None:
-    """End the session the refresh token belongs to (its whole family). Access tokens already issued
-    stay valid until they expire (HELPGATE_ACCESS_TOKEN_MINUTES)."""
-    await sessions.logout(token=body.refresh_token)
+async def logout(body: LogoutRequest, issuer: Issuer) -> None:
+    """End the session the refresh token belongs to: its whole family of refresh tokens, and the access
+    tokens issued with them, which are refused from now on (401 "session ended")."""
+    await sessions.logout(token=body.refresh_token, issuer=issuer, now=utcnow())
 
 
 @router.get("/me", responses=errors(401))

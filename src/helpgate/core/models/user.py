@@ -27,6 +27,9 @@ class User(Document):
     last_assigned_at: datetime | None = None  # ties in automatic assignment go to who waited longest
     # Counts the times the account's sessions were ended; an access token from an earlier epoch is void.
     session_epoch: int = 0
+    # Sessions ended one by one (logout, a refresh token spent twice): session id -> when its last access token
+    # expires. Access tokens carry their session id; one of an ended session is void. Entries go once expired.
+    ended_sessions: dict[str, datetime] = Field(default_factory=dict)
     created_at: datetime = Field(default_factory=utcnow)
 
     class Settings:

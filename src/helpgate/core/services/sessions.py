@@ -195,8 +195,8 @@ async def refresh(*, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, no
         {"_id": stored.id, "used_at": None}, {"$set": {"used_at": now}}
     )
     if spent.modified_count != 1:
-        await RefreshToken.get_pymongo_collection().update_many({"family": stored.family}, {"$set": {"revoked": True}})
-        log.warning("auth.refresh_reuse user=%s family=%s: family revoked", stored.user_id, stored.family)
+        await _end(stored, issuer=issuer, now=now)
+        log.warning("auth.refresh_reuse user=%s family=%s: session ended", stored.user_id, stored.family)
         raise NotAuthenticated("invalid refresh token")
     user = await users.get(stored.user_id)
     if user is None or not user.active:
@@ -204,13 +204,20 @@ async def refresh(*, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, no
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=now, family=stored.family)
 
 
-async def logout(*, token: str) -> None:
-    """Revoke the session (the refresh token's whole family). An unknown or spent token is no error."""
+async def logout(*, token: str, issuer: TokenIssuer, now: datetime) -> None:
+    """End the session: its refresh tokens (the whole family) and the access tokens issued with them. An
+    unknown or spent token is no error."""
     stored = await RefreshToken.find_one({"token_hash": hash_token(token)})
     if stored is None:
         return
-    await RefreshToken.get_pymongo_collection().update_many({"family": stored.family}, {"$set": {"revoked": True}})
+    await _end(stored, issuer=issuer, now=now)
     log.info("auth.logout user=%s family=%s", stored.user_id, stored.family)
+
+
+async def _end(stored: RefreshToken, *, issuer: TokenIssuer, now: datetime) -> None:
+    """Revoke a session's refresh tokens and void its access tokens (any still valid expire by now + their TTL)."""
+    await RefreshToken.get_pymongo_collection().update_many({"family": stored.family}, {"$set": {"revoked": True}})
+    await users.end_session(stored.user_id, stored.family, until=now + issuer.access_ttl, now=now)
 
 
 async def _issue(
@@ -218,21 +225,22 @@ async def _issue(
 ) -> TokenPair:
     assert user.id is not None
     refresh_token = new_refresh_token()
+    session = family or uuid.uuid4().hex
     await RefreshToken(
         token_hash=hash_token(refresh_token),
         user_id=user.id,
-        family=family or uuid.uuid4().hex,
+        family=session,
         expires_at=now + refresh_ttl,
         created_at=now,
     ).insert()
-    access_token = issuer.issue_access(str(user.id), now, session_epoch=user.session_epoch)
+    access_token = issuer.issue_access(str(user.id), now, session_epoch=user.session_epoch, session=session)
     return TokenPair(access_token=access_token, refresh_token=refresh_token)
 
 
 async def authenticate(*, token: str, issuer: TokenIssuer) -> User:
     """The active user an access token names, read from the store now (roles are never taken from the token).
     A token issued before the account's sessions were ended (new role, deactivation, new password) is void,
-    even once the account is active again."""
+    even once the account is active again; so is one of a session ended by logout or by refresh token reuse."""
     claims = issuer.claims_of(token)
     try:
         user_id = PydanticObjectId(claims.subject)
@@ -241,7 +249,9 @@ async def authenticate(*, token: str, issuer: TokenIssuer) -> User:
     user = await users.get(user_id)
     if user is None or not user.active:
         raise NotAuthenticated("invalid token")
-    if claims.session_epoch != user.session_epoch:
+    if claims.session_epoch != user.session_epoch or (
+        claims.session is not None and claims.session in user.ended_sessions
+    ):
         raise NotAuthenticated("session ended; log in again")
     return user
 

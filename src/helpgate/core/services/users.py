@@ -10,9 +10,10 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import Address
+from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
@@ -248,6 +249,22 @@ async def _admin_guard() -> AsyncIterator[None]:
         yield
     finally:
         await leases.release(ADMIN_GUARD, owner=owner)
+
+
+async def end_session(user_id: PydanticObjectId, session: str, *, until: datetime, now: datetime) -> None:
+    """Void the access tokens of one session (they are good until `until` at the latest); entries for sessions
+    whose tokens have all expired are dropped on the way, so the list stays as short as the access token lifetime."""
+    user = await User.get(user_id)
+    if user is None:
+        return
+    update: dict[str, Any] = {"$set": {f"ended_sessions.{session}": until}}
+    expired = {
+        f"ended_sessions.{old}": "" for old, ends in user.ended_sessions.items() if ends <= now and old != session
+    }
+    if expired:
+        update["$unset"] = expired
+    await User.get_pymongo_collection().update_one({"_id": user_id}, update)
+    log.info("user.session_ended id=%s session=%s", user_id, session)
 
 
 async def end_sessions(user_id: PydanticObjectId) -> int:
