@@ -209,6 +209,8 @@ class Gateway:
                 access_log=False,
                 lifespan="off",
                 timeout_graceful_shutdown=math.ceil(settings.shutdown_grace_seconds),
+                proxy_headers=bool(settings.trusted_proxies),
+                forwarded_allow_ips=settings.trusted_proxies or None,
             )
             self._http = HttpServer(config)
             self.http_port = int(http_socket.getsockname()[1])

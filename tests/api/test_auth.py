@@ -521,6 +521,47 @@ async def test_failed_logins_from_one_address_lock_it(policy: sessions.AuthPolic
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
 
 
+def _from(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_ip": 2, "login_failures_per_account": 100}])
+async def test_a_trusted_proxy_names_the_client_the_limit_counts(
+    policy: sessions.AuthPolicy, api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The test client connects from 127.0.0.1, a trusted proxy by default: each forwarded client has its own limit."""
+    await make_user("agent@example.com", Role.AGENT)
+    credentials = {"email": "agent@example.com", "password": PASSWORD}
+    for _ in range(2):
+        wrong = await api.post(
+            "/api/auth/login", json={**credentials, "password": "nope"}, headers=_from("203.0.113.7")
+        )
+        assert wrong.status_code == 401
+    assert (await api.post("/api/auth/login", json=credentials, headers=_from("203.0.113.7"))).status_code == 429
+    assert (await api.post("/api/auth/login", json=credentials, headers=_from("203.0.113.8"))).status_code == 200
+    assert any("ip=203.0.113.7" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"login_failures_per_ip": 2, "login_failures_per_account": 100, "trusted_proxies": []}]
+)
+async def test_with_no_trusted_proxy_a_forwarded_address_is_not_believed(policy: sessions.AuthPolicy, api: Api) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    credentials = {"email": "agent@example.com", "password": PASSWORD}
+    for address in ("203.0.113.7", "203.0.113.8"):
+        wrong = await api.post("/api/auth/login", json={**credentials, "password": "nope"}, headers=_from(address))
+        assert wrong.status_code == 401
+    # Both failures were counted against the peer itself, whatever the header claimed.
+    assert (await api.post("/api/auth/login", json=credentials, headers=_from("203.0.113.9"))).status_code == 429
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings(trusted_proxies="10.0.0.0/8, 192.0.2.1,*").trusted_proxies == ["10.0.0.0/8", "192.0.2.1", "*"]
+    assert Settings(trusted_proxies="").trusted_proxies == []
+    with pytest.raises(ValueError, match="neither an IP address"):
+        Settings(trusted_proxies="proxy.example.org")
+
+
 @pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 3}])
 async def test_success_clears_the_account_failures(policy: sessions.AuthPolicy, api: Api) -> None:
     await make_user("agent@example.com", Role.AGENT)

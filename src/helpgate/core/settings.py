@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import socket
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".helpgate")
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8000, ge=0, le=65535)
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: addresses or networks, "*" for any;
+    # empty: none. The per-address login and sign-up limits count the client address this yields.
+    trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)
     support_addresses: Annotated[list[str], NoDecode] = ["support@localhost"]
@@ -160,6 +164,26 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list):
             return [str(item).strip().lower() for item in value if str(item).strip()]
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [str(item).strip() for item in value if str(item).strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_proxies(cls, value: list[str]) -> list[str]:
+        for proxy in value:
+            if proxy != "*":
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError:
+                    raise ValueError(f"{proxy!r} is neither an IP address, a network nor *") from None
         return value
 
     @field_validator("support_addresses")
