@@ -92,6 +92,7 @@ async def test_550_fails_for_good_with_the_server_answer(gateway: Gateway, sink:
 
     assert mail.attempts == 1 and mail.smtp_reply == "550 5.1.1 Mailbox does not exist"
     assert mail.last_error is not None and "550 5.1.1" in mail.last_error
+    assert mail.data is None  # composed when queued; a mail that will not be sent keeps no bytes
     await asyncio.sleep(0.3)
     assert sink.received == [] and (await outbound.get(mail.key)).status is DeliveryStatus.FAILED  # type: ignore[union-attr]
 

@@ -68,6 +68,7 @@ async def test_recovery_requeues_what_the_journal_does_not_list_and_never_resend
     uncertain = await outbound.get(during.key)
     assert uncertain is not None and uncertain.status is DeliveryStatus.UNCERTAIN
     assert uncertain.last_error is not None and "may have been delivered" in uncertain.last_error
+    assert (await outbound.get(before.key)).data is not None and uncertain.data is None  # type: ignore[union-attr]
     assert await senders.get("crashed") is None  # settled, then forgotten
     # The original sender was alive after all and got its 250: the truth wins.
     assert await deliveries.mark_sent_many([(during, "250 OK")], now=utcnow()) == {during.id}

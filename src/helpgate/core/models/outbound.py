@@ -71,7 +71,8 @@ class OutboundMail(Document):
     html: str
     attachments: list[AttachmentRef] = Field(default_factory=list)
     # The composed message (core/mail/compose.py), built when queued unless it has attachments (their bytes
-    # stay in GridFS; such mail is composed when sent). Every attempt sends these bytes; dropped once sent.
+    # stay in GridFS; such mail is composed when sent). Every attempt sends these bytes; dropped once the mail
+    # is sent, failed, uncertain, suppressed or cancelled.
     data: bytes | None = None
     date: datetime = Field(default_factory=utcnow)  # the Date header: fixed, so every attempt sends the same mail
     status: DeliveryStatus = DeliveryStatus.QUEUED

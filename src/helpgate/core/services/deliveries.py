@@ -174,25 +174,28 @@ async def mark_failed(mail: OutboundMail, *, error: str, reply: str | None, now:
         DeliveryStatus.FAILED,
         now=now,
         detail=error,
-        fields={"last_error": error, "smtp_reply": reply, "lease_until": None},
+        fields={"last_error": error, "smtp_reply": reply, "lease_until": None, "data": None},
     )
 
 
 async def mark_uncertain(mail: OutboundMail, *, error: str, now: datetime) -> bool:
     reason = f"the connection ended during DATA, so the mail may have been delivered; not resent: {error}"
-    return await _move(mail, DeliveryStatus.UNCERTAIN, now=now, detail=reason, fields={"last_error": reason})
+    return await _move(
+        mail, DeliveryStatus.UNCERTAIN, now=now, detail=reason, fields={"last_error": reason, "data": None}
+    )
 
 
 async def mark_suppressed(mail: OutboundMail, *, reason: str, now: datetime) -> bool:
-    return await _move(
-        mail, DeliveryStatus.SUPPRESSED, now=now, detail=reason, fields={"last_error": reason, "lease_until": None}
-    )
+    return await _move(mail, DeliveryStatus.SUPPRESSED, now=now, detail=reason, fields=_final(reason))
+
+
+def _final(reason: str) -> dict[str, Any]:
+    """A mail that will not be sent: why, and no composed bytes kept (the ticket's message keeps what was said)."""
+    return {"last_error": reason, "lease_until": None, "data": None}
 
 
 async def mark_cancelled(mail: OutboundMail, *, reason: str, now: datetime) -> bool:
-    return await _move(
-        mail, DeliveryStatus.CANCELLED, now=now, detail=reason, fields={"last_error": reason, "lease_until": None}
-    )
+    return await _move(mail, DeliveryStatus.CANCELLED, now=now, detail=reason, fields=_final(reason))
 
 
 async def release(mail: OutboundMail, *, at: datetime, now: datetime, detail: str) -> bool:
@@ -221,7 +224,7 @@ def _requeue(now: datetime, detail: str) -> dict[str, Any]:
 
 def _uncertain(now: datetime, reason: str) -> dict[str, Any]:
     return {
-        "$set": {"status": str(DeliveryStatus.UNCERTAIN), "last_error": reason, "lease_until": None},
+        "$set": {"status": str(DeliveryStatus.UNCERTAIN), "last_error": reason, "lease_until": None, "data": None},
         "$push": {"history": _entry(DeliveryStatus.UNCERTAIN, now, reason)},
     }
 
