@@ -66,6 +66,23 @@ async def test_a_new_ticket_cut_off_before_its_announcement_is_announced_on_retr
     assert await Ticket.find_all().count() == 1
 
 
+async def test_a_ticket_cut_off_before_its_first_message_is_opened_not_answered(
+    store: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    """A first mail whose subject reads like a reply finds its own half-made ticket by subject on the retry."""
+    raw = await deliver(bytes(make_mail(subject="Re: Printer on fire", message_id="<first@example.org>")))
+    # Killed after the ticket insert, before its first message was stored.
+    await Message.find_all().delete()
+    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"message_count": 0}})
+    raw = await cut_off(raw, event=events.TICKET_CREATED)
+
+    assert await pipeline.process(raw) is RawStatus.PROCESSED
+    assert (await the_ticket()).message_count == 1
+    assert await announced(events.TICKET_CREATED) == 1
+    assert await announced(events.TICKET_MESSAGE_RECEIVED) == 0
+    assert await Ticket.find_all().count() == 1 and await Message.find_all().count() == 1
+
+
 async def test_a_reply_cut_off_before_the_ticket_update_is_counted_reopens_and_is_announced(
     store: AsyncMongoClient[dict[str, Any]],
 ) -> None:

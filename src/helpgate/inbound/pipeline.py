@@ -149,6 +149,10 @@ async def thread(ctx: InboundContext) -> None:
             raise Quarantine(f"the ticket of stored message {ctx.resumed.id} is gone", code="ticket_gone")
         return
     ctx.ticket = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret)
+    if ctx.ticket is not None and ctx.ticket.origin_key == ctx.dedupe_key:
+        # The ticket this very mail opened before it was cut off (found again by its subject, say): opening it
+        # again finishes it, announced as a new ticket rather than as a reply to itself.
+        ctx.ticket = None
     if ctx.ticket is None and ctx.mail.report is not None:
         raise Ignore("delivery report for a message of no ticket", code="report_without_ticket")
 
