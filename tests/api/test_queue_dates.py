@@ -7,7 +7,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from helpgate.api.schemas import TicketQuery
+from helpgate.api.schemas.ticket_changes import TicketQuery
 
 OUT_OF_RANGE = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
-from helpgate.api.schemas import TokenForm
+from helpgate.api.schemas.auth import TokenForm
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
 from helpgate.core.mail.outgoing import Outgoing

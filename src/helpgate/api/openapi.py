@@ -6,6 +6,8 @@ tests/api/test_openapi.py fails when a route leaves any of this out.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from collections.abc import Callable
 from typing import Any
 
@@ -14,7 +16,7 @@ from fastapi.encoders import jsonable_encoder
 from pydantic import BaseModel
 
 from helpgate.api import examples, schemas
-from helpgate.api.schemas import ErrorOut
+from helpgate.api.schemas.errors import ErrorOut
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -68,13 +70,15 @@ def errors(*statuses: int) -> Responses:
 
 
 def _model_examples() -> dict[str, list[object]]:
-    """The examples each model of `schemas` declares, by model name, as JSON."""
+    """The examples each model of the `schemas` modules declares, by model name, as JSON."""
     found: dict[str, list[object]] = {}
-    for model in vars(schemas).values():
-        if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == schemas.__name__:
-            extra = model.model_config.get("json_schema_extra")
-            if isinstance(extra, dict) and isinstance(extra.get("examples"), list):
-                found[model.__name__] = jsonable_encoder(extra["examples"])
+    for info in pkgutil.iter_modules(schemas.__path__):
+        module = importlib.import_module(f"{schemas.__name__}.{info.name}")
+        for model in vars(module).values():
+            if isinstance(model, type) and issubclass(model, BaseModel) and model.__module__ == module.__name__:
+                extra = model.model_config.get("json_schema_extra")
+                if isinstance(extra, dict) and isinstance(extra.get("examples"), list):
+                    found[model.__name__] = jsonable_encoder(extra["examples"])
     return found
 
 

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import errors
-from helpgate.api.schemas import AuditEntryOut, AuditPage
+from helpgate.api.schemas.admin import AuditEntryOut, AuditPage
 from helpgate.core.models import AuditAction
 from helpgate.core.services import audit, paging
 

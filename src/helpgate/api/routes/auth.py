@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from helpgate.api.deps import ClientInfo, CurrentUser, Issuer, OutgoingMail, PasswordForm, Policy
 from helpgate.api.openapi import PUBLIC, error, errors
-from helpgate.api.schemas import (
+from helpgate.api.schemas.auth import (
     Accepted,
     LoginRequest,
     LogoutRequest,

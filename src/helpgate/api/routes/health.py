@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from helpgate.api.openapi import PUBLIC
-from helpgate.api.schemas import HealthOut, ReadinessOut
+from helpgate.api.schemas.errors import HealthOut, ReadinessOut
 
 router = APIRouter(tags=["health"])
 

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Path, Response
 
 from helpgate.api.deps import AdminUser, Box, MailboxesChanged
 from helpgate.api.openapi import error, errors
-from helpgate.api.schemas import MailboxCreate, MailboxOut, MailboxPatch, MailboxTestOut
+from helpgate.api.schemas.mailboxes import MailboxCreate, MailboxOut, MailboxPatch, MailboxTestOut
 from helpgate.core.crypto import SecretBox
 from helpgate.core.models import AuditAction, Mailbox, User
 from helpgate.core.services import audit, leases, mailboxes

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 
 from helpgate.api.deps import AdminUser, StaffUser
 from helpgate.api.openapi import error, errors
-from helpgate.api.schemas import MAX_SKILLS, SkillIn, SkillOut
+from helpgate.api.schemas.admin import MAX_SKILLS, SkillIn, SkillOut
 from helpgate.core.models import AuditAction
 from helpgate.core.services import audit, skills
 from helpgate.core.services.skills import SkillEntry

@@ -9,19 +9,15 @@ from fastapi import APIRouter, Header, Path, Query
 
 from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser
 from helpgate.api.openapi import error, errors
-from helpgate.api.schemas import (
-    MessageOut,
+from helpgate.api.schemas.ticket_changes import (
     NoteRequest,
     ReplyRequest,
     RequesterMessage,
     TicketCreate,
-    TicketDetailOut,
-    TicketOut,
-    TicketPage,
     TicketPatch,
     TicketQuery,
-    TicketStatsOut,
 )
+from helpgate.api.schemas.tickets import MessageOut, TicketDetailOut, TicketOut, TicketPage, TicketStatsOut
 from helpgate.core.models import AuditAction
 from helpgate.core.services import audit, queue, replies, tickets
 from helpgate.core.services.replies import NewFile

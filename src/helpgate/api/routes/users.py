@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query
 
 from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import error, errors
-from helpgate.api.schemas import UserAdminOut, UserCreate, UserPage, UserPatch
+from helpgate.api.schemas.admin import UserAdminOut, UserCreate, UserPage, UserPatch
 from helpgate.core.models import AuditAction, Role
 from helpgate.core.services import audit, paging, users
 from helpgate.core.services.users import UserChanges
