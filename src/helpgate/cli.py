@@ -96,7 +96,7 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
             return await cli_raw.replay(args, gateway.inbound_policy())
         if args.command in ("skills", "staff"):
             return await cli_staff.run(args)
-        if args.command in ("export", "import", "purge"):
+        if args.command in ("export", "import", "purge", "recount"):
             return await cli_data.run(args, gateway)
         return await cli_mailboxes.run(args, gateway)
     finally:

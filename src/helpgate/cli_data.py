@@ -1,4 +1,5 @@
-"""`helpgate export | import | purge`: move a whole store to another one, and drop old mail bytes by retention."""
+"""`helpgate export | import | purge | recount`: move a whole store to another one, drop old mail bytes by
+retention, repair the queue's ticket counts."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from helpgate import __version__
-from helpgate.core.services import archive, retention
+from helpgate.core.models import TicketStatus
+from helpgate.core.services import archive, counters, retention, tickets
 from helpgate.core.services.archive_format import ArchiveError, Manifest
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
@@ -55,6 +57,14 @@ def add_commands(commands: Any) -> None:
     purge.add_argument("--raw-mail-days", type=int, help="override HELPGATE_RAW_MAIL_RETENTION_DAYS")
     purge.add_argument("--attachment-days", type=int, help="override HELPGATE_ATTACHMENT_RETENTION_DAYS")
     purge.add_argument("--history-days", type=int, help="override HELPGATE_WORKFLOW_HISTORY_DAYS")
+    commands.add_parser(
+        "recount",
+        help="count tickets per status and priority afresh (the queue's counts)",
+        description="Count every ticket per status and priority and overwrite the counters that "
+        "GET /api/tickets/stats and the queue's totals read, printing each count that changes. A repair: an "
+        "instance killed between a ticket write and its counter update leaves a count off by one. Safe while "
+        "helpgate serve runs; a ticket changed during the count may leave its count off until the next recount.",
+    )
 
 
 def _progress(what: str, count: int, finished: bool) -> None:
@@ -77,6 +87,8 @@ async def run(args: argparse.Namespace, gateway: Gateway) -> int:
     except archive.TargetNotEmpty as error:
         print(f"helpgate: {error.detail}", file=sys.stderr)
         return TARGET_NOT_EMPTY
+    if args.command == "recount":
+        return await _recount()
     return await _purge(args, gateway.settings)
 
 
@@ -173,4 +185,18 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
     )
     report = await retention.purge(days, dry_run=args.dry_run, progress=lambda what, n: _progress(what, n, False))
     print(report.summary())
+    return 0
+
+
+async def _recount() -> int:
+    print("counting tickets per status and priority …", file=sys.stderr, flush=True)
+    names = [counters.TICKETS_TOTAL] + [
+        counters.ticket_bucket(status, priority) for status in TicketStatus for priority in tickets.PRIORITIES
+    ]
+    before = await counters.values(names)
+    after = await tickets.recount()
+    changed = [name for name in sorted(after) if before.get(name, 0) != after[name]]
+    for name in changed:
+        print(f"  {name}: {before.get(name, 0)} -> {after[name]}")
+    print(f"{after[counters.TICKETS_TOTAL]} ticket(s) counted; {len(changed)} count(s) corrected")
     return 0

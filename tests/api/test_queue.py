@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 from helpgate.core.models import Direction, Message, OutboundMail, OutboxEvent, Priority, Role, Ticket, TicketStatus
 from helpgate.core.services import counters, tickets
 from helpgate.gateway import Gateway
+from tests.cli import run_cli
 from tests.conftest import login, make_user
 
 AGENT, OTHER_AGENT = "agent@example.com", "agent2@example.com"
@@ -399,13 +401,18 @@ async def test_stats_follow_reopening_and_match_a_recount(gateway: Gateway, api:
     assert kept == {name: recounted[name] for name in kept}
 
 
-async def test_recount_repairs_counters_after_a_write_around_them(gateway: Gateway, api: httpx.AsyncClient) -> None:
+async def test_helpgate_recount_repairs_counters_after_a_write_around_them(
+    gateway: Gateway, api: httpx.AsyncClient
+) -> None:
     agent, alice, _bob = await _people(api)
     await _open(api, alice, "One")
     await Ticket.get_pymongo_collection().update_many({}, {"$set": {"status": "closed"}})  # bypasses the service
 
     stale = await _stats(api, agent)
-    await tickets.recount()
+    recount = await asyncio.to_thread(run_cli, "recount", settings=gateway.settings)
+    assert recount.returncode == 0, recount.stderr
+    assert "tickets:new:none: 1 -> 0" in recount.stdout and "tickets:closed:none: 0 -> 1" in recount.stdout
+    assert "1 ticket(s) counted; 2 count(s) corrected" in recount.stdout
     fresh = await _stats(api, agent)
 
     assert stale["by_status"]["new"] == 1 and stale["by_status"]["closed"] == 0

@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from datetime import timedelta
 from email.message import EmailMessage
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +22,7 @@ from helpgate.core.models.workflow_run import RunStatus
 from helpgate.core.services import attachments, raw_messages, retention
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from tests.cli import run_cli
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 
@@ -185,28 +183,20 @@ async def test_serve_purges_by_itself(store: AsyncMongoClient[dict[str, Any]], s
         await gateway.stop()
 
 
-def _cli(*args: str, settings: Settings, **env: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("HELPGATE_")}
-    environment.update(
-        MONGODB_URI=settings.mongodb_uri or "",
-        HELPGATE_MONGODB_DATABASE=settings.mongodb_database,
-        HELPGATE_DATA_DIR=str(settings.data_dir),
-        **env,
-    )
-    command = [sys.executable, "-m", "helpgate", *args]
-    return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120, cwd=Path.cwd())
-
-
 async def test_cli_purges_and_replay_says_the_mail_is_gone(gateway: Gateway, settings: Settings) -> None:
     await _mail_in(gateway)
     purged = await asyncio.to_thread(
-        _cli, "purge", settings=settings, HELPGATE_RAW_MAIL_RETENTION_DAYS="30", HELPGATE_ATTACHMENT_RETENTION_DAYS="30"
+        run_cli,
+        "purge",
+        settings=settings,
+        HELPGATE_RAW_MAIL_RETENTION_DAYS="30",
+        HELPGATE_ATTACHMENT_RETENTION_DAYS="30",
     )
     assert purged.returncode == 0, purged.stderr
     assert "purged 2 raw message(s)" in purged.stdout and "2 attachment(s) in 2 file(s)" in purged.stdout
 
     raw = await _raw_of(2)
-    replayed = await asyncio.to_thread(_cli, "replay", str(raw.id), settings=settings)
+    replayed = await asyncio.to_thread(run_cli, "replay", str(raw.id), settings=settings)
     assert replayed.returncode == 1 and "Traceback" not in replayed.stderr
     assert f"{raw.id}: not replayed, its bytes were purged on {raw.purged_at:%Y-%m-%d} by retention" in replayed.stdout
     after = await RawMessage.get(raw.id)
