@@ -16,7 +16,7 @@ from helpgate.core.errors import ConfigurationError
 from helpgate.core.models import OutboundMail, PasswordResetToken, Role, User
 from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer
-from helpgate.core.services import sessions, users
+from helpgate.core.services import account_codes, sessions, users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from tests.conftest import JWT_SECRET, PASSWORD, login, make_user
@@ -245,11 +245,11 @@ async def test_staff_signing_up_get_a_reset_mail(policy: sessions.AuthPolicy, ap
 
 
 async def test_signup_shares_the_reset_mail_limit(policy: sessions.AuthPolicy, api: Api) -> None:
-    for _ in range(sessions.RESET_MAILS_PER_ACCOUNT.count):
+    for _ in range(account_codes.RESET_MAILS_PER_ACCOUNT.count):
         await _signup(api, "jane@example.org")
     assert (await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})).status_code == 202
     sent = await OutboundMail.find({"template": "password_reset"}).count()
-    assert sent == sessions.RESET_MAILS_PER_ACCOUNT.count
+    assert sent == account_codes.RESET_MAILS_PER_ACCOUNT.count
 
 
 async def test_signup_input_is_validated(policy: sessions.AuthPolicy, api: Api) -> None:
@@ -277,7 +277,7 @@ async def test_signup_can_be_turned_off(policy: sessions.AuthPolicy, api: Api) -
 
 
 async def test_signups_are_limited_per_client_address(policy: sessions.AuthPolicy, api: Api) -> None:
-    for number in range(sessions.SIGNUPS_PER_IP.count):
+    for number in range(account_codes.SIGNUPS_PER_IP.count):
         await _signup(api, f"new-{number}@example.org")
     response = await api.post("/api/auth/signup", json={"email": "one-more@example.org"})
     assert response.status_code == 429 and int(response.headers["Retry-After"]) > 0
@@ -472,10 +472,10 @@ async def test_reset_token_expires(policy: sessions.AuthPolicy, api: Api) -> Non
 
 async def test_reset_mails_are_limited_per_account(policy: sessions.AuthPolicy, api: Api) -> None:
     await make_user("jane@example.org", Role.CUSTOMER)
-    for _ in range(sessions.RESET_MAILS_PER_ACCOUNT.count + 2):
+    for _ in range(account_codes.RESET_MAILS_PER_ACCOUNT.count + 2):
         assert (await api.post("/api/auth/password-reset", json={"email": "jane@example.org"})).status_code == 202
     sent = await OutboundMail.find({"template": "password_reset"}).count()
-    assert sent == sessions.RESET_MAILS_PER_ACCOUNT.count
+    assert sent == account_codes.RESET_MAILS_PER_ACCOUNT.count
 
 
 # --- login rate limits -----------------------------------------------------------------------------------

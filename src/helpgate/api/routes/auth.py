@@ -24,7 +24,7 @@ from helpgate.api.schemas.auth import (
 )
 from helpgate.core.errors import TooManyAttempts
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import sessions
+from helpgate.core.services import account_codes, sessions
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 
@@ -63,7 +63,9 @@ async def _pair(call: Awaitable[sessions.TokenPair]) -> TokenResponse:
 async def signup(body: SignupRequest, outgoing: OutgoingMail, client: ClientInfo, policy: Policy) -> Accepted:
     """Ask for a customer account (unless HELPGATE_ALLOW_SIGNUP=false): the address gets a one-time code to
     confirm it and choose a password at /password-reset/confirm. The answer is the same for any address."""
-    await _limited(sessions.signup(email=body.email, name=body.name, outgoing=outgoing, client=client, policy=policy))
+    await _limited(
+        account_codes.signup(email=body.email, name=body.name, outgoing=outgoing, client=client, policy=policy)
+    )
     return Accepted(detail="if the address can receive mail, a message with a code to set your password is on its way")
 
 
@@ -166,7 +168,7 @@ async def request_password_reset(
     body: PasswordResetRequest, outgoing: OutgoingMail, policy: Policy, client: ClientInfo
 ) -> Accepted:
     """Mail a one-time reset token to the account, if there is one: the answer is the same either way."""
-    await sessions.request_reset(email=body.email, outgoing=outgoing, policy=policy, now=client.now)
+    await account_codes.request_reset(email=body.email, outgoing=outgoing, policy=policy, now=client.now)
     return Accepted(detail="if an account exists for this address, a reset mail is on its way")
 
 
@@ -182,4 +184,4 @@ async def request_password_reset(
 )
 async def confirm_password_reset(body: PasswordResetConfirm, client: ClientInfo) -> None:
     """Set a new password with the mailed token (once, before it expires); every session ends."""
-    await sessions.confirm_reset(token=body.token, password=body.password, now=client.now)
+    await account_codes.confirm_reset(token=body.token, password=body.password, now=client.now)

@@ -1,11 +1,8 @@
-"""Accounts' sessions: sign up, log in (rate-limited), refresh, log out, change or reset a password.
-
-Sign-up and reset share one proof of the address: a one-time code mailed to it, spent with a password at
-confirm_reset. Until then a signed-up account has no password and cannot log in, so nobody can claim an
-address (and the mail that comes from it) they cannot read; both answer alike whether the account exists.
+"""Accounts' sessions: log in (rate-limited), refresh, log out, change a password. Sign-up and password reset,
+which prove an address by a mailed code, are in `account_codes`.
 
 Access tokens are short-lived JWTs; refresh tokens rotate and are stored only hashed, and a spent one used
-again revokes its whole family. Failed logins are counted in the store per account and per client address
+again ends its whole session. Failed logins are counted in the store per account and per client address
 (fixed windows, rate_limits.hit); past a limit the answer is 429 with the seconds to wait, before the
 password is even checked, so a locked account tells nothing about the password tried.
 """
@@ -16,46 +13,26 @@ import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from beanie import PydanticObjectId
 
 from helpgate.core.errors import (
-    Conflict,
-    Forbidden,
     InvalidInput,
-    InvalidResetToken,
     NotAuthenticated,
     TooManyAttempts,
 )
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.mail.templates import TemplateKind
-from helpgate.core.models import PasswordResetToken, RateWindow, RefreshToken, Role, User
+from helpgate.core.models import RateWindow, RefreshToken, User
 from helpgate.core.security import (
     TokenIssuer,
     hash_token,
-    new_one_time_token,
     new_refresh_token,
     verify_password,
 )
-from helpgate.core.services import outbound, rate_limits, users
+from helpgate.core.services import rate_limits, users
 from helpgate.core.services.rate_limits import Limit
 from helpgate.core.settings import Settings
 
 log = logging.getLogger(__name__)
-
-RESET_MAILS_PER_ACCOUNT = Limit(3, timedelta(minutes=15))  # sign-up and reset codes; more are answered alike, unmailed
-SIGNUPS_PER_IP = Limit(10, timedelta(hours=1))
-
-
-class CodePurpose(StrEnum):
-    """Why a one-time code is mailed: the `purpose` of the password_reset template."""
-
-    SIGNUP = "signup"
-    RESET = "reset"
-
-
-_CODE_SUBJECTS = {CodePurpose.SIGNUP: "Confirm your address at {}", CodePurpose.RESET: "Reset your password at {}"}
 
 
 @dataclass(frozen=True)
@@ -102,7 +79,7 @@ def _window(limit: Limit, now: datetime) -> tuple[int, int]:
     return start, start + seconds
 
 
-def _retry_after(limit: Limit, now: datetime) -> int:
+def retry_after(limit: Limit, now: datetime) -> int:
     return max(1, _window(limit, now)[1] - int(now.timestamp()))
 
 
@@ -112,7 +89,7 @@ async def _wait_seconds(key: str, limit: Limit, now: datetime) -> int | None:
     window = await RateWindow.get_pymongo_collection().find_one({"_id": f"{key}@{start}"}, {"hits": 1})
     if window is None or int(window["hits"]) < limit.count:
         return None
-    return _retry_after(limit, now)
+    return retry_after(limit, now)
 
 
 async def _check_not_locked(email: str, client: Client, policy: AuthPolicy) -> None:
@@ -158,32 +135,6 @@ async def login(
     await _forget_failures(address, policy, client.now)
     log.info("auth.login user=%s ip=%s", user.id, client.ip)
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
-
-
-async def signup(*, email: str, name: str, outgoing: Outgoing, client: Client, policy: AuthPolicy) -> None:
-    """Start a customer account for yourself: the address gets a one-time code to confirm it and choose a
-    password (confirm_reset). An address with an account already (one made from mail, say) gets a code too,
-    so the answer never tells whether it existed. Staff get a reset-purpose code: sign-up is not for them, but
-    the mail is no more than password reset would send. Forbidden when self-service is off."""
-    if not policy.allow_signup:
-        raise Forbidden("sign-up is turned off here; ask support for an account")
-    if not await rate_limits.hit(key=f"signup:ip:{client.ip}", limit=SIGNUPS_PER_IP, now=client.now):
-        log.warning("auth.signup_limited ip=%s", client.ip)
-        raise TooManyAttempts(
-            "too many sign-ups from this address", retry_after=_retry_after(SIGNUPS_PER_IP, client.now)
-        )
-    address = users.normalise_email(email)
-    user = await users.get_by_email(address)
-    if user is None:
-        try:
-            user = await users.create(email=address, role=Role.CUSTOMER, password=None, name=name, source="signup")
-        except Conflict:  # made meanwhile, by inbound mail or another sign-up
-            user = await users.get_by_email(address)
-    if user is None or not user.active:
-        log.info("auth.signup_ignored email=%s reason=inactive", address)
-        return
-    purpose = CodePurpose.SIGNUP if user.role is Role.CUSTOMER else CodePurpose.RESET
-    await _mail_code(user, purpose=purpose, outgoing=outgoing, policy=policy, now=client.now)
 
 
 async def refresh(*, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, now: datetime) -> TokenPair:
@@ -282,63 +233,3 @@ async def change_password(
     user.session_epoch = await users.end_sessions(user.id)
     log.info("auth.password_changed user=%s: all sessions revoked", user.id)
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
-
-
-async def request_reset(*, email: str, outgoing: Outgoing, policy: AuthPolicy, now: datetime) -> None:
-    """Mail a one-time reset token to an active account. Says nothing either way (no account enumeration)."""
-    address = email.strip().lower()
-    user = await users.get_by_email(address)
-    if user is None or not user.active:
-        log.info("auth.reset_ignored email=%s reason=%s", address, "no such account" if user is None else "inactive")
-        return
-    await _mail_code(user, purpose=CodePurpose.RESET, outgoing=outgoing, policy=policy, now=now)
-
-
-async def _mail_code(
-    user: User, *, purpose: CodePurpose, outgoing: Outgoing, policy: AuthPolicy, now: datetime
-) -> None:
-    """Mail a one-time code for confirm_reset. A newer code makes the older ones void, and at most
-    RESET_MAILS_PER_ACCOUNT go out per window, sign-up and reset together."""
-    assert user.id is not None
-    if not await rate_limits.hit(key=f"reset:{user.id}", limit=RESET_MAILS_PER_ACCOUNT, now=now):
-        log.warning("auth.reset_limited user=%s purpose=%s", user.id, purpose)
-        return
-    token = new_one_time_token()
-    collection = PasswordResetToken.get_pymongo_collection()
-    await collection.update_many({"user_id": user.id, "used_at": None}, {"$set": {"used_at": now}})
-    await PasswordResetToken(
-        token_hash=hash_token(token), user_id=user.id, expires_at=now + policy.reset_ttl, created_at=now
-    ).insert()
-    await outbound.queue_automatic(
-        outgoing=outgoing,
-        template=TemplateKind.PASSWORD_RESET,
-        to=user.email,
-        subject=_CODE_SUBJECTS[purpose].format(outgoing.display_name),
-        context={
-            "purpose": str(purpose),
-            "user_name": user.name,
-            "email": user.email,
-            "token": token,
-            "expires_minutes": int(policy.reset_ttl.total_seconds() // 60),
-        },
-        now=now,
-    )
-    log.info("auth.reset_mailed user=%s purpose=%s", user.id, purpose)
-
-
-async def confirm_reset(*, token: str, password: str, now: datetime) -> None:
-    """Spend a reset token (once, before it expires) to set a new password; every session is revoked."""
-    stored = await PasswordResetToken.find_one({"token_hash": hash_token(token)})
-    user = await users.get(stored.user_id) if stored is not None else None
-    if stored is None or user is None or not user.active or stored.used_at is not None or stored.expires_at <= now:
-        raise InvalidResetToken("invalid or expired reset token")
-    users.check_password(password, email=user.email)  # before spending the token, so a weak choice can be fixed
-    spent = await PasswordResetToken.get_pymongo_collection().update_one(
-        {"_id": stored.id, "used_at": None}, {"$set": {"used_at": now}}
-    )
-    if spent.modified_count != 1:  # spent concurrently
-        raise InvalidResetToken("invalid or expired reset token")
-    await users.set_password(user, password)
-    assert user.id is not None
-    await users.end_sessions(user.id)
-    log.info("auth.password_reset user=%s: all sessions revoked", user.id)
