@@ -234,7 +234,7 @@ async def add_message(
     except DuplicateKeyError:
         log.info("message.duplicate ticket=%s key=%s", ticket.number, message.dedupe_key)
         return None
-    await _update_ticket(ticket, document, message, status=status, now=now)
+    await _update_ticket(ticket, message, status=status, now=now)
     if announce:
         await _announce(ticket, document)
     return document
@@ -249,7 +249,7 @@ async def finish_message(*, ticket: Ticket, stored: Message, message: NewMessage
     # The update sets `updated_at` to the message's own `created_at`; a first message is the first one counted.
     missed = ticket.message_count == 0 if first else ticket.updated_at < stored.created_at
     if missed:
-        await _update_ticket(ticket, stored, message, status=None, now=stored.created_at)
+        await _update_ticket(ticket, message, status=None, now=stored.created_at)
     log.info("message.finished ticket=%s key=%s ticket_updated=%s", ticket.number, stored.dedupe_key, missed)
     if first:
         await _announce_opened(ticket, stored)
@@ -257,9 +257,7 @@ async def finish_message(*, ticket: Ticket, stored: Message, message: NewMessage
         await _announce(ticket, stored)
 
 
-async def _update_ticket(
-    ticket: Ticket, document: Message, message: NewMessage, *, status: TicketStatus | None, now: datetime
-) -> None:
+async def _update_ticket(ticket: Ticket, message: NewMessage, *, status: TicketStatus | None, now: datetime) -> None:
     """What a new message changes on its ticket: the count customers see, participants, thread roots, the
     status (an agent's reply: pending; a customer's mail to a pending or solved ticket reopens it)."""
     assert ticket.id is not None
