@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from helpgate import __version__
-from helpgate.core.models import TicketStatus
 from helpgate.core.services import archive, counters, retention, tickets
 from helpgate.core.services.archive_format import ArchiveError, Manifest
 from helpgate.core.settings import Settings
@@ -190,10 +189,7 @@ async def _purge(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _recount() -> int:
     print("counting tickets per status and priority …", file=sys.stderr, flush=True)
-    names = [counters.TICKETS_TOTAL] + [
-        counters.ticket_bucket(status, priority) for status in TicketStatus for priority in tickets.PRIORITIES
-    ]
-    before = await counters.values(names)
+    before = await counters.values([counters.TICKETS_TOTAL, *tickets.bucket_names()])
     after = await tickets.recount()
     changed = [name for name in sorted(after) if before.get(name, 0) != after[name]]
     for name in changed:

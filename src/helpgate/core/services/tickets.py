@@ -370,11 +370,16 @@ async def apply_update(
     return True
 
 
+def bucket_names() -> list[str]:
+    """The counter of every status x priority pair."""
+    return [counters.ticket_bucket(status, priority) for status in TicketStatus for priority in PRIORITIES]
+
+
 async def recount() -> dict[str, int]:
     """Count every ticket per status and priority afresh and overwrite the counters (and the total) with the
     result: a repair after writes that bypassed apply_update, or for a store that predates the counters.
     Slow on the embedded store (one pass over the collection)."""
-    counts = {counters.ticket_bucket(status, priority): 0 for status in TicketStatus for priority in PRIORITIES}
+    counts = dict.fromkeys(bucket_names(), 0)
     cursor = await Ticket.get_pymongo_collection().aggregate(
         [{"$group": {"_id": {"status": "$status", "priority": "$priority"}, "n": {"$sum": 1}}}]
     )
