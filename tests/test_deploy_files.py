@@ -16,6 +16,7 @@ import shutil
 import signal
 import smtplib
 import subprocess
+import sys
 import time
 import tomllib
 import urllib.error
@@ -439,6 +440,14 @@ def run_healthcheck(env: dict[str, str], cwd: Path) -> int:
     return subprocess.run([program, *argv[1:]], env=env, cwd=cwd, timeout=timeout, check=False).returncode
 
 
+def image_python_bin() -> Path:
+    """The folder of the real interpreter behind this virtual environment: python:3.13-slim has its Python
+    (`python3.13`) in /usr/local/bin, on the image's PATH."""
+    base = Path(sys.base_prefix) / "bin"
+    assert (base / f"python{sys.version_info.major}.{sys.version_info.minor}").exists(), base
+    return base
+
+
 def send_first_mail(port: int) -> None:
     mail = EmailMessage()
     mail["From"] = "Jane Doe <jane@example.org>"
@@ -473,7 +482,9 @@ def test_image_replayed_without_docker_serves_answers_its_healthcheck_and_mails(
     rules = ignore_rules((ROOT / ".dockerignore").read_text())
     replay = Replay(stages(), ROOT, context_files(ROOT, rules), tmp_path / "image")
     host = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV" and not key.startswith("UV_")}
-    host["PATH"] = f"{Path(uv).parent}:{host['PATH']}"  # this uv stands in for COPY --from=ghcr.io/astral-sh/uv
+    # This uv stands in for COPY --from=ghcr.io/astral-sh/uv, and the interpreter running the tests for the base
+    # image's Python on its PATH: pyenv's shims outside this checkout offer only the machine's global version.
+    host["PATH"] = f"{Path(uv).parent}:{image_python_bin()}:{host['PATH']}"
     # Only speed: both change how the same files are installed, not what is installed.
     replay.run(build_stage(), host, {"UV_COMPILE_BYTECODE": "0", "UV_LINK_MODE": "hardlink"})
     cwd, image = replay.run(final_stage(), {"PATH": IMAGE_PATH, "LANG": "C.UTF-8"}, {})
