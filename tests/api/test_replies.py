@@ -107,6 +107,7 @@ async def test_reply_with_html_cc_and_attachment(gateway: Gateway, api: httpx.As
         {"filename": "_.._manual.pdf", "content_type": "application/pdf", "size": len(pdf), "purged_at": None}
     ]
     assert response.json()["cc"] == ["boss@example.org"]
+    assert response.json()["html"] == "<p>See <b>the manual</b>.</p>", "the API shows the reply's HTML sanitised"
     [received] = await sink.wait_for(1)
     assert received.rcpt_tos == ["jane@example.org", "boss@example.org"]
     mail = received.message

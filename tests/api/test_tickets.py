@@ -106,3 +106,48 @@ async def test_tickets_need_a_token(gateway: Gateway, api: httpx.AsyncClient) ->
         assert response.status_code == 401
         assert response.json() == {"detail": "not authenticated"}
         assert response.headers["www-authenticate"] == "Bearer"
+
+
+HOSTILE_HTML_MAIL = (
+    b"From: Jane Doe <jane@example.org>\r\n"
+    b"To: support@localhost\r\n"
+    b"Subject: Call me\r\n"
+    b"Message-ID: <html-only@example.org>\r\n"
+    b"Authentication-Results: mx.localhost; spf=pass smtp.mailfrom=example.org; dmarc=fail header.from=example.org\r\n"
+    b"MIME-Version: 1.0\r\n"
+    b'Content-Type: text/html; charset="utf-8"\r\n'
+    b"\r\n"
+    b'<p onclick="steal()">Please call me back.</p><script>alert(1)</script>'
+    b'<a href="javascript:alert(2)">details</a><img src="https://tracker.example/p.gif?u=jane" width="1">'
+    b'<img src="/api/auth/me"><p>-- <br>Jane Doe<br>Phone +1 555 0100</p>\r\n'
+)
+
+
+async def test_message_detail_gives_full_text_and_html_made_safe(gateway: Gateway, api: httpx.AsyncClient) -> None:
+    """An HTML-only mail: the signature's phone number is in `full_text`, the HTML comes back sanitised with its
+    remote images marked; staff see the authentication verdicts and flags, the customer does not."""
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, HOSTILE_HTML_MAIL)
+    await gateway.worker.idle()
+    await make_user("agent@example.com", Role.AGENT)
+
+    detail = (await api.get("/api/tickets/1", headers=await login(api, "agent@example.com"))).json()
+    [message] = detail["messages"]
+    assert "Phone +1 555 0100" in message["full_text"] and "Please call me back." in message["full_text"]
+    html = message["html"]
+    assert "Please call me back." in html
+    for hostile in ("<script", "alert(", "onclick", "javascript:", ' src="https://tracker', ' src="/api'):
+        assert hostile not in html, hostile
+    assert 'data-remote-src="https://tracker.example/p.gif?u=jane"' in html
+    assert message["remote_images"] == 2
+    assert message["authentication"]["dmarc"] == "fail"
+    assert message["flags"] == [] and message["delivered_to"] == ["support@localhost"]
+
+    customer = await users.get_by_email("jane@example.org")
+    assert customer is not None
+    customer.password_hash = hash_password(PASSWORD)
+    await customer.save()
+    mine = (await api.get("/api/tickets/1", headers=await login(api, "jane@example.org"))).json()
+    [seen] = mine["messages"]
+    assert seen["html"] == html and seen["full_text"] == message["full_text"]
+    assert seen["authentication"] is None and seen["flags"] is None and seen["delivered_to"] is None

@@ -70,9 +70,15 @@ INBOUND_MESSAGE: Example = {
     "cc": [],
     "subject": "Printer on fire",
     "text": "Room 4, since this morning.",
+    "full_text": "Room 4, since this morning.\n\n-- \nJane Doe, Facilities\n+1 555 0100",
+    "html": '<p>Room 4, since this morning.</p><img data-remote-src="https://t.example.net/p.gif" width="1">',
+    "remote_images": 1,
     "message_id": "<CAF1x2y3@mail.example.org>",
     "attachments": [{"filename": "printer.jpg", "content_type": "image/jpeg", "size": 48213}],
     "delivery": None,
+    "authentication": {"spf": "pass", "dkim": "pass", "dmarc": "pass"},
+    "flags": [],
+    "delivered_to": ["support@example.com"],
     "created_at": AT,
 }
 REPLY_MESSAGE: Example = {
@@ -84,6 +90,9 @@ REPLY_MESSAGE: Example = {
     "cc": [],
     "subject": "Re: Printer on fire [#42]",
     "text": "Please unplug it; a technician is on the way.",
+    "full_text": "Please unplug it; a technician is on the way.",
+    "html": "<p>Please unplug it; a technician is on the way.</p>",
+    "remote_images": 0,
     "message_id": "<hg.42.1a2b3c@example.com>",
     "attachments": [],
     "delivery": {
@@ -94,6 +103,9 @@ REPLY_MESSAGE: Example = {
         "next_attempt_at": None,
         "sent_at": LATER,
     },
+    "authentication": {},
+    "flags": [],
+    "delivered_to": [],
     "created_at": LATER,
 }
 NOTE_MESSAGE: Example = {
@@ -102,6 +114,8 @@ NOTE_MESSAGE: Example = {
     "kind": "note",
     "to": [],
     "text": "Facilities called; same printer as last month.",
+    "full_text": "Facilities called; same printer as last month.",
+    "html": "",
     "message_id": None,
     "delivery": None,
 }

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pymongo.errors import ConnectionFailure
 
 from helpgate.core import log_context, metrics
-from helpgate.core.models import Direction, Message, RawMessage, RawStatus, Ticket, User
+from helpgate.core.models import Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
 from helpgate.core.services import attachments, bodies, raw_messages, suppressions, tickets, users
 from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
-from helpgate.inbound import authresults, guards, mime, subjects, threading
+from helpgate.inbound import authresults, copies, fingerprint, guards, mime, subjects, threading
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ class InboundContext:
     data: bytes
     mail: mime.ParsedMail | None = None
     message_id: str = ""
+    fingerprint: str = ""
     dedupe_key: str = ""
+    flags: list[str] = field(default_factory=list)
     requester: User | None = None
     ticket: Ticket | None = None
     resumed: Message | None = None  # this mail's own message, stored by a delivery that was cut off
@@ -80,7 +82,8 @@ async def parse(ctx: InboundContext) -> None:
         raise Quarantine(str(error), code="malformed") from error
     # No Message-ID: a synthetic one from the content keeps a second delivery of the same bytes a duplicate.
     ctx.message_id = ctx.mail.message_id or f"sha256-{ctx.raw.sha256}@helpgate.invalid"
-    ctx.dedupe_key = f"{ctx.raw.mailbox} {ctx.message_id}"
+    ctx.fingerprint = fingerprint.of(ctx.data)
+    ctx.dedupe_key = f"{ctx.message_id} {ctx.fingerprint}"
 
 
 async def require_sender(ctx: InboundContext) -> None:
@@ -125,17 +128,26 @@ FINISHED = (RawStatus.PROCESSED, RawStatus.DUPLICATE)
 
 
 async def dedupe(ctx: InboundContext) -> None:
-    earlier = await tickets.find_message(ctx.dedupe_key)
+    """A copy of a mail already stored (the same Message-ID and the same fingerprint, whichever of our addresses
+    or transports it came by) is a duplicate. A different mail that reuses a stored Message-ID is new, flagged."""
+    earlier, reused = await copies.earlier_copy(
+        message_id=ctx.message_id, fingerprint=ctx.fingerprint, mailbox=ctx.raw.mailbox
+    )
     if earlier is None:
+        if reused:
+            ctx.flags.append(MessageFlag.REUSED_MESSAGE_ID)
+            log.warning("inbound.reused_message_id raw=%s message_id=%s", ctx.raw.id, ctx.message_id)
         return
     if earlier.raw_message_id == ctx.raw.id and ctx.raw.status not in FINISHED:
         # This very mail, its delivery cut off after the message was stored (its instance stopped, or a later
         # step failed and it is replayed): finish that delivery instead of calling the mail its own duplicate.
         ctx.resumed = earlier
+        ctx.dedupe_key = earlier.dedupe_key  # a message stored before the key took the fingerprint keeps its own
         log.info("inbound.resuming raw=%s message_id=%s ticket=%s", ctx.raw.id, ctx.message_id, earlier.ticket_number)
         return
+    await tickets.record_delivery(earlier, address=ctx.raw.mailbox)
     raise Duplicate(
-        f"message {ctx.message_id} already delivered to {ctx.raw.mailbox}",
+        f"message {ctx.message_id} already delivered (to {', '.join(earlier.delivered_to) or ctx.raw.mailbox})",
         code="duplicate",
         ticket=earlier.ticket_number,
     )
@@ -177,6 +189,9 @@ async def deliver(ctx: InboundContext) -> None:
         thread_root=threading.thread_root(mail)[0],
         auto_reply_block=ctx.auto_reply_block,
         authentication=ctx.auth.as_dict(),
+        fingerprint=ctx.fingerprint,
+        delivered_to=[ctx.raw.mailbox],
+        flags=ctx.flags,
     )
     if ctx.resumed is not None:
         assert ctx.ticket is not None

@@ -1,6 +1,7 @@
 """Which ticket a message continues: the rules of ARCHITECTURE.md, strongest first.
 
-1. In-Reply-To / References naming a message we hold, or one we signed (even when it is not stored).
+1. In-Reply-To / References naming a message we hold, or one we signed (even when it is not stored). A reused
+   Message-ID can sit on several tickets: then only one the sender takes part in counts.
 2. A To/Cc reply address ``<support>+<ticket>.<mac>@domain`` we signed.
 3. A subject token ``[#123]``, only when the sender already takes part in ticket 123 (or is staff):
    otherwise anyone could put a number in a subject and join someone else's ticket.
@@ -49,10 +50,26 @@ async def _takes_part(ticket: Ticket, sender: str) -> bool:
     return user is not None and user.is_staff
 
 
+def _by_message_id(found: list[Ticket], sender: str) -> Ticket | None:
+    """One ticket holds the Message-ID: that one. Several (the ID was reused by another mail): the newest one
+    whose participants include the sender, else none, and the mail is threaded by the other rules."""
+    if len(found) <= 1:
+        return found[0] if found else None
+    chosen = next((t for t in found if sender in t.participants or sender == t.requester.email), None)
+    log.info(
+        "threading.message_id_ambiguous tickets=%s sender=%s chosen=%s",
+        [t.number for t in found],
+        sender,
+        chosen.number if chosen else None,
+    )
+    return chosen
+
+
 async def find_ticket(mail: ParsedMail, *, secret: str = "", now: datetime | None = None) -> Ticket | None:
     """Without `secret` only stored Message-IDs count for rule 1, and rule 2 is skipped."""
+    sender = mail.from_email.lower()
     for candidates in (mail.in_reply_to, list(reversed(mail.references))):
-        ticket = await tickets.find_by_message_ids(candidates)
+        ticket = _by_message_id(await tickets.find_by_message_ids(candidates), sender)
         if ticket is not None:
             return ticket
         for number in (message_ids.ticket_of(candidate, secret=secret) for candidate in candidates if secret):
@@ -64,7 +81,6 @@ async def find_ticket(mail: ParsedMail, *, secret: str = "", now: datetime | Non
         ticket = await tickets.get_by_number(number) if number is not None else None
         if ticket is not None:
             return ticket
-    sender = mail.from_email.lower()
     for number in subjects.ticket_tokens(mail.subject):
         ticket = await tickets.get_by_number(number)
         if ticket is None:

@@ -81,7 +81,11 @@ async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut
     """The ticket with its messages, oldest first. Customers see their own tickets without internal notes;
     agents and admins also see the triage, the response target and each outgoing mail's delivery."""
     detail = await tickets.get_detail(viewer=user, number=number)
-    messages = [MessageOut.of(message, detail.deliveries.get(message.id)) for message in detail.messages if message.id]
+    messages = [
+        MessageOut.of(message, detail.deliveries.get(message.id), staff=user.is_staff)
+        for message in detail.messages
+        if message.id
+    ]
     ticket = detail.ticket
     staff: dict[str, object] = {}
     if user.is_staff:
@@ -161,4 +165,4 @@ async def add_requester_message(
     message = await tickets.reply_as_requester(
         author=user, number=number, text=body.text, idempotency_key=idempotency_key
     )
-    return MessageOut.of(message)
+    return MessageOut.of(message, staff=False)

@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from helpgate.api import examples
+from helpgate.core import safe_html
 from helpgate.core.models import (
     DeliveryStatus,
     Direction,
@@ -40,14 +41,23 @@ class MessageOut(BaseModel):
     to: list[str]
     cc: list[str]
     subject: str
-    text: str
+    text: str  # the reply itself: inbound mail without the history it quotes and the signature under it
+    full_text: str  # the whole text body, signature and quoted history included (inbound mail; else `text`)
+    html: str  # the HTML body, sanitised (no scripts, event handlers or javascript: links); "" when none
+    remote_images: int  # images in `html` whose source was moved to `data-remote-src`, so nothing is fetched
     message_id: str | None
     attachments: list[AttachmentOut]
     delivery: DeliveryOut | None  # outbound mail, for agents and admins: queued, sent, failed (with reason)...
+    # Agents and admins only (null for customers): the spf/dkim/dmarc verdicts the mail arrived with, what staff
+    # should know of it (`reused_message_id`: another mail came with its Message-ID before), our addresses it reached.
+    authentication: dict[str, str] | None = None
+    flags: list[str] | None = None
+    delivered_to: list[str] | None = None
     created_at: datetime
 
     @classmethod
-    def of(cls, message: Message, delivery: OutboundMail | None = None) -> MessageOut:
+    def of(cls, message: Message, delivery: OutboundMail | None = None, *, staff: bool = True) -> MessageOut:
+        shown = safe_html.for_display(message.html)
         return cls(
             id=str(message.id),
             direction=message.direction,
@@ -57,6 +67,9 @@ class MessageOut(BaseModel):
             cc=message.cc,
             subject=message.subject,
             text=message.text,
+            full_text=message.full_text or message.text,
+            html=shown.html,
+            remote_images=shown.remote_images,
             message_id=message.message_id,
             attachments=[
                 AttachmentOut(
@@ -65,6 +78,9 @@ class MessageOut(BaseModel):
                 for ref in message.attachments
             ],
             delivery=DeliveryOut.of(delivery) if delivery is not None else None,
+            authentication=message.authentication if staff else None,
+            flags=message.flags if staff else None,
+            delivered_to=message.delivered_to if staff else None,
             created_at=message.created_at,
         )
 

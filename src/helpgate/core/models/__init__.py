@@ -8,7 +8,7 @@ from helpgate.core.models.counter import Counter
 from helpgate.core.models.event import EventStatus, OutboxEvent
 from helpgate.core.models.lease import Lease
 from helpgate.core.models.mailbox import ImapSecurity, Mailbox, MailboxState
-from helpgate.core.models.message import AttachmentRef, Direction, Message, MessageKind
+from helpgate.core.models.message import AttachmentRef, Direction, Message, MessageFlag, MessageKind
 from helpgate.core.models.outbound import DeliveryStatus, OutboundMail, Transition
 from helpgate.core.models.password_reset import PasswordResetToken
 from helpgate.core.models.rate_limit import RateWindow
@@ -55,6 +55,7 @@ __all__ = [
     "Mailbox",
     "MailboxState",
     "Message",
+    "MessageFlag",
     "MessageKind",
     "OutboundMail",
     "OutboxEvent",

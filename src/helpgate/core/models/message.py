@@ -16,6 +16,12 @@ class Direction(StrEnum):
     INTERNAL = "internal"  # a note: never mailed, never shown to the customer
 
 
+class MessageFlag(StrEnum):
+    """Facts about an inbound message that staff should see."""
+
+    REUSED_MESSAGE_ID = "reused_message_id"  # another, different mail came with the same Message-ID before
+
+
 class MessageKind(StrEnum):
     EMAIL = "email"
     NOTE = "note"
@@ -44,7 +50,7 @@ class Message(Document):
     subject: str = ""
     text: str = ""
     full_text: str = ""  # inbound mail: the whole text body; `text` is the reply without quoted history and signature
-    html: str = ""  # as written by an agent (sanitised when mailed); inbound HTML is not kept here yet
+    html: str = ""  # inbound: the HTML body; outbound: as written by an agent. Sanitised again wherever it is shown
     attachments: list[AttachmentRef] = Field(default_factory=list)
     author_id: PydanticObjectId | None = None  # the agent who wrote a reply or note
     message_id: str | None = None  # the RFC 5322 Message-ID, without angle brackets
@@ -53,8 +59,12 @@ class Message(Document):
     raw_message_id: PydanticObjectId | None = None
     auto_reply_block: str | None = None  # inbound: why helpgate must not answer it automatically (loop guards)
     authentication: dict[str, str] = Field(default_factory=dict)  # inbound: spf/dkim/dmarc verdicts received
-    # Unique per message: "<mailbox> <Message-ID>" for inbound mail, so a second delivery cannot add a copy.
+    # Unique per message, so a second delivery cannot add a copy. Inbound mail: "<Message-ID> <fingerprint>"
+    # (stored before 2026-12: "<mailbox> <Message-ID>").
     dedupe_key: str
+    fingerprint: str | None = None  # inbound: inbound/fingerprint.py of the raw bytes; None on mail stored before
+    delivered_to: list[str] = Field(default_factory=list)  # inbound: the support addresses copies of it reached
+    flags: list[str] = Field(default_factory=list)  # inbound: what staff should know (MessageFlag values)
     created_at: datetime = Field(default_factory=utcnow)
 
     class Settings:

@@ -13,7 +13,7 @@ from helpgate.core.models.clock import utcnow
 class RawStatus(StrEnum):
     RECEIVED = "received"  # stored, not processed yet (also: processing was interrupted)
     PROCESSED = "processed"
-    DUPLICATE = "duplicate"  # the same Message-ID reached the same mailbox before
+    DUPLICATE = "duplicate"  # a copy of a mail stored before (the same Message-ID and content; inbound/copies.py)
     IGNORED = "ignored"
     QUARANTINED = "quarantined"  # could not be processed; kept for a person and for replay
 

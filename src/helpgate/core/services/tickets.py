@@ -63,6 +63,9 @@ class NewMessage:
     thread_root: str | None = None  # Outlook conversation root carried by the message
     auto_reply_block: str | None = None
     authentication: dict[str, str] = field(default_factory=dict)
+    fingerprint: str | None = None  # inbound mail: what tells a copy of it from another mail with its Message-ID
+    delivered_to: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
 
 def participant(user: User) -> Participant:
@@ -227,6 +230,9 @@ async def add_message(
         attachments=message.attachments,
         author_id=message.author_id,
         dedupe_key=message.dedupe_key,
+        fingerprint=message.fingerprint,
+        delivered_to=message.delivered_to,
+        flags=message.flags,
         created_at=now,
     )
     try:
@@ -318,14 +324,36 @@ async def find_message(dedupe_key: str) -> Message | None:
     return await Message.find_one({"dedupe_key": dedupe_key})
 
 
-async def find_by_message_ids(message_ids: list[str]) -> Ticket | None:
-    """The ticket holding the newest of these Message-IDs, if any."""
+async def inbound_with_message_id(message_id: str) -> list[Message]:
+    """The inbound messages that came with this Message-ID, oldest first (more than one: the ID was reused)."""
+    return await Message.find({"message_id": message_id, "direction": Direction.INBOUND}).sort("created_at").to_list()
+
+
+async def record_fingerprint(message: Message, fingerprint: str) -> None:
+    """Keep the fingerprint worked out for a message stored before messages had one."""
+    message.fingerprint = fingerprint
+    await Message.get_pymongo_collection().update_one({"_id": message.id}, {"$set": {"fingerprint": fingerprint}})
+
+
+async def record_delivery(message: Message, *, address: str) -> None:
+    """Another copy of this message reached `address` (one of ours): the ticket keeps its first address, the
+    message lists them all."""
+    await Message.get_pymongo_collection().update_one({"_id": message.id}, {"$addToSet": {"delivered_to": address}})
+
+
+#: How many tickets a lookup by Message-ID weighs at the most (a reused ID can sit on several).
+MESSAGE_ID_TICKETS = 20
+
+
+async def find_by_message_ids(message_ids: list[str]) -> list[Ticket]:
+    """The tickets holding any of these Message-IDs, the one with the newest such message first."""
     if not message_ids:
-        return None
-    found = await Message.find({"message_id": {"$in": message_ids}}).sort("-created_at").limit(1).to_list()
-    if not found:
-        return None
-    return await Ticket.get(found[0].ticket_id)
+        return []
+    cursor = Message.get_pymongo_collection().find({"message_id": {"$in": message_ids}}, {"ticket_id": 1})
+    ticket_ids = list(dict.fromkeys([document["ticket_id"] async for document in cursor.sort("created_at", -1)]))
+    chosen = ticket_ids[:MESSAGE_ID_TICKETS]
+    found = {ticket.id: ticket for ticket in await Ticket.find({"_id": {"$in": chosen}}).to_list()}
+    return [found[ticket_id] for ticket_id in ticket_ids if ticket_id in found]
 
 
 def visible_filter(viewer: User) -> dict[str, object]:
