@@ -118,7 +118,11 @@ async def test_messages_stored_before_fingerprints_are_still_recognised(
     old = await raw_messages.store(data=gone, source="smtp", mailbox="support@localhost")
     assert await pipeline.process(old) is RawStatus.PROCESSED
     for message in await Message.find_all().to_list():
-        legacy = {"dedupe_key": f"support@localhost {message.message_id}", "fingerprint": None, "delivered_to": []}
+        legacy: dict[str, object] = {
+            "dedupe_key": f"support@localhost {message.message_id}",
+            "fingerprint": None,
+            "delivered_to": [],
+        }
         await Message.get_pymongo_collection().update_one({"_id": message.id}, {"$set": legacy})
     await RawMessage.get_pymongo_collection().update_one(
         {"_id": old.id}, {"$set": {"data": None, "purged_at": utcnow()}}
