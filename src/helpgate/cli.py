@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-from helpgate import __version__, cli_data, cli_mailboxes, cli_raw, cli_staff, logs
+from helpgate import __version__, cli_data, cli_mailboxes, cli_raw, cli_staff, cli_suppressions, logs
 from helpgate.core.errors import HelpgateError
 from helpgate.core.models import Role
 from helpgate.core.services import users
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     cli_raw.add_commands(commands)
     cli_staff.add_commands(commands)
     cli_data.add_commands(commands)
+    cli_suppressions.add_commands(commands)
     return parser
 
 
@@ -96,6 +97,8 @@ async def _with_store(settings: Settings, args: argparse.Namespace) -> int:
             return await cli_raw.replay(args, gateway.inbound_policy())
         if args.command in ("skills", "staff"):
             return await cli_staff.run(args)
+        if args.command == "suppressions":
+            return await cli_suppressions.run(args)
         if args.command in ("export", "import", "purge", "recount"):
             return await cli_data.run(args, gateway)
         return await cli_mailboxes.run(args, gateway)

@@ -35,6 +35,10 @@ def add_commands(commands: Any) -> None:
                      help="on first connection also import mail already marked read")  # fmt: skip
     add.add_argument("--poll-interval", type=float, default=60.0, help="seconds between polls without IDLE")
     add.add_argument("--name", default="", help="display name")
+    add.add_argument("--trust-authserv-id", action="append", default=[], metavar="ID", dest="authserv_ids",
+                     help="believe Authentication-Results of this id (repeat; Google: mx.google.com)")  # fmt: skip
+    add.add_argument("--trust-first-authentication-results", action="store_true",
+                     help="believe the topmost Authentication-Results (Microsoft 365 writes no id)")  # fmt: skip
     actions.add_parser("list", help="list mailboxes and their status (JSON)")
     for action, text in (
         ("test", "connect and log in, and say what the server answered"),
@@ -72,6 +76,8 @@ async def run(args: argparse.Namespace, gateway: Gateway) -> int:
             import_history=args.import_history,
             poll_interval_seconds=args.poll_interval,
             display_name=args.name,
+            authserv_ids=args.authserv_ids,
+            trust_first_authentication_results=args.trust_first_authentication_results,
         )
         print(f"added mailbox {mailbox.address} ({_status(mailbox)['imap']})")
     elif args.action == "list":

@@ -121,7 +121,7 @@ class Gateway:
         me = guards.Self(
             addresses=frozenset({*settings.support_addresses, loop_tag}),
             loop_tag=loop_tag,
-            is_own_message_id=lambda message_id: message_ids.ticket_of(message_id, secret=secret) is not None,
+            is_own_message_id=lambda message_id: message_ids.is_signed(message_id, secret=secret),
         )
         return pipeline.Policy(
             secret=secret,

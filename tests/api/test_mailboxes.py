@@ -26,8 +26,8 @@ SECRET = "imap-pass-Zq7!x"  # a test password, looked for in every response
 FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with its version byte 0x80, base64-encoded
 MAILBOX_FIELDS = {
     "id", "address", "display_name", "imap_host", "imap_port", "imap_security", "imap_verify_tls", "username",
-    "folder", "after_import", "import_history", "poll_interval_seconds", "enabled", "has_password", "status",
-    "created_at", "updated_at",
+    "folder", "after_import", "import_history", "poll_interval_seconds", "enabled", "authserv_ids",
+    "trust_first_authentication_results", "has_password", "status", "created_at", "updated_at",
 }  # fmt: skip
 STATUS_FIELDS = {
     "connected", "last_poll_at", "last_error", "last_error_at", "imported", "uidvalidity", "last_uid", "owner",
@@ -98,6 +98,8 @@ async def test_admin_adds_mailbox_and_password_is_encrypted(gateway: Gateway, ap
         "import_history": False,
         "poll_interval_seconds": 60.0,
         "enabled": True,
+        "authserv_ids": [],
+        "trust_first_authentication_results": False,
         "has_password": True,
         "status": {
             "connected": False,

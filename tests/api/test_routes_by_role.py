@@ -117,6 +117,10 @@ ROUTES: dict[tuple[str, str], Row] = {
         (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}/test"
     ),
     ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
+    ("GET", "/api/suppressions"): Row((401, 403, 403, 403, 200)),
+    ("DELETE", "/api/suppressions/{address}"): Row(
+        (401, 403, 403, 403, 404), path="/api/suppressions/nobody@example.org"
+    ),
     ("GET", "/api/events"): Row((401, 200, 200, 200, 200), media="text/event-stream", stream=True),
     # Last: these change every actor's password and end their sessions (access tokens stay valid).
     ("POST", "/api/auth/password"): Row(

@@ -12,7 +12,7 @@ from helpgate import __version__
 from helpgate.api.body_limit import BodyLimit, BodyLimits
 from helpgate.api.openapi import document_body_limit, keep_null_examples
 from helpgate.api.request_metrics import RequestMetrics
-from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, tickets, users
+from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, suppressions, tickets, users
 from helpgate.api.routes.health import HealthProbe
 from helpgate.core.errors import HelpgateError, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
@@ -42,6 +42,7 @@ def create_app(
     app.include_router(skills.router)
     app.include_router(mailboxes.router)
     app.include_router(audit.router)
+    app.include_router(suppressions.router)
     app.include_router(events.router)
     keep_null_examples(app)
     document_body_limit(app, body_limits.of)

@@ -138,6 +138,9 @@ TICKET_DETAIL: Example = {
     "response_due_at": "2026-11-27T10:15:00Z",
     "first_response_at": LATER,
     "escalated_at": None,
+    "auth_failed": False,
+    "flags": [],
+    "linked_tickets": [],
 }
 TICKET_CREATE: Example = {"subject": "Printer on fire", "text": "Room 4, since this morning."}
 TICKET_PATCH: Example = {"priority": "high", "assignee": "sam@example.com", "category": "hardware"}
@@ -197,6 +200,8 @@ MAILBOX: Example = {
     "import_history": False,
     "poll_interval_seconds": 60.0,
     "enabled": True,
+    "authserv_ids": ["mx.example.com"],
+    "trust_first_authentication_results": False,
     "has_password": True,
     "status": MAILBOX_STATUS,
     "created_at": AT,
@@ -233,4 +238,16 @@ HEALTH: Example = {
     "store": {"ok": True, "kind": "embedded"},
     "smtp": {"ok": True, "address": "0.0.0.0:2525"},
     "http": {"ok": True, "address": "0.0.0.0:8000"},
+}
+SUPPRESSION_PAGE: Example = {
+    "items": [
+        {
+            "address": "old-address@example.org",
+            "reason": "bounced 5.1.1 smtp; 550 5.1.1 user unknown",
+            "created_at": LATER,
+        }
+    ],
+    "total": 1,
+    "page": 1,
+    "page_size": 25,
 }

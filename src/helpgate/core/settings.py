@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     events_recheck_seconds: float = Field(default=30.0, gt=0, le=3600)  # the account re-read between events
     events_streams_per_user: int = Field(default=5, ge=1, le=100)  # open at once per account, per instance
     # Outbound mail. With no SMTP_HOST, mail is written as .eml files to <data dir>/outbox/ instead.
-    trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # empty: trust any Authentication-Results
+    trusted_authserv_ids: Annotated[list[str], NoDecode] = []  # empty: no `pass` verdict counts (authresults.py)
     quarantine_dmarc_fail: bool = False  # quarantine mail whose sender fails DMARC instead of flagging it
     mail_from: str | None = None  # "Name <address>"; unset: the first support address
     outbound_smtp_host: str | None = Field(default=None, validation_alias="SMTP_HOST")

@@ -15,8 +15,18 @@ from dataclasses import dataclass, field
 from pymongo.errors import ConnectionFailure
 
 from helpgate.core import log_context, metrics
+from helpgate.core.mail import message_ids
 from helpgate.core.models import Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
-from helpgate.core.services import attachments, bodies, raw_messages, suppressions, tickets, users
+from helpgate.core.services import (
+    attachments,
+    bodies,
+    mailboxes,
+    outbound,
+    raw_messages,
+    suppressions,
+    tickets,
+    users,
+)
 from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
 from helpgate.inbound import authresults, copies, fingerprint, guards, mime, subjects, threading
@@ -70,6 +80,7 @@ class InboundContext:
     requester: User | None = None
     ticket: Ticket | None = None
     resumed: Message | None = None  # this mail's own message, stored by a delivery that was cut off
+    linked: list[int] = field(default_factory=list)  # tickets a new ticket links: the mail referred to them
     policy: Policy = field(default_factory=Policy)
     auto_reply_block: str | None = None
     auth: authresults.AuthResults = field(default_factory=authresults.AuthResults)
@@ -101,27 +112,49 @@ async def guard(ctx: InboundContext) -> None:
     if own is not None:
         raise Ignore(own, code="own_mail")
     ctx.auto_reply_block = guards.auto_reply_block(mail, me)
-    ctx.auth = authresults.parse(
-        mail.headers.get("authentication-results", ""), trusted_ids=ctx.policy.trusted_authserv_ids
-    )
+    ctx.auth = authresults.parse(mail.headers.get("authentication-results", ""), trust=await _trust(ctx))
     if ctx.auth.dmarc_failed and ctx.policy.quarantine_dmarc_fail:
         raise Quarantine(f"sender {mail.from_email} failed DMARC ({ctx.auth.as_dict()})", code="dmarc_failed")
 
 
+async def _trust(ctx: InboundContext) -> authresults.Trust:
+    """The installation's trusted authserv-ids, and for mail from an IMAP mailbox what it says of its provider."""
+    trusted = ctx.policy.trusted_authserv_ids
+    mailbox = await mailboxes.find_by_address(ctx.raw.mailbox) if ctx.raw.source.startswith("imap:") else None
+    if mailbox is None:
+        return authresults.Trust(authserv_ids=trusted)
+    return authresults.Trust(
+        authserv_ids=trusted | frozenset(mailbox.authserv_ids), first_header=mailbox.trust_first_authentication_results
+    )
+
+
 async def bounce(ctx: InboundContext) -> None:
-    """A delivery report suppresses the addresses that failed for good; it never opens a ticket."""
+    """A delivery report about one of our mails (it quotes our signed Message-ID) suppresses those of that
+    mail's recipients that failed for good, and joins the mail's ticket; it never opens one. Anyone can write a
+    report, so one that quotes no mail of ours suppresses nothing: else any stranger could silence any address."""
     mail = ctx.mail
     assert mail is not None
     report = mail.report
     if report is None:
         return
+    original = report.original_message_id
+    if not original or not message_ids.is_signed(original, secret=ctx.policy.secret):
+        log.warning("inbound.report_not_ours raw=%s quoted=%s: nothing suppressed", ctx.raw.id, original)
+        return
+    sent = await outbound.get(original)
+    ours = set(sent.recipients) if sent is not None else set()
     for recipient in report.recipients:
-        if recipient.action == "failed" and recipient.status.startswith("5"):
-            await suppressions.suppress(
-                address=recipient.address, reason=f"bounced {recipient.status} {recipient.diagnostic}".strip()
+        if recipient.action != "failed" or not recipient.status.startswith("5"):
+            continue
+        if recipient.address not in ours:
+            log.warning(
+                "inbound.report_foreign_recipient raw=%s address=%s mail=%s", ctx.raw.id, recipient.address, original
             )
-    if report.original_message_id:
-        mail.in_reply_to = [report.original_message_id, *mail.in_reply_to]
+            continue
+        await suppressions.suppress(
+            address=recipient.address, reason=f"bounced {recipient.status} {recipient.diagnostic}".strip()
+        )
+    mail.in_reply_to = [original, *mail.in_reply_to]
 
 
 FINISHED = (RawStatus.PROCESSED, RawStatus.DUPLICATE)
@@ -160,7 +193,9 @@ async def thread(ctx: InboundContext) -> None:
         if ctx.ticket is None:
             raise Quarantine(f"the ticket of stored message {ctx.resumed.id} is gone", code="ticket_gone")
         return
-    ctx.ticket = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret)
+    found = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret, authenticated=ctx.auth.dmarc_passed)
+    ctx.ticket, ctx.linked = found.ticket, found.linked
+    ctx.flags += [flag for flag in found.flags if flag not in ctx.flags]
     if ctx.ticket is not None and ctx.ticket.origin_key == ctx.dedupe_key:
         # The ticket this very mail opened before it was cut off (found again by its subject, say): opening it
         # again finishes it, announced as a new ticket rather than as a reply to itself.
@@ -213,6 +248,7 @@ async def deliver(ctx: InboundContext) -> None:
         first=message,
         subject_key=subjects.key(mail.subject),
         auth_failed=ctx.auth.dmarc_failed,
+        linked_tickets=ctx.linked,
     )
     if ctx.auth.dmarc_failed:
         log.warning("inbound.dmarc_failed ticket=%s sender=%s", ctx.ticket.number, mail.from_email)

@@ -1,12 +1,18 @@
 """Which ticket a message continues: the rules of ARCHITECTURE.md, strongest first.
 
-1. In-Reply-To / References naming a message we hold, or one we signed (even when it is not stored). A reused
-   Message-ID can sit on several tickets: then only one the sender takes part in counts.
+1. In-Reply-To / References naming one of our signed Message-IDs: whoever holds our mail may answer it, like
+   rule 2. Naming a message we hold that is not ours (a customer's Message-ID): only for a sender who takes part
+   in that ticket; a stranger gets a ticket of its own that links the one it referred to.
 2. A To/Cc reply address ``<support>+<ticket>.<mac>@domain`` we signed.
-3. A subject token ``[#123]``, only when the sender already takes part in ticket 123 (or is staff):
-   otherwise anyone could put a number in a subject and join someone else's ticket.
+3. A subject token ``[#123]``, only when the sender already takes part in ticket 123: otherwise anyone could put
+   a number in a subject and join someone else's ticket.
 4. Outlook's Thread-Index conversation root, then the normalised subject of a reply ("Re:", "AW:"...) from
    the ticket's requester within SUBJECT_WINDOW; both only for senders who take part in the ticket.
+
+Staff take part in every ticket, but a From naming a staff address proves nothing: anyone can write one. Such
+mail threads by rules 1 (stored IDs), 3 and 4 only when it is authenticated as coming from its domain (DMARC
+pass from a trusted Authentication-Results); otherwise only our signed reply address (rule 2) threads it, and
+it is flagged so agents see that someone wrote in a colleague's name.
 """
 
 from __future__ import annotations
@@ -14,10 +20,11 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from helpgate.core.mail import message_ids
-from helpgate.core.models import Ticket
+from helpgate.core.models import MessageFlag, Ticket
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import tickets, users
 from helpgate.inbound import subjects
@@ -27,6 +34,15 @@ log = logging.getLogger(__name__)
 
 SUBJECT_WINDOW = timedelta(days=7)
 THREAD_INDEX_ROOT_BYTES = 22  # Outlook: a 22-byte conversation header, then 5 bytes per reply
+
+
+@dataclass
+class Thread:
+    """Where a message goes: its ticket (None: a new one), tickets a new one should link, what to flag."""
+
+    ticket: Ticket | None = None
+    linked: list[int] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
 
 
 def thread_root(mail: ParsedMail) -> tuple[str | None, bool]:
@@ -43,59 +59,90 @@ def thread_root(mail: ParsedMail) -> tuple[str | None, bool]:
     return base64.b64encode(decoded[:THREAD_INDEX_ROOT_BYTES]).decode(), len(decoded) > THREAD_INDEX_ROOT_BYTES
 
 
-async def _takes_part(ticket: Ticket, sender: str) -> bool:
-    if sender in ticket.participants or sender == ticket.requester.email:
-        return True
-    user = await users.get_by_email(sender)
-    return user is not None and user.is_staff
+@dataclass(frozen=True)
+class Sender:
+    email: str
+    verified_staff: bool  # a staff address, and the mail is authenticated as coming from its domain
+
+    def takes_part(self, ticket: Ticket) -> bool:
+        return self.verified_staff or self.email in ticket.participants or self.email == ticket.requester.email
 
 
-def _by_message_id(found: list[Ticket], sender: str) -> Ticket | None:
-    """One ticket holds the Message-ID: that one. Several (the ID was reused by another mail): the newest one
-    whose participants include the sender, else none, and the mail is threaded by the other rules."""
-    if len(found) <= 1:
-        return found[0] if found else None
-    chosen = next((t for t in found if sender in t.participants or sender == t.requester.email), None)
-    log.info(
-        "threading.message_id_ambiguous tickets=%s sender=%s chosen=%s",
-        [t.number for t in found],
-        sender,
-        chosen.number if chosen else None,
+async def find_ticket(
+    mail: ParsedMail, *, secret: str = "", authenticated: bool = False, now: datetime | None = None
+) -> Thread:
+    """Without `secret` only stored Message-IDs count for rule 1, and rule 2 is skipped. `authenticated`: the
+    mail passed DMARC by a trusted Authentication-Results header."""
+    email = mail.from_email.lower()
+    user = await users.get_by_email(email) if email else None
+    staff = user is not None and user.is_staff
+    if staff and not authenticated:
+        thread = Thread(ticket=await _reply_address_ticket(mail, secret))
+        thread.flags.append(MessageFlag.UNVERIFIED_STAFF_SENDER)
+        log.warning("threading.unverified_staff sender=%s ticket=%s", email, thread.ticket and thread.ticket.number)
+        return thread
+    sender = Sender(email=email, verified_staff=staff)
+    thread = Thread()
+    thread.ticket = (
+        await _by_message_ids(mail, sender, secret, thread)
+        or await _reply_address_ticket(mail, secret)
+        or await _by_subject_token(mail, sender)
+        or await _by_conversation(mail, sender, now)
     )
-    return chosen
+    if thread.ticket is not None:
+        thread.linked = []
+    return thread
 
 
-async def find_ticket(mail: ParsedMail, *, secret: str = "", now: datetime | None = None) -> Ticket | None:
-    """Without `secret` only stored Message-IDs count for rule 1, and rule 2 is skipped."""
-    sender = mail.from_email.lower()
+async def _by_message_ids(mail: ParsedMail, sender: Sender, secret: str, thread: Thread) -> Ticket | None:
+    """Rule 1. A stored Message-ID can sit on several tickets (another mail reused it): the newest one the
+    sender takes part in counts; the others are linked from the sender's new ticket."""
     for candidates in (mail.in_reply_to, list(reversed(mail.references))):
-        ticket = _by_message_id(await tickets.find_by_message_ids(candidates), sender)
-        if ticket is not None:
-            return ticket
         for number in (message_ids.ticket_of(candidate, secret=secret) for candidate in candidates if secret):
             ticket = await tickets.get_by_number(number) if number is not None else None
             if ticket is not None:
                 return ticket
+        found = await tickets.find_by_message_ids(candidates)
+        ticket = next((t for t in found if sender.takes_part(t)), None)
+        if ticket is not None:
+            return ticket
+        for refused in found:
+            log.warning("threading.message_id_refused ticket=%s sender=%s", refused.number, sender.email)
+            if refused.number not in thread.linked:
+                thread.linked.append(refused.number)
+    return None
+
+
+async def _reply_address_ticket(mail: ParsedMail, secret: str) -> Ticket | None:
+    """Rule 2: whoever holds the ticket's signed reply address may write to it."""
     for address in (*mail.to, *mail.cc) if secret else ():
         number = message_ids.ticket_of_address(address, secret=secret)
         ticket = await tickets.get_by_number(number) if number is not None else None
         if ticket is not None:
             return ticket
+    return None
+
+
+async def _by_subject_token(mail: ParsedMail, sender: Sender) -> Ticket | None:
     for number in subjects.ticket_tokens(mail.subject):
         ticket = await tickets.get_by_number(number)
         if ticket is None:
             continue
-        if await _takes_part(ticket, sender):
+        if sender.takes_part(ticket):
             return ticket
-        log.warning("threading.token_refused ticket=%s sender=%s reason=not a participant", number, sender)
+        log.warning("threading.token_refused ticket=%s sender=%s reason=not a participant", number, sender.email)
+    return None
+
+
+async def _by_conversation(mail: ParsedMail, sender: Sender, now: datetime | None) -> Ticket | None:
     root, is_reply = thread_root(mail)
     if root and is_reply:
         ticket = await tickets.find_by_thread_root(root)
-        if ticket is not None and await _takes_part(ticket, sender):
+        if ticket is not None and sender.takes_part(ticket):
             return ticket
     if subjects.is_reply(mail.subject):
         since = (now or utcnow()) - SUBJECT_WINDOW
         key = subjects.key(mail.subject)
         if key:
-            return await tickets.find_recent_by_subject(subject_key=key, requester_email=sender, since=since)
+            return await tickets.find_recent_by_subject(subject_key=key, requester_email=sender.email, since=since)
     return None

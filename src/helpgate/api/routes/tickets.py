@@ -94,6 +94,9 @@ async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut
             "response_due_at": ticket.response_due_at,
             "first_response_at": ticket.first_response_at,
             "escalated_at": ticket.escalated_at,
+            "auth_failed": ticket.auth_failed,
+            "flags": ticket.flags,
+            "linked_tickets": ticket.linked_tickets,
         }
     return TicketDetailOut.model_validate({**TicketOut.fields_of(ticket), "messages": messages, **staff})
 

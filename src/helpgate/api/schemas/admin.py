@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from helpgate.api import examples
 from helpgate.api.schemas.auth import UserOut
 from helpgate.api.schemas.fields import Email, Name
-from helpgate.core.models import AuditAction, AuditEntry, Role, Skill, User
+from helpgate.core.models import AuditAction, AuditEntry, Role, Skill, Suppression, User
 
 # --- admin: accounts and the skill catalog --------------------------------------------------------------
 
@@ -117,6 +117,26 @@ class AuditEntryOut(BaseModel):
 class AuditPage(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.AUDIT_PAGE]})
     items: list[AuditEntryOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class SuppressionOut(BaseModel):
+    """An address helpgate does not mail, and why (a bounce's status and diagnostic)."""
+
+    address: str
+    reason: str
+    created_at: datetime
+
+    @classmethod
+    def of(cls, suppression: Suppression) -> SuppressionOut:
+        return cls(address=suppression.address, reason=suppression.reason, created_at=suppression.created_at)
+
+
+class SuppressionPage(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.SUPPRESSION_PAGE]})
+    items: list[SuppressionOut]
     total: int
     page: int
     page_size: int

@@ -44,6 +44,22 @@ ImapPassword = Annotated[str, StringConstraints(min_length=1, max_length=1024), 
 AfterImport = Annotated[str, StringConstraints(max_length=260), AfterValidator(_after_import)]
 DisplayName = Annotated[Name, AfterValidator(no_line_breaks)]
 PollInterval = Annotated[float, Field(ge=1, le=3600, description="seconds between polls when the server has no IDLE")]
+AuthservId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[!-~]+$")]
+AuthservIds = Annotated[
+    list[AuthservId],
+    Field(
+        max_length=20,
+        description="authserv-ids of this mailbox's provider whose Authentication-Results are believed "
+        "(Google Workspace: mx.google.com), beside HELPGATE_TRUSTED_AUTHSERV_IDS",
+    ),
+]
+TrustFirst = Annotated[
+    bool,
+    Field(
+        description="believe the topmost Authentication-Results header whatever its authserv-id "
+        "(Microsoft 365 writes none); only for a provider that always adds its own header on top"
+    ),
+]
 
 
 class MailboxCreate(BaseModel):
@@ -78,6 +94,8 @@ class MailboxCreate(BaseModel):
     import_history: bool = Field(default=False, description="first connection: also import mail already read")
     poll_interval_seconds: PollInterval = 60.0
     enabled: bool = True
+    authserv_ids: AuthservIds = []
+    trust_first_authentication_results: TrustFirst = False
 
 
 class MailboxPatch(BaseModel):
@@ -97,6 +115,8 @@ class MailboxPatch(BaseModel):
     import_history: bool | None = None
     poll_interval_seconds: PollInterval | None = None
     enabled: bool | None = None
+    authserv_ids: AuthservIds | None = None
+    trust_first_authentication_results: TrustFirst | None = None
 
     @field_validator("*")
     @classmethod
@@ -139,6 +159,8 @@ class MailboxOut(BaseModel):
     import_history: bool
     poll_interval_seconds: float
     enabled: bool
+    authserv_ids: list[str]
+    trust_first_authentication_results: bool
     has_password: bool
     status: MailboxStatusOut
     created_at: datetime

@@ -145,6 +145,11 @@ class TicketDetailOut(TicketOut):
     response_due_at: datetime | None = None  # staff only: the first-response target
     first_response_at: datetime | None = None
     escalated_at: datetime | None = None
+    # Staff only: the opening mail failed DMARC (possible spoofing); what else to know of it (`unverified_staff_sender`,
+    # `mixed_script_sender`, `reused_message_id`, `attachments_omitted`); tickets it referred to but could not join.
+    auth_failed: bool | None = None
+    flags: list[str] | None = None
+    linked_tickets: list[int] | None = None
 
 
 class TicketPage(BaseModel):

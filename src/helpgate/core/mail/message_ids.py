@@ -42,15 +42,24 @@ def make(ticket_number: int, *, secret: str, domain: str, seed: str | None = Non
     return f"hg.{ticket_number}.{nonce}.{_mac(secret, 'message-id', f'{ticket_number}.{nonce}')}@{domain}"
 
 
-def ticket_of(message_id: str, *, secret: str) -> int | None:
-    """The ticket number a Message-ID we signed names; None for anything else (or a forged MAC)."""
+def _signed_number(message_id: str, secret: str) -> int | None:
     match = _MESSAGE_ID.fullmatch(message_id.strip())
     if match is None:
         return None
     number, nonce, mac = match.group(1), match.group(2).lower(), match.group(3).lower()
     if not hmac.compare_digest(mac, _mac(secret, "message-id", f"{int(number)}.{nonce}")):
         return None
-    return int(number) or None
+    return int(number)
+
+
+def ticket_of(message_id: str, *, secret: str) -> int | None:
+    """The ticket number a Message-ID we signed names; None for anything else (or a forged MAC)."""
+    return _signed_number(message_id, secret) or None
+
+
+def is_signed(message_id: str, *, secret: str) -> bool:
+    """Whether we made this Message-ID, also for mail about no ticket (a welcome, a password reset)."""
+    return _signed_number(message_id, secret) is not None
 
 
 def reply_address(ticket_number: int, *, secret: str, address: str) -> str:

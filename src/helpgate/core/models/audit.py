@@ -19,11 +19,12 @@ class AuditAction(StrEnum):
     MAILBOX_UPDATED = "mailbox.updated"
     MAILBOX_DELETED = "mailbox.deleted"
     TICKET_UPDATED = "ticket.updated"
+    SUPPRESSION_LIFTED = "suppression.lifted"
 
 
 class AuditEntry(Document):
     actor_id: PydanticObjectId | None
-    actor_email: str
+    actor_email: str  # or, for the command line, "cli:<operating-system user>"
     action: AuditAction
     target_type: str  # user, skills, mailbox, ticket
     target_id: str  # the document id, or the ticket number

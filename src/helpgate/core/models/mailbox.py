@@ -40,6 +40,11 @@ class Mailbox(Document):
     after_import: str = "seen"  # "seen" or "move:<folder>"
     import_history: bool = False  # first connection: also import mail already marked \Seen
     poll_interval_seconds: float = 60.0  # used when the server has no IDLE
+    # Which Authentication-Results of this mailbox's provider to believe (inbound/authresults.py), beside
+    # HELPGATE_TRUSTED_AUTHSERV_IDS: its authserv-ids (Google: mx.google.com), or the topmost header whatever its
+    # id (Microsoft 365 writes none).
+    authserv_ids: list[str] = Field(default_factory=list)
+    trust_first_authentication_results: bool = False
     enabled: bool = True
     state: MailboxState = Field(default_factory=MailboxState)
     created_at: datetime = Field(default_factory=utcnow)

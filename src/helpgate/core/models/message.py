@@ -20,6 +20,9 @@ class MessageFlag(StrEnum):
     """Facts about an inbound message that staff should see."""
 
     REUSED_MESSAGE_ID = "reused_message_id"  # another, different mail came with the same Message-ID before
+    UNVERIFIED_STAFF_SENDER = "unverified_staff_sender"  # From names staff, but the mail is not authenticated
+    MIXED_SCRIPT_SENDER = "mixed_script_sender"  # the sender's domain mixes scripts (a look-alike address)
+    ATTACHMENTS_OMITTED = "attachments_omitted"  # more parts than HELPGATE_MAX_ATTACHMENTS: the rest is in the raw mail
 
 
 class MessageKind(StrEnum):

@@ -70,6 +70,8 @@ class Ticket(Document):
     subject_key: str = ""  # the normalised subject, for the same-sender subject fallback
     thread_roots: list[str] = Field(default_factory=list)  # Outlook Thread-Index conversation roots
     auth_failed: bool = False  # the opening mail failed DMARC at the receiving server (possible spoofing)
+    flags: list[str] = Field(default_factory=list)  # what staff should know of the opening mail (MessageFlag values)
+    linked_tickets: list[int] = Field(default_factory=list)  # tickets the opening mail referred to but may not join
     triage: TriageRecord | None = None
     assigned_at: datetime | None = None
     first_response_at: datetime | None = None  # an agent's first reply to the customer

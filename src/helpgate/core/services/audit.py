@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,9 +28,18 @@ def redact(changes: Mapping[str, Any]) -> dict[str, Any]:
     return {name: CHANGED if _SECRET_NAME.search(name) else value for name, value in changes.items()}
 
 
+def cli_actor() -> str:
+    """Who acts from the command line: the operating-system user, as the audit log names them."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (a container's numeric user)
+        name = str(os.getuid())
+    return f"cli:{name}"
+
+
 async def record(
     *,
-    actor: User,
+    actor: User | str,
     action: AuditAction,
     target_type: str,
     target_id: str,
@@ -36,8 +47,8 @@ async def record(
     changes: Mapping[str, Any] | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        actor_id=actor.id,
-        actor_email=actor.email,
+        actor_id=None if isinstance(actor, str) else actor.id,
+        actor_email=actor if isinstance(actor, str) else actor.email,
         action=action,
         target_type=target_type,
         target_id=target_id,
@@ -45,7 +56,7 @@ async def record(
         changes=redact(changes or {}),
     )
     await entry.insert()
-    log.info("audit.recorded action=%s by=%s target=%s:%s", action, actor.email, target_type, target_id)
+    log.info("audit.recorded action=%s by=%s target=%s:%s", action, entry.actor_email, target_type, target_id)
     return entry
 
 

@@ -41,6 +41,8 @@ async def create(
     display_name: str = "",
     poll_interval_seconds: float = 60.0,
     enabled: bool = True,
+    authserv_ids: list[str] | None = None,
+    trust_first_authentication_results: bool = False,
 ) -> Mailbox:
     mailbox = Mailbox(
         address=normalise_email(address),
@@ -56,6 +58,8 @@ async def create(
         import_history=import_history,
         poll_interval_seconds=poll_interval_seconds,
         enabled=enabled,
+        authserv_ids=[authserv_id.strip().lower() for authserv_id in authserv_ids or [] if authserv_id.strip()],
+        trust_first_authentication_results=trust_first_authentication_results,
     )
     try:
         await mailbox.insert()
@@ -78,6 +82,10 @@ async def get_by_address(address: str) -> Mailbox:
     if mailbox is None:
         raise NotFound(f"no mailbox for {address}")
     return mailbox
+
+
+async def find_by_address(address: str) -> Mailbox | None:
+    return await Mailbox.find_one({"address": address.strip().lower()})
 
 
 async def set_enabled(address: str, enabled: bool) -> Mailbox:
@@ -149,6 +157,8 @@ class MailboxChanges:
     import_history: bool | None = None
     poll_interval_seconds: float | None = None
     enabled: bool | None = None
+    authserv_ids: list[str] | None = None
+    trust_first_authentication_results: bool | None = None
 
 
 # Another server, account or folder is another mailbox: its UIDs say nothing about the old cursor.
@@ -166,6 +176,8 @@ async def update(*, box: SecretBox, mailbox_id: str, changes: MailboxChanges) ->
     values = {name: value for name, value in given.items() if name != "password"}
     if changes.address is not None:
         values["address"] = normalise_email(changes.address)
+    if changes.authserv_ids is not None:
+        values["authserv_ids"] = [item.strip().lower() for item in changes.authserv_ids if item.strip()]
     if changes.after_import is not None:
         check_after_import(changes.after_import)
     if changes.password is not None:

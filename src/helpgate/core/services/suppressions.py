@@ -6,6 +6,8 @@ import logging
 
 from helpgate.core.models import Suppression
 from helpgate.core.models.clock import utcnow
+from helpgate.core.services import paging
+from helpgate.core.services.paging import Page
 
 log = logging.getLogger(__name__)
 
@@ -18,6 +20,13 @@ async def suppress(*, address: str, reason: str) -> None:
         upsert=True,
     )
     log.info("suppression.added address=%s reason=%s", address.strip().lower(), reason)
+
+
+async def list_page(*, page: int = 1, page_size: int = 25) -> Page[Suppression]:
+    """Newest first."""
+    page, page_size = paging.bounds(page, page_size)
+    total = await Suppression.find_all().count()
+    return await paging.page_of(Suppression.find_all().sort("-created_at"), total=total, page=page, page_size=page_size)
 
 
 async def lift(*, address: str) -> bool:

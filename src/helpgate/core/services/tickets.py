@@ -81,6 +81,7 @@ async def open_ticket(
     first: NewMessage,
     subject_key: str = "",
     auth_failed: bool = False,
+    linked_tickets: list[int] | None = None,
 ) -> Ticket:
     """Open a ticket with its first message. Safe to repeat: the same first message finds the same ticket."""
     existing = await Ticket.find_one({"origin_key": first.dedupe_key})
@@ -95,6 +96,8 @@ async def open_ticket(
             subject_key=subject_key,
             thread_roots=[first.thread_root] if first.thread_root else [],
             auth_failed=auth_failed,
+            flags=list(first.flags),
+            linked_tickets=linked_tickets or [],
             search_text=f"{subject}\n{first.text}"[:SEARCH_TEXT_CHARS].lower(),
         )
         try:

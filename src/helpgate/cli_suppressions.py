@@ -1,0 +1,45 @@
+"""`helpgate suppressions list | lift ADDRESS`: addresses helpgate no longer mails, and lifting one (audited)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from helpgate.core.models import AuditAction
+from helpgate.core.services import audit, suppressions
+
+
+def add_commands(commands: Any) -> None:
+    parser = commands.add_parser(
+        "suppressions",
+        help="list suppressed addresses, or lift one",
+        description="Addresses that bounced for good are not mailed. List them, or lift one so it is mailed again.",
+    )
+    actions = parser.add_subparsers(dest="suppressions_action", required=True, metavar="ACTION")
+    actions.add_parser("list", help="the suppressed addresses, newest first, with their reasons")
+    lift = actions.add_parser("lift", help="mail an address again (recorded in the audit log)")
+    lift.add_argument("address")
+
+
+async def run(args: argparse.Namespace) -> int:
+    if args.suppressions_action == "list":
+        page = 1
+        while True:
+            found = await suppressions.list_page(page=page, page_size=100)
+            for item in found.items:
+                print(f"{item.address}\t{item.created_at:%Y-%m-%d %H:%M}\t{item.reason}")
+            if page * found.page_size >= found.total:
+                return 0
+            page += 1
+    address = args.address.strip().lower()
+    if not await suppressions.lift(address=address):
+        print(f"helpgate: {address} is not suppressed", file=sys.stderr)
+        return 1
+    actor = audit.cli_actor()
+    await audit.record(
+        actor=actor, action=AuditAction.SUPPRESSION_LIFTED, target_type="suppression", target_id=address,
+        target_label=address,
+    )  # fmt: skip
+    print(f"lifted the suppression of {address} (audited as {actor})")
+    return 0
