@@ -128,6 +128,7 @@ class Gateway:
             me=me,
             trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
             quarantine_dmarc_fail=settings.quarantine_dmarc_fail,
+            max_attachments=settings.max_attachments,
         )
 
     async def connect_store(self) -> None:

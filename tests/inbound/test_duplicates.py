@@ -151,4 +151,5 @@ async def test_copies_processed_at_once_store_one_message(store: AsyncMongoClien
     results = await asyncio.gather(*(pipeline.process(raw) for raw in copies))
     assert RawStatus.PROCESSED in results and RawStatus.QUARANTINED not in results
     assert await Message.find_all().count() == 1
-    assert {raw.ticket_number for raw in await RawMessage.find_all().to_list()} == {1}
+    [ticket] = await Ticket.find_all().to_list()
+    assert {raw.ticket_number for raw in await RawMessage.find_all().to_list()} == {ticket.number}

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=2525, ge=0, le=65535)
     support_addresses: Annotated[list[str], NoDecode] = ["support@localhost"]
     max_message_bytes: int = Field(default=25 * MIB, gt=0)
+    max_attachments: int = Field(default=100, ge=0)  # kept per inbound message; the rest stays in the raw mail
     mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
     mongodb_database: str = "helpgate"
     jwt_secret: str | None = Field(default=None, validation_alias="JWT_SECRET")

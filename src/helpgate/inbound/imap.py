@@ -204,7 +204,8 @@ class Poller:
         await mailboxes.record_state(self.mailbox, last_poll_at=utcnow())
 
     async def _not_yet_imported(self, client: aioimaplib.IMAP4) -> list[int]:
-        """After a UIDVALIDITY change: every UID whose Message-ID this mailbox has not delivered yet."""
+        """After a UIDVALIDITY change: every UID whose Message-ID this mailbox has not delivered yet (a mail reusing
+        a Message-ID this mailbox delivered is taken for that mail: telling them apart would mean fetching all)."""
         fetch = client.uid("FETCH", "1:*", "(UID BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])")
         response = await self._command(fetch, "UID FETCH headers")
         pending: list[int] = []
@@ -218,7 +219,7 @@ class Poller:
             if current_uid is None or not isinstance(line, bytearray):
                 continue
             ids = message_ids(data.decode(errors="replace"))
-            if not ids or not await tickets.message_exists(f"{self.name} {ids[0]}"):
+            if not ids or not await tickets.delivered(message_id=ids[0], address=self.name):
                 pending.append(current_uid)
             current_uid = None
         return sorted(pending)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pymongo.errors import ConnectionFailure
 
-from helpgate.core import log_context, metrics
+from helpgate.core import log_context, metrics, plain_text
 from helpgate.core.mail import message_ids
 from helpgate.core.models import Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
 from helpgate.core.services import (
@@ -29,7 +29,7 @@ from helpgate.core.services import (
 )
 from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
-from helpgate.inbound import authresults, copies, fingerprint, guards, mime, subjects, threading
+from helpgate.inbound import authresults, copies, fingerprint, guards, lookalikes, mime, subjects, threading
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,7 @@ class Policy:
     )
     trusted_authserv_ids: frozenset[str] = frozenset()
     quarantine_dmarc_fail: bool = False
+    max_attachments: int = 100
 
 
 @dataclass
@@ -91,6 +92,17 @@ async def parse(ctx: InboundContext) -> None:
         ctx.mail = mime.parse(ctx.data)
     except mime.MalformedMail as error:
         raise Quarantine(str(error), code="malformed") from error
+    # Shown in every list and copied into the Subject of our replies: one clean line (the raw mail keeps all).
+    ctx.mail.subject = plain_text.one_line(ctx.mail.subject, limit=plain_text.SUBJECT_CHARS)
+    ctx.mail.from_name = plain_text.one_line(ctx.mail.from_name, limit=plain_text.NAME_CHARS)
+    # Each attachment is a write of its own: a stranger's 1,000 tiny parts must not cost 1,000 writes.
+    omitted = len(ctx.mail.attachments) - ctx.policy.max_attachments
+    if omitted > 0:
+        ctx.mail.attachments = ctx.mail.attachments[: ctx.policy.max_attachments]
+        ctx.flags.append(MessageFlag.ATTACHMENTS_OMITTED)
+        log.warning(
+            "inbound.attachments_omitted raw=%s kept=%d omitted=%d", ctx.raw.id, len(ctx.mail.attachments), omitted
+        )
     # No Message-ID: a synthetic one from the content keeps a second delivery of the same bytes a duplicate.
     ctx.message_id = ctx.mail.message_id or f"sha256-{ctx.raw.sha256}@helpgate.invalid"
     ctx.fingerprint = fingerprint.of(ctx.data)
@@ -112,6 +124,9 @@ async def guard(ctx: InboundContext) -> None:
     if own is not None:
         raise Ignore(own, code="own_mail")
     ctx.auto_reply_block = guards.auto_reply_block(mail, me)
+    if lookalikes.mixed_script(mail.from_email):
+        ctx.flags.append(MessageFlag.MIXED_SCRIPT_SENDER)
+        log.warning("inbound.mixed_script_sender raw=%s sender=%r", ctx.raw.id, mail.from_email)
     ctx.auth = authresults.parse(mail.headers.get("authentication-results", ""), trust=await _trust(ctx))
     if ctx.auth.dmarc_failed and ctx.policy.quarantine_dmarc_fail:
         raise Quarantine(f"sender {mail.from_email} failed DMARC ({ctx.auth.as_dict()})", code="dmarc_failed")

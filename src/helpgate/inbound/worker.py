@@ -1,5 +1,9 @@
 """Processes stored raw mail in arrival order, off the SMTP path; resumes what a restart interrupted.
 
+Two lanes, so one heavy message cannot hold up the rest: mail over HEAVY_BYTES, or with more than HEAVY_PARTS MIME
+parts (each attachment is written to the store on its own), is handed from the ordinary lane to a lane of its own
+and processed there, one at a time, while ordinary mail goes on in arrival order.
+
 Several instances may share one store. Each message is processed under a claim (a lease named `raw:<id>`,
 core/services/leases.py), so two instances never process it at once, and a sweep every SWEEP_SECONDS takes
 up mail left `received` for over STALE_SECONDS: mail queued in an instance that died (after its 250 or its
@@ -18,7 +22,7 @@ from datetime import timedelta
 from beanie import PydanticObjectId
 from pymongo.errors import ConnectionFailure
 
-from helpgate.core.models import RawStatus
+from helpgate.core.models import RawMessage, RawStatus
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import leases, raw_messages
 from helpgate.inbound import pipeline
@@ -30,13 +34,25 @@ SWEEP_SECONDS = 15.0  # how often to look for mail no instance is processing
 STALE_SECONDS = 30.0  # mail `received` this long is taken up by whichever instance sweeps first
 SWEEP_LIMIT = 100  # messages taken up per sweep
 SWEEP_SCAN = 1000  # stale messages looked at per sweep, oldest first, to find those nobody is processing
+HEAVY_BYTES = 2 * 1024 * 1024
+HEAVY_PARTS = 50
+
+
+def is_heavy(raw: RawMessage) -> bool:
+    """Mail whose processing takes long: big, or with many parts (boundary lines, counted without parsing)."""
+    if raw.size > HEAVY_BYTES:
+        return True
+    return raw.data is not None and raw.data.count(b"\n--") > HEAVY_PARTS
 
 
 class InboundWorker:
     def __init__(self, *, instance_id: str = "local", claim_seconds: float = 120.0) -> None:
         self._queue: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
+        self._heavy: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
         self._queued: set[PydanticObjectId] = set()
+        self._handed_over: set[PydanticObjectId] = set()  # moved to the heavy lane: still queued
         self._task: asyncio.Task[None] | None = None
+        self._heavy_task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
         self._policy = pipeline.Policy()
         self._owner = instance_id
@@ -50,7 +66,7 @@ class InboundWorker:
 
     @property
     def backlog(self) -> int:
-        return self._queue.qsize()
+        return self._queue.qsize() + self._heavy.qsize()
 
     async def start(self, *, policy: pipeline.Policy | None = None) -> None:
         self._policy = policy or pipeline.Policy()
@@ -59,7 +75,8 @@ class InboundWorker:
             self.submit(raw.id)
         if self._queue.qsize():
             log.info("inbound.resume pending=%d", self._queue.qsize())
-        self._task = asyncio.create_task(self._run(), name="inbound-worker")
+        self._task = asyncio.create_task(self._run(self._queue, heavy_lane=False), name="inbound-worker")
+        self._heavy_task = asyncio.create_task(self._run(self._heavy, heavy_lane=True), name="inbound-heavy")
         self._sweeper = asyncio.create_task(self._sweep(), name="inbound-sweep")
 
     async def stop(self, timeout: float) -> None:
@@ -68,32 +85,36 @@ class InboundWorker:
             self._sweeper.cancel()
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
-        if self._task is None:
+        tasks = [task for task in (self._task, self._heavy_task) if task is not None]
+        if not tasks:
             return
         self._queue.put_nowait(None)
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), timeout)
-        except TimeoutError:
-            log.warning("inbound.stop_timeout left=%d: resumed on next start", self._queue.qsize())
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        self._task = None
+        self._heavy.put_nowait(None)
+        _, pending = await asyncio.wait([asyncio.shield(task) for task in tasks], timeout=timeout)
+        if pending:
+            log.warning("inbound.stop_timeout left=%d: resumed on next start", self.backlog)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._task = self._heavy_task = None
 
     async def idle(self) -> None:
         """Wait until everything submitted so far is processed (tests and benchmarks)."""
         await self._queue.join()
+        await self._heavy.join()
 
-    async def _run(self) -> None:
+    async def _run(self, queue: asyncio.Queue[PydanticObjectId | None], *, heavy_lane: bool) -> None:
         while True:
-            raw_id = await self._queue.get()
+            raw_id = await queue.get()
             try:
                 if raw_id is None:
                     return
-                await self._process_with_retry(raw_id)
+                await self._process_with_retry(raw_id, heavy_lane=heavy_lane)
             finally:
-                if raw_id is not None:
-                    self._queued.discard(raw_id)
-                self._queue.task_done()
+                if raw_id is not None and (heavy_lane or raw_id not in self._handed_over):
+                    self._queued.discard(raw_id)  # done with it; one handed over stays queued in the heavy lane
+                    self._handed_over.discard(raw_id)
+                queue.task_done()
 
     async def _sweep(self) -> None:
         while True:
@@ -118,10 +139,10 @@ class InboundWorker:
             self.submit(raw_id)
         return len(fresh)
 
-    async def _process_with_retry(self, raw_id: PydanticObjectId) -> None:
+    async def _process_with_retry(self, raw_id: PydanticObjectId, *, heavy_lane: bool = False) -> None:
         for attempt, delay in enumerate((*RETRY_SECONDS, None), start=1):
             try:
-                await self._process_claimed(raw_id)
+                await self._process_claimed(raw_id, heavy_lane=heavy_lane)
                 return
             except ConnectionFailure as error:
                 if delay is None:
@@ -130,8 +151,9 @@ class InboundWorker:
                 log.warning("inbound.retry raw=%s attempt=%d in=%.0fs reason=%s", raw_id, attempt, delay, error)
                 await asyncio.sleep(delay)
 
-    async def _process_claimed(self, raw_id: PydanticObjectId) -> None:
-        """Process the message unless another instance has it, or it was processed meanwhile."""
+    async def _process_claimed(self, raw_id: PydanticObjectId, *, heavy_lane: bool = False) -> None:
+        """Process the message unless another instance has it, or it was processed meanwhile; a heavy one met in
+        the ordinary lane goes to the heavy lane instead."""
         claim = _claim_name(raw_id)
         if await leases.take(claim, owner=self._owner, ttl=self._claim) is None:
             log.info("inbound.claimed_elsewhere raw=%s", raw_id)
@@ -139,6 +161,11 @@ class InboundWorker:
         try:
             raw = await raw_messages.get(raw_id)
             if raw is not None and raw.status == RawStatus.RECEIVED:
+                if not heavy_lane and is_heavy(raw):
+                    log.info("inbound.heavy raw=%s size=%d: processed in its own lane", raw_id, raw.size)
+                    self._handed_over.add(raw_id)
+                    self._heavy.put_nowait(raw_id)
+                    return
                 await pipeline.process(raw, policy=self._policy)
                 self.processed += 1
         finally:

@@ -13,6 +13,7 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from helpgate.core import plain_text
 from helpgate.core.models import AttachmentRef, OutboundMail
 
 MAX_REFERENCES = 20
@@ -23,7 +24,8 @@ _TOKEN = re.compile(r"\s*\[#\d+\]")
 
 def ticket_subject(subject: str, number: int, *, prefix: str = "Re: ") -> str:
     """``Re: <subject> [#<number>]``, without piling up ``Re:`` prefixes or ticket tokens."""
-    base = _TOKEN.sub("", _PREFIX.sub("", subject)).strip() or "(no subject)"
+    clean = plain_text.one_line(subject, limit=plain_text.SUBJECT_CHARS)  # also subjects stored before it was cleaned
+    base = _TOKEN.sub("", _PREFIX.sub("", clean)).strip() or "(no subject)"
     return f"{prefix}{base} [#{number}]"
 
 

@@ -319,10 +319,6 @@ async def _reopen(ticket: Ticket, *, now: datetime) -> None:
         ticket.status = TicketStatus.OPEN
 
 
-async def message_exists(dedupe_key: str) -> bool:
-    return await find_message(dedupe_key) is not None
-
-
 async def find_message(dedupe_key: str) -> Message | None:
     return await Message.find_one({"dedupe_key": dedupe_key})
 
@@ -330,6 +326,14 @@ async def find_message(dedupe_key: str) -> Message | None:
 async def inbound_with_message_id(message_id: str) -> list[Message]:
     """The inbound messages that came with this Message-ID, oldest first (more than one: the ID was reused)."""
     return await Message.find({"message_id": message_id, "direction": Direction.INBOUND}).sort("created_at").to_list()
+
+
+async def delivered(*, message_id: str, address: str) -> bool:
+    """Whether a mail with this Message-ID reached this support address (stored before 2026-12: by its key)."""
+    return any(
+        address in message.delivered_to or message.dedupe_key == f"{address} {message_id}"
+        for message in await inbound_with_message_id(message_id)
+    )
 
 
 async def record_fingerprint(message: Message, fingerprint: str) -> None:

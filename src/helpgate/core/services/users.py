@@ -47,7 +47,9 @@ def normalise_email(email: str) -> str:
     local_ok = address.username and not any(char.isspace() or ord(char) < 32 for char in address.username)
     if not local_ok or len(candidate) > 254 or not all(_LABEL.fullmatch(label) for label in domain.split(".")):
         raise InvalidInput(f"invalid email address: {candidate!r}")
-    return f"{address.username}@{domain}".lower()
+    # Address(...).addr_spec quotes a local part that needs it ("a,b"@example.com), so the address stays one
+    # address when it is written into a To or Cc header.
+    return Address(username=address.username.lower(), domain=domain).addr_spec
 
 
 def check_password(password: str, *, email: str | None = None) -> None:
