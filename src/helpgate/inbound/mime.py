@@ -1,6 +1,7 @@
 """Parse raw mail into what the pipeline keeps. Never raises on malformed input except MalformedMail.
 
-The stdlib parses (``policy.default``, and ``compat32`` when the modern header parser gives up). Around it:
+The stdlib parses (``policy.default`` with lenient MIME parameters, see ``parameters``, and ``compat32`` when the
+modern header parser gives up). Around it:
 raw 8-bit header blocks are decoded by the charset cascade before parsing (``charsets``); header values by
 ``headers``; the body and attachments are sorted out by ``parts``; HTML is sanitised and turned into text by
 ``markup``; the ticket view's text loses quoted history and signature (``quotes``) while ``full_text`` keeps all.
@@ -12,10 +13,11 @@ import email.policy
 import logging
 import re
 from dataclasses import dataclass, field
+from email.errors import StartBoundaryNotFoundDefect
 from email.message import Message
 from email.parser import Parser
 
-from helpgate.inbound import charsets, headers, invites, markup, quotes, reports
+from helpgate.inbound import charsets, headers, invites, markup, parameters, quotes, reports
 from helpgate.inbound.attachments import ParsedAttachment
 from helpgate.inbound.parts import Body, Walker
 from helpgate.inbound.reports import DeliveryReport
@@ -58,7 +60,7 @@ class ParsedMail:
 def parse(raw: bytes) -> ParsedMail:
     source = _source(raw)
     try:
-        return _read(Parser(policy=email.policy.default).parsestr(source))
+        return _read(_modern(source))
     except Exception as error:
         # Some real-world oddities break the modern header parser; compat32 is lenient.
         log.info("mime.compat32_fallback reason=%s: %s", type(error).__name__, error)
@@ -68,6 +70,26 @@ def parse(raw: bytes) -> ParsedMail:
             raise MalformedMail(f"unparseable message: {type(final).__name__}: {final}") from final
         mail.defects.append(f"Compat32Fallback({type(error).__name__})")
         return mail
+
+
+def _modern(source: str) -> Message:
+    """policy.default, with unquoted parameters holding tspecials re-read leniently (``parameters``).
+
+    A multipart whose start boundary is not found is read once more with every parameter read leniently: the
+    modern parser may have cut its boundary short without calling it a defect (``boundary=(x)y``).
+    """
+    message = Parser(policy=parameters.POLICY).parsestr(source)
+    if not _boundary_lost(message):
+        return message
+    again = Parser(policy=parameters.LENIENT).parsestr(source)
+    if _boundary_lost(again):
+        return message
+    log.info("mime.boundary_reread reason=start boundary not found")
+    return again
+
+
+def _boundary_lost(message: Message) -> bool:
+    return any(isinstance(defect, StartBoundaryNotFoundDefect) for part in message.walk() for defect in part.defects)
 
 
 def message_ids(value: str) -> list[str]:

@@ -27,6 +27,7 @@ from helpgate.inbound import charsets, flowed
 from helpgate.inbound.attachments import ParsedAttachment, safe_filename
 from helpgate.inbound.headers import decoded_header, raw_values
 from helpgate.inbound.headers import text as header_text
+from helpgate.inbound.parameters import ParametersReread
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Shape:
     params: dict[str, str] = field(default_factory=dict)
     disposition: str = ""
     filename: str | None = None
+    reread: bool = False  # its parameters were read leniently (see ``parameters``)
 
     @property
     def maintype(self) -> str:
@@ -66,42 +68,53 @@ class Shape:
 
 def shape(part: Message) -> Shape:
     try:
-        kind, params = _content_type(part)
-        disposition, disposition_params = _disposition(part)
+        kind, params, reread = _content_type(part)
+        disposition, disposition_params, reread_disposition = _disposition(part)
     except Exception as error:  # a header the parser chokes on: read the bare type from the raw value
         log.info("mime.content_type_unreadable reason=%s", type(error).__name__)
         raw = (raw_values(part, "Content-Type") or [part.get_default_type()])[0]
         kind = raw.split(";", 1)[0].strip().lower()
         kind, params, disposition, disposition_params = kind if kind.count("/") == 1 else "text/plain", {}, "", {}
+        reread = reread_disposition = False
     name = disposition_params.get("filename") or params.get("name")
     filename = " ".join(header_text(name).split()) if name else None
-    return Shape(kind=kind, params=params, disposition=disposition, filename=filename or None)
+    return Shape(
+        kind=kind,
+        params=params,
+        disposition=disposition,
+        filename=filename or None,
+        reread=reread or reread_disposition,
+    )
 
 
-def _content_type(part: Message) -> tuple[str, dict[str, str]]:
+def _content_type(part: Message) -> tuple[str, dict[str, str], bool]:
     header = part.get("Content-Type")
     if header is None:
-        return part.get_default_type(), {}
+        return part.get_default_type(), {}, False
     if hasattr(header, "params"):  # policy.default: one parse gives the type and decoded RFC 2231 parameters
         kind = str(getattr(header, "content_type", "")).lower()
         params = {str(k).lower(): str(v) for k, v in header.params.items()}
     else:
         kind = part.get_content_type()
         params = {str(k).lower(): collapse_rfc2231_value(v) for k, v in (part.get_params() or [])[1:]}
-    return (kind if kind.count("/") == 1 else "text/plain"), params
+    return (kind if kind.count("/") == 1 else "text/plain"), params, _reread(header)
 
 
-def _disposition(part: Message) -> tuple[str, dict[str, str]]:
+def _disposition(part: Message) -> tuple[str, dict[str, str], bool]:
     header = part.get("Content-Disposition")
     if header is None:
-        return "", {}
+        return "", {}, False
     if hasattr(header, "params"):
         params = {str(k).lower(): str(v) for k, v in header.params.items()}
-        return str(getattr(header, "content_disposition", "") or "").lower(), params
+        return str(getattr(header, "content_disposition", "") or "").lower(), params, _reread(header)
     params = {
         str(k).lower(): collapse_rfc2231_value(v) for k, v in (part.get_params(header="content-disposition") or [])
     }
-    return (part.get_content_disposition() or "").lower(), params
+    return (part.get_content_disposition() or "").lower(), params, False
+
+
+def _reread(header: object) -> bool:
+    return any(isinstance(defect, ParametersReread) for defect in getattr(header, "defects", ()))
 
 
 @dataclass
@@ -136,6 +149,9 @@ class Walker:
         self.index += 1
         into.defects += [type(defect).__name__ for defect in getattr(part, "defects", [])]
         form = shape(part)
+        if form.reread:
+            log.info("mime.parameters_reread index=%d type=%s", index, form.kind)
+            into.defects.append("ParametersReread")
         if form.maintype == "multipart" and part.is_multipart():
             children = [child for child in part.get_payload() if isinstance(child, Message)]
             self._multipart(form, children, into)
