@@ -58,3 +58,19 @@ def test_missing_message_id_and_sender() -> None:
 def test_odd_input_parses_without_raising(raw: bytes) -> None:
     mail = mime.parse(raw)
     assert isinstance(mail.text, str)
+
+
+def test_multipart_that_cannot_be_split_is_read_as_text_not_kept_as_a_multipart_file() -> None:
+    raw = b"From: a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nno boundary at all\r\n"
+    mail = mime.parse(raw)
+    assert mail.text == "no boundary at all" and mail.attachments == []
+
+
+def test_named_multipart_that_cannot_be_split_is_a_file_of_unknown_type() -> None:
+    raw = (
+        b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="o"\r\n\r\n--o\r\nContent-Type: text/plain\r\n'
+        b'\r\nsee file\r\n--o\r\nContent-Type: multipart/related; boundary="gone"\r\n'
+        b'Content-Disposition: attachment; filename="page.mht"\r\n\r\nsaved page\r\n--o--\r\n'
+    )
+    mail = mime.parse(raw)
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("page.mht", "application/octet-stream")]

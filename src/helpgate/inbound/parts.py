@@ -19,12 +19,12 @@ import binascii
 import email.policy
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
 from helpgate.inbound import charsets, flowed
-from helpgate.inbound.attachments import ParsedAttachment, safe_filename
+from helpgate.inbound.attachments import ParsedAttachment, location_name, safe_filename
 from helpgate.inbound.headers import decoded_header, raw_values
 from helpgate.inbound.headers import text as header_text
 from helpgate.inbound.parameters import ParametersReread
@@ -155,6 +155,8 @@ class Walker:
         if form.maintype == "multipart" and part.is_multipart():
             children = [child for child in part.get_payload() if isinstance(child, Message)]
             self._multipart(form, children, into)
+        elif form.maintype == "multipart":
+            self._unsplit(part, form, index, into, inline_resource=inline_resource)
         elif form.kind in ("message/rfc822", "message/global"):
             into.attachments.append(self._message_attachment(part, form, index))
         elif form.kind in ("text/plain", "text/html") and not inline_resource and not _is_file(form):
@@ -175,6 +177,22 @@ class Walker:
         else:
             for child in children:
                 self._visit(child, into)
+
+    def _unsplit(self, part: Message, form: Shape, index: int, into: Body, *, inline_resource: bool) -> None:
+        """A multipart the stdlib could not split (no boundary, or none of its parts found) is no file of type
+        multipart/*: empty (headers only), it is dropped; otherwise its content is plain text, or a file of
+        unknown type when it is named or marked as an attachment."""
+        if not _payload(part).strip():
+            log.info("mime.empty_multipart_dropped index=%d type=%s", index, form.kind)
+            into.defects.append("EmptyMultipart")
+            return
+        if inline_resource or _is_file(form):
+            log.info("mime.unsplit_multipart_as_file index=%d type=%s", index, form.kind)
+            file = replace(form, kind="application/octet-stream")
+            into.attachments.append(self._attachment(part, file, index, inline_resource=inline_resource))
+            return
+        log.info("mime.unsplit_multipart_as_text index=%d type=%s", index, form.kind)
+        into.pieces.append(self._text_piece(part, replace(form, kind="text/plain"), into))
 
     def _alternative(self, children: list[Message], into: Body) -> None:
         options: list[Body] = []
@@ -214,7 +232,7 @@ class Walker:
         return decoded.text.replace("\r\n", "\n").replace("\r", "\n")
 
     def _attachment(self, part: Message, form: Shape, index: int, *, inline_resource: bool) -> ParsedAttachment:
-        name = form.filename or REPORT_PART_NAMES.get(form.kind)
+        name = form.filename or _location_name(part) or REPORT_PART_NAMES.get(form.kind)
         if name is None and form.kind == "text/calendar":
             name = "invite.ics"
         content_id = _content_id(part) or None
@@ -245,6 +263,11 @@ class Walker:
 
 def _is_file(form: Shape) -> bool:
     return form.disposition == "attachment" or form.filename is not None
+
+
+def _location_name(part: Message) -> str | None:
+    values = raw_values(part, "Content-Location")
+    return location_name(values[0]) if values else None
 
 
 def _content_id(part: Message) -> str:
