@@ -111,7 +111,7 @@ def _source(raw: bytes) -> str:
     head = _repaired(raw[:end])
     if head.isascii():
         return head.decode("ascii") + raw[end:].decode("ascii", errors="surrogateescape")
-    decoded = charsets.decode_headers(head, hint=charsets.declared_in_headers(head))
+    decoded = charsets.decode_headers(head, hints=charsets.named_in_headers(head))
     log.info("mime.header_8bit charset=%s", decoded.charset)
     return decoded.text + raw[end:].decode("ascii", errors="surrogateescape")
 
