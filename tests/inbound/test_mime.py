@@ -74,3 +74,17 @@ def test_named_multipart_that_cannot_be_split_is_a_file_of_unknown_type() -> Non
     )
     mail = mime.parse(raw)
     assert [(a.filename, a.content_type) for a in mail.attachments] == [("page.mht", "application/octet-stream")]
+
+
+def test_obsolete_from_field_on_the_first_line_is_not_taken_for_an_envelope_line() -> None:
+    mail = mime.parse(b"From  : jane@example.org\r\nSubject : hello\r\n\r\nbody\r\n")
+    assert (mail.from_email, mail.subject, mail.text) == ("jane@example.org", "hello", "body")
+
+
+def test_obsolete_part_header_is_repaired_and_text_with_spaced_colons_left_alone() -> None:
+    raw = (
+        b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type : text/plain; charset=utf-8\r\n\r\nRemarque : le texte garde son espace.\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\nNote : line\r\n--b--\r\n"
+    )
+    assert mime.parse(raw).text == "Remarque : le texte garde son espace.\n\nNote : line"

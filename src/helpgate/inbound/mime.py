@@ -13,7 +13,7 @@ import email.policy
 import logging
 import re
 from dataclasses import dataclass, field
-from email.errors import StartBoundaryNotFoundDefect
+from email.errors import MissingHeaderBodySeparatorDefect, StartBoundaryNotFoundDefect
 from email.message import Message
 from email.parser import Parser
 
@@ -25,6 +25,9 @@ from helpgate.inbound.reports import DeliveryReport
 log = logging.getLogger(__name__)
 
 MESSAGE_ID_RE = re.compile(r"<([^<>\s]+)>")
+#: obs-id-left/obs-id-right (RFC 5322 §4.5.4): white space around the id, its "@" and its dots.
+_OBS_MESSAGE_ID = re.compile(r"<\s*([^<>\s@]+(?:\s*[.@]\s*[^<>\s@.]+)*)\s*>")
+_OBS_ID_SPACE = re.compile(r"\s+")
 _BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 #: Caps on what is kept per message (the raw message keeps everything; a document must stay well under 16 MB).
 MAX_FULL_TEXT_CHARS = 1_000_000
@@ -32,6 +35,9 @@ MAX_TEXT_CHARS = 200_000
 #: Where the sender is read from, in order (mail without a usable From still names someone to answer).
 SENDER_HEADERS = ("From", "Sender", "Reply-To")
 _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+#: An RFC 5322 §4.5 obs-field: a field name, white space, then the colon.
+_OBS_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]+:", re.MULTILINE)
+_OBS_FIELD_TEXT = re.compile(r"^([\x21-\x39\x3b-\x7e]+)[ \t]+:", re.MULTILINE)
 
 
 class MalformedMail(ValueError):
@@ -75,25 +81,34 @@ def parse(raw: bytes) -> ParsedMail:
 def _modern(source: str) -> Message:
     """policy.default, with unquoted parameters holding tspecials re-read leniently (``parameters``).
 
-    A multipart whose start boundary is not found is read once more with every parameter read leniently: the
-    modern parser may have cut its boundary short without calling it a defect (``boundary=(x)y``).
+    Two defects make it read the message once more, so only the rare message that has them pays: a start boundary
+    not found (the modern parser may have cut the boundary short without calling it a defect, ``boundary=(x)y``:
+    every parameter is then re-read), and a part whose headers end at an obsolete ``Name :`` field.
     """
     message = Parser(policy=parameters.POLICY).parsestr(source)
-    if not _boundary_lost(message):
-        return message
-    again = Parser(policy=parameters.LENIENT).parsestr(source)
-    if _boundary_lost(again):
-        return message
-    log.info("mime.boundary_reread reason=start boundary not found")
-    return again
+    defects = {type(defect) for part in message.walk() for defect in part.defects}
+    if StartBoundaryNotFoundDefect in defects:
+        again = Parser(policy=parameters.LENIENT).parsestr(source)
+        if not _has(again, StartBoundaryNotFoundDefect):
+            log.info("mime.boundary_reread reason=start boundary not found")
+            return again
+    if MissingHeaderBodySeparatorDefect in defects and message.is_multipart():
+        boundaries = [part.get_boundary() or "" for part in message.walk() if part.is_multipart()]
+        fixed = _part_headers_repaired(source, [boundary for boundary in boundaries if boundary])
+        if fixed != source:
+            log.info("mime.part_headers_repaired reason=obsolete field syntax")
+            return Parser(policy=parameters.POLICY).parsestr(fixed)
+    return message
 
 
-def _boundary_lost(message: Message) -> bool:
-    return any(isinstance(defect, StartBoundaryNotFoundDefect) for part in message.walk() for defect in part.defects)
+def _has(message: Message, defect_type: type) -> bool:
+    return any(isinstance(defect, defect_type) for part in message.walk() for defect in part.defects)
 
 
 def message_ids(value: str) -> list[str]:
     ids: list[str] = MESSAGE_ID_RE.findall(value)
+    if not ids and "<" in value:
+        ids = [_OBS_ID_SPACE.sub("", found) for found in _OBS_MESSAGE_ID.findall(value)]
     if not ids and _BARE_MESSAGE_ID.match(value.strip()):
         ids = [value.strip()]  # some mailers leave out the angle brackets
     return ids
@@ -121,8 +136,12 @@ def _repaired(head: bytes) -> bytes:
 
     The stdlib would end the headers at such a line and read everything after it, From and Subject included,
     as body. A stray line before the first header (a forwarding note) is dropped. A line after the last header
-    is left alone: there the body simply started without its blank line.
+    is left alone: there the body simply started without its blank line. Fields in the obsolete syntax of
+    RFC 5322 §4.5 (white space before the colon, ``From  : a@example.org``) lose that space: the stdlib takes
+    such a line for the end of the headers, or for the Unix ``From `` envelope line.
     """
+    if b" :" in head or b"\t:" in head:
+        head = _OBS_FIELD.sub(rb"\1:", head)
     lines = head.split(b"\n")
     header_lines = [i for i, line in enumerate(lines) if _HEADER_LINE.match(line)]
     if not header_lines:
@@ -134,6 +153,18 @@ def _repaired(head: bytes) -> bytes:
     for line in lines[first : last + 1]:
         kept.append(line if _HEADER_LINE.match(line) or line[:1] in (b" ", b"\t") else b" " + line)
     return b"\n".join(kept + lines[last + 1 :])
+
+
+def _part_headers_repaired(source: str, boundaries: list[str]) -> str:
+    """Obsolete ``Name :`` fields (RFC 5322 §4.5) in the header blocks that follow each ``--boundary`` line."""
+
+    def block(match: re.Match[str]) -> str:
+        return match.group(1) + _OBS_FIELD_TEXT.sub(r"\1:", match.group(2))
+
+    for boundary in boundaries:
+        part_start = re.compile(rf"^(--{re.escape(boundary)}[ \t]*\r?\n)((?:[^\r\n]+\r?\n)*)", re.MULTILINE)
+        source = part_start.sub(block, source)
+    return source
 
 
 def _read(message: Message) -> ParsedMail:
