@@ -17,7 +17,7 @@ from email.errors import MissingHeaderBodySeparatorDefect, StartBoundaryNotFound
 from email.message import Message
 from email.parser import Parser
 
-from helpgate.inbound import charsets, headers, invites, markup, parameters, quotes, reports
+from helpgate.inbound import addresses, charsets, headers, invites, markup, parameters, quotes, reports
 from helpgate.inbound.attachments import ParsedAttachment
 from helpgate.inbound.parts import Body, Walker
 from helpgate.inbound.reports import DeliveryReport
@@ -168,7 +168,7 @@ def _part_headers_repaired(source: str, boundaries: list[str]) -> str:
 
 
 def _read(message: Message) -> ParsedMail:
-    senders = next(filter(None, (headers.addresses(message, name) for name in SENDER_HEADERS)), [])
+    senders = next(filter(None, (_addresses(message, name) for name in SENDER_HEADERS)), [])
     from_name, from_email = senders[0] if senders else ("", "")
     ids = message_ids(headers.decoded_header(message, "Message-ID"))
     body = Walker().walk(message)
@@ -178,8 +178,8 @@ def _read(message: Message) -> ParsedMail:
         subject=headers.decoded_header(message, "Subject"),
         from_email=from_email,
         from_name=from_name,
-        to=[addr for _, addr in headers.addresses(message, "To")],
-        cc=[addr for _, addr in headers.addresses(message, "Cc")],
+        to=[addr for _, addr in _addresses(message, "To")],
+        cc=[addr for _, addr in _addresses(message, "Cc")],
         in_reply_to=message_ids(headers.decoded_header(message, "In-Reply-To")),
         references=message_ids(" ".join(headers.header_values(message, "References"))),
         text=quotes.reply_text(full_text)[:MAX_TEXT_CHARS] if full_text else "",
@@ -190,6 +190,11 @@ def _read(message: Message) -> ParsedMail:
         report=reports.read(message),
         defects=list(dict.fromkeys(body.defects)),
     )
+
+
+def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """Read from the raw header, not from a decoded one: an encoded-word is never an address (RFC 2047 §5)."""
+    return addresses.read(headers.raw_values(message, name), header=name)
 
 
 def _assemble(body: Body) -> tuple[str, str]:
