@@ -11,6 +11,9 @@ Rules, after RFC 2046/2387 and what clients really send:
   everything else is an attachment.
 - ``message/rfc822`` is kept whole as an ``.eml`` attachment; its own parts stay inside it.
 - ``text/calendar`` is an attachment whose summary stands in for the text of a message that has none.
+- a multipart the stdlib could not split (headers only, no boundary, none of its parts found) is never a file
+  typed multipart/*: dropped when empty, else read as plain text (or kept as an untyped file when named).
+- a file with no name of its own takes the last path segment of its ``Content-Location`` (RFC 2557).
 """
 
 from __future__ import annotations
