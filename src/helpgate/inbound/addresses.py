@@ -6,8 +6,9 @@ there anyway, so ``=?utf-8?q?jane=40example.org=3e=00?=@attacker.example`` becam
 structure is parsed from the raw value with every encoded-word masked as an opaque atom; display names are then
 decoded, and an encoded-word inside an address only when it decodes to a plain atom (``=?utf-8?Q?agent?=@x.com``
 is ``agent@x.com``, as other readers take it). Any other is taken literally, as RFC 2047 says it must be: the
-literal is an atom too, and names no one else. Whatever its origin, an address whose local part holds ``@``, angle
-brackets, control or format characters is refused: it names no mailbox and may pass for someone else's.
+literal is an atom too, and names no one else (a literal that is no atom either is refused). Whatever its origin,
+an address whose local part holds ``@``, quotes, angle brackets, control or format characters is refused: it names
+no mailbox and may pass for someone else's. With no usable sender left, the pipeline quarantines the mail.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def _address(mask: _Mask, local: str, domain: str, *, header: str) -> str | None
         or any(char in _NEVER_IN_DOMAIN or char.isspace() or _control(char) for char in domain)
     )
     if unsafe or (had_word and not _atom(local)):
-        log.info("mime.address_refused header=%s reason=@, quotes, angle brackets or control characters", header)
+        log.info("mime.address_refused header=%s reason=empty, or @ quotes angle brackets or controls inside", header)
         return None
     if not _atom(local):  # a quoted local part as sent ("john doe"@example.org)
         local = '"' + local.replace("\\", "\\\\") + '"'
