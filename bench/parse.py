@@ -19,6 +19,7 @@ Run::
 
     cd /work/main && UV_PYTHON_DOWNLOADS=never uv run python bench/parse.py
     uv run python bench/parse.py --rounds 3          # quicker
+    uv run python bench/parse.py --zammad /work/shared/corpus/zammad-mail   # from a git worktree
 """
 
 from __future__ import annotations
@@ -110,9 +111,9 @@ def report(label: str, messages: list[tuple[str, bytes]], timings: list[Timing])
     return ratio
 
 
-def zammad_agreement(messages: list[tuple[str, bytes]]) -> None:
+def zammad_agreement(messages: list[tuple[str, bytes]], directory: Path = ZAMMAD_CORPUS) -> None:
     """How many parse, and how many match the peer's expected subject, sender and body words."""
-    expected = {entry["box"]: entry for entry in json.loads((ZAMMAD_CORPUS / "expected.json").read_text())}
+    expected = {entry["box"]: entry for entry in json.loads((directory / "expected.json").read_text())}
     parsed = subject_ok = from_ok = body_ok = all_ok = 0
     misses: list[str] = []
     for name, raw in messages:
@@ -159,17 +160,21 @@ def _agreement(mail: mime.ParsedMail, want: dict[str, object]) -> dict[str, bool
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--zammad", type=Path, default=ZAMMAD_CORPUS, help="the Zammad corpus (from a git worktree: /work/shared/...)"
+    )
     args = parser.parse_args(argv)
+    zammad_dir: Path = args.zammad
     own = load(OWN_CORPUS, "*.eml")
     timings = measure(own, args.rounds, "tests/corpus")
     report("tests/corpus", own, timings)
-    if (ZAMMAD_CORPUS / "expected.json").exists():
-        zammad = load(ZAMMAD_CORPUS, "*.box")
+    if (zammad_dir / "expected.json").exists():
+        zammad = load(zammad_dir, "*.box")
         timings = measure(zammad, args.rounds, "zammad-mail")
         report("zammad-mail (third-party, read at run time)", zammad, timings)
-        zammad_agreement(zammad)
+        zammad_agreement(zammad, zammad_dir)
     else:
-        print(f"\n(no {ZAMMAD_CORPUS}: the Zammad comparison is skipped)")
+        print(f"\n(no {zammad_dir}: the Zammad comparison is skipped)")
     return 0
 
 

@@ -31,6 +31,26 @@ def make_mail(
     return message
 
 
+#: From headers that put an encoded-word in the address (RFC 2047 §5 forbids it) to pass for jane@example.org,
+#: and whether each still names a usable sender (the last two do not: their mail is quarantined).
+SPOOFING_SENDERS: tuple[tuple[str, bool], ...] = (
+    ("=?utf-8?q?jane=40example.org=3e=00?=@attacker.example", True),
+    ("=?utf-8?b?amFuZUBleGFtcGxlLm9yZw==?=@attacker.example", True),
+    ("Jane Doe <=?utf-8?q?=22jane=40example.org=22?=@attacker.example>", True),
+    ("jane@=?utf-8?q?example.org=3E?=", True),
+    ("=?utf-8?q?jane@example.org?=@attacker.example", False),
+    ('"<jane@example.org>"@attacker.example', False),
+)
+
+
+def raw_mail(*, sender: str, subject: str, message_id: str, to: str = "support@localhost") -> bytes:
+    """A minimal message written byte for byte: EmailMessage would re-encode a hostile From."""
+    return (
+        f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nPlease pay the attached invoice today.\r\n"
+    ).encode()
+
+
 def _send(port: int, message: EmailMessage | bytes, sender: str, recipients: list[str]) -> dict[str, tuple[int, bytes]]:
     with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
         if isinstance(message, bytes):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from helpgate.inbound.attachments import MAX_FILENAME_BYTES, safe_filename, sniff
+from helpgate.inbound.attachments import MAX_FILENAME_BYTES, location_name, safe_filename, sniff
 
 
 @pytest.mark.parametrize(
@@ -26,6 +26,26 @@ def test_file_names_lose_paths_and_control_characters(name: str, safe: str) -> N
 @pytest.mark.parametrize("name", [None, "", "..", "/", "\x00"])
 def test_unusable_names_fall_back_to_the_part_index(name: str | None) -> None:
     assert safe_filename(name, index=3, content_type="application/pdf") == "part-3.pdf"
+
+
+@pytest.mark.parametrize(
+    ("location", "name"),
+    [
+        ("http://example.org/img/logo%20big.png?v=2#top", "logo big.png"),
+        ("file:///C:/Users/x/Pictures/image001.jpg", "image001.jpg"),
+        ("image002.gif", "image002.gif"),
+        ("<http://example.org/a/\r\n  b.png>", "b.png"),  # folded: RFC 2557 drops the whitespace
+        ("http://example.org/", None),
+        ("http://[broken/x.png", "x.png"),
+    ],
+)
+def test_content_location_gives_its_last_path_segment(location: str, name: str | None) -> None:
+    assert location_name(location) == name
+
+
+def test_content_location_name_is_sanitised_like_any_other() -> None:
+    name = location_name("http://example.org/%2E%2E%2Fsecret%00.txt")
+    assert safe_filename(name, index=2, content_type="text/plain") == "secret.txt"
 
 
 def test_long_names_are_capped_with_their_extension_kept() -> None:

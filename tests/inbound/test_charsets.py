@@ -58,7 +58,34 @@ def test_real_world_labels_map_to_codecs(label: str, codec: str) -> None:
     assert charsets.codec(label) == codec
 
 
-def test_8bit_header_block_uses_the_message_charset_then_a_detector_on_its_8bit_lines() -> None:
-    block = b"Subject: " + "ツール".encode("cp932") + b"\r\nFrom: a@example.jp"
-    assert "ツール" in charsets.decode_headers(block, hint=None).text
-    assert "Grüße" in charsets.decode_headers("Subject: Grüße".encode("cp1252"), hint="windows-1252").text
+def test_8bit_header_block_prefers_the_charset_its_content_type_names() -> None:
+    block = b"Subject: " + "ツール".encode("cp932") + b"\r\nContent-Type: text/plain; charset=shift_jis"
+    assert "ツール" in charsets.decode_headers(block, hints=charsets.named_in_headers(block)).text
+    assert "Grüße" in charsets.decode_headers("Subject: Grüße".encode("cp1252"), hints=["windows-1252"]).text
+
+
+def test_8bit_header_block_prefers_the_charset_of_its_encoded_words() -> None:
+    block = b"Subject: =?koi8-r?q?=F3=DE=A3=D4?=\r\nFrom: " + "Ольга <o@example.ru>".encode("koi8-r")
+    assert charsets.named_in_headers(block) == ["koi8-r"]
+    assert "Ольга" in charsets.decode_headers(block, hints=charsets.named_in_headers(block)).text
+
+
+def test_ascii_labels_are_no_hint_for_8bit_header_bytes() -> None:
+    block = b"Subject: =?us-ascii?q?x?=\r\nFrom: " + "Ольга <o@example.ru>".encode("koi8-r")
+    block += b"\r\nContent-Type: text/plain; charset=koi8-r"
+    assert "Ольга" in charsets.decode_headers(block, hints=charsets.named_in_headers(block)).text
+
+
+@pytest.mark.parametrize("text", ["Subject: Café crème", "From: Renée Côté <r@example.fr>", "Subject: Réunion à Paris"])
+def test_short_unlabelled_8bit_header_is_cp1252_not_a_detector_guess(text: str) -> None:
+    assert charsets.decode_headers(text.encode("cp1252")).text == text
+
+
+def test_long_unlabelled_8bit_header_still_goes_to_the_detector() -> None:
+    block = "Subject: 会議の議事録を送ります".encode("cp932") + b"\r\nFrom: a@example.jp"
+    assert "会議の議事録を送ります" in charsets.decode_headers(block).text
+
+
+@pytest.mark.parametrize(("data", "label"), [(b"Caf\xe9 cr\xe8me", None), (b"Caf\xe9 cr\xe8me", "utf-8")])
+def test_short_text_that_is_not_utf8_is_read_as_cp1252(data: bytes, label: str | None) -> None:
+    assert charsets.decode(data, label).text == "Café crème"

@@ -12,7 +12,7 @@ from helpgate.core.services import mailboxes
 from helpgate.gateway import Gateway
 from helpgate.inbound.imap_names import modified_utf7
 from tests.dovecot import PASSWORD, Dovecot
-from tests.mail import make_mail
+from tests.mail import SPOOFING_SENDERS, make_mail, raw_mail
 
 
 def mail(n: int, **overrides: Any) -> bytes:
@@ -238,3 +238,28 @@ async def test_five_hundred_waiting_messages(gateway: Gateway, dovecot: Dovecot)
     await eventually(lambda: processed(gateway, 500), timeout=240, what="500 imported")
     assert await Ticket.find_all().count() == 500
     assert dovecot.folder_state() == (500, 0)
+
+
+async def test_imported_mail_with_an_encoded_word_in_its_from_address_never_passes_for_someone_else(
+    gateway: Gateway, dovecot: Dovecot
+) -> None:
+    dovecot.append(
+        [
+            raw_mail(sender=sender, subject=f"Invoice {number}", message_id=f"<spoof{number}@attacker.example>")
+            for number, (sender, _usable) in enumerate(SPOOFING_SENDERS)
+        ]
+    )
+    await add_mailbox(gateway, dovecot)
+
+    async def all_handled() -> bool:
+        await gateway.worker.idle()
+        done = {"status": {"$in": [RawStatus.PROCESSED, RawStatus.QUARANTINED]}}
+        return await RawMessage.find(done).count() == len(SPOOFING_SENDERS)
+
+    await eventually(all_handled, what="all imported")
+    tickets = await Ticket.find_all().to_list()
+    for ticket in tickets:
+        shown = f"{ticket.requester.name} {ticket.requester.email}"
+        assert "jane@example.org" not in shown and shown.isprintable() and ticket.requester.email.count("@") == 1
+    assert len(tickets) == sum(usable for _, usable in SPOOFING_SENDERS)
+    assert await RawMessage.find({"status": RawStatus.QUARANTINED, "reason": "no usable From address"}).count() == 2

@@ -58,3 +58,33 @@ def test_missing_message_id_and_sender() -> None:
 def test_odd_input_parses_without_raising(raw: bytes) -> None:
     mail = mime.parse(raw)
     assert isinstance(mail.text, str)
+
+
+def test_multipart_that_cannot_be_split_is_read_as_text_not_kept_as_a_multipart_file() -> None:
+    raw = b"From: a@example.org\r\nContent-Type: multipart/mixed\r\n\r\nno boundary at all\r\n"
+    mail = mime.parse(raw)
+    assert mail.text == "no boundary at all" and mail.attachments == []
+
+
+def test_named_multipart_that_cannot_be_split_is_a_file_of_unknown_type() -> None:
+    raw = (
+        b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="o"\r\n\r\n--o\r\nContent-Type: text/plain\r\n'
+        b'\r\nsee file\r\n--o\r\nContent-Type: multipart/related; boundary="gone"\r\n'
+        b'Content-Disposition: attachment; filename="page.mht"\r\n\r\nsaved page\r\n--o--\r\n'
+    )
+    mail = mime.parse(raw)
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [("page.mht", "application/octet-stream")]
+
+
+def test_obsolete_from_field_on_the_first_line_is_not_taken_for_an_envelope_line() -> None:
+    mail = mime.parse(b"From  : jane@example.org\r\nSubject : hello\r\n\r\nbody\r\n")
+    assert (mail.from_email, mail.subject, mail.text) == ("jane@example.org", "hello", "body")
+
+
+def test_obsolete_part_header_is_repaired_and_text_with_spaced_colons_left_alone() -> None:
+    raw = (
+        b'From: a@example.org\r\nContent-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type : text/plain; charset=utf-8\r\n\r\nRemarque : le texte garde son espace.\r\n--b\r\n"
+        b"Content-Type: text/plain\r\n\r\nNote : line\r\n--b--\r\n"
+    )
+    assert mime.parse(raw).text == "Remarque : le texte garde son espace.\n\nNote : line"

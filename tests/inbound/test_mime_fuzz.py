@@ -115,4 +115,8 @@ async def test_mutated_corpus_through_the_pipeline_always_ends_with_an_outcome(
             # Quarantined only for what the message lacks, never because a step crashed on it.
             assert " failed: " not in (stored.reason or ""), stored.reason
         outcomes[status] = outcomes.get(status, 0) + 1
-    assert outcomes.get(RawStatus.PROCESSED, 0) > len(inputs) // 2
+    # Each seed is mutated three times and its Message-ID mostly survives, so a mutation delivered after its
+    # sibling is a duplicate: delivered too. (Counting processed alone made the bar depend on how many seeds the
+    # corpus has: at 26 seeds the fixed RNG gave 39 processed + 31 duplicates of 81.)
+    delivered = outcomes.get(RawStatus.PROCESSED, 0) + outcomes.get(RawStatus.DUPLICATE, 0)
+    assert delivered > len(inputs) * 3 // 4, outcomes

@@ -10,7 +10,7 @@ import pytest
 from helpgate.core.models import Message, RawMessage, RawStatus, Ticket, User
 from helpgate.core.services import raw_messages
 from helpgate.gateway import Gateway
-from tests.mail import make_mail, send
+from tests.mail import SPOOFING_SENDERS, make_mail, raw_mail, send
 
 
 async def test_mail_becomes_ticket_with_customer_subject_text_and_raw(gateway: Gateway) -> None:
@@ -160,3 +160,22 @@ async def test_small_mail_is_kept_inline(gateway: Gateway) -> None:
     await gateway.worker.idle()
     [raw] = await RawMessage.find_all().to_list()
     assert raw.data is not None and raw.gridfs_id is None
+
+
+async def test_encoded_word_in_the_from_address_never_opens_a_ticket_for_someone_else(gateway: Gateway) -> None:
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail(message_id="<real@example.org>"))  # jane's own ticket
+    for number, (sender, _usable) in enumerate(SPOOFING_SENDERS):
+        mail = raw_mail(sender=sender, subject=f"Invoice {number}", message_id=f"<spoof{number}@attacker.example>")
+        assert await send(gateway.smtp.port, mail, sender="x@attacker.example") == {}
+    await gateway.worker.idle()
+
+    tickets = await Ticket.find_all().sort("number").to_list()
+    assert [t.requester.email for t in tickets].count("jane@example.org") == 1  # only her real mail
+    for ticket in tickets[1:]:
+        shown = f"{ticket.requester.name} {ticket.requester.email}"
+        assert "jane@example.org" not in shown and shown.isprintable() and ticket.requester.email.count("@") == 1
+    assert len(tickets) == 1 + sum(usable for _, usable in SPOOFING_SENDERS)
+    assert await Message.find({"from_email": "jane@example.org"}).count() == 1
+    quarantined = await RawMessage.find({"status": RawStatus.QUARANTINED}).to_list()
+    assert [raw.reason for raw in quarantined] == ["no usable From address"] * 2

@@ -12,6 +12,7 @@ import hashlib
 import mimetypes
 import re
 import unicodedata
+import urllib.parse
 from dataclasses import dataclass, field
 
 import filetype
@@ -71,6 +72,22 @@ def safe_filename(name: str | None, *, index: int, content_type: str) -> str:
         return cleaned
     extension = mimetypes.guess_extension(content_type, strict=False) or ".bin"
     return f"part-{index}{extension}"
+
+
+def location_name(location: str) -> str | None:
+    """The file name a ``Content-Location`` gives (RFC 2557 §4): the last path segment of its URI, percent-decoded.
+
+    Whitespace inside the value is folding and is removed, as RFC 2557 asks; query and fragment are not part of
+    the name. None when the URI ends without a segment (``http://example.org/``). The result still needs
+    ``safe_filename``.
+    """
+    uri = "".join(location.split()).strip('"<>')
+    try:
+        path = urllib.parse.urlsplit(uri).path
+    except ValueError:  # "http://[broken" and the like
+        path = uri.split("?", 1)[0].split("#", 1)[0]
+    segment = path.replace("\\", "/").rsplit("/", 1)[-1]
+    return urllib.parse.unquote(segment, errors="replace") or None
 
 
 def _capped(name: str) -> str:

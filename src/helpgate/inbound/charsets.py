@@ -2,7 +2,8 @@
 
 The declared charset is tried through its superset (iso-8859-1 → cp1252, shift_jis → cp932, gb2312 → gb18030:
 mail clients label text by the narrow name and write the wide one), then UTF-8, then a detector
-(charset-normalizer), and last the declared charset with replacement characters. Decoding never raises.
+(charset-normalizer) when there are enough 8-bit bytes for one (SHORT_SAMPLE), and last the declared charset with
+replacement characters, or cp1252 for text that is unlabelled or claims UTF-8. Decoding never raises.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import codecs
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import charset_normalizer
@@ -45,8 +47,13 @@ SUPERSETS = {
 #: Single-byte Western labels that 8-bit UTF-8 text is most often mislabeled with (or sent without a label).
 WESTERN = frozenset({"ascii", "iso8859-1", "iso8859-15", "cp1252"})
 DETECT_BYTES = 64 * 1024
+#: Fewer 8-bit bytes than this are too few for the detector (it reads "Café" as Urdu, cp1006, and "Réunion à" as
+#: cp1250, "ŕ"): text that is not UTF-8 is then read as cp1252, the most common writer of short unlabelled 8-bit text.
+SHORT_SAMPLE = 16
 _CODEPAGE = re.compile(r"^(?:cp|windows|win)[-_ ]?(\d{3,4})$")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?\s*([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
+_WORD_CHARSET = re.compile(rb"=\?([A-Za-z0-9._:-]{1,40})(?:\*[A-Za-z0-9-]*)?\?[bBqQ]\?")
+_ASCII = bytes(range(128))
 _CHARSET_PARAM = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9._:-]{1,40})""", re.IGNORECASE)
 
 
@@ -97,25 +104,42 @@ def decode(data: bytes, declared: str | None, *, hint: str | None = None) -> Dec
         text = _strict(data, name)
         if text is not None:
             return Decoded(text, name, wanted is not None and name in (wanted, SUPERSETS.get(wanted)))
-    detected = _detect(data)
+    detected = _detect(data) if _eight_bit_count(data) >= SHORT_SAMPLE else None
     if detected is not None:
         log.info("mime.charset_detected declared=%s detected=%s", declared, detected)
         return Decoded(data.decode(detected, errors="replace"), detected, False)
-    fallback = SUPERSETS.get(wanted or "", wanted or "utf-8")
+    fallback = SUPERSETS.get(wanted, wanted) if wanted not in (None, "utf-8") else "cp1252"
     log.info("mime.charset_replaced declared=%s used=%s", declared, fallback)
     return Decoded(data.decode(fallback, errors="replace"), fallback, False)
 
 
-def decode_headers(block: bytes, *, hint: str | None) -> Decoded:
-    """A raw header block with 8-bit bytes: UTF-8, else the message's own charset, else a detector run on the
-    8-bit lines alone (the ASCII around them would drown the signal)."""
-    for name in dict.fromkeys(filter(None, ("utf-8", codec(hint), SUPERSETS.get(codec(hint) or "")))):
+def decode_headers(block: bytes, *, hints: Sequence[str] = ()) -> Decoded:
+    """A raw header block with 8-bit bytes: UTF-8 (RFC 6532); else a charset the block names elsewhere (``hints``:
+    see ``named_in_headers``), through its superset; else, for a sample of at least SHORT_SAMPLE 8-bit bytes, a
+    detector run on the 8-bit lines alone (the ASCII around them would drown the signal); else cp1252."""
+    names = ["utf-8"]
+    for hint in hints:
+        name = codec(hint)
+        if name is not None and name != "ascii":  # an ASCII label says nothing about 8-bit bytes
+            names += [SUPERSETS.get(name, name), name]
+    for name in dict.fromkeys(names):
         text = _strict(block, name)
         if text is not None:
             return Decoded(text, name, name == "utf-8")
-    detected = _detect(b"\n".join(line for line in block.split(b"\n") if not line.isascii()))
+    detected = None
+    if _eight_bit_count(block) >= SHORT_SAMPLE:
+        detected = _detect(b"\n".join(line for line in block.split(b"\n") if not line.isascii()))
     name = detected or "cp1252"
     return Decoded(block.decode(name, errors="replace"), name, False)
+
+
+def named_in_headers(header_block: bytes) -> list[str]:
+    """The charsets a raw header block names: those of its RFC 2047 encoded words, in order, then the first
+    ``charset=`` parameter (its Content-Type's). The writer of the block most likely used one of them for the
+    8-bit bytes it left unlabelled, which beats a detector's guess on a few bytes."""
+    names = [match.decode("ascii") for match in _WORD_CHARSET.findall(header_block)]
+    declared = declared_in_headers(header_block)
+    return list(dict.fromkeys([*names, *([declared] if declared else [])]))
 
 
 def declared_in_html(data: bytes) -> str | None:
@@ -128,6 +152,10 @@ def declared_in_headers(header_block: bytes) -> str | None:
     """The first ``charset=`` parameter of a raw header block, as a hint for its own 8-bit headers."""
     match = _CHARSET_PARAM.search(header_block)
     return match.group(1).decode("ascii") if match else None
+
+
+def _eight_bit_count(data: bytes) -> int:
+    return len(data.translate(None, _ASCII))
 
 
 def _seven_bit(name: str | None) -> bool:

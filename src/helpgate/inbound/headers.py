@@ -10,7 +10,6 @@ from __future__ import annotations
 import binascii
 import re
 from email.message import Message
-from email.utils import getaddresses
 
 from helpgate.inbound import charsets
 
@@ -58,26 +57,6 @@ def text(value: str) -> str:
     if _SURROGATE.search(value):
         value = charsets.decode(value.encode("utf-8", errors="surrogateescape"), None).text
     return value
-
-
-def addresses(message: Message, name: str) -> list[tuple[str, str]]:
-    """(display name, lower-cased address) of every mailbox in header ``name``, groups flattened."""
-    found: list[tuple[str, str]] = []
-    raw = raw_values(message, name)
-    try:
-        for header, raw_value in zip(message.get_all(name, []), raw, strict=True):
-            parsed = [a for a in getattr(header, "addresses", ()) if "@" in a.addr_spec]
-            if not parsed and "@" in raw_value:
-                raise ValueError("the modern parser found no address where there is one")
-            found += [(text(a.display_name), a.addr_spec.lower()) for a in parsed]
-    except Exception:
-        # The lenient parser reads what the strict one refuses: '"Name" <user@example.com.>', '<a@b> (comment'.
-        found = [
-            (real, addr.strip().rstrip(".").lower())
-            for real, addr in getaddresses([text(value) for value in raw])
-            if "@" in addr and not _SURROGATE.search(addr)
-        ]
-    return found
 
 
 def selected(message: Message) -> dict[str, str]:

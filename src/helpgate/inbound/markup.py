@@ -12,6 +12,8 @@ import re
 
 import inscriptis
 import nh3
+from inscriptis.css_profiles import CSS_PROFILES
+from inscriptis.model.config import ParserConfig
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +26,10 @@ ATTRIBUTES = {
     "div": {*nh3.ALLOWED_ATTRIBUTES.get("div", set()), "class"},
     "blockquote": {*nh3.ALLOWED_ATTRIBUTES.get("blockquote", set()), "class", "type"},
 }
+#: inscriptis' default ``relaxed`` profile pads every <span> with spaces and indents nested <div>s, which splits
+#: CJK words (``中<span>文</span>字`` read as ``中 文 字``) and Outlook's span-per-run text; ``strict`` lays text
+#: out as a browser's default stylesheet does, block elements still on their own lines.
+TEXT_CONFIG = ParserConfig(css=CSS_PROFILES["strict"])
 _TAGS = re.compile(r"<[^>]*>")
 _WHITESPACE_LINES = re.compile(r"[ \t]+\n")
 _BLANK_RUNS = re.compile(r"\n{3,}")
@@ -36,10 +42,11 @@ def sanitise(html: str) -> str:
 
 
 def to_text(html: str) -> str:
-    """Readable text of an HTML body: block structure kept as lines, tables as columns, no markup."""
+    """Readable text of an HTML body: block structure kept as lines, tables as columns, no markup; inline elements
+    add no spaces of their own (see TEXT_CONFIG)."""
     html = _bounded(html)
     try:
-        text = inscriptis.get_text(html)
+        text = inscriptis.get_text(html, TEXT_CONFIG)
     except Exception as error:  # lxml refuses some inputs; a crude strip still gives the words
         log.info("mime.html_to_text_fallback reason=%s", type(error).__name__)
         text = _TAGS.sub(" ", html)

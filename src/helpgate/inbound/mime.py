@@ -1,6 +1,7 @@
 """Parse raw mail into what the pipeline keeps. Never raises on malformed input except MalformedMail.
 
-The stdlib parses (``policy.default``, and ``compat32`` when the modern header parser gives up). Around it:
+The stdlib parses (``policy.default`` with lenient MIME parameters, see ``parameters``, and ``compat32`` when the
+modern header parser gives up). Around it:
 raw 8-bit header blocks are decoded by the charset cascade before parsing (``charsets``); header values by
 ``headers``; the body and attachments are sorted out by ``parts``; HTML is sanitised and turned into text by
 ``markup``; the ticket view's text loses quoted history and signature (``quotes``) while ``full_text`` keeps all.
@@ -12,10 +13,11 @@ import email.policy
 import logging
 import re
 from dataclasses import dataclass, field
+from email.errors import MissingHeaderBodySeparatorDefect, StartBoundaryNotFoundDefect
 from email.message import Message
 from email.parser import Parser
 
-from helpgate.inbound import charsets, headers, invites, markup, quotes, reports
+from helpgate.inbound import addresses, charsets, headers, invites, markup, parameters, quotes, reports
 from helpgate.inbound.attachments import ParsedAttachment
 from helpgate.inbound.parts import Body, Walker
 from helpgate.inbound.reports import DeliveryReport
@@ -23,6 +25,9 @@ from helpgate.inbound.reports import DeliveryReport
 log = logging.getLogger(__name__)
 
 MESSAGE_ID_RE = re.compile(r"<([^<>\s]+)>")
+#: obs-id-left/obs-id-right (RFC 5322 §4.5.4): white space around the id, its "@" and its dots.
+_OBS_MESSAGE_ID = re.compile(r"<\s*([^<>\s@]+(?:\s*[.@]\s*[^<>\s@.]+)*)\s*>")
+_OBS_ID_SPACE = re.compile(r"\s+")
 _BARE_MESSAGE_ID = re.compile(r"^[^<>\s@]+@[^<>\s@]+$")
 #: Caps on what is kept per message (the raw message keeps everything; a document must stay well under 16 MB).
 MAX_FULL_TEXT_CHARS = 1_000_000
@@ -30,6 +35,9 @@ MAX_TEXT_CHARS = 200_000
 #: Where the sender is read from, in order (mail without a usable From still names someone to answer).
 SENDER_HEADERS = ("From", "Sender", "Reply-To")
 _HEADER_LINE = re.compile(rb"^[\x21-\x39\x3b-\x7e]+[ \t]*:")
+#: An RFC 5322 §4.5 obs-field: a field name, white space, then the colon.
+_OBS_FIELD = re.compile(rb"^([\x21-\x39\x3b-\x7e]+)[ \t]+:", re.MULTILINE)
+_OBS_FIELD_TEXT = re.compile(r"^([\x21-\x39\x3b-\x7e]+)[ \t]+:", re.MULTILINE)
 
 
 class MalformedMail(ValueError):
@@ -58,7 +66,7 @@ class ParsedMail:
 def parse(raw: bytes) -> ParsedMail:
     source = _source(raw)
     try:
-        return _read(Parser(policy=email.policy.default).parsestr(source))
+        return _read(_modern(source))
     except Exception as error:
         # Some real-world oddities break the modern header parser; compat32 is lenient.
         log.info("mime.compat32_fallback reason=%s: %s", type(error).__name__, error)
@@ -70,8 +78,37 @@ def parse(raw: bytes) -> ParsedMail:
         return mail
 
 
+def _modern(source: str) -> Message:
+    """policy.default, with unquoted parameters holding tspecials re-read leniently (``parameters``).
+
+    Two defects make it read the message once more, so only the rare message that has them pays: a start boundary
+    not found (the modern parser may have cut the boundary short without calling it a defect, ``boundary=(x)y``:
+    every parameter is then re-read), and a part whose headers end at an obsolete ``Name :`` field.
+    """
+    message = Parser(policy=parameters.POLICY).parsestr(source)
+    defects = {type(defect) for part in message.walk() for defect in part.defects}
+    if StartBoundaryNotFoundDefect in defects:
+        again = Parser(policy=parameters.LENIENT).parsestr(source)
+        if not _has(again, StartBoundaryNotFoundDefect):
+            log.info("mime.boundary_reread reason=start boundary not found")
+            return again
+    if MissingHeaderBodySeparatorDefect in defects and message.is_multipart():
+        boundaries = [part.get_boundary() or "" for part in message.walk() if part.is_multipart()]
+        fixed = _part_headers_repaired(source, [boundary for boundary in boundaries if boundary])
+        if fixed != source:
+            log.info("mime.part_headers_repaired reason=obsolete field syntax")
+            return Parser(policy=parameters.POLICY).parsestr(fixed)
+    return message
+
+
+def _has(message: Message, defect_type: type) -> bool:
+    return any(isinstance(defect, defect_type) for part in message.walk() for defect in part.defects)
+
+
 def message_ids(value: str) -> list[str]:
     ids: list[str] = MESSAGE_ID_RE.findall(value)
+    if not ids and "<" in value:
+        ids = [_OBS_ID_SPACE.sub("", found) for found in _OBS_MESSAGE_ID.findall(value)]
     if not ids and _BARE_MESSAGE_ID.match(value.strip()):
         ids = [value.strip()]  # some mailers leave out the angle brackets
     return ids
@@ -89,7 +126,7 @@ def _source(raw: bytes) -> str:
     head = _repaired(raw[:end])
     if head.isascii():
         return head.decode("ascii") + raw[end:].decode("ascii", errors="surrogateescape")
-    decoded = charsets.decode_headers(head, hint=charsets.declared_in_headers(head))
+    decoded = charsets.decode_headers(head, hints=charsets.named_in_headers(head))
     log.info("mime.header_8bit charset=%s", decoded.charset)
     return decoded.text + raw[end:].decode("ascii", errors="surrogateescape")
 
@@ -99,8 +136,12 @@ def _repaired(head: bytes) -> bytes:
 
     The stdlib would end the headers at such a line and read everything after it, From and Subject included,
     as body. A stray line before the first header (a forwarding note) is dropped. A line after the last header
-    is left alone: there the body simply started without its blank line.
+    is left alone: there the body simply started without its blank line. Fields in the obsolete syntax of
+    RFC 5322 §4.5 (white space before the colon, ``From  : a@example.org``) lose that space: the stdlib takes
+    such a line for the end of the headers, or for the Unix ``From `` envelope line.
     """
+    if b" :" in head or b"\t:" in head:
+        head = _OBS_FIELD.sub(rb"\1:", head)
     lines = head.split(b"\n")
     header_lines = [i for i, line in enumerate(lines) if _HEADER_LINE.match(line)]
     if not header_lines:
@@ -114,8 +155,20 @@ def _repaired(head: bytes) -> bytes:
     return b"\n".join(kept + lines[last + 1 :])
 
 
+def _part_headers_repaired(source: str, boundaries: list[str]) -> str:
+    """Obsolete ``Name :`` fields (RFC 5322 §4.5) in the header blocks that follow each ``--boundary`` line."""
+
+    def block(match: re.Match[str]) -> str:
+        return match.group(1) + _OBS_FIELD_TEXT.sub(r"\1:", match.group(2))
+
+    for boundary in boundaries:
+        part_start = re.compile(rf"^(--{re.escape(boundary)}[ \t]*\r?\n)((?:[^\r\n]+\r?\n)*)", re.MULTILINE)
+        source = part_start.sub(block, source)
+    return source
+
+
 def _read(message: Message) -> ParsedMail:
-    senders = next(filter(None, (headers.addresses(message, name) for name in SENDER_HEADERS)), [])
+    senders = next(filter(None, (_addresses(message, name) for name in SENDER_HEADERS)), [])
     from_name, from_email = senders[0] if senders else ("", "")
     ids = message_ids(headers.decoded_header(message, "Message-ID"))
     body = Walker().walk(message)
@@ -125,8 +178,8 @@ def _read(message: Message) -> ParsedMail:
         subject=headers.decoded_header(message, "Subject"),
         from_email=from_email,
         from_name=from_name,
-        to=[addr for _, addr in headers.addresses(message, "To")],
-        cc=[addr for _, addr in headers.addresses(message, "Cc")],
+        to=[addr for _, addr in _addresses(message, "To")],
+        cc=[addr for _, addr in _addresses(message, "Cc")],
         in_reply_to=message_ids(headers.decoded_header(message, "In-Reply-To")),
         references=message_ids(" ".join(headers.header_values(message, "References"))),
         text=quotes.reply_text(full_text)[:MAX_TEXT_CHARS] if full_text else "",
@@ -137,6 +190,11 @@ def _read(message: Message) -> ParsedMail:
         report=reports.read(message),
         defects=list(dict.fromkeys(body.defects)),
     )
+
+
+def _addresses(message: Message, name: str) -> list[tuple[str, str]]:
+    """Read from the raw header, not from a decoded one: an encoded-word is never an address (RFC 2047 §5)."""
+    return addresses.read(headers.raw_values(message, name), header=name)
 
 
 def _assemble(body: Body) -> tuple[str, str]:

@@ -11,6 +11,9 @@ Rules, after RFC 2046/2387 and what clients really send:
   everything else is an attachment.
 - ``message/rfc822`` is kept whole as an ``.eml`` attachment; its own parts stay inside it.
 - ``text/calendar`` is an attachment whose summary stands in for the text of a message that has none.
+- a multipart the stdlib could not split (headers only, no boundary, none of its parts found) is never a file
+  typed multipart/*: dropped when empty, else read as plain text (or kept as an untyped file when named).
+- a file with no name of its own takes the last path segment of its ``Content-Location`` (RFC 2557).
 """
 
 from __future__ import annotations
@@ -19,14 +22,15 @@ import binascii
 import email.policy
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import Message
 from email.utils import collapse_rfc2231_value
 
 from helpgate.inbound import charsets, flowed
-from helpgate.inbound.attachments import ParsedAttachment, safe_filename
+from helpgate.inbound.attachments import ParsedAttachment, location_name, safe_filename
 from helpgate.inbound.headers import decoded_header, raw_values
 from helpgate.inbound.headers import text as header_text
+from helpgate.inbound.parameters import ParametersReread
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +54,7 @@ class Shape:
     params: dict[str, str] = field(default_factory=dict)
     disposition: str = ""
     filename: str | None = None
+    reread: bool = False  # its parameters were read leniently (see ``parameters``)
 
     @property
     def maintype(self) -> str:
@@ -66,42 +71,53 @@ class Shape:
 
 def shape(part: Message) -> Shape:
     try:
-        kind, params = _content_type(part)
-        disposition, disposition_params = _disposition(part)
+        kind, params, reread = _content_type(part)
+        disposition, disposition_params, reread_disposition = _disposition(part)
     except Exception as error:  # a header the parser chokes on: read the bare type from the raw value
         log.info("mime.content_type_unreadable reason=%s", type(error).__name__)
         raw = (raw_values(part, "Content-Type") or [part.get_default_type()])[0]
         kind = raw.split(";", 1)[0].strip().lower()
         kind, params, disposition, disposition_params = kind if kind.count("/") == 1 else "text/plain", {}, "", {}
+        reread = reread_disposition = False
     name = disposition_params.get("filename") or params.get("name")
     filename = " ".join(header_text(name).split()) if name else None
-    return Shape(kind=kind, params=params, disposition=disposition, filename=filename or None)
+    return Shape(
+        kind=kind,
+        params=params,
+        disposition=disposition,
+        filename=filename or None,
+        reread=reread or reread_disposition,
+    )
 
 
-def _content_type(part: Message) -> tuple[str, dict[str, str]]:
+def _content_type(part: Message) -> tuple[str, dict[str, str], bool]:
     header = part.get("Content-Type")
     if header is None:
-        return part.get_default_type(), {}
+        return part.get_default_type(), {}, False
     if hasattr(header, "params"):  # policy.default: one parse gives the type and decoded RFC 2231 parameters
         kind = str(getattr(header, "content_type", "")).lower()
         params = {str(k).lower(): str(v) for k, v in header.params.items()}
     else:
         kind = part.get_content_type()
         params = {str(k).lower(): collapse_rfc2231_value(v) for k, v in (part.get_params() or [])[1:]}
-    return (kind if kind.count("/") == 1 else "text/plain"), params
+    return (kind if kind.count("/") == 1 else "text/plain"), params, _reread(header)
 
 
-def _disposition(part: Message) -> tuple[str, dict[str, str]]:
+def _disposition(part: Message) -> tuple[str, dict[str, str], bool]:
     header = part.get("Content-Disposition")
     if header is None:
-        return "", {}
+        return "", {}, False
     if hasattr(header, "params"):
         params = {str(k).lower(): str(v) for k, v in header.params.items()}
-        return str(getattr(header, "content_disposition", "") or "").lower(), params
+        return str(getattr(header, "content_disposition", "") or "").lower(), params, _reread(header)
     params = {
         str(k).lower(): collapse_rfc2231_value(v) for k, v in (part.get_params(header="content-disposition") or [])
     }
-    return (part.get_content_disposition() or "").lower(), params
+    return (part.get_content_disposition() or "").lower(), params, False
+
+
+def _reread(header: object) -> bool:
+    return any(isinstance(defect, ParametersReread) for defect in getattr(header, "defects", ()))
 
 
 @dataclass
@@ -136,9 +152,14 @@ class Walker:
         self.index += 1
         into.defects += [type(defect).__name__ for defect in getattr(part, "defects", [])]
         form = shape(part)
+        if form.reread:
+            log.info("mime.parameters_reread index=%d type=%s", index, form.kind)
+            into.defects.append("ParametersReread")
         if form.maintype == "multipart" and part.is_multipart():
             children = [child for child in part.get_payload() if isinstance(child, Message)]
             self._multipart(form, children, into)
+        elif form.maintype == "multipart":
+            self._unsplit(part, form, index, into, inline_resource=inline_resource)
         elif form.kind in ("message/rfc822", "message/global"):
             into.attachments.append(self._message_attachment(part, form, index))
         elif form.kind in ("text/plain", "text/html") and not inline_resource and not _is_file(form):
@@ -159,6 +180,22 @@ class Walker:
         else:
             for child in children:
                 self._visit(child, into)
+
+    def _unsplit(self, part: Message, form: Shape, index: int, into: Body, *, inline_resource: bool) -> None:
+        """A multipart the stdlib could not split (no boundary, or none of its parts found) is no file of type
+        multipart/*: empty (headers only), it is dropped; otherwise its content is plain text, or a file of
+        unknown type when it is named or marked as an attachment."""
+        if not _payload(part).strip():
+            log.info("mime.empty_multipart_dropped index=%d type=%s", index, form.kind)
+            into.defects.append("EmptyMultipart")
+            return
+        if inline_resource or _is_file(form):
+            log.info("mime.unsplit_multipart_as_file index=%d type=%s", index, form.kind)
+            file = replace(form, kind="application/octet-stream")
+            into.attachments.append(self._attachment(part, file, index, inline_resource=inline_resource))
+            return
+        log.info("mime.unsplit_multipart_as_text index=%d type=%s", index, form.kind)
+        into.pieces.append(self._text_piece(part, replace(form, kind="text/plain"), into))
 
     def _alternative(self, children: list[Message], into: Body) -> None:
         options: list[Body] = []
@@ -198,7 +235,7 @@ class Walker:
         return decoded.text.replace("\r\n", "\n").replace("\r", "\n")
 
     def _attachment(self, part: Message, form: Shape, index: int, *, inline_resource: bool) -> ParsedAttachment:
-        name = form.filename or REPORT_PART_NAMES.get(form.kind)
+        name = form.filename or _location_name(part) or REPORT_PART_NAMES.get(form.kind)
         if name is None and form.kind == "text/calendar":
             name = "invite.ics"
         content_id = _content_id(part) or None
@@ -229,6 +266,11 @@ class Walker:
 
 def _is_file(form: Shape) -> bool:
     return form.disposition == "attachment" or form.filename is not None
+
+
+def _location_name(part: Message) -> str | None:
+    values = raw_values(part, "Content-Location")
+    return location_name(values[0]) if values else None
 
 
 def _content_id(part: Message) -> str:
