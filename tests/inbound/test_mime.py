@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import email.policy
+from email.message import EmailMessage
+
 import pytest
 
-from helpgate.inbound import mime
+from helpgate.inbound import mime, parts
 
 
 def test_plain_mail_fields() -> None:
@@ -88,3 +91,16 @@ def test_obsolete_part_header_is_repaired_and_text_with_spaced_colons_left_alone
         b"Content-Type: text/plain\r\n\r\nNote : line\r\n--b--\r\n"
     )
     assert mime.parse(raw).text == "Remarque : le texte garde son espace.\n\nNote : line"
+
+
+def test_parts_past_the_cap_are_not_read() -> None:
+    """A stranger's mail with thousands of parts: the Walker stops at MAX_PARTS (the raw mail keeps the rest)."""
+    message = EmailMessage()
+    message["From"] = "a@example.org"
+    message.set_content("many parts")
+    for index in range(parts.MAX_PARTS + 5):
+        message.add_attachment(b"x", maintype="application", subtype="octet-stream", filename=f"{index}.bin")
+    mail = mime.parse(message.as_bytes(policy=email.policy.SMTP))
+    assert parts.PARTS_OMITTED in mail.defects
+    assert len(mail.attachments) == parts.MAX_PARTS - 2  # the message and its text part are parts too
+    assert mail.text == "many parts"

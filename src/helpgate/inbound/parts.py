@@ -45,6 +45,11 @@ REPORT_PART_NAMES = {
 }
 
 
+#: Parts read per message; past it the Walker stops (defect PARTS_OMITTED) and the raw mail keeps the rest.
+MAX_PARTS = 1000
+PARTS_OMITTED = "PartsOmitted"
+
+
 @dataclass(frozen=True)
 class Shape:
     """A part's Content-Type and Content-Disposition, parsed once: the stdlib parses them again on every access
@@ -150,6 +155,11 @@ class Walker:
     def _visit(self, part: Message, into: Body, *, inline_resource: bool = False) -> None:
         index = self.index
         self.index += 1
+        if index >= MAX_PARTS:  # the raw mail keeps the rest; a stranger's 200,000 parts are not each decoded
+            if index == MAX_PARTS:
+                log.info("mime.parts_omitted after=%d", MAX_PARTS)
+                into.defects.append(PARTS_OMITTED)
+            return
         into.defects += [type(defect).__name__ for defect in getattr(part, "defects", [])]
         form = shape(part)
         if form.reread:

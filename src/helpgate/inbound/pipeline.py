@@ -7,6 +7,7 @@ the message (never drops it): `helpgate replay` can run it again once the cause 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -30,8 +31,12 @@ from helpgate.core.services import (
 from helpgate.core.services.attachments import NewAttachment
 from helpgate.core.services.tickets import NewMessage
 from helpgate.inbound import authresults, copies, fingerprint, guards, lookalikes, mime, subjects, threading
+from helpgate.inbound.parts import PARTS_OMITTED
 
 log = logging.getLogger(__name__)
+
+
+PARSE_IN_THREAD_BYTES = 256 * 1024
 
 
 class Stop(Exception):
@@ -89,7 +94,9 @@ class InboundContext:
 
 async def parse(ctx: InboundContext) -> None:
     try:
-        ctx.mail = mime.parse(ctx.data)
+        # A big or many-parted mail takes seconds to parse: off the event loop, so the listeners keep answering.
+        big = len(ctx.data) > PARSE_IN_THREAD_BYTES
+        ctx.mail = await asyncio.to_thread(mime.parse, ctx.data) if big else mime.parse(ctx.data)
     except mime.MalformedMail as error:
         raise Quarantine(str(error), code="malformed") from error
     # Shown in every list and copied into the Subject of our replies: one clean line (the raw mail keeps all).
@@ -97,7 +104,7 @@ async def parse(ctx: InboundContext) -> None:
     ctx.mail.from_name = plain_text.one_line(ctx.mail.from_name, limit=plain_text.NAME_CHARS)
     # Each attachment is a write of its own: a stranger's 1,000 tiny parts must not cost 1,000 writes.
     omitted = len(ctx.mail.attachments) - ctx.policy.max_attachments
-    if omitted > 0:
+    if omitted > 0 or PARTS_OMITTED in ctx.mail.defects:
         ctx.mail.attachments = ctx.mail.attachments[: ctx.policy.max_attachments]
         ctx.flags.append(MessageFlag.ATTACHMENTS_OMITTED)
         log.warning(
