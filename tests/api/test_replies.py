@@ -80,6 +80,36 @@ async def test_reply_reaches_customer_threaded_with_both_parts(
     assert ticket is not None and ticket.status is TicketStatus.PENDING and ticket.message_count == 2
 
 
+OUTLOOK_ID = "AM0PR07MB5987B2A8F39C7A1D9C3E4F5AD9A42@AM0PR07MB5987.eurprd07.prod.outlook.com"
+EARLIER_ID = "DB9PR02MB7194E1C0B5A3D2F8C6E4A9B7D1F3E5C8A0B2D4F6E8A1C3@DB9PR02MB7194.eurprd02.prod.outlook.com"
+
+
+async def test_reply_to_outlook_keeps_long_message_ids_whole(
+    gateway: Gateway, api: httpx.AsyncClient, sink: CaptureServer
+) -> None:
+    """Issue 14, finding 7: Outlook 365 Message-IDs (over 76 characters) went out as RFC 2047 encoded-words."""
+    assert gateway.smtp is not None
+    raw = (
+        "From: Jane Doe <jane@example.org>\r\nTo: support@localhost\r\nSubject: Printer on fire\r\n"
+        f"Message-ID: <{OUTLOOK_ID}>\r\nIn-Reply-To: <{EARLIER_ID}>\r\nReferences:\r\n <{EARLIER_ID}>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nHelp, the printer is on fire.\r\n"
+    )
+    await send(gateway.smtp.port, raw.encode())
+    await gateway.worker.idle()
+    headers = await _agent(api)
+
+    response = await api.post("/api/tickets/1/replies", json={"text": "Unplug it."}, headers=headers)
+
+    assert response.status_code == 201, response.text
+    [received] = await sink.wait_for(1)
+    head = received.data.split(b"\r\n\r\n", 1)[0]
+    assert b"=?" not in head and all(len(line) <= 998 for line in head.split(b"\r\n"))
+    mail = received.message
+    assert mail["In-Reply-To"] == f"<{OUTLOOK_ID}>"
+    assert mail["References"].split() == [f"<{EARLIER_ID}>", f"<{OUTLOOK_ID}>"]
+    assert mail["Message-ID"] == f"<{response.json()['message_id']}>"
+
+
 async def test_reply_with_html_cc_and_attachment(gateway: Gateway, api: httpx.AsyncClient, sink: CaptureServer) -> None:
     await _ticket(gateway)
     headers = await _agent(api)
