@@ -6,7 +6,9 @@ import logging
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from helpgate import __version__
 from helpgate.api.body_limit import BodyLimit, BodyLimits
@@ -14,6 +16,7 @@ from helpgate.api.openapi import document_body_limit, keep_null_examples
 from helpgate.api.request_metrics import RequestMetrics
 from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, tickets, users
 from helpgate.api.routes.health import HealthProbe
+from helpgate.api.validation_errors import invalid_request, unparseable_body
 from helpgate.core.errors import HelpgateError, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.security import TokenIssuer
@@ -47,6 +50,9 @@ def create_app(
     document_body_limit(app, body_limits.of)
     app.add_middleware(BodyLimit, limits=body_limits)
     app.add_middleware(RequestMetrics)  # outermost: times the 413s too
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, unparseable_body)
 
     @app.exception_handler(HelpgateError)
     async def _helpgate_error(request: Request, error: HelpgateError) -> JSONResponse:
