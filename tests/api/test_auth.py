@@ -193,7 +193,8 @@ async def _confirm(api: Api, email: str, password: str = NEW_PASSWORD) -> httpx.
 async def test_signup_mails_a_code_and_the_account_waits_for_it(policy: sessions.AuthPolicy, api: Api) -> None:
     await _signup(api, "Jane@Example.org", name="Jane")
     stored = await users.get_by_email("jane@example.org")
-    assert stored is not None and (stored.role, stored.name, stored.password_hash) == (Role.CUSTOMER, "Jane", None)
+    # The name waits for the code to be confirmed (issue 14, finding 8).
+    assert stored is not None and (stored.role, stored.name, stored.password_hash) == (Role.CUSTOMER, "", None)
     mail = await OutboundMail.find_one({"template": "password_reset", "to": "jane@example.org"})
     assert mail is not None and mail.automatic
     assert "confirm your address and choose a password" in mail.text
@@ -264,6 +265,56 @@ async def test_signup_input_is_validated(policy: sessions.AuthPolicy, api: Api) 
         assert response.status_code == 422, body
     assert await User.find_all().count() == 0
     assert await OutboundMail.find_all().count() == 0
+
+
+LURE = "URGENT: your account is locked, verify at http://evil.example/login"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Jane\nURGENT: your account is locked, verify at http://evil.example/login",
+        "Jane\r\nBcc: everyone@example.org",
+        "Jane\u2028URGENT",
+        "Jane\x85URGENT",
+        "Jane\u202egro.elpmaxe",
+        "x" * 101,
+    ],
+    ids=["lf", "crlf", "line-separator", "nel", "bidi-override", "101-chars"],
+)
+async def test_signup_name_is_one_bounded_line(policy: sessions.AuthPolicy, api: Api, name: str) -> None:
+    """Issue 14, finding 8: a multi-line name went into the sign-up mail, mailed from our address to any address."""
+    response = await api.post("/api/auth/signup", json={"email": "victim@example.org", "name": name})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert await User.find_all().count() == 0
+    assert await OutboundMail.find_all().count() == 0
+
+
+async def test_signup_name_reaches_no_mail_before_the_address_is_confirmed(
+    policy: sessions.AuthPolicy, api: Api
+) -> None:
+    await _signup(api, "victim@example.org", name=LURE)
+    assert (await api.post("/api/auth/password-reset", json={"email": "victim@example.org"})).status_code == 202
+    mails = await OutboundMail.find({"to": "victim@example.org"}).to_list()
+    assert len(mails) == 2  # the sign-up code, then a reset code: neither greets by the name given
+    for mail in mails:
+        assert "evil.example" not in mail.text and "evil.example" not in mail.html and "URGENT" not in mail.subject
+        assert mail.text.startswith("Hello,")
+    stored = await users.get_by_email("victim@example.org")
+    assert stored is not None and stored.name == ""
+
+    assert (await _confirm(api, "victim@example.org")).status_code == 204
+    named = await users.get_by_email("victim@example.org")
+    assert named is not None and named.name == LURE  # the address's owner chose to confirm it
+
+
+async def test_signup_name_never_renames_an_existing_account(policy: sessions.AuthPolicy, api: Api) -> None:
+    await users.create(email="jane@example.org", role=Role.CUSTOMER, name="Jane Doe")
+    await _signup(api, "jane@example.org", name="Someone Else")
+    assert (await _confirm(api, "jane@example.org")).status_code == 204
+    stored = await users.get_by_email("jane@example.org")
+    assert stored is not None and stored.name == "Jane Doe"
 
 
 @pytest.mark.parametrize("settings_overrides", [{"allow_signup": False}])
