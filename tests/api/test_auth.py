@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import warnings
@@ -570,6 +571,48 @@ async def test_failed_logins_from_one_address_lock_it(policy: sessions.AuthPolic
 
     locked = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+CONCURRENT = 30
+
+
+def _statuses(responses: list[httpx.Response]) -> dict[int, int]:
+    counted: dict[int, int] = {}
+    for response in responses:
+        counted[response.status_code] = counted.get(response.status_code, 0) + 1
+    return counted
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 5, "login_failures_per_ip": 1000}])
+async def test_concurrent_wrong_passwords_get_the_account_limit_of_checks(
+    policy: sessions.AuthPolicy, api: Api
+) -> None:
+    """Issue 14, finding 10: 100 concurrent wrong passwords for one account got 26 checks against a limit of 5.
+    Each 401 is one password checked; every other attempt must be refused before its check."""
+    await make_user("agent@example.com", Role.AGENT)
+    answers = await asyncio.gather(*(_fail(api, "agent@example.com") for _ in range(CONCURRENT)))
+    assert _statuses(answers) == {401: 5, 429: CONCURRENT - 5}
+    locked = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
+    assert locked.status_code == 429
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 1000, "login_failures_per_ip": 5}])
+async def test_concurrent_wrong_passwords_get_the_address_limit_of_checks(
+    policy: sessions.AuthPolicy, api: Api
+) -> None:
+    answers = await asyncio.gather(*(_fail(api, f"user-{number}@example.org") for number in range(CONCURRENT)))
+    assert _statuses(answers) == {401: 5, 429: CONCURRENT - 5}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 3, "login_failures_per_ip": 3}])
+async def test_right_passwords_use_up_no_attempts(policy: sessions.AuthPolicy, api: Api) -> None:
+    """Attempts are counted before the check: a right password gives its attempt back, to the address too."""
+    await make_user("agent@example.com", Role.AGENT)
+    for _ in range(5):
+        await login(api, "agent@example.com")
+    for _ in range(3):
+        assert (await _fail(api, "agent@example.com")).status_code == 401
+    assert (await _fail(api, "agent@example.com")).status_code == 429
 
 
 def _from(address: str) -> dict[str, str]:
