@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 
 from helpgate import __version__
 from helpgate.api.body_limit import BodyLimit, BodyLimits
+from helpgate.api.deferred import DeferredWork
 from helpgate.api.openapi import document_body_limit, keep_null_examples
 from helpgate.api.request_metrics import RequestMetrics
 from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, tickets, users
@@ -31,12 +32,14 @@ def create_app(
     health_probe: HealthProbe,
     outgoing: Outgoing,
     body_limits: BodyLimits,
+    deferred: DeferredWork,
 ) -> FastAPI:
     app = FastAPI(title="helpgate", version=__version__, summary="Email-first support ticketing gateway")
     app.state.issuer = issuer
     app.state.refresh_ttl = refresh_ttl
     app.state.health = health_probe
     app.state.outgoing = outgoing
+    app.state.deferred = deferred
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(auth.router)

@@ -37,13 +37,10 @@ class CodePurpose(StrEnum):
 CODE_SUBJECTS = {CodePurpose.SIGNUP: "Confirm your address at {}", CodePurpose.RESET: "Reset your password at {}"}
 
 
-async def signup(
-    *, email: str, name: str, outgoing: Outgoing, client: sessions.Client, policy: sessions.AuthPolicy
-) -> None:
-    """Start a customer account for yourself: the address gets a one-time code to confirm it and choose a
-    password (confirm_reset). An address with an account already (one made from mail, say) gets a code too,
-    so the answer never tells whether it existed. Staff get a reset-purpose code: sign-up is not for them, but
-    the mail is no more than password reset would send. Forbidden when self-service is off."""
+async def admit_signup(*, email: str, client: sessions.Client, policy: sessions.AuthPolicy) -> str:
+    """The normalised address a sign-up may go on with: Forbidden when self-service is off, TooManyAttempts
+    past SIGNUPS_PER_IP, InvalidInput for an address that is none. The same work for any address: whether it
+    has an account is for `signup` to find out, after the answer."""
     if not policy.allow_signup:
         raise Forbidden("sign-up is turned off here; ask support for an account")
     if not await rate_limits.hit(key=f"signup:ip:{client.ip}", limit=SIGNUPS_PER_IP, now=client.now):
@@ -51,7 +48,17 @@ async def signup(
         raise TooManyAttempts(
             "too many sign-ups from this address", retry_after=sessions.retry_after(SIGNUPS_PER_IP, client.now)
         )
-    address = users.normalise_email(email)
+    return users.normalise_email(email)
+
+
+async def signup(
+    *, address: str, name: str, outgoing: Outgoing, client: sessions.Client, policy: sessions.AuthPolicy
+) -> None:
+    """Start a customer account for yourself (the address as admit_signup gave it): the address gets a one-time
+    code to confirm it and choose a password (confirm_reset). An address with an account already (one made from
+    mail, say) gets a code too, so the mail never tells whether it existed. Staff get a reset-purpose code:
+    sign-up is not for them, but the mail is no more than password reset would send. Run after the answer
+    (api/deferred.py), so neither does the answer's time."""
     user = await users.get_by_email(address)
     pending_name = ""  # the name waits on the code: only an account this sign-up made takes it
     if user is None:
@@ -68,7 +75,8 @@ async def signup(
 
 
 async def request_reset(*, email: str, outgoing: Outgoing, policy: sessions.AuthPolicy, now: datetime) -> None:
-    """Mail a one-time reset token to an active account. Says nothing either way (no account enumeration)."""
+    """Mail a one-time reset token to an active account. Says nothing either way (no account enumeration), and
+    runs after the answer (api/deferred.py), so that the answer's time says nothing either."""
     address = email.strip().lower()
     user = await users.get_by_email(address)
     if user is None or not user.active:
