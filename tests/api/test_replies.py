@@ -15,6 +15,7 @@ from helpgate.core.security import hash_password
 from helpgate.core.services import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from tests.api.conftest import forbid_in_responses
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send
 from tests.mail_capture import USERNAME, CaptureServer, wait_for_status
@@ -184,6 +185,35 @@ async def _customer(api: httpx.AsyncClient, email: str = "jane@example.org") -> 
     customer.password_hash = hash_password(PASSWORD)
     await customer.save()
     return await login(api, email)
+
+
+async def test_customers_see_no_triage_nor_assignment(gateway: Gateway, api: httpx.AsyncClient) -> None:
+    """Issue 14, finding 13: customers saw priority, category, skills and the assignee's address."""
+    await _ticket(gateway)
+    admin = await _agent(api, "boss@example.com", Role.ADMIN)
+    await users.create(email="ann@example.com", role=Role.AGENT, password=PASSWORD, name="Ann")
+    triage = {"assignee": "ann@example.com", "priority": "high", "category": "hardware"}
+    assert (await api.patch("/api/tickets/1", json=triage, headers=admin)).status_code == 200
+    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"skills": ["printers"]}})
+    ann = await login(api, "ann@example.com")
+    assert (await api.post("/api/tickets/1/replies", json={"text": "Unplug it."}, headers=ann)).status_code == 201
+    customer = await _customer(api)
+
+    staff_view = (await api.get("/api/tickets/1", headers=ann)).json()
+    with forbid_in_responses(api, "ann@example.com", "hardware", "printers"):
+        listed = (await api.get("/api/tickets", headers=customer)).json()["items"]
+        detail = (await api.get("/api/tickets/1", headers=customer)).json()
+
+    assert (staff_view["priority"], staff_view["category"], staff_view["skills"]) == ("high", "hardware", ["printers"])
+    assert staff_view["assignee"] == {"email": "ann@example.com", "name": "Ann"}
+    for ticket in (listed[0], detail):
+        assert (ticket["priority"], ticket["category"], ticket["skills"], ticket["assignee"]) == (None, None, [], None)
+    # Ann's reply reached the customer from the support address, and shows so: her name, not her address.
+    assert detail["messages"][-1]["from"] == {"email": "help@acme.test", "name": "Ann"}
+    for query in ({"priority": "high"}, {"category": "hardware"}, {"assignee": "none"}, {"sort": "priority"}):
+        answer = await api.get("/api/tickets", params=query, headers=customer)
+        assert answer.status_code == 403, query
+        assert answer.json() == {"detail": "only agents and admins filter or sort by priority, category or assignee"}
 
 
 async def test_customers_get_403_on_their_ticket_and_404_on_others(gateway: Gateway, api: httpx.AsyncClient) -> None:
