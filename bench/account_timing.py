@@ -8,11 +8,12 @@ after ``--warmup`` uncounted ones. Each round sends, in turn:
   an unknown address;
 * ``POST /api/auth/signup`` for an address with an account and for a new one.
 
-Before each request the work earlier requests left for after their answers (api/deferred.py) is let finish,
-so each answer is timed alone. Right after each answer a ``GET /api/auth/me`` without a token (a 401 that
-touches no store) is timed too: the work a request leaves behind runs on the same event loop, and this
-follow-up shows how much of it a client could still feel. The per-account mail limit and the per-address
-sign-up limit are lifted for the run, so every request does its whole work.
+The four go in a new random order each round (seeded: every run the same), so that no kind always follows
+the same other one. Before each request the work earlier requests left for after their answers
+(api/deferred.py) is let finish, so each answer is timed alone. Right after each answer a ``GET /api/auth/me``
+without a token (a 401 that touches no store) is timed too: the work a request leaves behind runs on the same
+event loop, and this follow-up shows how much of it a client could still feel. The per-account mail limit and
+the per-address sign-up limit are lifted for the run, so every request does its whole work.
 
 The report gives p50 and p90 per kind in milliseconds, and the ratios known / unknown of the p50s: close to 1
 means the time says nothing about the address (issue 14, finding 11: reset was 150-290 ms against ~9 ms).
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
 import tempfile
 import time
 from datetime import timedelta
@@ -67,6 +69,7 @@ async def run(requests: int, warmup: int, accounts: int) -> dict[str, list[tuple
         try:
             for index in range(accounts):
                 await users.create(email=f"known-{index}@bench.example", role=Role.CUSTOMER, password=None)
+            shuffle = random.Random(14)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=60) as api:
                 for round_ in range(warmup + requests):
                     emails = {
@@ -75,7 +78,9 @@ async def run(requests: int, warmup: int, accounts: int) -> dict[str, list[tuple
                         "signup known": f"known-{round_ % accounts}@bench.example",
                         "signup new": f"new-{round_}@bench.example",
                     }
-                    for name, email in emails.items():
+                    order = list(emails.items())
+                    shuffle.shuffle(order)  # each kind follows each other kind as often: no order effects
+                    for name, email in order:
                         await gateway.deferred.idle()
                         measured = await _timed(api, PATHS[name.split()[0]], email)
                         if round_ >= warmup:
