@@ -144,7 +144,15 @@ async def gateway(settings: Settings) -> AsyncIterator[Gateway]:
 
 @pytest.fixture
 async def api(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=30) as client:
+    """A client of the gateway's API. Some routes answer before their work is done (sign-up and password reset:
+    api/deferred.py); this client hands over each answer once that work is done too, so a test reads the
+    store as the request left it. tests/api/test_account_enumeration.py looks at the answers without waiting."""
+
+    async def settled(_response: httpx.Response) -> None:
+        await gateway.deferred.idle()
+
+    base_url = f"http://127.0.0.1:{gateway.http_port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30, event_hooks={"response": [settled]}) as client:
         yield client
 
 

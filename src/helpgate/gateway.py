@@ -22,6 +22,7 @@ from pymongo import AsyncMongoClient
 from helpgate import probes
 from helpgate.api.app import create_app
 from helpgate.api.body_limit import BodyLimits
+from helpgate.api.deferred import DeferredWork
 from helpgate.api.event_streams import EventStreams, StreamPolicy
 from helpgate.core import db, metrics
 from helpgate.core.crypto import SecretBox
@@ -87,6 +88,7 @@ class Gateway:
         self.outbound: OutboundWorker | None = None
         self.workflows: Workflows | None = None
         self.streams: EventStreams | None = None  # GET /api/events
+        self.deferred = DeferredWork()  # what routes do after answering (sign-up, password reset)
         self.secret_key = ""
         self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
@@ -193,6 +195,7 @@ class Gateway:
                 body_limits=BodyLimits.for_attachments(
                     request_bytes=settings.max_request_bytes, attachment_bytes=settings.max_reply_attachment_bytes
                 ),
+                deferred=self.deferred,
             )
             app.state.auth_policy = sessions.AuthPolicy.from_settings(settings)
             app.state.box = self.box
@@ -284,6 +287,7 @@ class Gateway:
             self._http.should_exit = True
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = self._http_task = None
+        await self.deferred.stop(grace)  # it queues mail: before the outbound worker stops
         if self.workflows is not None:
             await self.workflows.stop(grace)
             self.workflows = None

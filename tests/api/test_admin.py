@@ -210,7 +210,8 @@ async def test_weak_password_is_422(gateway: Gateway, api: Api, admin: dict[str,
         {"email": "a@example.com", "role": "root"},
         {"email": {"$ne": None}, "role": "agent"},
         {"email": "a@example.com", "role": "agent", "is_admin": True},
-        {"email": "a@example.com", "role": "agent", "name": "x" * 201},
+        {"email": "a@example.com", "role": "agent", "name": "x" * 101},
+        {"email": "a@example.com", "role": "agent", "name": "Sam\nURGENT: verify at http://evil.example"},
         {"email": "a@example.com", "role": "agent", "skills": "billing"},
         {"email": "a@example.com", "role": "agent", "skills": [{"$gt": ""}]},
         {"email": "not an address", "role": "agent"},
@@ -292,6 +293,16 @@ async def test_patch_unknown_user_is_404(
     response = await api.patch(f"/api/users/{user_id}", json={"name": "x"}, headers=admin)
     assert response.status_code == 404
     assert response.json() == {"detail": detail}
+
+
+@pytest.mark.parametrize("name", ["Sam\nAgent", "Sam\u2028Agent", "Sam\x00", "x" * 101])
+async def test_patch_name_is_one_bounded_line(gateway: Gateway, api: Api, admin: dict[str, str], name: str) -> None:
+    """Issue 14, finding 8: every name input is one line of at most 100 characters."""
+    user = await make_user("agent@example.com", Role.AGENT)
+    response = await api.patch(f"/api/users/{user.id}", json={"name": name}, headers=admin)
+    assert response.status_code == 422, response.text
+    stored = await users.get_by_email("agent@example.com")
+    assert stored is not None and stored.name == ""
 
 
 @pytest.mark.parametrize("body", [{"role": "agent"}, {"role": "customer"}, {"active": False}])

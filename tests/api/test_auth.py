@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import warnings
@@ -193,7 +194,8 @@ async def _confirm(api: Api, email: str, password: str = NEW_PASSWORD) -> httpx.
 async def test_signup_mails_a_code_and_the_account_waits_for_it(policy: sessions.AuthPolicy, api: Api) -> None:
     await _signup(api, "Jane@Example.org", name="Jane")
     stored = await users.get_by_email("jane@example.org")
-    assert stored is not None and (stored.role, stored.name, stored.password_hash) == (Role.CUSTOMER, "Jane", None)
+    # The name waits for the code to be confirmed (issue 14, finding 8).
+    assert stored is not None and (stored.role, stored.name, stored.password_hash) == (Role.CUSTOMER, "", None)
     mail = await OutboundMail.find_one({"template": "password_reset", "to": "jane@example.org"})
     assert mail is not None and mail.automatic
     assert "confirm your address and choose a password" in mail.text
@@ -264,6 +266,56 @@ async def test_signup_input_is_validated(policy: sessions.AuthPolicy, api: Api) 
         assert response.status_code == 422, body
     assert await User.find_all().count() == 0
     assert await OutboundMail.find_all().count() == 0
+
+
+LURE = "URGENT: your account is locked, verify at http://evil.example/login"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Jane\nURGENT: your account is locked, verify at http://evil.example/login",
+        "Jane\r\nBcc: everyone@example.org",
+        "Jane\u2028URGENT",
+        "Jane\x85URGENT",
+        "Jane\u202egro.elpmaxe",
+        "x" * 101,
+    ],
+    ids=["lf", "crlf", "line-separator", "nel", "bidi-override", "101-chars"],
+)
+async def test_signup_name_is_one_bounded_line(policy: sessions.AuthPolicy, api: Api, name: str) -> None:
+    """Issue 14, finding 8: a multi-line name went into the sign-up mail, mailed from our address to any address."""
+    response = await api.post("/api/auth/signup", json={"email": "victim@example.org", "name": name})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "name"]
+    assert await User.find_all().count() == 0
+    assert await OutboundMail.find_all().count() == 0
+
+
+async def test_signup_name_reaches_no_mail_before_the_address_is_confirmed(
+    policy: sessions.AuthPolicy, api: Api
+) -> None:
+    await _signup(api, "victim@example.org", name=LURE)
+    assert (await api.post("/api/auth/password-reset", json={"email": "victim@example.org"})).status_code == 202
+    mails = await OutboundMail.find({"to": "victim@example.org"}).to_list()
+    assert len(mails) == 2  # the sign-up code, then a reset code: neither greets by the name given
+    for mail in mails:
+        assert "evil.example" not in mail.text and "evil.example" not in mail.html and "URGENT" not in mail.subject
+        assert mail.text.startswith("Hello,")
+    stored = await users.get_by_email("victim@example.org")
+    assert stored is not None and stored.name == ""
+
+    assert (await _confirm(api, "victim@example.org")).status_code == 204
+    named = await users.get_by_email("victim@example.org")
+    assert named is not None and named.name == LURE  # the address's owner chose to confirm it
+
+
+async def test_signup_name_never_renames_an_existing_account(policy: sessions.AuthPolicy, api: Api) -> None:
+    await users.create(email="jane@example.org", role=Role.CUSTOMER, name="Jane Doe")
+    await _signup(api, "jane@example.org", name="Someone Else")
+    assert (await _confirm(api, "jane@example.org")).status_code == 204
+    stored = await users.get_by_email("jane@example.org")
+    assert stored is not None and stored.name == "Jane Doe"
 
 
 @pytest.mark.parametrize("settings_overrides", [{"allow_signup": False}])
@@ -519,6 +571,48 @@ async def test_failed_logins_from_one_address_lock_it(policy: sessions.AuthPolic
 
     locked = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
     assert locked.status_code == 429 and int(locked.headers["Retry-After"]) > 0
+
+
+CONCURRENT = 30
+
+
+def _statuses(responses: list[httpx.Response]) -> dict[int, int]:
+    counted: dict[int, int] = {}
+    for response in responses:
+        counted[response.status_code] = counted.get(response.status_code, 0) + 1
+    return counted
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 5, "login_failures_per_ip": 1000}])
+async def test_concurrent_wrong_passwords_get_the_account_limit_of_checks(
+    policy: sessions.AuthPolicy, api: Api
+) -> None:
+    """Issue 14, finding 10: 100 concurrent wrong passwords for one account got 26 checks against a limit of 5.
+    Each 401 is one password checked; every other attempt must be refused before its check."""
+    await make_user("agent@example.com", Role.AGENT)
+    answers = await asyncio.gather(*(_fail(api, "agent@example.com") for _ in range(CONCURRENT)))
+    assert _statuses(answers) == {401: 5, 429: CONCURRENT - 5}
+    locked = await api.post("/api/auth/login", json={"email": "agent@example.com", "password": PASSWORD})
+    assert locked.status_code == 429
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 1000, "login_failures_per_ip": 5}])
+async def test_concurrent_wrong_passwords_get_the_address_limit_of_checks(
+    policy: sessions.AuthPolicy, api: Api
+) -> None:
+    answers = await asyncio.gather(*(_fail(api, f"user-{number}@example.org") for number in range(CONCURRENT)))
+    assert _statuses(answers) == {401: 5, 429: CONCURRENT - 5}
+
+
+@pytest.mark.parametrize("settings_overrides", [{"login_failures_per_account": 3, "login_failures_per_ip": 3}])
+async def test_right_passwords_use_up_no_attempts(policy: sessions.AuthPolicy, api: Api) -> None:
+    """Attempts are counted before the check: a right password gives its attempt back, to the address too."""
+    await make_user("agent@example.com", Role.AGENT)
+    for _ in range(5):
+        await login(api, "agent@example.com")
+    for _ in range(3):
+        assert (await _fail(api, "agent@example.com")).status_code == 401
+    assert (await _fail(api, "agent@example.com")).status_code == 429
 
 
 def _from(address: str) -> dict[str, str]:

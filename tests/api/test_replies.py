@@ -15,6 +15,7 @@ from helpgate.core.security import hash_password
 from helpgate.core.services import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from tests.api.conftest import forbid_in_responses
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send
 from tests.mail_capture import USERNAME, CaptureServer, wait_for_status
@@ -78,6 +79,36 @@ async def test_reply_reaches_customer_threaded_with_both_parts(
     assert "<p>unplug it &amp; wait.</p>" in html
     ticket = await Ticket.find_one({"number": 1})
     assert ticket is not None and ticket.status is TicketStatus.PENDING and ticket.message_count == 2
+
+
+OUTLOOK_ID = "AM0PR07MB5987B2A8F39C7A1D9C3E4F5AD9A42@AM0PR07MB5987.eurprd07.prod.outlook.com"
+EARLIER_ID = "DB9PR02MB7194E1C0B5A3D2F8C6E4A9B7D1F3E5C8A0B2D4F6E8A1C3@DB9PR02MB7194.eurprd02.prod.outlook.com"
+
+
+async def test_reply_to_outlook_keeps_long_message_ids_whole(
+    gateway: Gateway, api: httpx.AsyncClient, sink: CaptureServer
+) -> None:
+    """Issue 14, finding 7: Outlook 365 Message-IDs (over 76 characters) went out as RFC 2047 encoded-words."""
+    assert gateway.smtp is not None
+    raw = (
+        "From: Jane Doe <jane@example.org>\r\nTo: support@localhost\r\nSubject: Printer on fire\r\n"
+        f"Message-ID: <{OUTLOOK_ID}>\r\nIn-Reply-To: <{EARLIER_ID}>\r\nReferences:\r\n <{EARLIER_ID}>\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nHelp, the printer is on fire.\r\n"
+    )
+    await send(gateway.smtp.port, raw.encode())
+    await gateway.worker.idle()
+    headers = await _agent(api)
+
+    response = await api.post("/api/tickets/1/replies", json={"text": "Unplug it."}, headers=headers)
+
+    assert response.status_code == 201, response.text
+    [received] = await sink.wait_for(1)
+    head = received.data.split(b"\r\n\r\n", 1)[0]
+    assert b"=?" not in head and all(len(line) <= 998 for line in head.split(b"\r\n"))
+    mail = received.message
+    assert mail["In-Reply-To"] == f"<{OUTLOOK_ID}>"
+    assert mail["References"].split() == [f"<{EARLIER_ID}>", f"<{OUTLOOK_ID}>"]
+    assert mail["Message-ID"] == f"<{response.json()['message_id']}>"
 
 
 async def test_reply_with_html_cc_and_attachment(gateway: Gateway, api: httpx.AsyncClient, sink: CaptureServer) -> None:
@@ -154,6 +185,35 @@ async def _customer(api: httpx.AsyncClient, email: str = "jane@example.org") -> 
     customer.password_hash = hash_password(PASSWORD)
     await customer.save()
     return await login(api, email)
+
+
+async def test_customers_see_no_triage_nor_assignment(gateway: Gateway, api: httpx.AsyncClient) -> None:
+    """Issue 14, finding 13: customers saw priority, category, skills and the assignee's address."""
+    await _ticket(gateway)
+    admin = await _agent(api, "boss@example.com", Role.ADMIN)
+    await users.create(email="ann@example.com", role=Role.AGENT, password=PASSWORD, name="Ann")
+    triage = {"assignee": "ann@example.com", "priority": "high", "category": "hardware"}
+    assert (await api.patch("/api/tickets/1", json=triage, headers=admin)).status_code == 200
+    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"skills": ["printers"]}})
+    ann = await login(api, "ann@example.com")
+    assert (await api.post("/api/tickets/1/replies", json={"text": "Unplug it."}, headers=ann)).status_code == 201
+    customer = await _customer(api)
+
+    staff_view = (await api.get("/api/tickets/1", headers=ann)).json()
+    with forbid_in_responses(api, "ann@example.com", "hardware", "printers"):
+        listed = (await api.get("/api/tickets", headers=customer)).json()["items"]
+        detail = (await api.get("/api/tickets/1", headers=customer)).json()
+
+    assert (staff_view["priority"], staff_view["category"], staff_view["skills"]) == ("high", "hardware", ["printers"])
+    assert staff_view["assignee"] == {"email": "ann@example.com", "name": "Ann"}
+    for ticket in (listed[0], detail):
+        assert (ticket["priority"], ticket["category"], ticket["skills"], ticket["assignee"]) == (None, None, [], None)
+    # Ann's reply reached the customer from the support address, and shows so: her name, not her address.
+    assert detail["messages"][-1]["from"] == {"email": "help@acme.test", "name": "Ann"}
+    for query in ({"priority": "high"}, {"category": "hardware"}, {"assignee": "none"}, {"sort": "priority"}):
+        answer = await api.get("/api/tickets", params=query, headers=customer)
+        assert answer.status_code == 403, query
+        assert answer.json() == {"detail": "only agents and admins filter or sort by priority, category or assignee"}
 
 
 async def test_customers_get_403_on_their_ticket_and_404_on_others(gateway: Gateway, api: httpx.AsyncClient) -> None:

@@ -20,7 +20,7 @@ from tests.conftest import PASSWORD, make_user
 from tests.mail import make_mail, send
 
 ROLES = ("anonymous", "customer", "other customer", "agent", "admin")
-NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/openapi.json", "/redoc", "/api/inngest"}
+NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/docs/assets", "/openapi.json", "/api/inngest"}
 NEW_PASSWORD = "another long passphrase"
 CUSTOMER, OTHER, AGENT, ADMIN = "customer@example.org", "other@example.org", "agent@example.com", "admin@example.com"
 NO_MAILBOX = "0123456789abcdef01234567"

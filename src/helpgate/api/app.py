@@ -6,14 +6,20 @@ import logging
 from datetime import timedelta
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
 from helpgate import __version__
 from helpgate.api.body_limit import BodyLimit, BodyLimits
+from helpgate.api.deferred import DeferredWork
+from helpgate.api.docs import serve_docs
 from helpgate.api.openapi import document_body_limit, keep_null_examples
 from helpgate.api.request_metrics import RequestMetrics
 from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, suppressions, tickets, users
 from helpgate.api.routes.health import HealthProbe
+from helpgate.api.security_headers import SecurityHeaders
+from helpgate.api.validation_errors import invalid_request, unparseable_body
 from helpgate.core.errors import HelpgateError, NotAuthenticated
 from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.security import TokenIssuer
@@ -28,12 +34,20 @@ def create_app(
     health_probe: HealthProbe,
     outgoing: Outgoing,
     body_limits: BodyLimits,
+    deferred: DeferredWork,
 ) -> FastAPI:
-    app = FastAPI(title="helpgate", version=__version__, summary="Email-first support ticketing gateway")
+    app = FastAPI(
+        title="helpgate",
+        version=__version__,
+        summary="Email-first support ticketing gateway",
+        docs_url=None,  # served by serve_docs, from the package
+        redoc_url=None,
+    )
     app.state.issuer = issuer
     app.state.refresh_ttl = refresh_ttl
     app.state.health = health_probe
     app.state.outgoing = outgoing
+    app.state.deferred = deferred
     app.include_router(health.router)
     app.include_router(metrics.router)
     app.include_router(auth.router)
@@ -44,10 +58,15 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(suppressions.router)
     app.include_router(events.router)
+    serve_docs(app)
     keep_null_examples(app)
     document_body_limit(app, body_limits.of)
     app.add_middleware(BodyLimit, limits=body_limits)
-    app.add_middleware(RequestMetrics)  # outermost: times the 413s too
+    app.add_middleware(RequestMetrics)  # outside the body limit: times the 413s too
+    app.add_middleware(SecurityHeaders)  # outermost: on every answer, 413s included
+
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(HTTPException, unparseable_body)
 
     @app.exception_handler(HelpgateError)
     async def _helpgate_error(request: Request, error: HelpgateError) -> JSONResponse:

@@ -1,5 +1,5 @@
-"""Dependencies shared by the routes: the token issuer, the current user, role checks, outgoing mail,
-the account policy, who is asking and the box that encrypts stored secrets."""
+"""Dependencies shared by the routes: the token issuer, the current user, role checks, outgoing mail, work
+started after the answer, the account policy, who is asking and the box that encrypts stored secrets."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
+from helpgate.api.deferred import DeferredWork
 from helpgate.api.schemas.auth import TokenForm
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
@@ -82,6 +83,15 @@ def get_outgoing(request: Request) -> Outgoing:
 
 
 OutgoingMail = Annotated[Outgoing, Depends(get_outgoing)]
+
+
+def get_deferred(request: Request) -> DeferredWork:
+    """Where routes start work they answer before (`app.state.deferred`, owned by the gateway)."""
+    deferred: DeferredWork = request.app.state.deferred
+    return deferred
+
+
+Deferred = Annotated[DeferredWork, Depends(get_deferred)]
 
 
 _DEFAULT_POLICY = sessions.AuthPolicy()

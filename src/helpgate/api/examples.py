@@ -60,6 +60,8 @@ TICKET: Example = {
     "created_at": AT,
     "updated_at": LATER,
 }
+# The same ticket as its customer sees it: no triage, no assignment.
+TICKET_AS_CUSTOMER: Example = {**TICKET, "priority": None, "category": None, "skills": [], "assignee": None}
 TICKET_PAGE: Example = {"items": [TICKET], "total": 1, "page": 1, "page_size": 25}
 INBOUND_MESSAGE: Example = {
     "id": MESSAGE_IDS[0],

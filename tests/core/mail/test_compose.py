@@ -97,3 +97,63 @@ def test_container_types_are_attached_as_plain_bytes() -> None:
     )
     [part] = list(compose.build(_mail(), [(ref, b"abc")], loop_marker="x").iter_attachments())
     assert part.get_content_type() == "application/octet-stream" and part.get_payload(decode=True) == b"abc"
+
+
+OUTLOOK_ID = "AM0PR07MB5987B2A8F39C7A1D9C3E4F5AD9A42@AM0PR07MB5987.eurprd07.prod.outlook.com"
+LONG_IDS = [
+    OUTLOOK_ID,
+    "DB9PR02MB7194E1C0B5A3D2F8C6E4A9B7D1F3E5C8A0B2D4F6E8A1C3@DB9PR02MB7194.eurprd02.prod.outlook.com",
+    f"sha256-{'ab' * 32}@helpgate.invalid",
+    "x" * 300 + "@example.org",  # longer than a line: stays whole on its own
+]
+
+
+def _header_block(raw: bytes) -> list[bytes]:
+    return raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+
+
+def _field(lines: list[bytes], name: bytes) -> bytes:
+    """The raw value of a header field, continuation lines included."""
+    start = next(index for index, line in enumerate(lines) if line.lower().startswith(name.lower() + b":"))
+    end = start + 1
+    while end < len(lines) and lines[end][:1] in (b" ", b"\t"):
+        end += 1
+    return b"\r\n".join(lines[start:end])
+
+
+def test_long_message_ids_are_folded_never_encoded() -> None:
+    """Issue 14, finding 7: msg-ids over ~76 characters came out as RFC 2047 encoded-words; clients cannot thread."""
+    key = f"hg.7.{'0' * 32}.0123456789@{'support.' * 6}acme.test"
+    mail = _mail(key=key, in_reply_to=LONG_IDS[-1], references=LONG_IDS)
+    raw = compose.build(mail, [], loop_marker="x").as_bytes()
+    lines = _header_block(raw)
+    for name in (b"Message-ID", b"In-Reply-To", b"References"):
+        assert b"=?" not in _field(lines, name), _field(lines, name)
+    assert all(len(line) <= compose.MAX_LINE for line in lines)
+    references = _field(lines, b"References").split(b"\r\n")
+    assert len(references) == len(LONG_IDS)  # one msg-id per line: each is too long to share one
+    assert [line.strip().removeprefix(b"References: ") for line in references] == [
+        f"<{msg_id}>".encode() for msg_id in LONG_IDS
+    ]
+    parsed = message_from_bytes(raw, policy=policy.default)
+    assert parsed["Message-ID"] == f"<{key}>"
+    assert parsed["In-Reply-To"] == f"<{LONG_IDS[-1]}>"
+    assert parsed["References"].split() == [f"<{msg_id}>" for msg_id in LONG_IDS]
+
+
+def test_short_message_ids_share_a_line_up_to_78_characters() -> None:
+    ids = [f"{number}.abcdefgh@example.org" for number in range(12)]
+    lines = _field(_header_block(compose.build(_mail(references=ids), [], loop_marker="x").as_bytes()), b"References")
+    folded = lines.split(b"\r\n")
+    assert 1 < len(folded) < len(ids) and all(len(line) <= compose.FOLD_AT for line in folded)
+    assert b" ".join(line.strip() for line in folded) == b"References: " + b" ".join(f"<{i}>".encode() for i in ids)
+
+
+@pytest.mark.parametrize(
+    "bad", ["caf\u00e9@example.org", "a\r\nBcc: victim@example.org", "with space@example.org", "x" * 990 + "@e.org"]
+)
+def test_a_message_id_that_cannot_be_sent_as_it_is_is_left_out(bad: str) -> None:
+    parsed = compose.build(_mail(in_reply_to=bad, references=["first@example.org", bad]), [], loop_marker="x")
+    raw = parsed.as_bytes()
+    assert parsed["In-Reply-To"] is None and parsed["References"] == "<first@example.org>"
+    assert b"Bcc" not in raw and max(raw) < 128

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
-from helpgate.api.deps import ClientInfo, CurrentUser, Issuer, OutgoingMail, PasswordForm, Policy
+from helpgate.api.deps import ClientInfo, CurrentUser, Deferred, Issuer, OutgoingMail, PasswordForm, Policy
 from helpgate.api.openapi import PUBLIC, error, errors
 from helpgate.api.schemas.auth import (
     Accepted,
@@ -60,12 +60,15 @@ async def _pair(call: Awaitable[sessions.TokenPair]) -> TokenResponse:
     | INVALID
     | error(429, "too many sign-ups from one address; Retry-After says how many seconds to wait"),
 )
-async def signup(body: SignupRequest, outgoing: OutgoingMail, client: ClientInfo, policy: Policy) -> Accepted:
+async def signup(
+    body: SignupRequest, outgoing: OutgoingMail, client: ClientInfo, policy: Policy, deferred: Deferred
+) -> Accepted:
     """Ask for a customer account (unless HELPGATE_ALLOW_SIGNUP=false): the address gets a one-time code to
-    confirm it and choose a password at /password-reset/confirm. The answer is the same for any address."""
-    await _limited(
-        account_codes.signup(email=body.email, name=body.name, outgoing=outgoing, client=client, policy=policy)
-    )
+    confirm it and choose a password at /password-reset/confirm. The answer is the same for any address, and
+    comes before the address is looked up."""
+    address = await _limited(account_codes.admit_signup(email=body.email, client=client, policy=policy))
+    work = account_codes.signup(address=address, name=body.name, outgoing=outgoing, client=client, policy=policy)
+    deferred.start(work, what="signup")
     return Accepted(detail="if the address can receive mail, a message with a code to set your password is on its way")
 
 
@@ -165,10 +168,12 @@ async def change_password(
 
 @router.post("/password-reset", status_code=202, openapi_extra=PUBLIC, responses=INVALID)
 async def request_password_reset(
-    body: PasswordResetRequest, outgoing: OutgoingMail, policy: Policy, client: ClientInfo
+    body: PasswordResetRequest, outgoing: OutgoingMail, policy: Policy, client: ClientInfo, deferred: Deferred
 ) -> Accepted:
-    """Mail a one-time reset token to the account, if there is one: the answer is the same either way."""
-    await account_codes.request_reset(email=body.email, outgoing=outgoing, policy=policy, now=client.now)
+    """Mail a one-time reset token to the account, if there is one: the answer is the same either way, and
+    comes before the address is looked up."""
+    work = account_codes.request_reset(email=body.email, outgoing=outgoing, policy=policy, now=client.now)
+    deferred.start(work, what="password reset")
     return Accepted(detail="if an account exists for this address, a reset mail is on its way")
 
 

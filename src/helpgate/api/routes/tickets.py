@@ -29,6 +29,9 @@ INVALID = errors(422)
 BODY = errors(400, 422)
 STAFF_ONLY = error(403, "only agents and admins can do this", detail="only agents and admins can do this")
 NO_TICKET = error(404, "no such ticket, or (customers) not one of yours")
+CUSTOMER_FILTER = error(
+    403, "customers filter and sort by none of priority, category and assignee", detail=queue.STAFF_FIELDS_ONLY
+)
 
 TicketNumber = Annotated[int, Path(ge=1, le=tickets.MAX_NUMBER)]
 IdempotencyKey = Annotated[
@@ -41,15 +44,15 @@ IdempotencyKey = Annotated[
 ]
 
 
-@router.get("", responses=INVALID)
+@router.get("", responses=CUSTOMER_FILTER | INVALID)
 async def list_tickets(user: CurrentUser, query: Annotated[TicketQuery, Query()]) -> TicketPage:
-    """The queue: staff see every ticket, customers their own. Filters combine (AND); repeated `status`
-    or `priority` values are alternatives (OR)."""
+    """The queue: staff see every ticket, customers their own (without triage and assignment). Filters combine
+    (AND); repeated `status` or `priority` values are alternatives (OR)."""
     result = await queue.list_tickets(
         viewer=user, page=query.page, page_size=query.page_size, where=query.to_filter(), sort=query.sort
     )
     return TicketPage(
-        items=[TicketOut.of(ticket) for ticket in result.items],
+        items=[TicketOut.of(ticket, staff=user.is_staff) for ticket in result.items],
         total=result.total,
         page=result.page,
         page_size=result.page_size,
@@ -67,7 +70,7 @@ async def open_ticket(user: CurrentUser, body: TicketCreate, idempotency_key: Id
         requester_email=body.requester,
         idempotency_key=idempotency_key,
     )
-    return TicketOut.of(ticket)
+    return TicketOut.of(ticket, staff=user.is_staff)
 
 
 @router.get("/stats", responses=STAFF_ONLY)
@@ -77,12 +80,15 @@ async def ticket_stats(user: StaffUser) -> TicketStatsOut:
 
 
 @router.get("/{number}", response_model_by_alias=True, responses=NO_TICKET | INVALID)
-async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut:
-    """The ticket with its messages, oldest first. Customers see their own tickets without internal notes;
-    agents and admins also see the triage, the response target and each outgoing mail's delivery."""
+async def get_ticket(user: CurrentUser, number: TicketNumber, outgoing: OutgoingMail) -> TicketDetailOut:
+    """The ticket with its messages, oldest first. Customers see their own tickets without internal notes,
+    triage or assignment, and agents' mail as from the support address; agents and admins also see the
+    triage, the response target and each outgoing mail's delivery."""
     detail = await tickets.get_detail(viewer=user, number=number)
     messages = [
-        MessageOut.of(message, detail.deliveries.get(message.id), staff=user.is_staff)
+        MessageOut.of(
+            message, detail.deliveries.get(message.id), staff=user.is_staff, our_address=outgoing.from_address
+        )
         for message in detail.messages
         if message.id
     ]
@@ -98,7 +104,8 @@ async def get_ticket(user: CurrentUser, number: TicketNumber) -> TicketDetailOut
             "flags": ticket.flags,
             "linked_tickets": ticket.linked_tickets,
         }
-    return TicketDetailOut.model_validate({**TicketOut.fields_of(ticket), "messages": messages, **staff})
+    fields = TicketOut.fields_of(ticket, staff=user.is_staff)
+    return TicketDetailOut.model_validate({**fields, "messages": messages, **staff})
 
 
 @router.patch("/{number}", responses=STAFF_ONLY | NO_TICKET | BODY)
@@ -115,7 +122,7 @@ async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch
         target_label=ticket.subject,
         changes=body.model_dump(mode="json", exclude_unset=True),
     )
-    return TicketOut.of(ticket)
+    return TicketOut.of(ticket, staff=True)
 
 
 @router.post(

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from helpgate.api import examples
-from helpgate.api.schemas.fields import Email
+from helpgate.api.schemas.fields import Email, Name
 from helpgate.core.models import User
 
 
@@ -30,13 +30,14 @@ class TokenResponse(BaseModel):
 
 
 class SignupRequest(BaseModel):
-    """A customer account for yourself. No password here: the address gets a code to confirm it and choose one."""
+    """A customer account for yourself. No password here: the address gets a code to confirm it and choose one.
+    The name (one line, at most 100 characters) is kept for the account once the code is confirmed."""
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"email": "jane@example.org", "name": "Jane"}]}
     )
     email: Email
-    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+    name: Name = ""
 
 
 class LogoutRequest(BaseModel):

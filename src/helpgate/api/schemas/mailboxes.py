@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from helpgate.api import examples
-from helpgate.api.schemas.fields import Email, Name, no_line_breaks
+from helpgate.api.schemas.fields import Email, no_line_breaks
 from helpgate.core.models import ImapSecurity, Lease, Mailbox
 
 # aioimaplib sends the LOGIN username as an IMAP atom, unquoted (RFC 3501 section 9): printable ASCII without
@@ -42,7 +42,7 @@ ImapHost = Annotated[str, StringConstraints(strip_whitespace=True, pattern=_HOST
 ImapPort = Annotated[int, Field(ge=1, le=65535)]
 ImapPassword = Annotated[str, StringConstraints(min_length=1, max_length=1024), AfterValidator(no_line_breaks)]
 AfterImport = Annotated[str, StringConstraints(max_length=260), AfterValidator(_after_import)]
-DisplayName = Annotated[Name, AfterValidator(no_line_breaks)]
+DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(no_line_breaks)]
 PollInterval = Annotated[float, Field(ge=1, le=3600, description="seconds between polls when the server has no IDLE")]
 AuthservId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[!-~]+$")]
 AuthservIds = Annotated[

@@ -56,13 +56,20 @@ class MessageOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, message: Message, delivery: OutboundMail | None = None, *, staff: bool = True) -> MessageOut:
+    def of(
+        cls, message: Message, delivery: OutboundMail | None = None, *, staff: bool = True, our_address: str = ""
+    ) -> MessageOut:
+        """As `staff` or the customer sees it: to a customer, mail an agent wrote is from `our_address` (as the
+        mail they got was), under the agent's name; never from the agent's own address."""
         shown = safe_html.for_display(message.html)
+        from_email = message.from_email
+        if not staff and message.direction is not Direction.INBOUND:
+            from_email = our_address
         return cls(
             id=str(message.id),
             direction=message.direction,
             kind=message.kind,
-            from_=PersonOut(email=message.from_email, name=message.from_name),
+            from_=PersonOut(email=from_email, name=message.from_name),
             to=message.to,
             cc=message.cc,
             subject=message.subject,
@@ -86,7 +93,10 @@ class MessageOut(BaseModel):
 
 
 class TicketOut(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [examples.TICKET]})
+    """A ticket. Triage and assignment (`priority`, `category`, `skills`, `assignee`) are for agents and
+    admins: customers get them null (`skills` empty), whatever the ticket holds."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.TICKET, examples.TICKET_AS_CUSTOMER]})
     number: int
     subject: str
     status: TicketStatus
@@ -100,26 +110,26 @@ class TicketOut(BaseModel):
     updated_at: datetime
 
     @classmethod
-    def fields_of(cls, ticket: Ticket) -> dict[str, object]:
+    def fields_of(cls, ticket: Ticket, *, staff: bool) -> dict[str, object]:
         requester = PersonOut.of(ticket.requester)
         assert requester is not None
         return {
             "number": ticket.number,
             "subject": ticket.subject,
             "status": ticket.status,
-            "priority": ticket.priority,
-            "category": ticket.category,
-            "skills": ticket.skills,
+            "priority": ticket.priority if staff else None,
+            "category": ticket.category if staff else None,
+            "skills": ticket.skills if staff else [],
             "requester": requester,
-            "assignee": PersonOut.of(ticket.assignee),
+            "assignee": PersonOut.of(ticket.assignee) if staff else None,
             "message_count": ticket.message_count,
             "created_at": ticket.created_at,
             "updated_at": ticket.updated_at,
         }
 
     @classmethod
-    def of(cls, ticket: Ticket) -> TicketOut:
-        return cls.model_validate(cls.fields_of(ticket))
+    def of(cls, ticket: Ticket, *, staff: bool) -> TicketOut:
+        return cls.model_validate(cls.fields_of(ticket, staff=staff))
 
 
 class TriageOut(BaseModel):

@@ -14,6 +14,9 @@ class PasswordResetToken(Document):
     user_id: PydanticObjectId
     expires_at: datetime
     used_at: datetime | None = None  # spent, or superseded by a newer token for the same user
+    # The name a sign-up gave for the account it made: the account takes it when the code is spent, so nothing
+    # a stranger typed reaches mail (or the account) before the address is proven (issue 14, finding 8).
+    name: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
 
     class Settings:

@@ -38,6 +38,9 @@ _SORT_KEYS: dict[TicketSort, tuple[str, ...]] = {
     TicketSort.PRIORITY: ("-priority_rank", "-number"),
 }
 ASSIGNEE_ME, ASSIGNEE_NONE = "me", "none"
+# Customers never see triage or assignment, so they cannot narrow or order the queue by them either: the
+# tickets a filter lets through would tell what it hides (issue 14, finding 13).
+STAFF_FIELDS_ONLY = "only agents and admins filter or sort by priority, category or assignee"
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,8 @@ async def list_tickets(
     where: TicketFilter | None = None,
     sort: TicketSort = TicketSort.CREATED_DESC,
 ) -> Page[Ticket]:
-    """Newest first unless `sort` says otherwise. Staff see every ticket, customers their own.
+    """Newest first unless `sort` says otherwise. Staff see every ticket, customers their own (and may not
+    filter or sort by what they do not see: Forbidden).
 
     The total comes from counters when they can answer (staff, no filter or statuses only); any other
     filter counts its matches, which on the embedded store decodes each of them (see README, API)."""
@@ -109,6 +113,9 @@ async def list_tickets(
     wanted = where or TicketFilter()
     if wanted.created_after and wanted.created_before and _aware(wanted.created_after) >= _aware(wanted.created_before):
         raise InvalidInput("created_after must be before created_before")
+    staff_only = wanted.priorities or wanted.assignee is not None or wanted.category is not None
+    if not viewer.is_staff and (staff_only or sort is TicketSort.PRIORITY):
+        raise Forbidden(STAFF_FIELDS_ONLY)
     query = _filter_query(viewer, wanted)
     if viewer.is_staff and wanted == TicketFilter():
         total = await counters.current(counters.TICKETS_TOTAL)

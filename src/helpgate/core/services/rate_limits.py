@@ -29,10 +29,22 @@ AUTOMATIC_PER_TICKET = Limit(10, timedelta(minutes=10))
 AUTOMATIC_PER_RECIPIENT = Limit(30, timedelta(minutes=10))
 
 
-async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
-    """Count one event for `key` in the current window; True while the window is within the limit."""
+def window_start(limit: Limit, now: datetime) -> int:
+    """The start, in unix seconds, of the fixed window `now` falls in."""
     seconds = max(1, int(limit.window.total_seconds()))
-    start = int(now.timestamp()) // seconds * seconds
+    return int(now.timestamp()) // seconds * seconds
+
+
+def _id(key: str, limit: Limit, now: datetime) -> str:
+    return f"{key}@{window_start(limit, now)}"
+
+
+async def count(*, key: str, limit: Limit, now: datetime) -> int:
+    """Count one event for `key` in the current window: one atomic `$inc` (upserting the window), and the
+    window's count with this event in it. Concurrent callers each get a different count, so comparing it
+    with the limit lets exactly `limit.count` of them through (issue 14, finding 10)."""
+    start = window_start(limit, now)
+    seconds = max(1, int(limit.window.total_seconds()))
     document = await RateWindow.get_pymongo_collection().find_one_and_update(
         {"_id": f"{key}@{start}"},
         {
@@ -43,7 +55,23 @@ async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
         return_document=ReturnDocument.AFTER,
     )
     assert document is not None
-    return int(document["hits"]) <= limit.count
+    return int(document["hits"])
+
+
+async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
+    """Count one event for `key` in the current window; True while the window is within the limit."""
+    return await count(key=key, limit=limit, now=now) <= limit.count
+
+
+async def uncount(*, key: str, limit: Limit, now: datetime) -> None:
+    """Take back one event `count` counted at `now` (the same window): it turned out not to count."""
+    window = {"_id": _id(key, limit, now), "hits": {"$gt": 0}}
+    await RateWindow.get_pymongo_collection().update_one(window, {"$inc": {"hits": -1}})
+
+
+async def forget(*, key: str, limit: Limit, now: datetime) -> None:
+    """Clear `key`'s count in the window of `now`."""
+    await RateWindow.get_pymongo_collection().delete_one({"_id": _id(key, limit, now)})
 
 
 async def allow_automatic(

@@ -2,9 +2,10 @@
 which prove an address by a mailed code, are in `account_codes`.
 
 Access tokens are short-lived JWTs; refresh tokens rotate and are stored only hashed, and a spent one used
-again ends its whole session. Failed logins are counted in the store per account and per client address
-(fixed windows, rate_limits.hit); past a limit the answer is 429 with the seconds to wait, before the
-password is even checked, so a locked account tells nothing about the password tried.
+again ends its whole session. Login attempts are counted in the store per account and per client address
+(fixed windows, rate_limits.count) before the password is checked, and a right password takes its attempt
+back; past a limit the answer is 429 with the seconds to wait, without checking the password, so a locked
+account tells nothing about the password tried.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from helpgate.core.errors import (
     NotAuthenticated,
     TooManyAttempts,
 )
-from helpgate.core.models import RateWindow, RefreshToken, User
+from helpgate.core.models import RefreshToken, User
 from helpgate.core.security import (
     TokenIssuer,
     hash_token,
@@ -72,50 +73,41 @@ class Client:
 # --- rate limits on failures ------------------------------------------------------------------------------
 
 
-def _window(limit: Limit, now: datetime) -> tuple[int, int]:
-    """(start, end) in unix seconds of the fixed window `now` falls in, as rate_limits.hit counts it."""
-    seconds = max(1, int(limit.window.total_seconds()))
-    start = int(now.timestamp()) // seconds * seconds
-    return start, start + seconds
-
-
 def retry_after(limit: Limit, now: datetime) -> int:
-    return max(1, _window(limit, now)[1] - int(now.timestamp()))
+    seconds = max(1, int(limit.window.total_seconds()))
+    return max(1, rate_limits.window_start(limit, now) + seconds - int(now.timestamp()))
 
 
-async def _wait_seconds(key: str, limit: Limit, now: datetime) -> int | None:
-    """Seconds until `key` may try again when its failures in this window reached the limit, else None."""
-    start, _ = _window(limit, now)
-    window = await RateWindow.get_pymongo_collection().find_one({"_id": f"{key}@{start}"}, {"hits": 1})
-    if window is None or int(window["hits"]) < limit.count:
-        return None
-    return retry_after(limit, now)
+def _keys(email: str, client: Client, policy: AuthPolicy) -> tuple[tuple[str, Limit], tuple[str, Limit]]:
+    return (f"login:ip:{client.ip}", policy.failures_per_ip), (f"login:account:{email}", policy.failures_per_account)
 
 
-async def _check_not_locked(email: str, client: Client, policy: AuthPolicy) -> None:
-    waits = [
-        wait
-        for key, limit in (
-            (f"login:ip:{client.ip}", policy.failures_per_ip),
-            (f"login:account:{email}", policy.failures_per_account),
-        )
-        if (wait := await _wait_seconds(key, limit, client.now)) is not None
-    ]
-    if waits:
-        log.warning("auth.login_locked email=%s ip=%s retry_after=%d", email, client.ip, max(waits))
-        raise TooManyAttempts("too many failed logins; try again later", retry_after=max(waits))
+async def _count_attempt(email: str, client: Client, policy: AuthPolicy) -> None:
+    """Count this attempt against the address and the account before the password is checked, refusing it
+    (TooManyAttempts) when either count passes its limit. Each count is one atomic `$inc` whose result decides,
+    so however many attempts arrive at once, at most the limit of them reach the password check (a check of
+    the count followed by a later increment let 26 of 100 concurrent ones through a limit of 5: issue 14,
+    finding 10). An attempt the account's limit refuses is taken back from the address's count: the address
+    is charged only for passwords actually tried."""
+    (ip_key, ip_limit), (account_key, account_limit) = _keys(email, client, policy)
+    refused: Limit | None = None
+    if await rate_limits.count(key=ip_key, limit=ip_limit, now=client.now) > ip_limit.count:
+        refused = ip_limit
+    elif await rate_limits.count(key=account_key, limit=account_limit, now=client.now) > account_limit.count:
+        await rate_limits.uncount(key=ip_key, limit=ip_limit, now=client.now)
+        refused = account_limit
+    if refused is not None:
+        wait = retry_after(refused, client.now)
+        log.warning("auth.login_locked email=%s ip=%s retry_after=%d", email, client.ip, wait)
+        raise TooManyAttempts("too many failed logins; try again later", retry_after=wait)
 
 
-async def _count_failure(email: str, client: Client, policy: AuthPolicy, reason: str) -> None:
-    await rate_limits.hit(key=f"login:ip:{client.ip}", limit=policy.failures_per_ip, now=client.now)
-    await rate_limits.hit(key=f"login:account:{email}", limit=policy.failures_per_account, now=client.now)
-    log.info("auth.login_failed email=%s ip=%s reason=%s", email, client.ip, reason)
-
-
-async def _forget_failures(email: str, policy: AuthPolicy, now: datetime) -> None:
-    """A successful login clears the account's count; the address's count stays (one IP, many accounts)."""
-    start, _ = _window(policy.failures_per_account, now)
-    await RateWindow.get_pymongo_collection().delete_one({"_id": f"login:account:{email}@{start}"})
+async def _forget_attempt(email: str, client: Client, policy: AuthPolicy) -> None:
+    """The password was right: the account's count is cleared, and the address's gives this attempt back (its
+    earlier failures stay: one address, many accounts)."""
+    (ip_key, ip_limit), (account_key, account_limit) = _keys(email, client, policy)
+    await rate_limits.forget(key=account_key, limit=account_limit, now=client.now)
+    await rate_limits.uncount(key=ip_key, limit=ip_limit, now=client.now)
 
 
 # --- sessions ---------------------------------------------------------------------------------------------
@@ -126,13 +118,14 @@ async def login(
 ) -> TokenPair:
     """A new session; NotAuthenticated for wrong credentials, TooManyAttempts past the failure limits."""
     address = email.strip().lower()
-    await _check_not_locked(address, client, policy)
+    await _count_attempt(address, client, policy)
     user = await users.get_by_email(address)
     ok = verify_password(password, user.password_hash if user else None)
     if user is None or not ok or not user.active:
-        await _count_failure(address, client, policy, "inactive" if ok else "bad credentials")
+        reason = "inactive" if ok else "bad credentials"
+        log.info("auth.login_failed email=%s ip=%s reason=%s", address, client.ip, reason)
         raise NotAuthenticated("incorrect email or password")
-    await _forget_failures(address, policy, client.now)
+    await _forget_attempt(address, client, policy)
     log.info("auth.login user=%s ip=%s", user.id, client.ip)
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
 
@@ -223,10 +216,11 @@ async def change_password(
     """Set a new password after checking the current one (a wrong one counts as a failed login).
     Every session of the account is revoked; the caller gets a fresh pair."""
     assert user.id is not None
-    await _check_not_locked(user.email, client, policy)
+    await _count_attempt(user.email, client, policy)
     if not verify_password(current, user.password_hash):
-        await _count_failure(user.email, client, policy, "wrong current password")
+        log.info("auth.login_failed email=%s ip=%s reason=wrong current password", user.email, client.ip)
         raise InvalidInput("the current password is not correct")
+    await _forget_attempt(user.email, client, policy)
     if new == current:
         raise InvalidInput("the new password must differ from the current one")
     await users.set_password(user, new)

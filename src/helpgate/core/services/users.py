@@ -113,6 +113,14 @@ async def set_password(user: User, password: str) -> None:
     log.info("user.password_set id=%s", user.id)
 
 
+async def name_if_unnamed(user: User, name: str) -> None:
+    """Give the account this name unless it has one (a confirmed sign-up's name never replaces another)."""
+    named = await User.get_pymongo_collection().update_one({"_id": user.id, "name": ""}, {"$set": {"name": name}})
+    if named.modified_count:
+        user.name = name
+        log.info("user.named id=%s", user.id)
+
+
 async def get_or_create_customer(*, email: str, name: str = "") -> User:
     """The user behind an inbound address; created as a customer on first contact."""
     address = email.strip().lower()
