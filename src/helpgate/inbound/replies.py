@@ -2,6 +2,10 @@
 
 OK = "250 2.0.0 OK: message stored"
 RCPT_OK = "250 2.1.5 OK"
+START_DATA = "354 End data with <CR><LF>.<CR><LF>"
 UNKNOWN_RECIPIENT = "550 5.1.1 No such mailbox here"
 STORE_FAILED = "451 4.3.0 Message not stored, try again later"
 NO_RECIPIENTS = "554 5.5.1 No valid recipients"
+NEED_RCPT = "503 5.5.1 Error: need RCPT command"
+DATA_SYNTAX = "501 5.5.4 Syntax: DATA"
+TOO_LARGE = "552 5.3.4 Message size exceeds fixed maximum message size"

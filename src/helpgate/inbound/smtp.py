@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from beanie import PydanticObjectId
@@ -18,6 +17,7 @@ from helpgate.core import metrics
 from helpgate.core.mail import message_ids
 from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
+from helpgate.inbound.smtp_protocol import SupportEnvelope, SupportSmtp, peer_of
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ class SupportHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content
+        normalised = isinstance(envelope, SupportEnvelope) and envelope.normalised
         if not isinstance(data, bytes) or not envelope.rcpt_tos:
             metrics.INBOUND_REJECTED.labels(reason="no_recipients").inc()
             return replies.NO_RECIPIENTS
@@ -56,10 +57,11 @@ class SupportHandler:
                 mailbox=message_ids.base_address(envelope.rcpt_tos[0].lower()),
                 envelope_from=envelope.mail_from or "",
                 envelope_to=[rcpt.lower() for rcpt in envelope.rcpt_tos],
-                peer=_peer(session),
+                peer=peer_of(session),
+                normalised=normalised,
             )
         except Exception:
-            log.exception("smtp.store_failed peer=%s size=%d: answered 451", _peer(session), len(data))
+            log.exception("smtp.store_failed peer=%s size=%d: answered 451", peer_of(session), len(data))
             metrics.INBOUND_REJECTED.labels(reason="store_failed").inc()
             return replies.STORE_FAILED
         finally:
@@ -67,25 +69,11 @@ class SupportHandler:
             if not self.in_flight:
                 self.drained.set()
         assert raw.id is not None
+        if normalised:
+            metrics.INBOUND_NORMALISED.inc()
         self.accepted += 1
         self._on_stored(raw.id)
         return replies.OK
-
-
-def _peer(session: Session) -> str:
-    peer: Any = session.peer
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer or "")
-
-
-class _Smtp(SMTP):
-    """aiosmtpd's SMTP, counting the 552 it gives itself for mail over the size limit (no handler hook sees it)."""
-
-    async def push(self, status: AnyStr) -> None:
-        if status[:3] in ("552", b"552"):
-            metrics.INBOUND_REJECTED.labels(reason="too_large").inc()
-        await super().push(status)
 
 
 class SmtpListener:
@@ -104,21 +92,21 @@ class SmtpListener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Smtp(
-                self.handler,
-                data_size_limit=self._max,
-                hostname="helpgate",
-                ident="helpgate ESMTP",
-                enable_SMTPUTF8=True,
-                decode_data=False,
-            ),
-            host=self.host,
-            port=self.port,
-        )
+        self._server = await loop.create_server(self._session, host=self.host, port=self.port)
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
         log.info("smtp.listening address=%s:%d", self.host, self.port)
+
+    def _session(self) -> SupportSmtp:
+        """The protocol for one new connection."""
+        return SupportSmtp(
+            self.handler,
+            data_size_limit=self._max,
+            hostname="helpgate",
+            ident="helpgate ESMTP",
+            enable_SMTPUTF8=True,
+            decode_data=False,
+        )
 
     async def stop(self, grace: float) -> None:
         """Stop accepting, let stores in flight finish (they end in 250 or 451), then close sessions."""
