@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)
+    smtp_hostname: str = Field(
+        default_factory=socket.getfqdn, min_length=1, max_length=253, pattern=r"^[!-~]+$"
+    )  # the name in the SMTP banner and EHLO reply, as Postfix's myhostname
+    # STARTTLS is offered when both are set: PEM files, read again when they change (a renewal needs no restart).
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
     support_addresses: Annotated[list[str], NoDecode] = ["support@localhost"]
     max_message_bytes: int = Field(default=25 * MIB, gt=0)
     mongodb_uri: str | None = Field(default=None, validation_alias="MONGODB_URI")
@@ -195,6 +201,12 @@ class Settings(BaseSettings):
             if address.count("@") != 1:
                 raise ValueError(f"not an email address: {address!r}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_files_in_pairs(self) -> Settings:
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError("set both HELPGATE_SMTP_TLS_CERT and HELPGATE_SMTP_TLS_KEY, or neither")
+        return self
 
     @property
     def uses_inngest(self) -> bool:

@@ -17,6 +17,7 @@ from helpgate.core import metrics
 from helpgate.core.mail import message_ids
 from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
+from helpgate.inbound.certificates import RenewingContext
 from helpgate.inbound.smtp_protocol import SupportEnvelope, SupportSmtp, peer_of
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,14 @@ class SupportHandler:
         self.accepted = 0
         self.drained = asyncio.Event()
         self.drained.set()
+
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # Mail comes from MTAs and mail clients delivering to us, never from accounts that log in: no AUTH
+        # (aiosmtpd would offer one that always fails once TLS is up).
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -79,11 +88,22 @@ class SupportHandler:
 class SmtpListener:
     """aiosmtpd on the application's own event loop, so it shares the database client."""
 
-    def __init__(self, handler: SupportHandler, *, host: str, port: int, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        handler: SupportHandler,
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        hostname: str,
+        tls: RenewingContext | None = None,
+    ) -> None:
         self.handler = handler
         self.host = host
         self.port = port
+        self.hostname = hostname
         self._max = max_message_bytes
+        self._tls = tls
         self._server: asyncio.Server | None = None
 
     @property
@@ -95,17 +115,24 @@ class SmtpListener:
         self._server = await loop.create_server(self._session, host=self.host, port=self.port)
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
-        log.info("smtp.listening address=%s:%d", self.host, self.port)
+        log.info(
+            "smtp.listening address=%s:%d hostname=%s starttls=%s",
+            self.host,
+            self.port,
+            self.hostname,
+            "yes" if self._tls else "no",
+        )
 
     def _session(self) -> SupportSmtp:
-        """The protocol for one new connection."""
+        """The protocol for one new connection, with the TLS certificate as it is on disk now."""
         return SupportSmtp(
             self.handler,
             data_size_limit=self._max,
-            hostname="helpgate",
+            hostname=self.hostname,
             ident="helpgate ESMTP",
             enable_SMTPUTF8=True,
             decode_data=False,
+            tls_context=self._tls.current() if self._tls is not None else None,
         )
 
     async def stop(self, grace: float) -> None:
