@@ -35,6 +35,7 @@ from helpgate.core.settings import Settings
 from helpgate.inbound import guards, pipeline
 from helpgate.inbound.certificates import CertificateFiles, RenewingContext
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
+from helpgate.inbound.smtp_sessions import SessionLimits
 from helpgate.inbound.supervisor import Supervisor
 from helpgate.inbound.worker import InboundWorker
 from helpgate.workflows.engine import Workflows
@@ -179,7 +180,11 @@ class Gateway:
             )
             if keep.enabled:
                 self._purging = asyncio.create_task(retention.keep_purging(keep), name="retention")
-            handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
+            handler = SupportHandler(
+                support_addresses=settings.support_addresses,
+                on_stored=self.worker.submit,
+                max_recipients=settings.smtp_max_recipients,
+            )
             self.smtp = SmtpListener(
                 handler,
                 host=settings.smtp_host,
@@ -187,6 +192,12 @@ class Gateway:
                 max_message_bytes=settings.max_message_bytes,
                 hostname=settings.smtp_hostname,
                 tls=tls,
+                limits=SessionLimits(
+                    sessions=settings.smtp_max_sessions,
+                    sessions_per_client=settings.smtp_max_sessions_per_client,
+                    idle_seconds=settings.smtp_idle_timeout_seconds,
+                    data_seconds=settings.smtp_data_timeout_seconds,
+                ),
             )
             try:
                 await self.smtp.start()

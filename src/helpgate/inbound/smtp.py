@@ -19,14 +19,22 @@ from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
 from helpgate.inbound.certificates import RenewingContext
 from helpgate.inbound.smtp_protocol import SupportEnvelope, SupportSmtp, peer_of
+from helpgate.inbound.smtp_sessions import SessionLimits, SessionSlots
 
 log = logging.getLogger(__name__)
 
 
 class SupportHandler:
-    def __init__(self, *, support_addresses: list[str], on_stored: Callable[[PydanticObjectId], None]) -> None:
+    def __init__(
+        self,
+        *,
+        support_addresses: list[str],
+        on_stored: Callable[[PydanticObjectId], None],
+        max_recipients: int = 100,
+    ) -> None:
         self._addresses = {address.lower() for address in support_addresses}
         self._on_stored = on_stored
+        self._max_recipients = max_recipients
         self.in_flight = 0
         self.accepted = 0
         self.drained = asyncio.Event()
@@ -43,6 +51,11 @@ class SupportHandler:
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            # 452, not 5xx (RFC 5321 §4.5.3.1.8): the client sends the rest in another transaction.
+            log.info("smtp.rejected rcpt=%s peer=%s reason=too many recipients", address, session.peer)
+            metrics.INBOUND_REJECTED.labels(reason="too_many_recipients").inc()
+            return replies.TOO_MANY_RECIPIENTS
         # support+<tag>@domain (a ticket's reply address) is delivered to support@domain.
         if message_ids.base_address(address.lower()) not in self._addresses:
             log.info("smtp.rejected rcpt=%s peer=%s reason=unknown recipient", address, session.peer)
@@ -97,6 +110,7 @@ class SmtpListener:
         max_message_bytes: int,
         hostname: str,
         tls: RenewingContext | None = None,
+        limits: SessionLimits | None = None,
     ) -> None:
         self.handler = handler
         self.host = host
@@ -104,6 +118,8 @@ class SmtpListener:
         self.hostname = hostname
         self._max = max_message_bytes
         self._tls = tls
+        self.limits = limits or SessionLimits()
+        self.slots = SessionSlots(total=self.limits.sessions, per_client=self.limits.sessions_per_client)
         self._server: asyncio.Server | None = None
 
     @property
@@ -127,6 +143,8 @@ class SmtpListener:
         """The protocol for one new connection, with the TLS certificate as it is on disk now."""
         return SupportSmtp(
             self.handler,
+            slots=self.slots,
+            limits=self.limits,
             data_size_limit=self._max,
             hostname=self.hostname,
             ident="helpgate ESMTP",
