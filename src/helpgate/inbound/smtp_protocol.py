@@ -8,7 +8,9 @@ most the size limit, and `normalise` turns bare LFs into CRLF once the end is fo
 Memory per connection while receiving: the data kept (at most `data_size_limit` octets, plus up to 1/8 that
 a growing bytearray reserves) and the stream's read buffer (at most 2 x 1,001 octets plus one socket read of
 256 KiB). At the end normalisation makes one copy (at most twice the data, for a message of bare LFs only)
-before the received buffer is freed, and the copy is what the handler stores.
+before the received buffer is freed, and the copy is what the handler stores. When the session ends, however
+it ends, nothing it held stays referenced (see `_handle_client`). Sessions, their idle time and their DATA time
+are capped by `SessionLimits`, so a listener holds at most sessions x the size limit.
 """
 
 from __future__ import annotations
