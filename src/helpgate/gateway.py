@@ -34,7 +34,9 @@ from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
 from helpgate.core.services import retention, sessions, tickets
 from helpgate.core.settings import Settings
 from helpgate.inbound import guards, pipeline
+from helpgate.inbound.certificates import CertificateFiles, RenewingContext
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
+from helpgate.inbound.smtp_sessions import SessionLimits
 from helpgate.inbound.supervisor import Supervisor
 from helpgate.inbound.worker import InboundWorker
 from helpgate.workflows.engine import Workflows
@@ -75,6 +77,16 @@ def bind_tcp(host: str, port: int, what: str) -> socket.socket:
     sock.listen(2048)
     sock.setblocking(False)
     return sock
+
+
+def smtp_tls(settings: Settings) -> RenewingContext | None:
+    """The listener's certificate, loaded, when both files are set (Settings refuses one without the other);
+    a ConfigurationError when they do not load."""
+    if settings.smtp_tls_cert is None or settings.smtp_tls_key is None:
+        return None
+    tls = RenewingContext(CertificateFiles(cert=settings.smtp_tls_cert, key=settings.smtp_tls_key))
+    tls.load()
+    return tls
 
 
 class Gateway:
@@ -144,6 +156,7 @@ class Gateway:
     async def start(self) -> None:
         """Bind both ports first (a clear error before anything starts), then bring the parts up."""
         settings = self.settings
+        tls = smtp_tls(settings)
         http_socket = bind_tcp(settings.http_host, settings.http_port, "http")
         try:
             secret = load_jwt_secret(settings.jwt_secret, settings.data_dir)
@@ -170,12 +183,24 @@ class Gateway:
             )
             if keep.enabled:
                 self._purging = asyncio.create_task(retention.keep_purging(keep), name="retention")
-            handler = SupportHandler(support_addresses=settings.support_addresses, on_stored=self.worker.submit)
+            handler = SupportHandler(
+                support_addresses=settings.support_addresses,
+                on_stored=self.worker.submit,
+                max_recipients=settings.smtp_max_recipients,
+            )
             self.smtp = SmtpListener(
                 handler,
                 host=settings.smtp_host,
                 port=settings.smtp_port,
                 max_message_bytes=settings.max_message_bytes,
+                hostname=settings.smtp_hostname,
+                tls=tls,
+                limits=SessionLimits(
+                    sessions=settings.smtp_max_sessions,
+                    sessions_per_client=settings.smtp_max_sessions_per_client,
+                    idle_seconds=settings.smtp_idle_timeout_seconds,
+                    data_seconds=settings.smtp_data_timeout_seconds,
+                ),
             )
             try:
                 await self.smtp.start()

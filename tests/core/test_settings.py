@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
+from pydantic import SecretStr, ValidationError
 
 from helpgate.core.mail.transport import SmtpSecurity
 from helpgate.core.settings import Settings
@@ -128,3 +129,20 @@ def test_code_builds_settings_by_field_name(environment: pytest.MonkeyPatch) -> 
     assert (settings.outbound_smtp_host, settings.outbound_smtp_port) == ("relay.example", 2526)
     assert settings.secret_key == "k" * 32 and settings.mongodb_uri == "mongodb://db.example:27017"
     assert settings.gemini_api_key is not None and settings.gemini_api_key.get_secret_value() == "gemini-key"
+
+
+def test_smtp_host_name_defaults_to_the_machine_fqdn(environment: pytest.MonkeyPatch) -> None:
+    assert Settings(_env_file=None).smtp_hostname == socket.getfqdn()
+    environment.setenv("HELPGATE_SMTP_HOSTNAME", "mx.example.com")
+    assert Settings(_env_file=None).smtp_hostname == "mx.example.com"
+
+
+@pytest.mark.parametrize("only", ["HELPGATE_SMTP_TLS_CERT", "HELPGATE_SMTP_TLS_KEY"])
+def test_smtp_tls_certificate_and_key_come_together(environment: pytest.MonkeyPatch, only: str) -> None:
+    environment.setenv(only, "/etc/helpgate/tls.pem")
+    with pytest.raises(ValidationError, match="set both HELPGATE_SMTP_TLS_CERT and HELPGATE_SMTP_TLS_KEY"):
+        Settings(_env_file=None)
+    other = {"HELPGATE_SMTP_TLS_CERT": "HELPGATE_SMTP_TLS_KEY", "HELPGATE_SMTP_TLS_KEY": "HELPGATE_SMTP_TLS_CERT"}
+    environment.setenv(other[only], "/etc/helpgate/tls.key")
+    settings = Settings(_env_file=None)
+    assert settings.smtp_tls_cert is not None and settings.smtp_tls_key is not None

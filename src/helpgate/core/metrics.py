@@ -30,6 +30,9 @@ INBOUND_RECEIVED = Counter(
 INBOUND_REJECTED = Counter(
     "helpgate_inbound_rejected", "SMTP refusals, before anything was stored (per recipient or message)", ["reason"]
 )
+INBOUND_NORMALISED = Counter(
+    "helpgate_inbound_normalised", "SMTP messages stored after their bare-LF line endings were turned into CRLF"
+)
 INBOUND_ACCEPTED = Counter(
     "helpgate_inbound_accepted", "Messages the pipeline put on a ticket, a new one or the one they answer", ["source"]
 )

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -62,6 +62,18 @@ class Settings(BaseSettings):
     trusted_proxies: Annotated[list[str], NoDecode] = ["127.0.0.1"]
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=2525, ge=0, le=65535)
+    smtp_hostname: str = Field(
+        default_factory=socket.getfqdn, min_length=1, max_length=253, pattern=r"^[!-~]+$"
+    )  # the name in the SMTP banner and EHLO reply, as Postfix's myhostname
+    # STARTTLS is offered when both are set: PEM files, read again when they change (a renewal needs no restart).
+    smtp_tls_cert: Path | None = None
+    smtp_tls_key: Path | None = None
+    # What one SMTP listener holds at most: sessions x HELPGATE_MAX_MESSAGE_BYTES of mail being received.
+    smtp_max_sessions: int = Field(default=100, ge=1)  # open at once; one more is answered 421 and closed
+    smtp_max_sessions_per_client: int = Field(default=10, ge=1)  # per IPv4 address or IPv6 /64
+    smtp_max_recipients: int = Field(default=100, ge=1)  # per message; one more gets 452
+    smtp_idle_timeout_seconds: float = Field(default=300.0, gt=0)  # no command for this long: 421, closed
+    smtp_data_timeout_seconds: float = Field(default=600.0, gt=0)  # 354 to the end of data: else 451, closed
     support_addresses: Annotated[list[str], NoDecode] = ["support@localhost"]
     max_message_bytes: int = Field(default=25 * MIB, gt=0)
     max_attachments: int = Field(default=100, ge=0)  # kept per inbound message; the rest stays in the raw mail
@@ -196,6 +208,12 @@ class Settings(BaseSettings):
             if address.count("@") != 1:
                 raise ValueError(f"not an email address: {address!r}")
         return value
+
+    @model_validator(mode="after")
+    def _tls_files_in_pairs(self) -> Settings:
+        if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
+            raise ValueError("set both HELPGATE_SMTP_TLS_CERT and HELPGATE_SMTP_TLS_KEY, or neither")
+        return self
 
     @property
     def uses_inngest(self) -> bool:

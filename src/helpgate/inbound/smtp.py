@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, AnyStr
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from beanie import PydanticObjectId
@@ -18,22 +17,45 @@ from helpgate.core import metrics
 from helpgate.core.mail import message_ids
 from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
+from helpgate.inbound.certificates import RenewingContext
+from helpgate.inbound.smtp_protocol import SupportEnvelope, SupportSmtp, peer_of
+from helpgate.inbound.smtp_sessions import SessionLimits, SessionSlots
 
 log = logging.getLogger(__name__)
 
 
 class SupportHandler:
-    def __init__(self, *, support_addresses: list[str], on_stored: Callable[[PydanticObjectId], None]) -> None:
+    def __init__(
+        self,
+        *,
+        support_addresses: list[str],
+        on_stored: Callable[[PydanticObjectId], None],
+        max_recipients: int = 100,
+    ) -> None:
         self._addresses = {address.lower() for address in support_addresses}
         self._on_stored = on_stored
+        self._max_recipients = max_recipients
         self.in_flight = 0
         self.accepted = 0
         self.drained = asyncio.Event()
         self.drained.set()
 
+    async def handle_EHLO(
+        self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        # Mail comes from MTAs and mail clients delivering to us, never from accounts that log in: no AUTH
+        # (aiosmtpd would offer one that always fails once TLS is up).
+        session.host_name = hostname
+        return [line for line in responses if not line[4:].upper().startswith("AUTH")]
+
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
     ) -> str:
+        if len(envelope.rcpt_tos) >= self._max_recipients:
+            # 452, not 5xx (RFC 5321 §4.5.3.1.8): the client sends the rest in another transaction.
+            log.info("smtp.rejected rcpt=%s peer=%s reason=too many recipients", address, session.peer)
+            metrics.INBOUND_REJECTED.labels(reason="too_many_recipients").inc()
+            return replies.TOO_MANY_RECIPIENTS
         # support+<tag>@domain (a ticket's reply address) is delivered to support@domain.
         if message_ids.base_address(address.lower()) not in self._addresses:
             log.info("smtp.rejected rcpt=%s peer=%s reason=unknown recipient", address, session.peer)
@@ -44,6 +66,7 @@ class SupportHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content
+        normalised = isinstance(envelope, SupportEnvelope) and envelope.normalised
         if not isinstance(data, bytes) or not envelope.rcpt_tos:
             metrics.INBOUND_REJECTED.labels(reason="no_recipients").inc()
             return replies.NO_RECIPIENTS
@@ -56,10 +79,11 @@ class SupportHandler:
                 mailbox=message_ids.base_address(envelope.rcpt_tos[0].lower()),
                 envelope_from=envelope.mail_from or "",
                 envelope_to=[rcpt.lower() for rcpt in envelope.rcpt_tos],
-                peer=_peer(session),
+                peer=peer_of(session),
+                normalised=normalised,
             )
         except Exception:
-            log.exception("smtp.store_failed peer=%s size=%d: answered 451", _peer(session), len(data))
+            log.exception("smtp.store_failed peer=%s size=%d: answered 451", peer_of(session), len(data))
             metrics.INBOUND_REJECTED.labels(reason="store_failed").inc()
             return replies.STORE_FAILED
         finally:
@@ -67,35 +91,35 @@ class SupportHandler:
             if not self.in_flight:
                 self.drained.set()
         assert raw.id is not None
+        if normalised:
+            metrics.INBOUND_NORMALISED.inc()
         self.accepted += 1
         self._on_stored(raw.id)
         return replies.OK
 
 
-def _peer(session: Session) -> str:
-    peer: Any = session.peer
-    if isinstance(peer, tuple) and len(peer) >= 2:
-        return f"{peer[0]}:{peer[1]}"
-    return str(peer or "")
-
-
-class _Smtp(SMTP):
-    """aiosmtpd's SMTP, counting the 552 it gives itself for mail over the size limit (no handler hook sees it)."""
-
-    async def push(self, status: AnyStr) -> None:
-        if status[:3] in ("552", b"552"):
-            metrics.INBOUND_REJECTED.labels(reason="too_large").inc()
-        await super().push(status)
-
-
 class SmtpListener:
     """aiosmtpd on the application's own event loop, so it shares the database client."""
 
-    def __init__(self, handler: SupportHandler, *, host: str, port: int, max_message_bytes: int) -> None:
+    def __init__(
+        self,
+        handler: SupportHandler,
+        *,
+        host: str,
+        port: int,
+        max_message_bytes: int,
+        hostname: str,
+        tls: RenewingContext | None = None,
+        limits: SessionLimits | None = None,
+    ) -> None:
         self.handler = handler
         self.host = host
         self.port = port
+        self.hostname = hostname
         self._max = max_message_bytes
+        self._tls = tls
+        self.limits = limits or SessionLimits()
+        self.slots = SessionSlots(total=self.limits.sessions, per_client=self.limits.sessions_per_client)
         self._server: asyncio.Server | None = None
 
     @property
@@ -104,21 +128,30 @@ class SmtpListener:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            lambda: _Smtp(
-                self.handler,
-                data_size_limit=self._max,
-                hostname="helpgate",
-                ident="helpgate ESMTP",
-                enable_SMTPUTF8=True,
-                decode_data=False,
-            ),
-            host=self.host,
-            port=self.port,
-        )
+        self._server = await loop.create_server(self._session, host=self.host, port=self.port)
         sockname = self._server.sockets[0].getsockname()
         self.port = int(sockname[1])
-        log.info("smtp.listening address=%s:%d", self.host, self.port)
+        log.info(
+            "smtp.listening address=%s:%d hostname=%s starttls=%s",
+            self.host,
+            self.port,
+            self.hostname,
+            "yes" if self._tls else "no",
+        )
+
+    def _session(self) -> SupportSmtp:
+        """The protocol for one new connection, with the TLS certificate as it is on disk now."""
+        return SupportSmtp(
+            self.handler,
+            slots=self.slots,
+            limits=self.limits,
+            data_size_limit=self._max,
+            hostname=self.hostname,
+            ident="helpgate ESMTP",
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            tls_context=self._tls.current() if self._tls is not None else None,
+        )
 
     async def stop(self, grace: float) -> None:
         """Stop accepting, let stores in flight finish (they end in 250 or 451), then close sessions."""

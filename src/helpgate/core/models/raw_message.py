@@ -28,6 +28,7 @@ class RawMessage(Document):
     envelope_from: str = ""
     envelope_to: list[str] = Field(default_factory=list)
     peer: str = ""
+    normalised: bool = False  # arrived with bare-LF line endings, stored with CRLF (sha256 is of what is stored)
     status: RawStatus = RawStatus.RECEIVED
     reason: str | None = None
     ticket_number: int | None = None

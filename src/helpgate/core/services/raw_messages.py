@@ -38,6 +38,7 @@ async def store(
     envelope_from: str = "",
     envelope_to: list[str] | None = None,
     peer: str = "",
+    normalised: bool = False,
 ) -> RawMessage:
     """Write the bytes (and for large mail the record that points at them); nothing half-written remains.
 
@@ -59,6 +60,7 @@ async def store(
         envelope_from=envelope_from,
         envelope_to=envelope_to or [],
         peer=peer,
+        normalised=normalised,
     )
     try:
         await raw.insert()
@@ -66,7 +68,9 @@ async def store(
         if gridfs_id is not None:
             await bucket.delete(gridfs_id)
         raise
-    log.info("raw.stored id=%s sha256=%s size=%d source=%s", raw.id, digest, len(data), source)
+    log.info(
+        "raw.stored id=%s sha256=%s size=%d source=%s normalised=%s", raw.id, digest, len(data), source, normalised
+    )
     metrics.INBOUND_RECEIVED.labels(source=metrics.source_kind(source)).inc()
     return raw
 
