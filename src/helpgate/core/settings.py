@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     smtp_tls_key: Path | None = None
     # What one SMTP listener holds at most: sessions x HELPGATE_MAX_MESSAGE_BYTES of mail being received.
     smtp_max_sessions: int = Field(default=100, ge=1)  # open at once; one more is answered 421 and closed
-    smtp_max_sessions_per_client: int = Field(default=10, ge=1)  # per IPv4 address or IPv6 /64
+    smtp_max_sessions_per_client: int = Field(default=20, ge=1)  # per IPv4 address or IPv6 /64; Postfix opens up to 20
     smtp_max_recipients: int = Field(default=100, ge=1)  # per message; one more gets 452
     smtp_idle_timeout_seconds: float = Field(default=300.0, gt=0)  # no command for this long: 421, closed
     smtp_data_timeout_seconds: float = Field(default=600.0, gt=0)  # 354 to the end of data: else 451, closed
