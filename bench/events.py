@@ -416,14 +416,14 @@ def _seconds(later: datetime | None, earlier: float | datetime | None) -> float 
 
 
 async def collect(sent: Sent) -> MailResult:
-    """Match tickets to the mails sent (origin_key is "<mailbox> <Message-ID>") and time each one."""
+    """Match tickets to the mails sent (origin_key is "<Message-ID> <fingerprint>") and time each one."""
     result = MailResult(sent=sent, stages={"250 → created": [], "created → triaged": [], "triaged → assigned": []})
     projection = {"origin_key": 1, "created_at": 1, "assigned_at": 1, "triage.at": 1}
     seen: Counter[str] = Counter()
     assigned_ids: set[str] = set()
     async for ticket in Ticket.get_pymongo_collection().find({}, projection):
         result.tickets += 1
-        message_id = str(ticket.get("origin_key", "")).rsplit(" ", 1)[-1].lower()
+        message_id = str(ticket.get("origin_key", "")).split(" ", 1)[0].lower()
         seen[message_id] += 1
         accepted = sent.accepted.get(message_id)
         triaged_at = (ticket.get("triage") or {}).get("at")
