@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="helpgate-corpus-") as directory:
-        store, uri = start_embedded_store(Path(directory) / "store")
+        store, uri = start_embedded_store(Path(directory) / "store", synced=True)
         try:
             met = asyncio.run(run(uri, Path(directory) / "data"))
         finally:

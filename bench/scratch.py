@@ -29,7 +29,7 @@ def scratch(prefix: str) -> Iterator[Scratch]:
     with tempfile.TemporaryDirectory(prefix=prefix) as directory:
         root = Path(directory)
         (root / "store").mkdir()
-        store, uri = start_embedded_store(root / "store")
+        store, uri = start_embedded_store(root / "store", synced=True)
         dovecot = Dovecot()
         dovecot.start()
         try:

@@ -18,9 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from pymongo import AsyncMongoClient
 
-from helpgate.core import db
+from helpgate.core import db, security
 from helpgate.core.models import ALL_MODELS, Role, User
 from helpgate.core.services import users
 from helpgate.core.settings import Settings
@@ -29,14 +31,18 @@ from tests.dovecot import Dovecot
 from tests.mail_capture import CaptureServer, Certificate, make_certificate
 
 PASSWORD = "correct-horse-battery"
+# Argon2 at the lowest cost for the accounts tests make in this process (~1 ms instead of ~100 ms a hash);
+# tests/core/test_security.py checks the production parameters, and `helpgate` subprocesses use them.
+security.use_password_hasher(PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),)))
 JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes"
 
 
-def start_embedded_store(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """The embedded store as `helpgate serve` runs it: a child process announcing its URI on stdout."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "helpgate.core.db", str(data_dir)], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
+def start_embedded_store(data_dir: Path, *, synced: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+    """The embedded store as `helpgate serve` runs it: a child process announcing its URI on stdout. Unless
+    `synced`, without syncing commits to disk: tests outlive no machine crash (tests/inbound/test_durability.py
+    kills a store that syncs, as `serve` runs it)."""
+    command = [sys.executable, "-m", "helpgate.core.db", str(data_dir), *([] if synced else ["--unsynced"])]
+    process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert process.stdout is not None
     line = process.stdout.readline().decode().strip()
     if not line.startswith(db.READY_PREFIX):

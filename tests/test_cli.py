@@ -207,10 +207,29 @@ def test_mail_ends_triaged_assigned_and_acknowledged_with_no_further_action(serv
     assert health["workflows"]["back_end"] == "local" and health["workflows"]["ok"] is True
 
 
-@pytest.mark.parametrize("command", [[], ["serve"], ["create-user"], ["skills"], ["staff"]])
+@pytest.mark.parametrize("command", [[], ["serve"], ["create-user"], ["skills"], ["staff"], ["suppressions"]])
 def test_help(command: list[str], tmp_path: Path) -> None:
     result = _helpgate(*command, "--help", env=dict(os.environ), cwd=tmp_path)
     assert result.returncode == 0 and "usage: helpgate" in result.stdout
+
+
+HEAVY = ("fastapi", "starlette", "uvicorn", "google.genai", "inngest")
+
+
+def test_help_and_store_commands_load_no_web_or_ai_code(tmp_path: Path) -> None:
+    """`--help` answers at once, and a command that works on the store starts without the HTTP API, the AI
+    client and the workflow SDK: the CLI imports what a command needs when it runs."""
+    probe = (
+        "import sys, contextlib, io\n"
+        "from helpgate import cli\n"
+        "with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+        "    cli._parser().parse_args(['--help'])\n"
+        "import helpgate.installation, helpgate.cli.data, helpgate.cli.raw, helpgate.cli.mailboxes\n"
+        f"print(sorted({{m.split('.')[0] for m in sys.modules if m.startswith({HEAVY!r})}}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", result.stdout
 
 
 def test_mailbox_added_from_cli_is_imported_by_running_serve(served: Served) -> None:

@@ -262,11 +262,17 @@ def test_dockerignore_sends_the_build_inputs_and_keeps_secrets_out() -> None:
     rules = ignore_rules((ROOT / ".dockerignore").read_text())
     for secret in (".env", ".helpgate/secret_key", ".helpgate/store.sqlite3", ".git/config", ".venv/bin/python"):
         assert excluded(secret, rules), secret
-    for needed in ("pyproject.toml", "uv.lock", "README.md", "src/helpgate/cli.py", "src/helpgate/templates/x.j2"):
+    for needed in (
+        "pyproject.toml",
+        "uv.lock",
+        "README.md",
+        "src/helpgate/cli/__init__.py",
+        "src/helpgate/templates/x.j2",
+    ):
         assert not excluded(needed, rules), needed
     assert excluded("src/helpgate/__pycache__/cli.cpython-313.pyc", rules)
     files = context_files(ROOT, rules)
-    assert "src/helpgate/cli.py" in files and not any(path.startswith(("tests/", ".git/")) for path in files)
+    assert "src/helpgate/cli/__init__.py" in files and not any(path.startswith(("tests/", ".git/")) for path in files)
 
 
 # compose.yaml ------------------------------------------------------------------------------------------

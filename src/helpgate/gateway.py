@@ -13,32 +13,28 @@ import math
 import socket
 from collections.abc import Iterator
 from datetime import timedelta
-from email.utils import parseaddr
 from typing import Any
 
 import uvicorn
-from pymongo import AsyncMongoClient
 
 from helpgate import probes
 from helpgate.api.app import create_app
 from helpgate.api.body_limit import BodyLimits
 from helpgate.api.deferred import DeferredWork
 from helpgate.api.event_streams import EventStreams, StreamPolicy
-from helpgate.core import db, metrics
-from helpgate.core.crypto import SecretBox
+from helpgate.core import metrics
 from helpgate.core.errors import ConfigurationError
-from helpgate.core.mail import message_ids, wiring
+from helpgate.core.mail import wiring
 from helpgate.core.mail.worker import OutboundWorker
-from helpgate.core.models import ALL_MODELS
-from helpgate.core.security import TokenIssuer, load_jwt_secret, load_secret_key
+from helpgate.core.security import TokenIssuer, load_jwt_secret
 from helpgate.core.services import retention, sessions, tickets
 from helpgate.core.settings import Settings
-from helpgate.inbound import guards, pipeline
 from helpgate.inbound.certificates import CertificateFiles, RenewingContext
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
 from helpgate.inbound.smtp_sessions import SessionLimits
 from helpgate.inbound.supervisor import Supervisor
 from helpgate.inbound.worker import InboundWorker
+from helpgate.installation import Installation
 from helpgate.workflows.engine import Workflows
 
 log = logging.getLogger(__name__)
@@ -89,11 +85,11 @@ def smtp_tls(settings: Settings) -> RenewingContext | None:
     return tls
 
 
-class Gateway:
+class Gateway(Installation):
+    """`helpgate serve`: the installation with its listeners, workers and HTTP API running."""
+
     def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.store: db.EmbeddedStore | None = None
-        self.client: AsyncMongoClient[dict[str, Any]] | None = None
+        super().__init__(settings)
         self.worker = InboundWorker(instance_id=settings.instance_id, claim_seconds=settings.inbound_claim_seconds)
         self.smtp: SmtpListener | None = None
         self.imap: Supervisor | None = None
@@ -101,7 +97,6 @@ class Gateway:
         self.workflows: Workflows | None = None
         self.streams: EventStreams | None = None  # GET /api/events
         self.deferred = DeferredWork()  # what routes do after answering (sign-up, password reset)
-        self.secret_key = ""
         self._http: HttpServer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
@@ -111,47 +106,9 @@ class Gateway:
     def http_serving(self) -> bool:
         return self._http is not None and self._http.started and not self._http.should_exit
 
-    @property
-    def box(self) -> SecretBox:
-        """Encrypts and decrypts stored secrets (IMAP passwords) with the installation's secret key."""
-        return SecretBox(self.load_secret_key())
-
-    def load_secret_key(self) -> str:
-        """HELPGATE_SECRET_KEY, or the one generated into the data dir: encrypts secrets, signs Message-IDs."""
-        if not self.secret_key:
-            self.secret_key = load_secret_key(self.settings.secret_key, self.settings.data_dir)
-        return self.secret_key
-
     def _wake_outbound(self) -> None:
         if self.outbound is not None:
             self.outbound.wake()
-
-    def inbound_policy(self) -> pipeline.Policy:
-        """What the inbound pipeline must know of this installation: its addresses, keys and rules."""
-        settings = self.settings
-        secret = self.load_secret_key()
-        sender = settings.mail_from or settings.support_addresses[0]
-        loop_tag = parseaddr(sender)[1].lower() or settings.support_addresses[0]
-        me = guards.Self(
-            addresses=frozenset({*settings.support_addresses, loop_tag}),
-            loop_tag=loop_tag,
-            is_own_message_id=lambda message_id: message_ids.is_signed(message_id, secret=secret),
-        )
-        return pipeline.Policy(
-            secret=secret,
-            me=me,
-            trusted_authserv_ids=frozenset(settings.trusted_authserv_ids),
-            quarantine_dmarc_fail=settings.quarantine_dmarc_fail,
-            max_attachments=settings.max_attachments,
-        )
-
-    async def connect_store(self) -> None:
-        uri = self.settings.mongodb_uri
-        if not uri:
-            self.store = db.EmbeddedStore(self.settings.data_dir)
-            uri = await self.store.start()
-        self.client = db.make_client(uri)
-        await db.init_models(self.client, self.settings.mongodb_database, ALL_MODELS)
 
     async def start(self) -> None:
         """Bind both ports first (a clear error before anything starts), then bring the parts up."""
@@ -320,10 +277,5 @@ class Gateway:
             await self.outbound.stop(grace)
             self.outbound = None
         await self.worker.stop(grace)
-        if self.client is not None:
-            await self.client.close()
-            self.client = None
-        if self.store is not None:
-            await self.store.stop()
-            self.store = None
+        await self.close_store()
         log.info("gateway.stopped")

@@ -9,6 +9,7 @@ from pathlib import Path
 import jwt
 import pytest
 
+from helpgate.core import security
 from helpgate.core.errors import ConfigurationError, NotAuthenticated
 from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer, hash_password, load_jwt_secret, password_weakness, verify_password
@@ -33,6 +34,16 @@ def test_password_hash_is_argon2_and_verifies() -> None:
     assert verify_password("a long passphrase", hashed)
     assert not verify_password("another passphrase", hashed)
     assert not verify_password("a long passphrase", None)
+
+
+def test_production_hashes_at_pwdlibs_recommended_argon2_cost() -> None:
+    """The test suite hashes cheaply (tests/conftest.py); what `serve` stores is argon2id at pwdlib's recommended
+    cost (OWASP: 19 MiB or more of memory, two or more passes)."""
+    hashed = security.PRODUCTION_HASHER.hash("a long passphrase")
+    parameters = dict(part.split("=") for part in hashed.split("$")[3].split(","))
+    assert hashed.startswith("$argon2id$")
+    assert int(parameters["m"]) >= 19 * 1024 and int(parameters["t"]) >= 2
+    assert verify_password("a long passphrase", hashed)
 
 
 def test_access_token_round_trip_and_tampering() -> None:

@@ -55,7 +55,7 @@ async def init_models(
 # --- the embedded server (child process side) -------------------------------------------------------
 
 
-def flat_insert_engine_class() -> type[Any]:
+def flat_insert_engine_class(*, synchronous: str = "FULL") -> type[Any]:
     """mongoeco's SQLite engine with the fixes helpgate depends on, or the stock engine on other versions.
 
     mongoeco 4.11 validates every single ``insert_one`` by decoding the whole collection to look for a
@@ -259,8 +259,8 @@ def flat_insert_engine_class() -> type[Any]:
         def _create_sqlite_connection(self) -> Any:
             connection = super()._create_sqlite_connection()
             # mongoeco runs WAL with synchronous=NORMAL, which may lose the last commits on power loss.
-            # Mail is acknowledged only after a durable write, so sync every commit.
-            connection.execute("PRAGMA synchronous=FULL")
+            # Mail is acknowledged only after a durable write, so sync every commit (tests may turn it off).
+            connection.execute(f"PRAGMA synchronous={synchronous}")
             return connection
 
         def _connect_sync(self) -> None:
@@ -338,7 +338,7 @@ def _path_has_array(document: Any, field: str) -> bool:
     return isinstance(value, list)
 
 
-async def _serve_embedded(data_dir: Path, host: str, port: int) -> int:
+async def _serve_embedded(data_dir: Path, host: str, port: int, *, synchronous: str = "FULL") -> int:
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
     lock = (data_dir / LOCK_FILE).open("a+")
@@ -347,7 +347,7 @@ async def _serve_embedded(data_dir: Path, host: str, port: int) -> int:
     except BlockingIOError:
         print(BUSY_PREFIX, flush=True)
         return 0
-    engine = flat_insert_engine_class()(str(data_dir / STORE_FILE))
+    engine = flat_insert_engine_class(synchronous=synchronous)(str(data_dir / STORE_FILE))
     server = AsyncMongoEcoProxyServer(engine=engine, host=host, port=port)
     address = await server.start()
     uri = f"mongodb://{address.host}:{address.port}/?directConnection=true"
@@ -372,10 +372,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--unsynced",
+        action="store_true",
+        help="for tests only: commits are not synced to disk, so a crash of the machine may lose the last ones",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="store: %(levelname)s %(name)s %(message)s")
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    return asyncio.run(_serve_embedded(args.data_dir, args.host, args.port))
+    synchronous = "OFF" if args.unsynced else "FULL"
+    return asyncio.run(_serve_embedded(args.data_dir, args.host, args.port, synchronous=synchronous))
 
 
 # --- the embedded server (parent side) --------------------------------------------------------------

@@ -23,22 +23,37 @@ MIN_SECRET_BYTES = 32
 JWT_SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name
 SECRET_KEY_FILE = "secret_key"  # noqa: S105 - a file name
 
-_hasher = PasswordHash.recommended()
+#: pwdlib's recommended argon2 parameters: what every stored password is hashed with outside the test suite.
+PRODUCTION_HASHER = PasswordHash.recommended()
+
+
+@dataclass
+class _Hashing:
+    hasher: PasswordHash
+    dummy_hash: str  # verified against when an account has no password, so timing does not reveal accounts
+
+
+_hashing = _Hashing(PRODUCTION_HASHER, PRODUCTION_HASHER.hash(secrets.token_urlsafe(16)))
+
+
+def use_password_hasher(hasher: PasswordHash) -> None:
+    """Hash new passwords with `hasher` from now on. The test suite installs a cheap argon2 (each production hash
+    costs ~0.1 s of CPU, and the suite makes hundreds); nothing else calls this. Stored hashes verify whatever their
+    parameters."""
+    _hashing.hasher = hasher
+    _hashing.dummy_hash = hasher.hash(secrets.token_urlsafe(16))
 
 
 def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+    return _hashing.hasher.hash(password)
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:
     """Constant work whether or not the user has a password, so timing does not reveal accounts."""
     if password_hash is None:
-        _hasher.verify(password, _DUMMY_HASH)
+        _hashing.hasher.verify(password, _hashing.dummy_hash)
         return False
-    return _hasher.verify(password, password_hash)
-
-
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+    return _hashing.hasher.verify(password, password_hash)
 
 
 def hash_token(token: str) -> str:

@@ -13,7 +13,9 @@ from helpgate import __version__
 from helpgate.core.services import archive, counters, retention, tickets
 from helpgate.core.services.archive_format import ArchiveError, Manifest
 from helpgate.core.settings import Settings
-from helpgate.gateway import Gateway
+from helpgate.installation import Installation
+
+COMMANDS = ("export", "import", "purge", "recount")
 
 #: Exit codes besides 0 (done), 1 (any other error) and 2 (bad usage or settings).
 BAD_ARCHIVE = 3
@@ -74,12 +76,12 @@ def _megabytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB"
 
 
-async def run(args: argparse.Namespace, gateway: Gateway) -> int:
+async def run(args: argparse.Namespace, installation: Installation) -> int:
     try:
         if args.command == "export":
-            return await _export(args, gateway)
+            return await _export(args, installation)
         if args.command == "import":
-            return await _import(args, gateway)
+            return await _import(args, installation)
     except ArchiveError as error:
         print(f"helpgate: {error.detail}", file=sys.stderr)
         return BAD_ARCHIVE
@@ -88,24 +90,24 @@ async def run(args: argparse.Namespace, gateway: Gateway) -> int:
         return TARGET_NOT_EMPTY
     if args.command == "recount":
         return await _recount()
-    return await _purge(args, gateway.settings)
+    return await _purge(args, installation.settings)
 
 
-def _database(gateway: Gateway) -> archive.Database:
-    assert gateway.client is not None
-    return gateway.client[gateway.settings.mongodb_database]
+def _database(installation: Installation) -> archive.Database:
+    assert installation.client is not None
+    return installation.client[installation.settings.mongodb_database]
 
 
-async def _export(args: argparse.Namespace, gateway: Gateway) -> int:
-    database = _database(gateway)
-    if gateway.store is not None and not gateway.store.owned:
+async def _export(args: argparse.Namespace, installation: Installation) -> int:
+    database = _database(installation)
+    if installation.store is not None and not installation.store.owned:
         print("helpgate: helpgate serve is running on this store: stop it for a consistent export", file=sys.stderr)
     print(f"exporting database {database.name!r} to {args.archive}", file=sys.stderr)
     started = time.monotonic()
     manifest = await archive.export(
         database,
         args.archive,
-        secret_key=gateway.load_secret_key(),
+        secret_key=installation.load_secret_key(),
         helpgate_version=__version__,
         with_password_hashes=args.with_password_hashes,
         progress=_progress,
@@ -132,12 +134,12 @@ def _contents(manifest: Manifest) -> str:
     return f"{manifest.documents()} documents and {files} GridFS files ({_megabytes(size)})"
 
 
-async def _import(args: argparse.Namespace, gateway: Gateway) -> int:
-    database = _database(gateway)
+async def _import(args: argparse.Namespace, installation: Installation) -> int:
+    database = _database(installation)
     print(f"checking {args.archive}, then importing into database {database.name!r}", file=sys.stderr)
     started = time.monotonic()
     report = await archive.import_archive(
-        database, args.archive, secret_key=gateway.load_secret_key(), progress=_progress
+        database, args.archive, secret_key=installation.load_secret_key(), progress=_progress
     )
     manifest = report.manifest
     print(

@@ -5,14 +5,18 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from beanie import PydanticObjectId
 
 from helpgate.core.errors import InvalidInput
 from helpgate.core.models import RawMessage, RawStatus
 from helpgate.core.services import raw_messages
-from helpgate.inbound import pipeline
+
+if TYPE_CHECKING:
+    from helpgate.installation import Installation
+
+COMMANDS = ("quarantine", "replay")
 
 REPLAYABLE = (RawStatus.QUARANTINED, RawStatus.IGNORED, RawStatus.RECEIVED)
 PURGED = "purged by retention"
@@ -32,6 +36,12 @@ def add_commands(commands: Any) -> None:
     )
     replay.add_argument("ids", nargs="*", help="raw message ids (default: every message with --status)")
     replay.add_argument("--status", choices=[s.value for s in REPLAYABLE], default=RawStatus.QUARANTINED.value)
+
+
+async def run(args: argparse.Namespace, installation: Installation) -> int:
+    if args.command == "quarantine":
+        return await list_raw(args)
+    return await replay(args, installation)
 
 
 async def list_raw(args: argparse.Namespace) -> int:
@@ -57,7 +67,10 @@ async def _selected(args: argparse.Namespace) -> list[RawMessage]:
     return chosen
 
 
-async def replay(args: argparse.Namespace, policy: pipeline.Policy) -> int:
+async def replay(args: argparse.Namespace, installation: Installation) -> int:
+    from helpgate.inbound import pipeline
+
+    policy = installation.inbound_policy()
     chosen = await _selected(args)
     outcomes: Counter[str] = Counter()
     for index, raw in enumerate(chosen, start=1):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from helpgate.core.models import AuditAction
-from helpgate.core.services import audit, suppressions
+if TYPE_CHECKING:
+    from helpgate.installation import Installation
+
+COMMANDS = ("suppressions",)
 
 
 def add_commands(commands: Any) -> None:
@@ -22,7 +24,10 @@ def add_commands(commands: Any) -> None:
     lift.add_argument("address")
 
 
-async def run(args: argparse.Namespace) -> int:
+async def run(args: argparse.Namespace, installation: Installation) -> int:
+    from helpgate.core.models import AuditAction
+    from helpgate.core.services import audit, suppressions
+
     if args.suppressions_action == "list":
         page = 1
         while True:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from helpgate.core.models import ImapSecurity, Mailbox
-from helpgate.core.services import mailboxes
-from helpgate.gateway import Gateway
-from helpgate.inbound import imap
+
+if TYPE_CHECKING:
+    from helpgate.installation import Installation
+
+COMMANDS = ("mailbox",)
 
 
 def add_commands(commands: Any) -> None:
@@ -59,11 +61,14 @@ def _status(mailbox: Mailbox) -> dict[str, Any]:
     }
 
 
-async def run(args: argparse.Namespace, gateway: Gateway) -> int:
+async def run(args: argparse.Namespace, installation: Installation) -> int:
+    from helpgate.core.services import mailboxes
+    from helpgate.inbound import imap
+
     if args.action == "add":
         password = args.password if args.password is not None else getpass.getpass("IMAP password: ")
         mailbox = await mailboxes.create(
-            box=gateway.box,
+            box=installation.box,
             address=args.address,
             imap_host=args.host,
             imap_port=args.port,
@@ -84,7 +89,7 @@ async def run(args: argparse.Namespace, gateway: Gateway) -> int:
         print(json.dumps([_status(mailbox) for mailbox in await mailboxes.list_all()], indent=2))
     elif args.action == "test":
         mailbox = await mailboxes.get_by_address(args.address)
-        result = await imap.probe(mailbox, box=gateway.box)
+        result = await imap.probe(mailbox, box=installation.box)
         print(f"{mailbox.address}: {result}")
         return 0 if result.startswith("ok") else 1
     elif args.action in ("enable", "disable"):
