@@ -476,6 +476,7 @@ def wait_for_acknowledgement(catcher: Catcher, timeout: float) -> EmailMessage:
     raise AssertionError(f"no acknowledgement reached the catcher within {timeout}s ({len(catcher.mails)} mails)")
 
 
+@pytest.mark.slow
 def test_image_replayed_without_docker_serves_answers_its_healthcheck_and_mails(
     tmp_path: Path, store_uri: str, mailpit: tuple[Catcher, int]
 ) -> None:

@@ -141,6 +141,17 @@ async def test_metrics_parse_and_name_routes_by_template(gateway: Gateway, api: 
     assert not any("987654" in label or "123456" in label for sample in http for label in sample.labels.values())
 
 
+async def test_store_commands_are_counted_by_command(gateway: Gateway, api: httpx.AsyncClient) -> None:
+    """What a mail costs the store shows in /metrics: at least its raw message insert and the ticket insert."""
+    assert gateway.smtp is not None
+    before = await scrape(api)
+    await send(gateway.smtp.port, make_mail())
+    await gateway.worker.idle()
+    after = await scrape(api)
+    assert delta(before, after, "helpgate_store_commands_total", command="insert") >= 3  # raw, ticket, message
+    assert delta(before, after, "helpgate_store_commands_total", command="find") >= 1
+
+
 @pytest.mark.parametrize("settings_overrides", [{"metrics_token": TOKEN}])
 async def test_metrics_token_is_required_once_set(api: httpx.AsyncClient) -> None:
     missing = await api.get("/metrics")

@@ -11,12 +11,15 @@ import logging
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from tests.dovecot import Dovecot
 from tests.failover import Plan, logs, run
 
 log = logging.getLogger(__name__)
 
 
+@pytest.mark.slow
 async def test_killing_one_instance_loses_and_repeats_nothing(store_uri: str, dovecot: Dovecot) -> None:
     with tempfile.TemporaryDirectory(prefix="helpgate-failover-") as directory:
         root = Path(directory)

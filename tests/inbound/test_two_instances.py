@@ -16,6 +16,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from helpgate.core import db
 from helpgate.core.models import ALL_MODELS, Message, OutboundMail, Ticket
 from tests.health import serve_env, wait_healthy
@@ -60,6 +62,7 @@ def _start(
     return process, http_port
 
 
+@pytest.mark.slow
 async def test_two_installations_mailing_each_other_settle(tmp_path: Path, store_uri: str) -> None:
     ports = {"a": free_port(), "b": free_port()}
     names = {side: f"test_loop_{side}_{uuid.uuid4().hex[:8]}" for side in ports}

@@ -26,8 +26,9 @@ from typing import Any
 
 from beanie import Document, init_beanie
 from bson import ObjectId
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
+from helpgate.core import metrics
 from helpgate.core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,29 @@ URI_FILE = "store.uri"
 LOCK_FILE = "store.lock"
 
 
+class CommandCounter(monitoring.CommandListener):
+    """Counts each command a client sends (`helpgate_store_commands_total`): what every use case costs the store,
+    seen by operators the way bench/events.py sees it."""
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        metrics.STORE_COMMANDS.labels(command=event.command_name).inc()
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+_COMMANDS = CommandCounter()
+
+
 def make_client(uri: str) -> AsyncMongoClient[dict[str, Any]]:
-    """A client that returns aware datetimes and acknowledges writes only once they are journaled."""
-    return AsyncMongoClient(uri, tz_aware=True, w="majority", journal=True, serverSelectionTimeoutMS=5000)
+    """A client that returns aware datetimes, acknowledges writes only once they are journaled, and counts its
+    commands."""
+    return AsyncMongoClient(
+        uri, tz_aware=True, w="majority", journal=True, serverSelectionTimeoutMS=5000, event_listeners=[_COMMANDS]
+    )
 
 
 async def init_models(

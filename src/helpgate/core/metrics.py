@@ -45,6 +45,11 @@ INBOUND_IGNORED = Counter(
     ["reason"],
 )
 INBOUND_SECONDS = Histogram("helpgate_inbound_processing_seconds", "Pipeline time per stored message")
+STORE_COMMANDS = Counter(
+    "helpgate_store_commands",
+    "Commands this process sent to the store (MongoDB or the embedded one), by command name",
+    ["command"],
+)
 TICKETS_CREATED = Counter("helpgate_tickets_created", "Tickets opened, by mail or over the API", ["channel"])
 TRIAGE = Counter(
     "helpgate_triage", "Triages made, by who made them and why the heuristic stood in", ["source", "fallback_reason"]
