@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import functools
 import logging
+import os
 import smtplib
 import tempfile
 import time
@@ -45,6 +46,7 @@ from typing import Any
 
 from pymongo import monitoring
 from pymongo.asynchronous.collection import AsyncCollection
+from tests.conftest import start_embedded_store, stop_embedded_store
 
 from helpgate.core import db
 from helpgate.core.models import ALL_MODELS, OutboundMail, Role, RunStatus, Ticket, User, WorkflowRun
@@ -185,6 +187,11 @@ class RunnerResult:
     dispatch_seconds: float
     commands: Commands
     floor_seconds: float = 0.0
+
+    @classmethod
+    def none(cls) -> RunnerResult:
+        """`--events 0`: the runner phase left out."""
+        return cls(0, 0, 0, 0.0, 0.0, Commands())
 
 
 def _runs() -> AsyncCollection[dict[str, Any]]:
@@ -407,6 +414,7 @@ class MailResult:
     runs: Counter[str] = field(default_factory=Counter)
     wait: str = ""  # how waiting for the assignments ended
     idle: bool = True
+    store_cpu: float = 0.0  # seconds of CPU the store process spent while the mail was handled
 
 
 def _seconds(later: datetime | None, earlier: float | datetime | None) -> float | None:
@@ -463,7 +471,7 @@ async def _collect_mail_and_runs(result: MailResult) -> None:
         result.runs[f"{run['function_id']} {run['status']}"] += 1
 
 
-def gateway_settings(root: Path) -> Settings:
+def gateway_settings(root: Path, store_uri: str | None = None) -> Settings:
     values: dict[str, Any] = {
         "data_dir": root / "data",
         "http_host": HOST,
@@ -471,7 +479,7 @@ def gateway_settings(root: Path) -> Settings:
         "smtp_host": HOST,
         "smtp_port": 0,
         "support_addresses": [SUPPORT_ADDRESS],
-        "mongodb_uri": None,
+        "mongodb_uri": store_uri,
         "jwt_secret": JWT_SECRET,
         "run_workflows": True,
         "gemini_api_key": None,
@@ -483,9 +491,20 @@ def gateway_settings(root: Path) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-async def bench_mail(count: int, senders: int, timeout: float, counter: CommandTimer) -> MailResult:
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def bench_mail(
+    count: int, senders: int, timeout: float, counter: CommandTimer, *, stock_store: bool = False
+) -> MailResult:
+    """The embedded store runs as `serve` runs it (synced), started here so that its CPU time can be read."""
     with tempfile.TemporaryDirectory(prefix="helpgate-bench-mail-") as directory:
-        gateway = Gateway(gateway_settings(Path(directory)))
+        options = ("--change-records",) if stock_store else ()
+        store, uri = start_embedded_store(Path(directory) / "store", synced=True, options=options)
+        gateway = Gateway(gateway_settings(Path(directory), uri))
         await gateway.start()
         try:
             assert gateway.smtp is not None and gateway.workflows is not None
@@ -493,6 +512,7 @@ async def bench_mail(count: int, senders: int, timeout: float, counter: CommandT
             await gateway.workflows.wait_idle(60)
             say(f"[mail] gateway on smtp {gateway.smtp.port}; {count} mails over {senders} connections")
             before = counter.snapshot()
+            store_cpu = cpu_seconds(store.pid)
             sent = await send_all(gateway.smtp.port, count, senders)
             say(f"[mail] {len(sent.accepted)} accepted in {sent.ended - sent.started:.1f}s; waiting for assignments")
             wait = await wait_assigned(len(sent.accepted), timeout)
@@ -503,10 +523,12 @@ async def bench_mail(count: int, senders: int, timeout: float, counter: CommandT
             except TimeoutError:
                 idle = False
             commands = counter.since(before)
+            store_cpu = cpu_seconds(store.pid) - store_cpu
             result = await collect(sent)
-            result.wait, result.idle, result.commands = wait, idle, commands
+            result.wait, result.idle, result.commands, result.store_cpu = wait, idle, commands, store_cpu
         finally:
             await gateway.stop()
+            stop_embedded_store(store)
     return result
 
 
@@ -526,6 +548,8 @@ def _window_rate(times: Sequence[float], window: int) -> str:
 
 
 def _runner_rows(runner: RunnerResult) -> list[tuple[str, str]]:
+    if not runner.events:
+        return [("local runner", "left out (--events 0)")]
     rate = runner.completed / runner.seconds if runner.seconds > 0 else 0.0
     floor = runner.events / runner.floor_seconds if runner.floor_seconds > 0 else 0.0
     total, micros = runner.commands.total(), sum(runner.commands.micros.values())
@@ -563,6 +587,7 @@ def _mail_rows(mail: MailResult, args: argparse.Namespace) -> list[tuple[str, st
             "  store commands per ticket",
             f"{mail.commands.total() / max(1, accepted):.1f} ({_top(mail.commands, accepted)})",
         ),
+        ("  store CPU per ticket", f"{mail.store_cpu / max(1, accepted) * 1000:.1f} ms"),
         ("  workflows idle afterwards", "yes" if mail.idle else "NO"),
     ]
 
@@ -593,8 +618,8 @@ def report(runner: RunnerResult, mail: MailResult, tally: LogTally, args: argpar
 
 
 async def run(args: argparse.Namespace, counter: CommandTimer, tally: LogTally) -> None:
-    runner = await bench_runner(args.events, args.timeout, counter)
-    mail = await bench_mail(args.tickets, args.senders, args.timeout, counter)
+    runner = await bench_runner(args.events, args.timeout, counter) if args.events else RunnerResult.none()
+    mail = await bench_mail(args.tickets, args.senders, args.timeout, counter, stock_store=args.stock_store)
     report(runner, mail, tally, args)
 
 
@@ -608,6 +633,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         type=float,
         default=900.0,
         help="seconds to wait for the runs, or for assignments after the last 250",
+    )
+    parser.add_argument(
+        "--stock-store",
+        action="store_true",
+        help="the embedded store with mongoeco's change-stream bookkeeping (as stock), to compare side by side",
     )
     args = parser.parse_args(argv)
     counter = CommandTimer()

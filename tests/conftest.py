@@ -37,11 +37,13 @@ security.use_password_hasher(PasswordHash((Argon2Hasher(time_cost=1, memory_cost
 JWT_SECRET = "test-secret-of-at-least-thirty-two-bytes"
 
 
-def start_embedded_store(data_dir: Path, *, synced: bool = False) -> tuple[subprocess.Popen[bytes], str]:
+def start_embedded_store(
+    data_dir: Path, *, synced: bool = False, options: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], str]:
     """The embedded store as `helpgate serve` runs it: a child process announcing its URI on stdout. Unless
     `synced`, without syncing commits to disk: tests outlive no machine crash (tests/inbound/test_durability.py
-    kills a store that syncs, as `serve` runs it)."""
-    command = [sys.executable, "-m", "helpgate.core.db", str(data_dir), *([] if synced else ["--unsynced"])]
+    kills a store that syncs, as `serve` runs it). `options`: more of `python -m helpgate.core.db`'s (benchmarks)."""
+    command = [sys.executable, "-m", "helpgate.core.db", str(data_dir), *([] if synced else ["--unsynced"]), *options]
     process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert process.stdout is not None
     line = process.stdout.readline().decode().strip()

@@ -68,6 +68,31 @@ async def test_documents_are_synced_per_commit_and_change_bookkeeping_is_not(tmp
     assert sqlite3.connect(tmp_path / "store.sqlite3").execute("SELECT count(*) FROM documents").fetchone()[0] == 1
 
 
+@pytest.mark.parametrize("change_records", [True, False])
+async def test_writes_read_back_alike_and_only_the_patched_engine_skips_change_records(
+    tmp_path: Path, change_records: bool
+) -> None:
+    """Side by side with mongoeco's own bookkeeping: the same writes read back the same; the patched engine writes
+    no change outbox rows (helpgate opens no change streams), and delivers none."""
+    engine = db.flat_insert_engine_class(change_records=change_records)(str(tmp_path / "store.sqlite3"))
+    async with EcoClient(engine) as client:
+        docs = client["db"]["docs"]
+        await docs.create_index("key", unique=True)
+        ids = [(await docs.insert_one({"key": f"k{n}", "n": n})).inserted_id for n in range(5)]
+        await docs.update_one({"_id": ids[0]}, {"$inc": {"n": 10}})
+        await docs.delete_one({"_id": ids[1]})
+        await docs.insert_many([{"key": "k5", "n": 5}, {"key": "k6", "n": 6}])
+        with pytest.raises(DuplicateKeyError):
+            await docs.insert_one({"key": "k2"})
+        found = [(d["key"], d["n"]) async for d in docs.find({}, {"_id": 0}).sort("key", 1)]
+        assert found == [("k0", 10), ("k2", 2), ("k3", 3), ("k4", 4), ("k5", 5), ("k6", 6)]
+        recorded = sum(
+            engine._connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - our names
+            for table in ("change_outbox", "change_outbox_identities")
+        )
+    assert (recorded > 0) is change_records
+
+
 async def test_second_process_on_a_data_dir_joins_the_running_store(tmp_path: Path) -> None:
     owner = db.EmbeddedStore(tmp_path)
     joiner = db.EmbeddedStore(tmp_path)

@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import fcntl
+import itertools
 import logging
 import math
 import os
@@ -76,7 +77,7 @@ async def init_models(
 # --- the embedded server (child process side) -------------------------------------------------------
 
 
-def flat_insert_engine_class(*, synchronous: str = "FULL") -> type[Any]:
+def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool = False) -> type[Any]:
     """mongoeco's SQLite engine with the fixes helpgate depends on, or the stock engine on other versions.
 
     mongoeco 4.11 validates every single ``insert_one`` by decoding the whole collection to look for a
@@ -108,6 +109,9 @@ def flat_insert_engine_class(*, synchronous: str = "FULL") -> type[Any]:
             PATCHED_MONGOECO_VERSION,
         )
         return SQLiteEngine
+
+    if not change_records:
+        _install_unrecorded_append_change()
 
     class FlatInsertSQLiteEngine(SQLiteEngine):
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -282,7 +286,15 @@ def flat_insert_engine_class(*, synchronous: str = "FULL") -> type[Any]:
             # mongoeco runs WAL with synchronous=NORMAL, which may lose the last commits on power loss.
             # Mail is acknowledged only after a durable write, so sync every commit (tests may turn it off).
             connection.execute(f"PRAGMA synchronous={synchronous}")
+            if not change_records:
+                _UNRECORDED.add(id(connection))
             return connection
+
+        def dispatch_committed_changes(self, consumer_id: str, consumer: Any) -> None:
+            # Fifth: helpgate opens no change streams, so nothing is recorded for them (_unrecorded_append_change)
+            # and there is nothing to deliver: stock takes a lease, three commits, per write to look.
+            if change_records:
+                super().dispatch_committed_changes(consumer_id, consumer)
 
         def _connect_sync(self) -> None:
             super()._connect_sync()
@@ -309,6 +321,37 @@ def flat_insert_engine_class(*, synchronous: str = "FULL") -> type[Any]:
                 self._entries_indexed_on = connection
 
     return FlatInsertSQLiteEngine
+
+
+#: ids of the SQLite connections of engines that record no changes (connections live as long as their engine).
+_UNRECORDED: set[int] = set()
+
+
+def _install_unrecorded_append_change() -> None:
+    """Skip mongoeco's change-stream outbox for the connections in _UNRECORDED.
+
+    Every write appends to a change outbox (serialised, hashed and inserted with its identity row) that only change
+    streams read, and helpgate opens none: measured, the bookkeeping was a third of the store's CPU per ticket. The
+    function is a module global of mongoeco's SQLite engine, so it is wrapped once; engines that keep the records
+    (`change_records=True`, and stock mongoeco) go on calling the original.
+    """
+    import mongoeco.engines.sqlite as sqlite_engine
+
+    original = getattr(sqlite_engine, "_sqlite_append_change")  # noqa: B009 - a private name of the module
+    if getattr(original, "helpgate_unrecorded", False):
+        return
+
+    sequence = itertools.count(1)
+
+    def append_change(conn: Any, **kwargs: Any) -> Any:
+        if id(conn) in _UNRECORDED:
+            # What the record would have been numbered: mongoeco requires a rising number for each applied write
+            # it would have published, whether or not anything reads it.
+            return next(sequence)
+        return original(conn, **kwargs)
+
+    append_change.helpgate_unrecorded = True  # type: ignore[attr-defined]
+    setattr(sqlite_engine, "_sqlite_append_change", append_change)  # noqa: B010 - a private name of the module
 
 
 _ENTRIES_BY_DOCUMENT_INDEXES = (
@@ -359,7 +402,9 @@ def _path_has_array(document: Any, field: str) -> bool:
     return isinstance(value, list)
 
 
-async def _serve_embedded(data_dir: Path, host: str, port: int, *, synchronous: str = "FULL") -> int:
+async def _serve_embedded(
+    data_dir: Path, host: str, port: int, *, synchronous: str = "FULL", change_records: bool = False
+) -> int:
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
     lock = (data_dir / LOCK_FILE).open("a+")
@@ -368,7 +413,9 @@ async def _serve_embedded(data_dir: Path, host: str, port: int, *, synchronous: 
     except BlockingIOError:
         print(BUSY_PREFIX, flush=True)
         return 0
-    engine = flat_insert_engine_class(synchronous=synchronous)(str(data_dir / STORE_FILE))
+    engine = flat_insert_engine_class(synchronous=synchronous, change_records=change_records)(
+        str(data_dir / STORE_FILE)
+    )
     server = AsyncMongoEcoProxyServer(engine=engine, host=host, port=port)
     address = await server.start()
     uri = f"mongodb://{address.host}:{address.port}/?directConnection=true"
@@ -398,11 +445,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="for tests only: commits are not synced to disk, so a crash of the machine may lose the last ones",
     )
+    parser.add_argument(
+        "--change-records",
+        action="store_true",
+        help="for benchmarks: keep mongoeco's change-stream bookkeeping, as stock mongoeco does",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="store: %(levelname)s %(name)s %(message)s")
     args.data_dir.mkdir(parents=True, exist_ok=True)
     synchronous = "OFF" if args.unsynced else "FULL"
-    return asyncio.run(_serve_embedded(args.data_dir, args.host, args.port, synchronous=synchronous))
+    serving = _serve_embedded(
+        args.data_dir, args.host, args.port, synchronous=synchronous, change_records=args.change_records
+    )
+    return asyncio.run(serving)
 
 
 # --- the embedded server (parent side) --------------------------------------------------------------
