@@ -92,6 +92,8 @@ class Commands:
 
     counts: Counter[str] = field(default_factory=Counter)
     micros: Counter[str] = field(default_factory=Counter)
+    by_task: Counter[str] = field(default_factory=Counter)  # "task command collection"
+    idle_polls: Counter[str] = field(default_factory=Counter)  # background loops' reads that found nothing
 
     def total(self) -> int:
         return sum(self.counts.values())
@@ -111,16 +113,26 @@ class CommandTimer(monitoring.CommandListener):
     def __init__(self) -> None:
         self.seen = Commands()
         self._pending: dict[int, str] = {}
+        self._tasks: dict[int, str] = {}
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         if event.command.get("comment") == BENCH_COMMENT:
             return
         target = event.command.get(event.command_name)
         key = f"{event.command_name} {target}" if isinstance(target, str) else event.command_name
+        task = _task_name()
         self._pending[event.request_id] = key
+        self._tasks[event.request_id] = task
         self.seen.counts[key] += 1
+        self.seen.by_task[f"{task} {key}"] += 1
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        key, task = self._pending.get(event.request_id), self._tasks.pop(event.request_id, "")
+        cursor = event.reply.get("cursor")
+        empty = isinstance(cursor, dict) and not cursor.get("firstBatch")
+        if key is not None and empty and task in POLLING_TASKS:
+            self.seen.counts[key] -= 1  # counted apart, as the issue counts the cost of a ticket
+            self.seen.idle_polls[f"{task} {key}"] += 1
         self._finished(event.request_id, event.duration_micros)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
@@ -132,10 +144,37 @@ class CommandTimer(monitoring.CommandListener):
             self.seen.micros[key] += micros
 
     def snapshot(self) -> Commands:
-        return Commands(self.seen.counts.copy(), self.seen.micros.copy())
+        seen = self.seen
+        return Commands(seen.counts.copy(), seen.micros.copy(), seen.by_task.copy(), seen.idle_polls.copy())
 
     def since(self, before: Commands) -> Commands:
-        return Commands(self.seen.counts - before.counts, self.seen.micros - before.micros)
+        seen = self.seen
+        return Commands(
+            seen.counts - before.counts,
+            seen.micros - before.micros,
+            seen.by_task - before.by_task,
+            seen.idle_polls - before.idle_polls,
+        )
+
+
+#: Background loops that look for work: their reads that find nothing are idle polling, counted apart.
+POLLING_TASKS = frozenset(
+    {"outbox-relay", "workflow-sweep", "inbound-sweep", "outbound-dispatch", "outbound-recover", "imap-supervisor"}
+)
+
+
+def _task_name() -> str:
+    """The asyncio task that sent a command, without the ids a task name may carry (workflow-<fn>-<run id>)."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return "-"
+    name = task.get_name() if task is not None else "-"
+    if name.startswith("workflow-") and name != "workflow-sweep":
+        return name.rsplit("-", 1)[0]
+    if name.startswith("outbound-") and name.removeprefix("outbound-").isdigit():
+        return "outbound-sender"
+    return "request" if name.startswith("Task-") else name
 
 
 class LogTally(logging.Handler):
@@ -584,7 +623,7 @@ def _mail_rows(mail: MailResult, args: argparse.Namespace) -> list[tuple[str, st
         ("  duplicate / unmatched tickets", f"{mail.duplicates} / {mail.unmatched}"),
         ("  LOST (never assigned)", f"{len(mail.lost)}, {mail.no_ticket} without a ticket ({mail.wait})"),
         (
-            "  store commands per ticket",
+            "  store commands per ticket, idle polls apart",
             f"{mail.commands.total() / max(1, accepted):.1f} ({_top(mail.commands, accepted)})",
         ),
         ("  store CPU per ticket", f"{mail.store_cpu / max(1, accepted) * 1000:.1f} ms"),
@@ -592,12 +631,24 @@ def _mail_rows(mail: MailResult, args: argparse.Namespace) -> list[tuple[str, st
     ]
 
 
+def _by_task(commands: Commands, per: int) -> None:
+    tasks: Counter[str] = Counter()
+    for key, count in commands.by_task.items():
+        tasks[key.split(" ", 1)[0]] += count
+    idle = sum(commands.idle_polls.values())
+    say(f"store commands per ticket by the task that sent them (idle polls, {idle / per:.1f} per ticket, apart):")
+    for task, count in tasks.most_common():
+        polls = sum(n for key, n in commands.idle_polls.items() if key.split(" ", 1)[0] == task)
+        say(f"  {task:<38} {(count - polls) / per:6.1f}" + (f"   (+{polls / per:.1f} idle polls)" if polls else ""))
+
+
 def _store_time(commands: Commands, per: int) -> None:
     total = sum(commands.micros.values()) or 1
     say("store time by command and collection, mail phase (per ticket; mean round trip; share of store time):")
-    for key, micros in commands.micros.most_common(8):
+    for key, micros in commands.micros.most_common(40):
         count = commands.counts[key]
-        say(f"  {key:<36} {count / per:>6.1f}  {micros / count / 1000:>7.1f} ms  {micros / total:>5.0%}")
+        if count > 0:  # else only idle polls (their time is in the share)
+            say(f"  {key:<36} {count / per:>6.1f}  {micros / count / 1000:>7.1f} ms  {micros / total:>5.0%}")
 
 
 def report(runner: RunnerResult, mail: MailResult, tally: LogTally, args: argparse.Namespace) -> None:
@@ -609,6 +660,7 @@ def report(runner: RunnerResult, mail: MailResult, tally: LogTally, args: argpar
         say(f"{label:<{width}}{value}")
     say("runs by function and status: " + ", ".join(f"{k} {n}" for k, n in sorted(mail.runs.items())))
     _store_time(mail.commands, max(1, len(mail.sent.accepted)))
+    _by_task(mail.commands, max(1, len(mail.sent.accepted)))
     if tally.counts:
         say("helpgate warnings and errors (count, first example):")
         for key, n in tally.counts.most_common():
