@@ -11,7 +11,7 @@ from pymongo import AsyncMongoClient
 
 from helpgate.core.models import RawMessage
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import leases, raw_messages
+from helpgate.core.services import raw_messages
 from helpgate.inbound import worker as worker_module
 from helpgate.inbound.worker import InboundWorker
 from tests.mail import make_mail
@@ -39,9 +39,11 @@ async def test_the_sweep_skips_mail_claimed_elsewhere_or_queued_here_and_takes_t
     monkeypatch.setattr(worker_module, "SWEEP_LIMIT", 3)
     stale = await _stored(8, minutes_ago=10)
     recent = await _stored(1, minutes_ago=0)
+    now = utcnow()
     for raw_id in stale[:4]:  # another instance is processing the four oldest
-        assert await leases.take(f"raw:{raw_id}", owner="instance-b", ttl=timedelta(minutes=2)) is not None
-    await leases.take(f"raw:{stale[4]}", owner="instance-c", ttl=timedelta(seconds=-1))  # lapsed: free again
+        assert await raw_messages.claim(raw_id, owner="instance-b", ttl=timedelta(minutes=2), now=now) is not None
+    # Its instance died and the claim lapsed: free again.
+    await raw_messages.claim(stale[4], owner="instance-c", ttl=timedelta(minutes=2), now=now - timedelta(minutes=5))
     worker = InboundWorker(instance_id="instance-a")
     worker.submit(stale[5])  # already queued here
 
@@ -52,3 +54,15 @@ async def test_the_sweep_skips_mail_claimed_elsewhere_or_queued_here_and_takes_t
     assert queued == [stale[5], stale[4], stale[6], stale[7]]
     assert recent[0] not in queued
     assert await worker.sweep_once() == 0  # nothing new: all of it is queued here or held elsewhere
+
+
+async def test_mail_stored_by_the_previous_version_without_claim_fields_is_claimed_and_swept(store: Store) -> None:
+    [raw_id] = await _stored(1, minutes_ago=10)
+    await RawMessage.get_pymongo_collection().update_one(
+        {"_id": raw_id}, {"$unset": {"claimed_by": "", "claim_until": ""}}
+    )
+    worker = InboundWorker(instance_id="instance-a")
+    assert await worker.sweep_once() == 1
+    claimed = await raw_messages.claim(raw_id, owner="instance-a", ttl=timedelta(minutes=2), now=utcnow())
+    assert claimed is not None and claimed.claimed_by == "instance-a"
+    assert await raw_messages.claim(raw_id, owner="instance-b", ttl=timedelta(minutes=2), now=utcnow()) is None

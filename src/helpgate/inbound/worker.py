@@ -4,27 +4,26 @@ Two lanes, so one heavy message cannot hold up the rest: mail over HEAVY_BYTES, 
 parts (each attachment is written to the store on its own), is handed from the ordinary lane to a lane of its own
 and processed there, one at a time, while ordinary mail goes on in arrival order.
 
-Several instances may share one store. Each message is processed under a claim (a lease named `raw:<id>`,
-core/services/leases.py), so two instances never process it at once, and a sweep every SWEEP_SECONDS takes
-up mail left `received` for over STALE_SECONDS: mail queued in an instance that died (after its 250 or its
-\\Seen) is taken up by the others (the message it was processing once its claim lapses), and a busy instance's
-backlog is shared. A claim that lapses mid-processing (`claim_seconds`) only risks work done twice, which the
-unique Message-ID of each mailbox turns into one ticket message.
+Several instances may share one store. Each message is processed under a claim written on the message itself
+(`claimed_by`, `claim_until`: raw_messages.claim, one write that also reads it), so two instances never process
+it at once, and a sweep every SWEEP_SECONDS takes up mail left `received` and unclaimed for over STALE_SECONDS:
+mail queued in an instance that died (after its 250 or its \\Seen) is taken up by the others (the message it was
+processing once its claim lapses), and a busy instance's backlog is shared. A claim that lapses mid-processing
+(`claim_seconds`) only risks work done twice, which dedupe (Message-ID and fingerprint) turns into one message.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
 from beanie import PydanticObjectId
 from pymongo.errors import ConnectionFailure
 
-from helpgate.core.models import RawMessage, RawStatus
+from helpgate.core.models import RawMessage
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import leases, raw_messages
+from helpgate.core.services import raw_messages
 from helpgate.inbound import pipeline
 
 log = logging.getLogger(__name__)
@@ -129,12 +128,10 @@ class InboundWorker:
         elsewhere has; returns how many. Looking past those others hold keeps the mail of a dead instance
         from waiting behind a busy instance's backlog."""
         now = utcnow()
-        stale = await raw_messages.received_before(now - timedelta(seconds=STALE_SECONDS), SWEEP_SCAN)
-        candidates = [raw_id for raw_id in stale if raw_id not in self._queued]
-        held = await leases.live([_claim_name(raw_id) for raw_id in candidates], now=now)
-        fresh = [raw_id for raw_id in candidates if _claim_name(raw_id) not in held][:SWEEP_LIMIT]
+        stale = await raw_messages.received_unclaimed(now - timedelta(seconds=STALE_SECONDS), now=now, limit=SWEEP_SCAN)
+        fresh = [raw_id for raw_id in stale if raw_id not in self._queued][:SWEEP_LIMIT]
         if fresh:
-            log.info("inbound.sweep taken_up=%d held_elsewhere=%d", len(fresh), len(held))
+            log.info("inbound.sweep taken_up=%d", len(fresh))
         for raw_id in fresh:
             self.submit(raw_id)
         return len(fresh)
@@ -154,24 +151,15 @@ class InboundWorker:
     async def _process_claimed(self, raw_id: PydanticObjectId, *, heavy_lane: bool = False) -> None:
         """Process the message unless another instance has it, or it was processed meanwhile; a heavy one met in
         the ordinary lane goes to the heavy lane instead."""
-        claim = _claim_name(raw_id)
-        if await leases.take(claim, owner=self._owner, ttl=self._claim) is None:
-            log.info("inbound.claimed_elsewhere raw=%s", raw_id)
+        raw = await raw_messages.claim(raw_id, owner=self._owner, ttl=self._claim, now=utcnow())
+        if raw is None:
+            log.info("inbound.claimed_elsewhere raw=%s (or processed already)", raw_id)
             return
-        try:
-            raw = await raw_messages.get(raw_id)
-            if raw is not None and raw.status == RawStatus.RECEIVED:
-                if not heavy_lane and is_heavy(raw):
-                    log.info("inbound.heavy raw=%s size=%d: processed in its own lane", raw_id, raw.size)
-                    self._handed_over.add(raw_id)
-                    self._heavy.put_nowait(raw_id)
-                    return
-                await pipeline.process(raw, policy=self._policy)
-                self.processed += 1
-        finally:
-            with contextlib.suppress(Exception):  # a claim left behind lapses by itself
-                await leases.release(claim, owner=self._owner)
-
-
-def _claim_name(raw_id: PydanticObjectId) -> str:
-    return f"raw:{raw_id}"
+        if not heavy_lane and is_heavy(raw):
+            # Handed over under this instance's claim: the heavy lane claims it again as the same owner.
+            log.info("inbound.heavy raw=%s size=%d: processed in its own lane", raw_id, raw.size)
+            self._handed_over.add(raw_id)
+            self._heavy.put_nowait(raw_id)
+            return
+        await pipeline.process(raw, policy=self._policy)  # its outcome ends the claim
+        self.processed += 1

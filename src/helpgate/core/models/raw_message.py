@@ -35,6 +35,10 @@ class RawMessage(Document):
     received_at: datetime = Field(default_factory=utcnow)
     processed_at: datetime | None = None
     purged_at: datetime | None = None  # retention removed the bytes (data and gridfs_id are None since)
+    # Processing claims the message (core/services/raw_messages.claim): which instance, until when. Cleared with
+    # its outcome; a claim left by an instance that died lapses by itself.
+    claimed_by: str | None = None
+    claim_until: datetime | None = None
 
     class Settings:
         name = "raw_messages"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
 from gridfs import AsyncGridFSBucket
+from pymongo import ReturnDocument
 
 from helpgate.core import metrics
 from helpgate.core.errors import ContentPurged
@@ -90,13 +91,41 @@ async def read_bytes(raw: RawMessage) -> bytes:
 
 
 async def mark(raw: RawMessage, status: RawStatus, *, reason: str | None = None, ticket: int | None = None) -> None:
-    """Record the outcome; a targeted update, so the stored bytes are not written again."""
+    """Record the outcome and end the claim; a targeted update, so the stored bytes are not written again."""
     raw.status = status
     raw.reason = reason
     raw.ticket_number = ticket
     raw.processed_at = utcnow()
-    fields = {"status": status, "reason": reason, "ticket_number": ticket, "processed_at": raw.processed_at}
+    raw.claimed_by = raw.claim_until = None
+    fields = {
+        "status": status,
+        "reason": reason,
+        "ticket_number": ticket,
+        "processed_at": raw.processed_at,
+        "claimed_by": None,
+        "claim_until": None,
+    }
     await RawMessage.get_pymongo_collection().update_one({"_id": raw.id}, {"$set": fields})
+
+
+def _unclaimed(now: datetime, owner: str | None = None) -> dict[str, object]:
+    """Not claimed, or claimed by `owner`, or the claim lapsed (its instance died)."""
+    free: list[dict[str, object]] = [{"claim_until": None}, {"claim_until": {"$lte": now}}]
+    if owner is not None:
+        free.append({"claimed_by": owner})
+    return {"$or": free}
+
+
+async def claim(raw_id: PydanticObjectId, *, owner: str, ttl: timedelta, now: datetime) -> RawMessage | None:
+    """The message, claimed for processing by `owner` until `now + ttl`, in one write; None when it is processed
+    already or another instance holds it. Two instances never process one message at once (unless a claim
+    lapses mid-processing, which only risks work done twice, which dedupe turns into one message)."""
+    document = await RawMessage.get_pymongo_collection().find_one_and_update(
+        {"_id": raw_id, "status": RawStatus.RECEIVED, **_unclaimed(now, owner)},
+        {"$set": {"claimed_by": owner, "claim_until": now + ttl}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if document is None else RawMessage.model_validate(document)
 
 
 async def unprocessed() -> list[RawMessage]:
@@ -108,10 +137,11 @@ async def with_status(status: RawStatus, *, limit: int = 0) -> list[RawMessage]:
     return await RawMessage.find({"status": status}).sort("received_at").limit(limit).to_list()
 
 
-async def received_before(cutoff: datetime, limit: int) -> list[PydanticObjectId]:
-    """Ids of messages still `received` that arrived before `cutoff`, oldest first (by the status index)."""
+async def received_unclaimed(cutoff: datetime, *, now: datetime, limit: int) -> list[PydanticObjectId]:
+    """Ids of messages still `received` that arrived before `cutoff` and that no instance holds a claim on, oldest
+    first (by the status index)."""
     cursor = RawMessage.get_pymongo_collection().find(
-        {"status": RawStatus.RECEIVED, "received_at": {"$lt": cutoff}}, {"_id": 1}
+        {"status": RawStatus.RECEIVED, "received_at": {"$lt": cutoff}, **_unclaimed(now)}, {"_id": 1}
     )
     return [PydanticObjectId(document["_id"]) async for document in cursor.sort("received_at", 1).limit(limit)]
 
