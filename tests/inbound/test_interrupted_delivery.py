@@ -71,15 +71,29 @@ async def test_a_ticket_cut_off_before_its_first_message_is_opened_not_answered(
 ) -> None:
     """A first mail whose subject reads like a reply finds its own half-made ticket by subject on the retry."""
     raw = await deliver(bytes(make_mail(subject="Re: Printer on fire", message_id="<first@example.org>")))
-    # Killed after the ticket insert, before its first message was stored.
+    # Killed after the ticket insert (which counts its first message), before that message was stored.
     await Message.find_all().delete()
-    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"message_count": 0}})
     raw = await cut_off(raw, event=events.TICKET_CREATED)
 
     assert await pipeline.process(raw) is RawStatus.PROCESSED
     assert (await the_ticket()).message_count == 1
     assert await announced(events.TICKET_CREATED) == 1
     assert await announced(events.TICKET_MESSAGE_RECEIVED) == 0
+    assert await Ticket.find_all().count() == 1 and await Message.find_all().count() == 1
+
+
+async def test_a_ticket_the_previous_version_left_uncounted_is_counted_when_its_first_message_comes(
+    store: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    """The previous version inserted a ticket with no messages counted and counted its first message in a later
+    write: a kill between the two, then an upgrade, leaves a ticket at 0."""
+    raw = await deliver(bytes(make_mail(message_id="<first@example.org>")))
+    await Message.find_all().delete()
+    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"message_count": 0}})
+    raw = await cut_off(raw, event=events.TICKET_CREATED)
+
+    assert await pipeline.process(raw) is RawStatus.PROCESSED
+    assert (await the_ticket()).message_count == 1
     assert await Ticket.find_all().count() == 1 and await Message.find_all().count() == 1
 
 

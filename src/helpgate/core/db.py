@@ -19,6 +19,7 @@ import os
 import signal
 import subprocess
 import sys
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -287,7 +288,7 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
             # Mail is acknowledged only after a durable write, so sync every commit (tests may turn it off).
             connection.execute(f"PRAGMA synchronous={synchronous}")
             if not change_records:
-                _UNRECORDED.add(id(connection))
+                _UNRECORDED[id(connection)] = weakref.ref(self)
             return connection
 
         def dispatch_committed_changes(self, consumer_id: str, consumer: Any) -> None:
@@ -323,8 +324,15 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
     return FlatInsertSQLiteEngine
 
 
-#: ids of the SQLite connections of engines that record no changes (connections live as long as their engine).
-_UNRECORDED: set[int] = set()
+#: id of a SQLite connection -> its engine, for engines that record no changes. sqlite3 connections take no weak
+#: references, so an id is trusted only while its engine still holds that very connection (ids are reused).
+_UNRECORDED: dict[int, weakref.ref[Any]] = {}
+
+
+def _unrecorded(conn: Any) -> bool:
+    engine = _UNRECORDED.get(id(conn))
+    owner = engine() if engine is not None else None
+    return owner is not None and getattr(owner, "_connection", None) is conn
 
 
 def _install_unrecorded_append_change() -> None:
@@ -344,7 +352,7 @@ def _install_unrecorded_append_change() -> None:
     sequence = itertools.count(1)
 
     def append_change(conn: Any, **kwargs: Any) -> Any:
-        if id(conn) in _UNRECORDED:
+        if _unrecorded(conn):
             # What the record would have been numbered: mongoeco requires a rising number for each applied write
             # it would have published, whether or not anything reads it.
             return next(sequence)

@@ -11,13 +11,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pymongo.errors import ConnectionFailure
 
 from helpgate.core import log_context, metrics, plain_text
 from helpgate.core.mail import message_ids
-from helpgate.core.models import Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
+from helpgate.core.models import AttachmentRef, Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
 from helpgate.core.services import (
     attachments,
     bodies,
@@ -84,6 +84,7 @@ class InboundContext:
     dedupe_key: str = ""
     flags: list[str] = field(default_factory=list)
     requester: User | None = None
+    sender: User | None = None  # the sender's account, as threading found it (None: it has none)
     ticket: Ticket | None = None
     resumed: Message | None = None  # this mail's own message, stored by a delivery that was cut off
     linked: list[int] = field(default_factory=list)  # tickets a new ticket links: the mail referred to them
@@ -216,7 +217,7 @@ async def thread(ctx: InboundContext) -> None:
             raise Quarantine(f"the ticket of stored message {ctx.resumed.id} is gone", code="ticket_gone")
         return
     found = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret, authenticated=ctx.auth.dmarc_passed)
-    ctx.ticket, ctx.linked = found.ticket, found.linked
+    ctx.ticket, ctx.linked, ctx.sender = found.ticket, found.linked, found.sender
     ctx.flags += [flag for flag in found.flags if flag not in ctx.flags]
     if ctx.ticket is not None and ctx.ticket.origin_key == ctx.dedupe_key:
         # The ticket this very mail opened before it was cut off (found again by its subject, say): opening it
@@ -227,6 +228,8 @@ async def thread(ctx: InboundContext) -> None:
 
 
 async def deliver(ctx: InboundContext) -> None:
+    """The message onto its ticket, written whole: its body and attachments go in with it (the attachments first,
+    each stored once by its part), and a new ticket is inserted counting it already."""
     mail = ctx.mail
     assert mail is not None
     message = NewMessage(
@@ -238,6 +241,8 @@ async def deliver(ctx: InboundContext) -> None:
         cc=mail.cc,
         subject=mail.subject,
         text=mail.text,
+        full_text=mail.full_text,
+        html=mail.html,
         message_id=ctx.message_id,
         in_reply_to=mail.in_reply_to,
         references=mail.references,
@@ -252,9 +257,13 @@ async def deliver(ctx: InboundContext) -> None:
     )
     if ctx.resumed is not None:
         assert ctx.ticket is not None
+        kept = await _keep_attachments(ctx, ctx.ticket.number)
+        # A message stored by a version that added its body in a later write: add it now.
+        await bodies.record(dedupe_key=ctx.dedupe_key, full_text=mail.full_text, html=mail.html, attachments=kept)
         await tickets.finish_message(ticket=ctx.ticket, stored=ctx.resumed, message=message)
         return
     if ctx.ticket is not None:
+        message = replace(message, attachments=await _keep_attachments(ctx, ctx.ticket.number))
         if await tickets.add_message(ticket=ctx.ticket, message=message) is None:
             raise Duplicate(
                 f"message {ctx.message_id} already on ticket {ctx.ticket.number}",
@@ -262,8 +271,8 @@ async def deliver(ctx: InboundContext) -> None:
                 ticket=ctx.ticket.number,
             )
         return
-    ctx.requester = await users.get_or_create_customer(email=mail.from_email, name=mail.from_name)
-    ctx.ticket = await tickets.open_ticket(
+    ctx.requester = ctx.sender or await users.create_customer(email=mail.from_email, name=mail.from_name)
+    ctx.ticket = await tickets.insert_ticket(
         requester=ctx.requester,
         subject=mail.subject or "(no subject)",
         mailbox=ctx.raw.mailbox,
@@ -272,14 +281,16 @@ async def deliver(ctx: InboundContext) -> None:
         auth_failed=ctx.auth.dmarc_failed,
         linked_tickets=ctx.linked,
     )
+    message = replace(message, attachments=await _keep_attachments(ctx, ctx.ticket.number))
+    await tickets.add_first_message(ticket=ctx.ticket, first=message)
     if ctx.auth.dmarc_failed:
         log.warning("inbound.dmarc_failed ticket=%s sender=%s", ctx.ticket.number, mail.from_email)
 
 
-async def keep_body(ctx: InboundContext) -> None:
-    """Attachments into GridFS, then the full text, sanitised HTML and attachment list onto the message."""
+async def _keep_attachments(ctx: InboundContext, ticket_number: int) -> list[AttachmentRef]:
+    """Attachments into GridFS (identical content once), before the message that refers to them."""
     mail = ctx.mail
-    assert mail is not None and ctx.ticket is not None
+    assert mail is not None
     files = [
         NewAttachment(
             part_index=part.index,
@@ -293,14 +304,12 @@ async def keep_body(ctx: InboundContext) -> None:
         )
         for part in mail.attachments
     ]
-    kept = await attachments.store(message_key=ctx.dedupe_key, ticket_number=ctx.ticket.number, files=files)
-    await bodies.record(
-        dedupe_key=ctx.dedupe_key, full_text=mail.full_text, html=mail.html, attachments=[a.ref() for a in kept]
-    )
+    kept = await attachments.store(message_key=ctx.dedupe_key, ticket_number=ticket_number, files=files)
+    return [attachment.ref() for attachment in kept]
 
 
 Step = Callable[[InboundContext], Awaitable[None]]
-STEPS: tuple[Step, ...] = (parse, require_sender, guard, bounce, dedupe, thread, deliver, keep_body)
+STEPS: tuple[Step, ...] = (parse, require_sender, guard, bounce, dedupe, thread, deliver)
 
 
 async def process(raw: RawMessage, *, policy: Policy | None = None) -> RawStatus:

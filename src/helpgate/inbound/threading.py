@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from helpgate.core.mail import message_ids
-from helpgate.core.models import MessageFlag, Ticket
+from helpgate.core.models import MessageFlag, Ticket, User
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import tickets, users
 from helpgate.inbound import subjects
@@ -43,6 +43,7 @@ class Thread:
     ticket: Ticket | None = None
     linked: list[int] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
+    sender: User | None = None  # the sender's account, when it has one (looked up for the staff rule)
 
 
 def thread_root(mail: ParsedMail) -> tuple[str | None, bool]:
@@ -77,12 +78,12 @@ async def find_ticket(
     user = await users.get_by_email(email) if email else None
     staff = user is not None and user.is_staff
     if staff and not authenticated:
-        thread = Thread(ticket=await _reply_address_ticket(mail, secret))
+        thread = Thread(ticket=await _reply_address_ticket(mail, secret), sender=user)
         thread.flags.append(MessageFlag.UNVERIFIED_STAFF_SENDER)
         log.warning("threading.unverified_staff sender=%s ticket=%s", email, thread.ticket and thread.ticket.number)
         return thread
     sender = Sender(email=email, verified_staff=staff)
-    thread = Thread()
+    thread = Thread(sender=user)
     thread.ticket = (
         await _by_message_ids(mail, sender, secret, thread)
         or await _reply_address_ticket(mail, secret)

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 
 from helpgate.core.models import Counter
 
@@ -18,6 +18,14 @@ async def increment(name: str, by: int = 1) -> int:
     )
     assert document is not None
     return int(document["value"])
+
+
+async def increment_all(names: Sequence[str], by: int = 1) -> None:
+    """Add `by` to each counter (created at 0), in one write: each counter changes atomically, the set does not."""
+    if names:
+        await Counter.get_pymongo_collection().bulk_write(
+            [UpdateOne({"_id": name}, {"$inc": {"value": by}}, upsert=True) for name in names], ordered=False
+        )
 
 
 async def current(name: str) -> int:
@@ -40,10 +48,15 @@ async def values(names: Sequence[str]) -> dict[str, int]:
 
 
 async def move(source: str, target: str) -> None:
-    """One item leaves `source` for `target`: each counter changes atomically, the pair does not."""
+    """One item leaves `source` for `target`, in one write: each counter changes atomically, the pair does not."""
     if source != target:
-        await increment(source, -1)
-        await increment(target)
+        await Counter.get_pymongo_collection().bulk_write(
+            [
+                UpdateOne({"_id": source}, {"$inc": {"value": -1}}, upsert=True),
+                UpdateOne({"_id": target}, {"$inc": {"value": 1}}, upsert=True),
+            ],
+            ordered=False,
+        )
 
 
 async def reset(counts: Mapping[str, int]) -> None:

@@ -55,6 +55,7 @@ class NewMessage:
     in_reply_to: list[str] = field(default_factory=list)
     references: list[str] = field(default_factory=list)
     raw_message_id: PydanticObjectId | None = None
+    full_text: str = ""  # inbound mail: the whole text body, signature and quoted history included
     html: str = ""
     attachments: list[AttachmentRef] = field(default_factory=list)
     author_id: PydanticObjectId | None = None
@@ -84,37 +85,78 @@ async def open_ticket(
     linked_tickets: list[int] | None = None,
 ) -> Ticket:
     """Open a ticket with its first message. Safe to repeat: the same first message finds the same ticket."""
-    existing = await Ticket.find_one({"origin_key": first.dedupe_key})
-    if existing is None:
-        ticket = Ticket(
-            number=await counters.increment(counters.TICKET_NUMBER),
-            subject=subject,
-            requester=participant(requester),
-            mailbox=mailbox,
-            origin_key=first.dedupe_key,
-            participants=_unique([requester.email, *first.participants]),
-            subject_key=subject_key,
-            thread_roots=[first.thread_root] if first.thread_root else [],
-            auth_failed=auth_failed,
-            flags=list(first.flags),
-            linked_tickets=linked_tickets or [],
-            search_text=f"{subject}\n{first.text}"[:SEARCH_TEXT_CHARS].lower(),
-        )
-        try:
-            await ticket.insert()
-        except DuplicateKeyError:
-            existing = await Ticket.find_one({"origin_key": first.dedupe_key})
-            assert existing is not None
-        else:
-            await counters.increment(counters.TICKETS_TOTAL)
-            await counters.increment(counters.ticket_bucket(ticket.status, ticket.priority))
-            log.info("ticket.opened number=%s requester=%s", ticket.number, requester.email)
-            metrics.TICKETS_CREATED.labels(channel="mail" if mailbox else "api").inc()
-            existing = ticket
-    await add_message(ticket=existing, message=first, announce=False)
-    # Also when the ticket was found: a crash between the insert and this emit is healed by the retry.
-    await _announce_opened(existing, first)
-    return existing
+    ticket = await insert_ticket(
+        requester=requester,
+        subject=subject,
+        mailbox=mailbox,
+        first=first,
+        subject_key=subject_key,
+        auth_failed=auth_failed,
+        linked_tickets=linked_tickets,
+    )
+    await add_first_message(ticket=ticket, first=first)
+    return ticket
+
+
+async def insert_ticket(
+    *,
+    requester: User,
+    subject: str,
+    mailbox: str | None,
+    first: NewMessage,
+    subject_key: str = "",
+    auth_failed: bool = False,
+    linked_tickets: list[int] | None = None,
+) -> Ticket:
+    """The ticket `first` opens, written whole in one insert: counting its first message, with its participants
+    and thread root, so adding that message changes nothing on it. When this first message opened a ticket
+    already (a retry after a crash), that ticket. The queue's counters move with the insert, in one write."""
+    ticket = Ticket(
+        number=await counters.increment(counters.TICKET_NUMBER),
+        subject=subject,
+        requester=participant(requester),
+        mailbox=mailbox,
+        message_count=0 if first.kind is MessageKind.NOTE else 1,
+        origin_key=first.dedupe_key,
+        participants=_unique([requester.email, *first.participants]),
+        subject_key=subject_key,
+        thread_roots=[first.thread_root] if first.thread_root else [],
+        auth_failed=auth_failed,
+        flags=list(first.flags),
+        linked_tickets=linked_tickets or [],
+        search_text=f"{subject}\n{first.text}"[:SEARCH_TEXT_CHARS].lower(),
+    )
+    ticket.updated_at = ticket.created_at
+    try:
+        await ticket.insert()
+    except DuplicateKeyError:
+        existing = await Ticket.find_one({"origin_key": first.dedupe_key})
+        assert existing is not None
+        return existing
+    await counters.increment_all([counters.TICKETS_TOTAL, counters.ticket_bucket(ticket.status, ticket.priority)])
+    log.info("ticket.opened number=%s requester=%s", ticket.number, requester.email)
+    metrics.TICKETS_CREATED.labels(channel="mail" if mailbox else "api").inc()
+    return ticket
+
+
+async def add_first_message(*, ticket: Ticket, first: NewMessage) -> Message:
+    """The ticket's first message (inserted once: a retry finds it), then the announcement that starts triage,
+    assignment and the acknowledgement, also stored once."""
+    document = _document(ticket, first, now=ticket.created_at)
+    try:
+        await document.insert()
+    except DuplicateKeyError:
+        found = await find_message(first.dedupe_key)
+        assert found is not None
+        document = found
+    else:
+        log.info("message.added ticket=%s message_id=%s kind=%s", ticket.number, first.message_id, first.kind)
+        if ticket.message_count == 0 and first.kind is not MessageKind.NOTE:
+            # A ticket the previous version inserted uncounted, cut off before its first message.
+            await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": {"message_count": 1}})
+            ticket.message_count = 1
+    await _announce_opened(ticket, first)
+    return document
 
 
 async def _announce_opened(ticket: Ticket, first: NewMessage | Message) -> None:
@@ -155,6 +197,11 @@ async def open_from_api(
         author_id=author.id if requester is not author else None,  # who typed it for the customer
         participants=[requester.email],
     )
+    if idempotency_key is not None:  # a retry: the ticket the first request opened (and no number spent)
+        sent = await find_message(first.dedupe_key)
+        found = await Ticket.get(sent.ticket_id) if sent is not None else None
+        if found is not None:
+            return found
     ticket = await open_ticket(requester=requester, subject=subject, mailbox=None, first=first)
     log.info("ticket.opened_over_api number=%s by=%s requester=%s", ticket.number, author.email, requester.email)
     return ticket
@@ -209,9 +256,22 @@ async def add_message(
     ticket reopens it. Notes are not counted in `message_count`, which customers see. A new inbound message
     is announced as `ticket/message.received` (the first one is announced by `open_ticket` instead).
     """
-    assert ticket.id is not None
     now = utcnow()
-    document = Message(
+    document = _document(ticket, message, now=now)
+    try:
+        await document.insert()
+    except DuplicateKeyError:
+        log.info("message.duplicate ticket=%s key=%s", ticket.number, message.dedupe_key)
+        return None
+    await _update_ticket(ticket, message, status=status, now=now)
+    if announce:
+        await _announce(ticket, document)
+    return document
+
+
+def _document(ticket: Ticket, message: NewMessage, *, now: datetime) -> Message:
+    assert ticket.id is not None
+    return Message(
         id=message.id,
         ticket_id=ticket.id,
         ticket_number=ticket.number,
@@ -229,6 +289,7 @@ async def add_message(
         raw_message_id=message.raw_message_id,
         auto_reply_block=message.auto_reply_block,
         authentication=message.authentication,
+        full_text=message.full_text,
         html=message.html,
         attachments=message.attachments,
         author_id=message.author_id,
@@ -238,15 +299,6 @@ async def add_message(
         flags=message.flags,
         created_at=now,
     )
-    try:
-        await document.insert()
-    except DuplicateKeyError:
-        log.info("message.duplicate ticket=%s key=%s", ticket.number, message.dedupe_key)
-        return None
-    await _update_ticket(ticket, message, status=status, now=now)
-    if announce:
-        await _announce(ticket, document)
-    return document
 
 
 async def finish_message(*, ticket: Ticket, stored: Message, message: NewMessage) -> None:

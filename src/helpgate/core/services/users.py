@@ -123,10 +123,15 @@ async def name_if_unnamed(user: User, name: str) -> None:
 
 async def get_or_create_customer(*, email: str, name: str = "") -> User:
     """The user behind an inbound address; created as a customer on first contact."""
-    address = email.strip().lower()
-    existing = await get_by_email(address)
+    existing = await get_by_email(email.strip().lower())
     if existing is not None:
         return existing
+    return await create_customer(email=email, name=name)
+
+
+async def create_customer(*, email: str, name: str = "") -> User:
+    """A customer for an address that had no account when the caller looked (one created meanwhile is returned)."""
+    address = email.strip().lower()
     user = User(email=address, name=name, role=Role.CUSTOMER)
     try:
         await user.insert()
