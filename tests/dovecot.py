@@ -1,6 +1,6 @@
 """A real Dovecot (Debian dovecot-imapd) for IMAP tests, configured in a temp dir and run in its own session.
 
-Recipe from ARCHITECTURE.md: config under /tmp (pytest's tmp_path has a 0700 parent that breaks auth),
+Recipe from docs/architecture.md: config under /tmp (pytest's tmp_path has a 0700 parent that breaks auth),
 mail owned by uid 8, started with `dovecot -F -c CONF`, stopped with SIGTERM to its process group.
 """
 

@@ -1,5 +1,5 @@
 """The Inngest server's side, played in tests: its event API (a fake on 127.0.0.1), and the execution
-requests it sends to /api/inngest (notes/inngest-protocol.md). The dev server cannot be installed here."""
+requests it sends to /api/inngest (docs/inngest-protocol.md). The dev server cannot be installed here."""
 
 from __future__ import annotations
 

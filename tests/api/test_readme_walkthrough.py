@@ -1,4 +1,5 @@
-"""The README's "An agent's day, with curl" block, run as written with bash and curl against a live gateway."""
+"""The "An agent's day, with curl" block of docs/api.md (the README's Quickstart sends agents there), run as written
+with bash and curl against a live gateway."""
 
 from __future__ import annotations
 
@@ -15,16 +16,16 @@ from helpgate.gateway import Gateway
 from tests.conftest import PASSWORD, make_user
 from tests.mail import make_mail, send
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+WALKTHROUGH = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 MARKER = "<!-- tests/api/test_readme_walkthrough.py runs the next block"
 AGENT = "walker@example.com"
 
 
 def walkthrough() -> str:
-    """The ```sh block right after the marker comment in README.md."""
-    lines = README.read_text(encoding="utf-8").splitlines()
+    """The ```sh block right after the marker comment in docs/api.md."""
+    lines = WALKTHROUGH.read_text(encoding="utf-8").splitlines()
     start = next((n for n, line in enumerate(lines) if line.startswith(MARKER)), None)
-    assert start is not None, f"README.md has lost the marker {MARKER!r}"
+    assert start is not None, f"docs/api.md has lost the marker {MARKER!r}"
     assert lines[start + 1] == "```sh", "the marker must stand right above a ```sh block"
     end = lines.index("```", start + 2)
     return "\n".join(lines[start + 2 : end]) + "\n"
@@ -34,6 +35,11 @@ def test_walkthrough_block_is_found() -> None:
     block = walkthrough()
     for route in ("/api/auth/login", "/api/tickets?", "/replies", "/notes", "-X PATCH"):
         assert route in block
+
+
+def test_readme_sends_agents_to_the_walkthrough() -> None:
+    readme = (WALKTHROUGH.parents[1] / "README.md").read_text(encoding="utf-8")
+    assert "(docs/api.md#an-agents-day-with-curl)" in readme
 
 
 async def run_block(block: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -54,7 +60,7 @@ async def run_block(block: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("bash")), reason="needs bash and curl")
-async def test_agents_day_from_the_readme(gateway: Gateway) -> None:
+async def test_agents_day_from_the_docs(gateway: Gateway) -> None:
     await make_user(AGENT, Role.AGENT)
     assert gateway.smtp is not None
     await send(gateway.smtp.port, make_mail(subject="Printer out of toner", body="It prints blank pages."))

@@ -1,4 +1,4 @@
-"""Settings come from the names the README's table documents, and from no other environment variable."""
+"""Settings come from the names docs/settings.md documents, and from no other environment variable."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pydantic import SecretStr, ValidationError
 
 from helpgate.core.mail.transport import SmtpSecurity
 from helpgate.core.settings import Settings
-from tests.test_deploy_files import readme_setting_names
+from tests.test_deploy_files import documented_setting_names
 
 SENTINEL = "undocumented"
 DOCUMENTED = {  # every name with an alias, and a few with the prefix, set to a value other than the default
@@ -36,15 +36,15 @@ DOCUMENTED = {  # every name with an alias, and a few with the prefix, set to a 
 
 
 def undocumented_names() -> set[str]:
-    """Each field's bare name and prefixed name, where the README documents neither."""
+    """Each field's bare name and prefixed name, where docs/settings.md documents neither."""
     names = {candidate for field in Settings.model_fields for candidate in (field.upper(), f"HELPGATE_{field.upper()}")}
-    return names - readme_setting_names()
+    return names - documented_setting_names()
 
 
 @pytest.fixture
 def environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     """No variable Settings could read is set, and the working directory has no `.env`."""
-    readable = undocumented_names() | readme_setting_names()
+    readable = undocumented_names() | documented_setting_names()
     for key in list(os.environ):
         if key.upper() in readable or key.upper().startswith("HELPGATE_"):
             monkeypatch.delenv(key)

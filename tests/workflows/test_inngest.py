@@ -1,5 +1,5 @@
 """Workflows under Inngest: /api/inngest served on a real uvicorn and driven the way the Inngest server drives it
-(notes/inngest-protocol.md), with a fake Inngest API on 127.0.0.1 for event sends and sync. No gateway here."""
+(docs/inngest-protocol.md), with a fake Inngest API on 127.0.0.1 for event sends and sync. No gateway here."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bytes of a text part or a header block to str, by the charset cascade of ARCHITECTURE.md.
+"""Bytes of a text part or a header block to str, by the charset cascade of docs/architecture.md.
 
 The declared charset is tried through its superset (iso-8859-1 → cp1252, shift_jis → cp932, gb2312 → gb18030:
 mail clients label text by the narrow name and write the wide one), then UTF-8, then a detector

@@ -1,7 +1,7 @@
 """Loop guards: pure checks that decide whether helpgate may answer a message automatically.
 
 A guard takes the parsed message and what helpgate knows of itself, and returns a reason or None. No I/O.
-The rules are the ones every mature helpdesk ended up with (ARCHITECTURE.md, "Loop and abuse protection";
+The rules are the ones every mature helpdesk ended up with (docs/architecture.md, "Loop and abuse protection";
 RFC 3834 for Auto-Submitted, RFC 2369/2919 for List-*, Microsoft's X-Auto-Response-Suppress).
 """
 

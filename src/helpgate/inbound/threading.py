@@ -1,4 +1,4 @@
-"""Which ticket a message continues: the rules of ARCHITECTURE.md, strongest first.
+"""Which ticket a message continues: the rules of docs/architecture.md, strongest first.
 
 1. In-Reply-To / References naming one of our signed Message-IDs: whoever holds our mail may answer it, like
    rule 2. Naming a message we hold that is not ours (a customer's Message-ID): only for a sender who takes part

@@ -4,7 +4,7 @@ The `Workflow` objects the local runner executes become SDK functions here (`to_
 /api/inngest (`serve`) and are fed by the relay through `InngestSender`. Checked against inngest 0.5.19
 (pinned): the SDK passes the step tools as `ctx.step`, names a function's failure handler
 `<app_id>-<fn_id>-failure`, answers a non-retriable error with 500 and `X-Inngest-No-Retry: true`, and checks a
-request's HMAC but not its age (notes/inngest-protocol.md), so `FreshSignature` refuses old signatures.
+request's HMAC but not its age (docs/inngest-protocol.md), so `FreshSignature` refuses old signatures.
 """
 
 from __future__ import annotations

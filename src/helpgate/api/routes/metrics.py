@@ -52,7 +52,7 @@ def _require_token(request: Request) -> None:
     },
 )
 async def metrics(request: Request) -> Response:
-    """Counters, histograms and queue gauges of this instance (README, "Metrics and logs"). Open to anyone
+    """Counters, histograms and queue gauges of this instance (docs/operations.md, "Metrics and logs"). Open to anyone
     unless HELPGATE_METRICS_TOKEN is set; then it needs `Authorization: Bearer <that token>`."""
     _require_token(request)
     exporter: Exporter = request.app.state.metrics

@@ -1,7 +1,7 @@
 """Signed Message-IDs and reply addresses: how a reply is recognised as ours without a database lookup.
 
 Both carry the ticket number and an HMAC made with a key derived from the installation's secret key, so
-nobody can forge one that points at another ticket (ARCHITECTURE.md, threading rules 1 and 2):
+nobody can forge one that points at another ticket (docs/architecture.md, threading rules 1 and 2):
 
 * Message-ID ``hg.<number>.<random>.<mac>@<domain>``; the MAC covers the number and the random part.
   Number 0 means "not about a ticket" (a welcome mail) and never threads.

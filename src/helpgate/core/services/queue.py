@@ -108,7 +108,8 @@ async def list_tickets(
     filter or sort by what they do not see: Forbidden).
 
     The total comes from counters when they can answer (staff, no filter or statuses only); any other
-    filter counts its matches, which on the embedded store decodes each of them (see README, API)."""
+    filter counts its matches, which on the embedded store decodes each of them (docs/benchmarks.md, "The ticket
+    queue")."""
     page, page_size = paging.bounds(page, page_size)
     wanted = where or TicketFilter()
     if wanted.created_after and wanted.created_before and _aware(wanted.created_after) >= _aware(wanted.created_before):

@@ -3,7 +3,7 @@
 A runner claims a due run atomically (a fresh claim token, `running`, a lease); every later write is
 conditional on that token and on `running`, so a runner that lost its claim (lease lapsed, run cancelled)
 changes nothing. Runs are addressed by `_id` wherever possible: on the embedded store a filter on any other
-field scans the collection (see ARCHITECTURE.md), so only `due` and `cancel_matching` query by fields.
+field scans the collection (see docs/architecture.md), so only `due` and `cancel_matching` query by fields.
 """
 
 from __future__ import annotations
