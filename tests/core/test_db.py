@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from bson import Decimal128, Int64, ObjectId
 from mongoeco import AsyncMongoClient as EcoClient
 from mongoeco.errors import BulkWriteError, DuplicateKeyError
+from pymongo import ReturnDocument
 
 from helpgate.core import db
 
@@ -429,3 +431,39 @@ async def test_a_page_sorted_on_an_indexed_field_walks_the_index(tmp_path: Path)
     # Stock mongoeco 4.11 joins and sorts every document of the collection before taking the page.
     assert len(stock_plans) == 8 and all("USE TEMP B-TREE FOR ORDER BY" in plan for plan in stock_plans)
     assert len(ours_plans) == 8 and not any("USE TEMP B-TREE FOR ORDER BY" in plan for plan in ours_plans)
+
+
+async def _conditional_writes(engine: Any) -> list[Any]:
+    """Conditional writes by `_id` and more, as claims and compare-and-sets make them; what each one did."""
+    now = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+    async with EcoClient(engine) as client:
+        runs = client["db"]["runs"]
+        await runs.create_index("status")
+        ids = [(await runs.insert_one({"status": "queued", "n": n, "until": None})).inserted_id for n in range(40)]
+        await runs.update_one({"_id": ids[1]}, {"$unset": {"until": ""}})  # a field the previous version never wrote
+        await runs.update_one({"_id": ids[2]}, {"$set": {"until": now - timedelta(minutes=1)}})
+        await runs.update_one({"_id": ids[3]}, {"$set": {"until": now + timedelta(minutes=1)}})
+        free = {"$or": [{"until": None}, {"until": {"$lte": now}}]}
+        outcomes: list[Any] = []
+        for target in ids[:5]:
+            claimed = await runs.find_one_and_update(
+                {"_id": target, "status": {"$in": ["queued", "sleeping"]}, **free},
+                {"$set": {"status": "running", "until": now + timedelta(minutes=5)}},
+                return_document=ReturnDocument.AFTER,
+            )
+            outcomes.append(claimed and claimed["n"])
+        again = await runs.update_one({"_id": ids[0], "status": "queued"}, {"$set": {"n": -1}})
+        counted = await runs.update_one({"_id": ids[4], "status": "running", "n": 4}, {"$inc": {"n": 100}})
+        outcomes += [again.matched_count, counted.modified_count, await runs.find_one({"_id": ids[9], "n": 8})]
+        outcomes.append(await runs.count_documents({"status": "running"}))
+    return outcomes
+
+
+async def test_conditional_writes_by_id_match_as_stock_does(tmp_path: Path) -> None:
+    """The patched engine reads a conditional write's document by `_id` and matches the rest itself (stock plans
+    such a filter by its other fields and scans the collection): the outcomes are stock's."""
+    from mongoeco.engines.sqlite import SQLiteEngine
+
+    patched = await _conditional_writes(db.flat_insert_engine_class()(str(tmp_path / "patched.sqlite3")))
+    stock = await _conditional_writes(SQLiteEngine(str(tmp_path / "stock.sqlite3")))
+    assert patched == stock == [0, 1, 2, None, 4, 0, 1, None, 4]

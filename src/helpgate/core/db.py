@@ -94,12 +94,26 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
     (see FlatInsertSQLiteEngine._no_index_entry): stock mongoeco trusts the index only when it finds a
     document, so every miss (each new ticket's ``find_one({"origin_key": ...})``) decoded the whole
     collection's JSON, twice. Fourth, index entries are deleted per document through an index (see
-    _connect_sync), not by scanning the collection's entries.
-    ``tests/core/test_db.py`` fails when these stop applying.
+    _connect_sync), not by scanning the collection's entries. Fifth, unless `change_records`, nothing is
+    recorded for change streams, which helpgate never opens (_install_unrecorded_append_change). Sixth, a
+    conditional write by `_id` (a claim) reads its one document by `_id` instead of scanning the collection for
+    the other conditions (_select_first_document_for_plan).
+    ``tests/core/test_db.py`` fails when these stop applying, and checks the sixth against stock.
     """
     import mongoeco
+    from mongoeco.core.filtering import QueryEngine
     from mongoeco.core.identity import id_contains_numeric_value
-    from mongoeco.core.query_plan import EqualsCondition, MatchAll
+    from mongoeco.core.query_plan import AndCondition, EqualsCondition, MatchAll
+
+    def _id_clause(plan: Any) -> Any:
+        """The `_id` equality of an AND of conditions (the others must still match), or None."""
+        if not isinstance(plan, AndCondition):
+            return None
+        for clause in plan.clauses:
+            if isinstance(clause, EqualsCondition) and clause.field == "_id" and isinstance(clause.value, ObjectId):
+                return clause
+        return None
+
     from mongoeco.engines._sqlite_connection import sqlite_read_scope
     from mongoeco.engines.sqlite import SQLiteEngine
 
@@ -233,6 +247,15 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
             # Used by find_one, update_one, delete_one and find_one_and_*: stock falls back to a full scan
             # (json_extract over every document) whenever the index lookup finds nothing.
             if hint is None and self._no_index_entry(db_name, coll_name, plan, context):
+                return None
+            # Sixth: a filter naming one `_id` and more (a conditional write: a claim, a compare-and-set) is
+            # planned by its other fields, and stock scans the collection for them (21-50 ms at 5,000 documents,
+            # against 1.7 ms by `_id` alone). At most one document can match: read it by `_id`, match the rest.
+            by_id = _id_clause(plan) if hint is None else None
+            if by_id is not None:
+                found = super()._select_first_document_for_plan(db_name, coll_name, by_id, context=context)
+                if found is None or QueryEngine.match_plan(found[1], plan):
+                    return found
                 return None
             return super()._select_first_document_for_plan(db_name, coll_name, plan, hint=hint, context=context)
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -90,8 +91,8 @@ async def claim(
     """Take this run (queued/sleeping and due, or running with a lapsed lease) under a new claim token."""
     token = uuid.uuid4().hex
     until = now + lease
-    # update_one + find_one by _id: on the embedded store find_one_and_update scans the collection.
-    result = await _collection().update_one(
+    # One write that also reads the run (the embedded store reads a conditional write's document by _id).
+    document = await _collection().find_one_and_update(
         {"_id": run_id, **_due(now, function_ids)},
         {
             "$set": {
@@ -102,10 +103,8 @@ async def claim(
                 "updated_at": now,
             }
         },
+        return_document=ReturnDocument.AFTER,
     )
-    if not result.modified_count:
-        return None
-    document = await _collection().find_one({"_id": run_id, "claim": token})
     return None if document is None else WorkflowRun.model_validate(document)
 
 
