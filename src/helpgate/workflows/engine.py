@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI
 
 from helpgate.core.mail.outgoing import Outgoing
+from helpgate.core.services import events
 from helpgate.core.services.routing import Targets
 from helpgate.core.settings import Settings
 from helpgate.workflows import functions, inngest_app
 from helpgate.workflows.ai.gemini import GeminiTriager
 from helpgate.workflows.relay import Relay
 from helpgate.workflows.runner import LocalRunner
+from helpgate.workflows.step import Event
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +59,7 @@ class Workflows:
         self.functions = functions.build(self.deps)
         self.runner: LocalRunner | None = None
         self.inngest: Any = None
+        self._undispatch: Callable[[], None] | None = None
         outbox_lease = timedelta(seconds=settings.outbox_lease_seconds)
         if settings.uses_inngest:
             dev = (settings.inngest_dev or "").strip()
@@ -88,6 +92,9 @@ class Workflows:
     async def start(self) -> None:
         if self.runner is not None:
             await self.runner.start()
+            # Events emitted here start their runs at once; the relay delivers what was stored pending (by an
+            # instance that runs no workflows, or before this version).
+            self._undispatch = events.dispatch_on_emit(self._dispatch)
         await self.relay.start()
         log.info(
             "workflows.started back_end=%s triage=%s functions=%d",
@@ -96,7 +103,14 @@ class Workflows:
             len(self.functions),
         )
 
+    async def _dispatch(self, event_id: str, name: str, data: dict[str, Any]) -> None:
+        assert self.runner is not None
+        await self.runner.dispatch(Event(id=event_id, name=name, data=data))
+
     async def stop(self, grace: float) -> None:
+        if self._undispatch is not None:
+            self._undispatch()
+            self._undispatch = None
         await self.relay.stop()
         if self.runner is not None:
             await self.runner.stop(grace)

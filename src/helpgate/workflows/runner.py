@@ -122,24 +122,21 @@ class LocalRunner:
 
         Safe to repeat: a redelivered event creates nothing new (the relay redelivers after an error)."""
         now = utcnow()
-        for workflow in self._workflows.values():
-            if workflow.trigger == event.name:
-                await self._start_run(workflow, event, now)
+        triggered = [workflow for workflow in self._workflows.values() if workflow.trigger == event.name]
+        new = [runs.NewRun(workflow.id, event.id, event.name, event.data) for workflow in triggered]
+        created = {run.function_id: run for run in await runs.create_many(new, now=now)}
+        for workflow in triggered:
+            run = created.get(workflow.id)
+            if run is None:
+                log.info("workflow.run_duplicate fn=%s event=%s", workflow.id, event.id)
+                continue
+            assert run.id is not None
+            log.info("workflow.run_queued fn=%s run=%s event=%s", workflow.id, run.id, event.id)
+            self._enqueue(run.id, workflow.id)
         for workflow in self._workflows.values():
             for rule in workflow.cancel:
                 if rule.event == event.name:
                     await self._cancel_runs(workflow, rule, event, now)
-
-    async def _start_run(self, workflow: Workflow, event: Event, now: datetime) -> None:
-        run = await runs.create(
-            function_id=workflow.id, event_id=event.id, event_name=event.name, event_data=event.data, now=now
-        )
-        if run is None:
-            log.info("workflow.run_duplicate fn=%s event=%s", workflow.id, event.id)
-            return
-        assert run.id is not None
-        log.info("workflow.run_queued fn=%s run=%s event=%s", workflow.id, run.id, event.id)
-        self._enqueue(run.id, workflow.id)
 
     async def _cancel_runs(self, workflow: Workflow, rule: Cancel, event: Event, now: datetime) -> None:
         value = lookup(event.data, rule.match)

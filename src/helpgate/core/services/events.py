@@ -2,13 +2,17 @@
 
 `emit` is called by services in the same call as the change it announces. Listeners registered with
 `on_emit` (the relay, in the same process) are woken at once; other instances find the event by polling.
+
+With the local workflow back end, an event needs no relay: `dispatch_on_emit` installs the runner's dispatch, and
+`emit` starts the event's workflow runs first (stored in one write, once per event: the outbox key is their event
+id), then stores the event as delivered. A crash in between leaves the runs, whose event a retry stores.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -31,6 +35,16 @@ USER_CREATED = "user/created"
 
 _listeners: list[Callable[[], None]] = []
 
+#: (event id, name, data) -> the event's workflow runs started. See the module's docstring.
+type Dispatch = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+_dispatch: list[Dispatch] = []  # at most one: the local runner of this process
+
+
+def dispatch_on_emit(dispatch: Dispatch) -> Callable[[], None]:
+    """Start each emitted event's runs with `dispatch` as it is emitted; returns a function that stops it."""
+    _dispatch[:] = [dispatch]
+    return lambda: _dispatch.remove(dispatch) if dispatch in _dispatch else None
+
 
 def on_emit(listener: Callable[[], None]) -> Callable[[], None]:
     """Call `listener` after each emit in this process; returns a function that removes it."""
@@ -39,8 +53,12 @@ def on_emit(listener: Callable[[], None]) -> Callable[[], None]:
 
 
 async def emit(name: str, *, key: str, data: dict[str, Any]) -> OutboxEvent:
-    """Store the event once per key (a repeated emit returns the first) and wake the relay."""
+    """Store the event once per key (a repeated emit returns the first) and wake the relay; with a local back
+    end, start its runs first and store it delivered."""
     event = OutboxEvent(name=name, key=key, data=data)
+    for dispatch in list(_dispatch):
+        await dispatch(key, name, data)
+        event.status, event.sent_at = EventStatus.SENT, utcnow()
     try:
         await event.insert()
     except DuplicateKeyError:

@@ -16,7 +16,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from helpgate.core.models import RunStatus, WorkflowRun
 from helpgate.core.models.workflow_run import run_key
@@ -59,6 +59,45 @@ async def create(
     except DuplicateKeyError:
         return None
     return run
+
+
+@dataclass(frozen=True)
+class NewRun:
+    function_id: str
+    event_id: str
+    event_name: str
+    event_data: dict[str, Any]
+
+
+async def create_many(new: list[NewRun], *, now: datetime) -> list[WorkflowRun]:
+    """The queued runs of one event, in one write; those that existed already (the same event again) left out."""
+    created = [
+        WorkflowRun(
+            key=run_key(item.function_id, item.event_id),
+            function_id=item.function_id,
+            event_id=item.event_id,
+            event_name=item.event_name,
+            event_data=item.event_data,
+            next_run_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+        for item in new
+    ]
+    for run in created:
+        run.id = PydanticObjectId()
+    if not created:
+        return []
+    try:
+        await WorkflowRun.insert_many(created, ordered=False)
+    except BulkWriteError as error:
+        existing = {
+            int(failure["index"]) for failure in error.details.get("writeErrors", []) if failure.get("code") == 11000
+        }
+        if len(existing) != len(error.details.get("writeErrors", [])):
+            raise
+        created = [run for index, run in enumerate(created) if index not in existing]
+    return created
 
 
 async def get(run_id: PydanticObjectId) -> WorkflowRun | None:
