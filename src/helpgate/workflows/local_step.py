@@ -67,11 +67,19 @@ class ClaimLost(Interrupt):
 
 
 class LocalStep:
-    """The Step protocol on a claimed run: results memoised in its document before they are returned."""
+    """The Step protocol on a claimed run: each result memoised in its document before the next step runs.
+
+    A step's record is written with the next write the run makes anyway: before the next step starts, or with the
+    run's outcome (completed, sleeping, retried, failed). Between a step's end and that write only the handler's
+    own code runs, so a crash repeats at most that one step, as it would were the record written at once; and a
+    run of one step costs one write (its outcome) instead of two. Steps are idempotent (mail queued with a key,
+    events stored once per key), so a repeat is harmless.
+    """
 
     def __init__(self, run: WorkflowRun) -> None:
         self._run = run
         self._seen: Counter[str] = Counter()
+        self.pending: dict[str, dict[str, Any]] = {}  # records not written yet: the runner writes them with the outcome
         self.lost = False  # the claim is gone: no further step may run
         self.returned = False  # the handler has returned or raised: the runner records the outcome
 
@@ -84,8 +92,16 @@ class LocalStep:
             step_id = f"{step_id}:{self._seen[step_id] - 1}"
         return step_key(step_id), step_id
 
-    async def _record(self, key: str, record: dict[str, Any]) -> None:
-        if not await runs.record_step(self._run, key=key, record=record, now=utcnow()):
+    def _record(self, key: str, record: dict[str, Any]) -> None:
+        self.pending[key] = record
+        self._run.steps[key] = record  # a step repeated in this execution reads it back
+
+    async def _flush(self) -> None:
+        """Write the records of finished steps before another step starts (its side effects come after)."""
+        if not self.pending:
+            return
+        written, self.pending = self.pending, {}
+        if not await runs.record_steps(self._run, steps=written, now=utcnow()):
             self.lost = True
             raise ClaimLost(self._run.id)
 
@@ -94,8 +110,9 @@ class LocalStep:
         memo = self._run.steps.get(key)
         if memo is not None and "data" in memo:
             return memo["data"]
+        await self._flush()
         data = to_json(await handler(), f"the result of step {step_id!r}")
-        await self._record(key, {"id": step_id, "data": data})
+        self._record(key, {"id": step_id, "data": data})
         return data
 
     async def sleep(self, step_id: str, duration: timedelta) -> None:
@@ -115,5 +132,6 @@ class LocalStep:
         key, step_id = self._key(step_id)
         if key in self._run.steps:
             return
+        await self._flush()
         event = await events.emit(name, key=f"{self._run.id}:{step_id}", data=data)
-        await self._record(key, {"id": step_id, "data": str(event.id)})
+        self._record(key, {"id": step_id, "data": str(event.id)})

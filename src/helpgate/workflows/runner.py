@@ -293,7 +293,7 @@ class LocalRunner:
             output = to_json(result, "the function's result")
         except Suspend as suspend:
             if not await runs.suspend(
-                run, key=suspend.key, record=suspend.record, wake_at=suspend.wake_at, now=utcnow()
+                run, key=suspend.key, record=suspend.record, wake_at=suspend.wake_at, now=utcnow(), steps=step.pending
             ):
                 self._abandoned(run)
             else:
@@ -307,11 +307,14 @@ class LocalRunner:
                     suspend.wake_at.isoformat(),
                 )
         except ClaimLost:
+            if step.pending:  # finished steps: kept if the claim still holds (the write checks it), else repeated
+                with contextlib.suppress(Exception):
+                    await runs.record_steps(run, steps=step.pending, now=utcnow())
             self._abandoned(run)
         except Exception as error:
-            await self._failed(workflow, run, error)
+            await self._failed(workflow, run, error, steps=step.pending)
         else:
-            if await runs.complete(run, output=output, now=utcnow()):
+            if await runs.complete(run, output=output, now=utcnow(), steps=step.pending):
                 log.info("workflow.run_completed fn=%s run=%s event=%s", workflow.id, run.id, run.event_id)
             else:
                 self._abandoned(run)
@@ -332,12 +335,15 @@ class LocalRunner:
         """retry_base·2^attempt seconds with ±25% jitter (so a crowd of retries spreads out), capped."""
         return min(self._retry_cap, self._retry_base * 2.0**attempt * random.uniform(0.75, 1.25))
 
-    async def _failed(self, workflow: Workflow, run: WorkflowRun, error: Exception) -> None:
+    async def _failed(
+        self, workflow: Workflow, run: WorkflowRun, error: Exception, *, steps: runs.Steps | None = None
+    ) -> None:
+        """Retry or fail the run, writing the records of the steps it finished (`steps`) with that outcome."""
         text = f"{type(error).__name__}: {error}"
         now = utcnow()
         if not isinstance(error, PermanentError) and run.attempt < workflow.retries:
             at = now + timedelta(seconds=self._delay(run.attempt))
-            if not await runs.retry(run, error=text, at=at, now=now):
+            if not await runs.retry(run, error=text, at=at, now=now, steps=steps):
                 self._abandoned(run)
             else:
                 assert run.id is not None
@@ -352,7 +358,7 @@ class LocalRunner:
                     text,
                 )
             return
-        if not await runs.fail(run, error=text, now=now):
+        if not await runs.fail(run, error=text, now=now, steps=steps):
             self._abandoned(run)
             return
         log.error(

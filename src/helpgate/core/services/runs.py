@@ -147,14 +147,28 @@ async def claim(
     return None if document is None else WorkflowRun.model_validate(document)
 
 
-async def _move(run: WorkflowRun, values: dict[str, Any], *, now: datetime, inc: dict[str, int] | None = None) -> bool:
-    """One write to a claimed run; False (nothing changed) when the claim is no longer ours."""
+type Steps = dict[str, dict[str, Any]]  # step key (the sha1 hex of its id) -> its memoised record
+
+
+async def _move(
+    run: WorkflowRun,
+    values: dict[str, Any],
+    *,
+    now: datetime,
+    inc: dict[str, int] | None = None,
+    steps: Steps | None = None,
+) -> bool:
+    """One write to a claimed run (with step records not written yet, when given); False (nothing changed) when
+    the claim is no longer ours."""
+    values = {**values, **{f"steps.{key}": record for key, record in (steps or {}).items()}}
     update: dict[str, Any] = {"$set": {**values, "updated_at": now}}
     if inc:
         update["$inc"] = inc
     result = await _collection().update_one(
         {"_id": run.id, "claim": run.claim, "status": str(RunStatus.RUNNING)}, update
     )
+    if result.modified_count and steps:
+        run.steps.update(steps)
     return bool(result.modified_count)
 
 
@@ -167,16 +181,19 @@ async def renew(run: WorkflowRun, *, now: datetime, lease: timedelta) -> bool:
     return True
 
 
-async def record_step(run: WorkflowRun, *, key: str, record: dict[str, Any], now: datetime) -> bool:
-    """Memoise one step's result (`key`: the sha1 hex of its id)."""
-    if not await _move(run, {f"steps.{key}": record}, now=now):
-        return False
-    run.steps[key] = record
-    return True
+async def record_steps(run: WorkflowRun, *, steps: Steps, now: datetime) -> bool:
+    """Memoise steps' results in one write."""
+    return await _move(run, {}, now=now, steps=steps)
 
 
 async def suspend(
-    run: WorkflowRun, *, key: str, record: dict[str, Any] | None, wake_at: datetime, now: datetime
+    run: WorkflowRun,
+    *,
+    key: str,
+    record: dict[str, Any] | None,
+    wake_at: datetime,
+    now: datetime,
+    steps: Steps | None = None,
 ) -> bool:
     """The run sleeps until `wake_at` (and records the sleep step when it is new); the claim is given up."""
     values: dict[str, Any] = {
@@ -187,10 +204,10 @@ async def suspend(
     }
     if record is not None:
         values[f"steps.{key}"] = record
-    return await _move(run, values, now=now)
+    return await _move(run, values, now=now, steps=steps)
 
 
-async def complete(run: WorkflowRun, *, output: Any, now: datetime) -> bool:
+async def complete(run: WorkflowRun, *, output: Any, now: datetime, steps: Steps | None = None) -> bool:
     return await _move(
         run,
         {
@@ -201,10 +218,11 @@ async def complete(run: WorkflowRun, *, output: Any, now: datetime) -> bool:
             "finished_at": now,
         },
         now=now,
+        steps=steps,
     )
 
 
-async def retry(run: WorkflowRun, *, error: str, at: datetime, now: datetime) -> bool:
+async def retry(run: WorkflowRun, *, error: str, at: datetime, now: datetime, steps: Steps | None = None) -> bool:
     """Queue the run again for `at`, one attempt later, its memoised steps kept."""
     return await _move(
         run,
@@ -217,10 +235,11 @@ async def retry(run: WorkflowRun, *, error: str, at: datetime, now: datetime) ->
         },
         now=now,
         inc={"attempt": 1},
+        steps=steps,
     )
 
 
-async def fail(run: WorkflowRun, *, error: str, now: datetime) -> bool:
+async def fail(run: WorkflowRun, *, error: str, now: datetime, steps: Steps | None = None) -> bool:
     return await _move(
         run,
         {
@@ -231,6 +250,7 @@ async def fail(run: WorkflowRun, *, error: str, now: datetime) -> bool:
             "finished_at": now,
         },
         now=now,
+        steps=steps,
     )
 
 
