@@ -13,15 +13,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import os
 import smtplib
 import tempfile
 import time
-from email.message import EmailMessage
-from email.policy import SMTP
 from pathlib import Path
 
 from tests.conftest import start_embedded_store, stop_embedded_store
+from tests.mail import big_mail
 
 from helpgate.core.models import Attachment, Message
 from helpgate.core.services import attachments
@@ -31,25 +29,13 @@ from helpgate.gateway import Gateway
 JWT_SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # noqa: S105 - a throwaway key for a temp store
 
 
-def build(mib: int) -> tuple[bytes, bytes]:
-    payload = os.urandom(1024) * (mib * 1024)
-    mail = EmailMessage()
-    mail["From"] = "big@example.org"
-    mail["To"] = "support@localhost"
-    mail["Subject"] = "The full disk image"
-    mail["Message-ID"] = "<big-1@example.org>"
-    mail.set_content("Image attached.")
-    mail.add_attachment(payload, maintype="application", subtype="octet-stream", filename="disk.img")
-    return payload, mail.as_bytes(policy=SMTP)
-
-
 def send(port: int, data: bytes) -> None:
     with smtplib.SMTP("127.0.0.1", port, timeout=300) as client:
         client.sendmail("big@example.org", ["support@localhost"], data)
 
 
 async def run(store_uri: str, data_dir: Path, mib: int) -> None:
-    payload, data = build(mib)
+    payload, data = big_mail(mib)
     settings = Settings(
         _env_file=None, data_dir=data_dir, http_port=0, smtp_port=0, mongodb_uri=store_uri, mongodb_database="big",
         jwt_secret=JWT_SECRET, run_workflows=False, max_message_bytes=len(data) + 1024 * 1024,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import smtplib
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import make_msgid
 
 
@@ -49,6 +51,20 @@ def raw_mail(*, sender: str, subject: str, message_id: str, to: str = "support@l
         f"From: {sender}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: {message_id}\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\nPlease pay the attached invoice today.\r\n"
     ).encode()
+
+
+def big_mail(mib: int) -> tuple[bytes, bytes]:
+    """(attachment, mail): a mail with `mib` MiB of random content attached, ~4/3 of it on the wire in base64,
+    generated rather than committed."""
+    payload = os.urandom(1024) * (mib * 1024)
+    mail = EmailMessage()
+    mail["From"] = "big@example.org"
+    mail["To"] = "support@localhost"
+    mail["Subject"] = "The full disk image"
+    mail["Message-ID"] = "<big-1@example.org>"
+    mail.set_content("Image attached.")
+    mail.add_attachment(payload, maintype="application", subtype="octet-stream", filename="disk.img")
+    return payload, mail.as_bytes(policy=SMTP)
 
 
 def _send(port: int, message: EmailMessage | bytes, sender: str, recipients: list[str]) -> dict[str, tuple[int, bytes]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from pymongo import AsyncMongoClient
 from helpgate.core.models import Attachment, Message, RawMessage, RawStatus
 from helpgate.core.services import attachments, raw_messages
 from helpgate.inbound import mime, pipeline
+from tests.mail import big_mail
 
 CORPUS = Path(__file__).parent.parent / "corpus"
 
@@ -89,15 +88,7 @@ async def test_storing_attachments_twice_for_one_message_keeps_one_copy(
 async def test_a_big_attachment_is_parsed_and_stored_whole(store: AsyncMongoClient[dict[str, Any]]) -> None:
     """Generated here rather than committed: 6 MiB of content, ~8 MiB on the wire, so it spans several GridFS
     chunks. The 20 MiB case over SMTP, timed: `uv run python -m bench.big_mail`."""
-    payload = os.urandom(1024) * (6 * 1024)
-    mail = EmailMessage()
-    mail["From"] = "big@example.org"
-    mail["To"] = "support@localhost"
-    mail["Subject"] = "The full disk image"
-    mail["Message-ID"] = "<big-1@example.org>"
-    mail.set_content("Image attached.")
-    mail.add_attachment(payload, maintype="application", subtype="octet-stream", filename="disk.img")
-    data = bytes(mail)
+    payload, data = big_mail(6)
     assert len(data) > 8 * 1024 * 1024
     parsed = mime.parse(data)
     assert parsed.text == "Image attached."
