@@ -595,7 +595,7 @@ def _runner_rows(runner: RunnerResult) -> list[tuple[str, str]]:
     return [
         (f"local runner: {runner.events} events x 3 steps", f"{rate:.1f} events/s, {3 * rate:.0f} steps/s"),
         ("  completed / failed / time", f"{runner.completed} / {runner.failed} / {runner.seconds:.1f}s"),
-        ("  dispatch alone (runs.create per event)", f"{runner.events / runner.dispatch_seconds:.1f} events/s"),
+        ("  dispatch alone (runs.create_many per event)", f"{runner.events / runner.dispatch_seconds:.1f} events/s"),
         ("  store commands per run", f"{total / runner.events:.1f} ({_top(runner.commands, runner.events)})"),
         ("  store round trip, mean", f"{micros / total / 1000 if total else 0:.1f} ms"),
         (f"  store floor: same writes, {CONCURRENCY} tasks", f"{floor:.1f} runs/s (runner at {rate / floor:.0%})"),

@@ -16,7 +16,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from helpgate.core.models import RunStatus, WorkflowRun
 from helpgate.core.models.workflow_run import run_key
@@ -40,27 +40,6 @@ def _collection() -> AsyncCollection[dict[str, Any]]:
     return collection
 
 
-async def create(
-    *, function_id: str, event_id: str, event_name: str, event_data: dict[str, Any], now: datetime
-) -> WorkflowRun | None:
-    """A new queued run, or None when this function already has a run for this event."""
-    run = WorkflowRun(
-        key=run_key(function_id, event_id),
-        function_id=function_id,
-        event_id=event_id,
-        event_name=event_name,
-        event_data=event_data,
-        next_run_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    try:
-        await run.insert()
-    except DuplicateKeyError:
-        return None
-    return run
-
-
 @dataclass(frozen=True)
 class NewRun:
     function_id: str
@@ -71,8 +50,11 @@ class NewRun:
 
 async def create_many(new: list[NewRun], *, now: datetime) -> list[WorkflowRun]:
     """The queued runs of one event, in one write; those that existed already (the same event again) left out."""
+    if not new:
+        return []
     created = [
         WorkflowRun(
+            id=PydanticObjectId(),  # known before the insert, which does not set it on the documents
             key=run_key(item.function_id, item.event_id),
             function_id=item.function_id,
             event_id=item.event_id,
@@ -84,10 +66,6 @@ async def create_many(new: list[NewRun], *, now: datetime) -> list[WorkflowRun]:
         )
         for item in new
     ]
-    for run in created:
-        run.id = PydanticObjectId()
-    if not created:
-        return []
     try:
         await WorkflowRun.insert_many(created, ordered=False)
     except BulkWriteError as error:
