@@ -447,3 +447,76 @@ async def test_a_cancelled_running_run_stops_at_its_next_step(store: Store) -> N
     run = await only_run("cancellable")
     assert run.status == RunStatus.CANCELLED and run.steps == {}
     assert await counters.current("second") == 0
+
+
+def _held(function_id: str, hold: asyncio.Event) -> Workflow:
+    """Each run counts its start, then waits for `hold` (so a runner of concurrency 1 keeps the rest waiting)."""
+
+    async def body() -> Json:
+        await counters.increment(f"{function_id}.started")
+        await hold.wait()
+        return None
+
+    async def handler(ctx: Context, step: Step) -> Json:
+        return await step.run("work", body)
+
+    return Workflow(id=function_id, trigger=f"test/{function_id}", handler=handler)
+
+
+async def test_a_run_this_runner_creates_is_stored_claimed_and_no_other_runner_takes_it(store: Store) -> None:
+    hold = asyncio.Event()
+    async with running(_held("held", hold), concurrency=1) as runner, running(_held("held", hold)) as other:
+        await runner.dispatch(event("test/held", id="first"))
+        await runner.dispatch(event("test/held", id="second"))  # waits for the first, claimed by this runner
+        stored = {run.event_id: run for run in await runs_of("held")}
+        assert {run.status for run in stored.values()} == {RunStatus.RUNNING}
+        assert stored["second"].claim is not None and stored["second"].lease_until is not None
+        other.wake()
+        await until(lambda: _counter_is("held.started", 1))
+        hold.set()
+        await runner.wait_idle(10)
+        await other.wait_idle(10)
+
+    assert {run.status for run in await runs_of("held")} == {RunStatus.COMPLETED}
+    assert await counters.current("held.started") == 2
+
+
+async def test_runs_created_claimed_but_not_started_are_handed_back_when_the_runner_stops(store: Store) -> None:
+    hold = asyncio.Event()
+    runner = LocalRunner([_held("handed", hold)], **{**FAST, "concurrency": 1})
+    await runner.start()
+    await runner.dispatch(event("test/handed", id="first"))
+    await runner.dispatch(event("test/handed", id="second"))
+    await until(lambda: _counter_is("handed.started", 1))
+    await runner.stop(grace=0)
+
+    stored = {run.event_id: run for run in await runs_of("handed")}
+    assert stored["first"].status == RunStatus.RUNNING  # cut off in flight: resumed when its lease lapses
+    assert stored["second"].status == RunStatus.QUEUED and stored["second"].claim is None
+    assert stored["second"].next_run_at <= utcnow()  # due at once for whoever runs
+
+
+async def test_a_created_run_that_waited_past_a_third_of_its_lease_is_claimed_again_and_lost_if_taken(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hold = asyncio.Event()
+    async with running(_held("waited", hold), concurrency=1) as runner:
+        await runner.dispatch(event("test/waited", id="first"))
+        await runner.dispatch(event("test/waited", id="second"))
+        await until(lambda: _counter_is("waited.started", 1))
+        # Another runner took the second run meanwhile (its lease lapsed): a new claim token in the store.
+        await WorkflowRun.find_one({"event_id": "second"}).update({"$set": {"claim": "someone-else"}})
+        later = utcnow() + FAST["lease"] / 2
+        monkeypatch.setattr("helpgate.workflows.runner.utcnow", lambda: later)
+        hold.set()
+        await until(lambda: status_is_for("waited", "first", RunStatus.COMPLETED))
+        await runner.wait_idle(10)
+
+    assert await counters.current("waited.started") == 1  # the second run was not executed here
+    second = await WorkflowRun.find_one({"event_id": "second"})
+    assert second is not None and second.claim == "someone-else" and second.status == RunStatus.RUNNING
+
+
+async def status_is_for(function_id: str, event_id: str, status: RunStatus) -> bool:
+    found = await WorkflowRun.find_one({"function_id": function_id, "event_id": event_id})
+    return found is not None and found.status == status

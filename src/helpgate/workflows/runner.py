@@ -57,6 +57,7 @@ class LocalRunner:
         self._retry_base = retry_base
         self._retry_cap = retry_cap
         self._ready: dict[PydanticObjectId, str] = {}  # run id → function id, in arrival order
+        self._created: dict[PydanticObjectId, WorkflowRun] = {}  # runs this runner created claimed, not yet started
         self._active: dict[PydanticObjectId, asyncio.Task[None]] = {}
         self._active_per_function: Counter[str] = Counter()
         self._again: set[PydanticObjectId] = set()  # due again while still executing
@@ -84,6 +85,9 @@ class LocalRunner:
             await asyncio.gather(self._sweeper, return_exceptions=True)
             self._sweeper = None
         self._ready.clear()
+        created, self._created = list(self._created.values()), {}
+        with contextlib.suppress(Exception):  # else their leases lapse and the sweep takes them then
+            await runs.release(created, now=utcnow())
         tasks = list(self._active.values())
         if tasks:
             _done, pending = await asyncio.wait(tasks, timeout=grace) if grace > 0 else (set(), set(tasks))
@@ -124,7 +128,8 @@ class LocalRunner:
         now = utcnow()
         triggered = [workflow for workflow in self._workflows.values() if workflow.trigger == event.name]
         new = [runs.NewRun(workflow.id, event.id, event.name, event.data) for workflow in triggered]
-        created = {run.function_id: run for run in await runs.create_many(new, now=now)}
+        lease = self._lease if self._running else None  # a stopped runner queues them for whoever runs
+        created = {run.function_id: run for run in await runs.create_many(new, now=now, lease=lease)}
         for workflow in triggered:
             run = created.get(workflow.id)
             if run is None:
@@ -132,6 +137,8 @@ class LocalRunner:
                 continue
             assert run.id is not None
             log.info("workflow.run_queued fn=%s run=%s event=%s", workflow.id, run.id, event.id)
+            if lease is not None:
+                self._created[run.id] = run
             self._enqueue(run.id, workflow.id)
         for workflow in self._workflows.values():
             for rule in workflow.cancel:
@@ -178,6 +185,7 @@ class LocalRunner:
             self._enqueue(run_id, function_id)
 
     def _drop(self, run_id: PydanticObjectId) -> None:
+        self._created.pop(run_id, None)
         timer = self._timers.pop(run_id, None)
         if timer is not None:
             timer[0].cancel()
@@ -229,9 +237,21 @@ class LocalRunner:
 
     # --- execution ------------------------------------------------------------------------------------
 
+    async def _claim(self, run_id: PydanticObjectId) -> WorkflowRun | None:
+        """The run to execute under this runner's claim: one it created claimed is used as it is while its
+        lease has two thirds left (the heartbeat renews it within a third), else claimed again."""
+        now = utcnow()
+        created = self._created.pop(run_id, None)
+        if created is None:
+            return await runs.claim(run_id, now=now, lease=self._lease, function_ids=self._function_ids)
+        assert created.lease_until is not None
+        if created.lease_until - now >= self._lease * 2 / 3:
+            return created
+        return await runs.reclaim(created, now=now, lease=self._lease)
+
     async def _execute(self, run_id: PydanticObjectId) -> None:
         try:
-            run = await runs.claim(run_id, now=utcnow(), lease=self._lease, function_ids=self._function_ids)
+            run = await self._claim(run_id)
             if run is None:
                 return  # another runner has it, or it is no longer due
             log.info(
@@ -258,7 +278,9 @@ class LocalRunner:
         lapses, so this one stops at its next step rather than risk running a step alongside it."""
         loop = asyncio.get_running_loop()
         lease = self._lease.total_seconds()
-        confirmed = loop.time()  # the claim was confirmed just before this task started
+        assert run.lease_until is not None
+        age = self._lease - (run.lease_until - utcnow())  # since the claim was confirmed (its lease began)
+        confirmed = loop.time() - max(age.total_seconds(), 0.0)
         while True:
             await asyncio.sleep(lease / 3)
             asked = loop.time()

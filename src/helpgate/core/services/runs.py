@@ -48,10 +48,15 @@ class NewRun:
     event_data: dict[str, Any]
 
 
-async def create_many(new: list[NewRun], *, now: datetime) -> list[WorkflowRun]:
-    """The queued runs of one event, in one write; those that existed already (the same event again) left out."""
+async def create_many(new: list[NewRun], *, now: datetime, lease: timedelta | None = None) -> list[WorkflowRun]:
+    """The runs of one event, in one write; those that existed already (the same event again) left out.
+
+    With a `lease`, the runs are stored already claimed by the caller (running, each under its own claim token,
+    as `claim` leaves a run): the runner that creates a run executes it without claiming it again. Otherwise
+    they are queued and due now."""
     if not new:
         return []
+    until = None if lease is None else now + lease
     created = [
         WorkflowRun(
             id=PydanticObjectId(),  # known before the insert, which does not set it on the documents
@@ -60,7 +65,10 @@ async def create_many(new: list[NewRun], *, now: datetime) -> list[WorkflowRun]:
             event_id=item.event_id,
             event_name=item.event_name,
             event_data=item.event_data,
-            next_run_at=now,
+            status=RunStatus.QUEUED if until is None else RunStatus.RUNNING,
+            claim=None if until is None else uuid.uuid4().hex,
+            lease_until=until,
+            next_run_at=until or now,
             created_at=now,
             updated_at=now,
         )
@@ -123,6 +131,33 @@ async def claim(
         return_document=ReturnDocument.AFTER,
     )
     return None if document is None else WorkflowRun.model_validate(document)
+
+
+async def reclaim(run: WorkflowRun, *, now: datetime, lease: timedelta) -> WorkflowRun | None:
+    """Take a run this runner created claimed (`create_many` with a lease) under a new claim token and a fresh
+    lease, when it waited too long to start on the one it was created with; None when it is no longer ours."""
+    token = uuid.uuid4().hex
+    until = now + lease
+    document = await _collection().find_one_and_update(
+        {"_id": run.id, "claim": run.claim, "status": str(RunStatus.RUNNING)},
+        {"$set": {"claim": token, "lease_until": until, "next_run_at": until, "updated_at": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    return None if document is None else WorkflowRun.model_validate(document)
+
+
+async def release(claimed: list[WorkflowRun], *, now: datetime) -> None:
+    """Hand back runs created claimed that this runner will not start (it stops): queued and due at once."""
+    if not claimed:
+        return
+    await _collection().update_many(
+        {
+            "_id": {"$in": [run.id for run in claimed]},
+            "claim": {"$in": [run.claim for run in claimed]},
+            "status": str(RunStatus.RUNNING),
+        },
+        {"$set": {"status": str(RunStatus.QUEUED), "claim": None, "lease_until": None, "next_run_at": now}},
+    )
 
 
 type Steps = dict[str, dict[str, Any]]  # step key (the sha1 hex of its id) -> its memoised record
