@@ -120,7 +120,9 @@ class Gateway(Installation):
             await self.connect_store()
             await tickets.ensure_counters()
             await self.worker.start(policy=self.inbound_policy())
-            outgoing = wiring.make_outgoing(settings, secret=self.load_secret_key(), wake=self._wake_outbound)
+            outgoing = wiring.make_outgoing(
+                settings, secret=self.load_secret_key(), wake=self._wake_outbound, handover=lambda: self.outbound
+            )
             self.outbound = wiring.make_worker(
                 settings, wiring.make_transport(settings), loop_marker=outgoing.loop_marker
             )

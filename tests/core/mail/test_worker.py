@@ -259,3 +259,45 @@ async def test_automatic_mail_is_rate_limited_per_recipient(gateway: Gateway, si
     assert first["Auto-Submitted"] == "auto-replied" and first["X-Auto-Response-Suppress"] == "All"
     assert first["In-Reply-To"] == "<first@example.org>"
     assert str(TemplateKind.TICKET_ACKNOWLEDGEMENT) == queued[0].template  # type: ignore[union-attr]
+
+
+def _handing_over(gateway: Gateway) -> Any:
+    """What the gateway's own workflows queue with: its worker takes their mail without claiming it again."""
+    return wiring.make_outgoing(
+        gateway.settings,
+        secret=gateway.load_secret_key(),
+        wake=gateway._wake_outbound,
+        handover=lambda: gateway.outbound,
+    )
+
+
+async def test_automatic_mail_queued_in_the_gateway_is_stored_claimed_and_sent_once(
+    gateway: Gateway, sink: CaptureServer
+) -> None:
+    await _ticket_and_agent(gateway)
+    opened = await Ticket.find_one({"number": 1})
+    assert opened is not None and gateway.outbound is not None
+    before = gateway.outbound.sent
+
+    queued = await replies.acknowledge(ticket=opened, outgoing=_handing_over(gateway))
+
+    assert queued is not None and queued.status is DeliveryStatus.SENDING and queued.attempts == 1
+    mail = await wait_for_status(queued.key, "sent")
+    assert [entry.status for entry in mail.history] == ["queued", "sending", "sent"]
+    assert len(await sink.wait_for(1)) == 1 and gateway.outbound.sent == before + 1
+
+
+async def test_automatic_mail_handed_over_to_a_suppressed_address_is_not_mailed(
+    gateway: Gateway, sink: CaptureServer
+) -> None:
+    await _ticket_and_agent(gateway)
+    opened = await Ticket.find_one({"number": 1})
+    assert opened is not None
+    await suppressions.suppress(address="jane@example.org", reason="bounced: 550 5.1.1 user unknown")
+
+    queued = await replies.acknowledge(ticket=opened, outgoing=_handing_over(gateway))
+
+    assert queued is not None and queued.claim is not None
+    mail = await wait_for_status(queued.key, "suppressed")
+    assert mail.last_error == "jane@example.org is suppressed (bounced: 550 5.1.1 user unknown)"
+    assert sink.received == []

@@ -4,15 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from email.headerregistry import Address
 from email.utils import parseaddr
+from typing import Protocol
 
 from helpgate.core.errors import ConfigurationError
 from helpgate.core.mail import message_ids
 from helpgate.core.mail.templates import Templates
+from helpgate.core.models import OutboundMail
+
+
+class Handover(Protocol):
+    """The outbound worker of this process, taking mail queued here without finding it in the queue.
+
+    `claim` gives the claim token and lease a mail queued now is stored under (None: queue it for the
+    dispatcher), and `take` hands over the mail once it is stored so: it is sent without being claimed again.
+    """
+
+    def claim(self, now: datetime) -> tuple[str, datetime] | None: ...
+
+    def take(self, mail: OutboundMail) -> None: ...
 
 
 def _nothing() -> None:
+    return None
+
+
+def _no_handover() -> Handover | None:
     return None
 
 
@@ -21,7 +40,8 @@ class Outgoing:
     """Our From address, the key that signs Message-IDs and reply addresses, the templates, a wake-up call.
 
     `wake` tells the outbound worker that mail was queued; without a worker (the CLI) it does nothing and
-    the mail waits in the queue for the next running gateway.
+    the mail waits in the queue for the next running gateway. `handover` is that worker, when it runs in this
+    process and can take mail directly (see `Handover`).
     """
 
     from_address: str
@@ -30,6 +50,7 @@ class Outgoing:
     templates: Templates
     max_attachment_bytes: int = 10 * 1024 * 1024
     wake: Callable[[], None] = field(default=_nothing)
+    handover: Callable[[], Handover | None] = field(default=_no_handover)
 
     @classmethod
     def parse_from(cls, mail_from: str) -> tuple[str, str]:

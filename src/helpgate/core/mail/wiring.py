@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from helpgate.core.mail.outgoing import Outgoing
+from helpgate.core.mail.outgoing import Handover, Outgoing
 from helpgate.core.mail.templates import Templates
 from helpgate.core.mail.transport import DEFAULT_PORTS, FileTransport, SmtpConfig, SmtpTransport, Transport
 from helpgate.core.mail.worker import OutboundWorker, RetryPolicy
@@ -36,7 +36,13 @@ def make_transport(settings: Settings) -> Transport:
     )
 
 
-def make_outgoing(settings: Settings, *, secret: str, wake: Callable[[], None]) -> Outgoing:
+def make_outgoing(
+    settings: Settings,
+    *,
+    secret: str,
+    wake: Callable[[], None],
+    handover: Callable[[], Handover | None] | None = None,
+) -> Outgoing:
     address, name = Outgoing.parse_from(settings.mail_from or settings.support_addresses[0])
     return Outgoing(
         from_address=address,
@@ -45,6 +51,7 @@ def make_outgoing(settings: Settings, *, secret: str, wake: Callable[[], None]) 
         templates=Templates(settings.data_dir),
         max_attachment_bytes=settings.max_reply_attachment_bytes,
         wake=wake,
+        **({} if handover is None else {"handover": handover}),
     )
 
 

@@ -22,7 +22,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -78,6 +78,7 @@ class OutboundWorker:
         self._room = asyncio.Event()  # the senders took enough claimed mail for the next batch
         self._work: asyncio.Queue[OutboundMail | None] = asyncio.Queue()  # None: a sender stops
         self._claimed: dict[PydanticObjectId, OutboundMail] = {}  # claimed, not yet taken by a sender
+        self._unscreened: set[PydanticObjectId] = set()  # handed over (`take`): suppressions not checked yet
         self._stranded: dict[PydanticObjectId, tuple[OutboundMail, bool]] = {}  # (mail, DATA begun)
         self._tasks: list[asyncio.Task[None]] = []
         self._recovery: asyncio.Task[None] | None = None
@@ -90,6 +91,23 @@ class OutboundWorker:
         """Mail was queued: look now instead of at the next poll."""
         self._wakeup.set()
 
+    def claim(self, now: datetime) -> tuple[str, datetime] | None:
+        """The claim a mail queued in this process now is stored under, to be handed over with `take`; None
+        while the worker is not running or has a batch waiting already (the mail is queued then)."""
+        if not self._tasks or self._stopping or len(self._claimed) >= self._batch:
+            return None
+        return self._journal.token, now + self._lease
+
+    def take(self, mail: OutboundMail) -> None:
+        """A mail stored under a `claim` of this worker: sent like a claimed one, its suppressions checked
+        first. Should the worker have stopped meanwhile, recovery queues it again (its journal is retired)."""
+        assert mail.id is not None
+        if not self._tasks or self._stopping:
+            return
+        self._claimed[mail.id] = mail
+        self._unscreened.add(mail.id)
+        self._work.put_nowait(mail)
+
     async def start(self) -> None:
         self._journal = SenderJournal(renew_seconds=self._lease.total_seconds() / 3, on_sent=self._recorded)
         await self._journal.open()
@@ -97,6 +115,7 @@ class OutboundWorker:
         self._stopping = False
         self._work = asyncio.Queue()
         self._claimed = {}
+        self._unscreened = set()
         self._tasks = [asyncio.create_task(self._dispatcher(), name="outbound-dispatch")]
         self._tasks += [
             asyncio.create_task(self._sender(index), name=f"outbound-{index}") for index in range(self._connections)
@@ -188,16 +207,10 @@ class OutboundWorker:
         stored = await deliveries.messages_stored(refs)
         suppressed = await suppressions.reasons(sorted({address for mail in batch for address in mail.recipients}))
         for mail in batch:
-            reasons = [
-                f"{address} is suppressed ({suppressed[address]})"
-                for address in mail.recipients
-                if address in suppressed
-            ]
             if mail.message_ref is not None and mail.message_ref not in stored:
                 await self._unstored(mail)
-            elif reasons:
-                await deliveries.mark_suppressed(mail, reason="; ".join(reasons), now=utcnow())
-                log.info("outbound.suppressed key=%s reason=%s", mail.key, "; ".join(reasons))
+            elif await self._suppressed(mail, suppressed):
+                pass
             elif self._stopping:
                 await deliveries.release(mail, at=now, now=utcnow(), detail="worker stopped before DATA: queued again")
             else:
@@ -205,6 +218,17 @@ class OutboundWorker:
                 self._claimed[mail.id] = mail
                 self._work.put_nowait(mail)
         return len(batch)
+
+    async def _suppressed(self, mail: OutboundMail, suppressed: dict[str, str]) -> bool:
+        """Recorded suppressed, when a recipient is in `suppressed` (address → reason)."""
+        reasons = [
+            f"{address} is suppressed ({suppressed[address]})" for address in mail.recipients if address in suppressed
+        ]
+        if not reasons:
+            return False
+        await deliveries.mark_suppressed(mail, reason="; ".join(reasons), now=utcnow())
+        log.info("outbound.suppressed key=%s reason=%s", mail.key, "; ".join(reasons))
+        return True
 
     async def _unstored(self, mail: OutboundMail) -> None:
         now = utcnow()
@@ -241,6 +265,10 @@ class OutboundWorker:
                 self.busy += 1
                 try:
                     with log_context.scope(ticket=mail.ticket_number, message_id=mail.key):
+                        if mail.id in self._unscreened:
+                            self._unscreened.discard(mail.id)
+                            if await self._suppressed(mail, await suppressions.reasons(sorted(mail.recipients))):
+                                continue
                         await self._deliver(mail, connection)
                 except Exception:
                     log.exception("outbound.sender_error sender=%d key=%s", index, mail.key)

@@ -16,7 +16,7 @@ from gridfs import AsyncGridFSBucket
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.mail import compose
-from helpgate.core.mail.outgoing import Outgoing
+from helpgate.core.mail.outgoing import Handover, Outgoing
 from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models import (
     AttachmentRef,
@@ -109,8 +109,12 @@ async def prepare(
     )
 
 
-async def enqueue(mail: OutboundMail, *, loop_marker: str) -> OutboundMail:
+async def enqueue(mail: OutboundMail, *, loop_marker: str, handover: Handover | None = None) -> OutboundMail:
     """Store a prepared mail. Its Message-ID is its idempotency key: queuing it again finds the first copy.
+
+    With a `handover` that has room, the mail is stored already claimed by that worker (as the dispatcher's
+    claim leaves it) and handed to it: no query finds it, no second write claims it. A mail answering a stored
+    message (`message_ref`) always goes through the queue, whose dispatcher checks that message exists.
 
     A mail without attachments is composed now (`loop_marker` is its X-Loop value) and stored with its
     bytes, so the sender only sends them; one with attachments is composed when sent (its files stay in GridFS).
@@ -122,6 +126,11 @@ async def enqueue(mail: OutboundMail, *, loop_marker: str) -> OutboundMail:
             mail.data = compose.build(mail, [], loop_marker=loop_marker).as_bytes()
         except Exception:
             log.exception("outbound.compose_failed key=%s: queued uncomposed; the sender tries again", mail.key)
+    claim = handover.claim(mail.created_at) if handover is not None and mail.message_ref is None else None
+    if claim is not None:
+        token, until = claim
+        mail.status, mail.claim, mail.lease_until, mail.attempts = DeliveryStatus.SENDING, token, until, 1
+        mail.history.append(Transition(status=DeliveryStatus.SENDING, at=mail.created_at, detail="claimed"))
     try:
         await mail.insert()
     except DuplicateKeyError:
@@ -135,6 +144,8 @@ async def enqueue(mail: OutboundMail, *, loop_marker: str) -> OutboundMail:
         mail.ticket_number,
         ",".join(mail.recipients),
     )
+    if claim is not None and handover is not None:
+        handover.take(mail)
     return mail
 
 
@@ -184,8 +195,9 @@ async def queue_automatic(
         thread=thread,
         idempotency=idempotency,
     )
-    mail = await enqueue(mail, loop_marker=outgoing.loop_marker)
-    outgoing.wake()
+    mail = await enqueue(mail, loop_marker=outgoing.loop_marker, handover=outgoing.handover())
+    if mail.claim is None:
+        outgoing.wake()
     return mail
 
 
