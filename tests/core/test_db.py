@@ -467,3 +467,27 @@ async def test_conditional_writes_by_id_match_as_stock_does(tmp_path: Path) -> N
     patched = await _conditional_writes(db.flat_insert_engine_class()(str(tmp_path / "patched.sqlite3")))
     stock = await _conditional_writes(SQLiteEngine(str(tmp_path / "stock.sqlite3")))
     assert patched == stock == [0, 1, 2, None, 4, 0, 1, None, 4]
+
+
+async def test_cursors_read_on_connections_kept_from_earlier_cursors_and_see_new_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    connect = sqlite3.connect
+
+    def counting_connect(*args: Any, **kwargs: Any) -> Any:
+        opened.append(str(args[0]))
+        return connect(*args, **kwargs)
+
+    engine = db.flat_insert_engine_class()(str(tmp_path / "store.sqlite3"))
+    async with EcoClient(engine) as client:
+        collection = client["db"]["docs"]
+        await collection.insert_many([{"n": n} for n in range(5)])
+        monkeypatch.setattr(sqlite3, "connect", counting_connect)
+        seen = []
+        for n in range(5, 25):
+            seen.append(len(await collection.find({}).to_list()))  # many documents: a reader connection each
+            await collection.insert_one({"n": n})
+        monkeypatch.setattr(sqlite3, "connect", connect)
+    assert seen == list(range(5, 25))  # each cursor sees every write before it
+    assert len(opened) <= 2  # stock opens one per cursor (20)

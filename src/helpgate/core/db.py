@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import weakref
@@ -41,6 +42,7 @@ READY_PREFIX = "HELPGATE-STORE-READY "
 BUSY_PREFIX = "HELPGATE-STORE-BUSY"
 STORE_FILE = "store.sqlite3"
 URI_FILE = "store.uri"
+IDLE_READERS = 8  # reader connections the embedded store keeps open for the next cursors
 LOCK_FILE = "store.lock"
 
 
@@ -97,7 +99,8 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
     _connect_sync), not by scanning the collection's entries. Fifth, unless `change_records`, nothing is
     recorded for change streams, which helpgate never opens (_install_unrecorded_append_change). Sixth, a
     conditional write by `_id` (a claim) reads its one document by `_id` instead of scanning the collection for
-    the other conditions (_select_first_document_for_plan).
+    the other conditions (_select_first_document_for_plan). Seventh, the connections that cursors read on are
+    kept when closed and handed out again (_create_sqlite_connection).
     ``tests/core/test_db.py`` fails when these stop applying, and checks the sixth against stock.
     """
     import mongoeco
@@ -114,8 +117,18 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
                 return clause
         return None
 
-    from mongoeco.engines._sqlite_connection import sqlite_read_scope
+    from mongoeco.engines._sqlite_connection import SQLiteConnection, sqlite_read_scope
     from mongoeco.engines.sqlite import SQLiteEngine
+
+    class ReusedConnection(SQLiteConnection):
+        """A connection that its engine may take back when closed, instead of closing it."""
+
+        engine: weakref.ref[Any] | None = None
+
+        def close(self) -> None:
+            owner = self.engine() if self.engine is not None else None
+            if owner is None or not owner.take_back(self):
+                super().close()
 
     if mongoeco.__version__ != PATCHED_MONGOECO_VERSION:
         log.warning(
@@ -135,14 +148,16 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
             # "sort" nothing that SQL cannot order) along the field's path. mongoeco caches these facts too,
             # but drops its cache on every write and then answers with full-collection json_type() and
             # json_extract() scans, once per unique index per write and again when planning each query.
-            self._array_free: set[tuple[str, str, str, str]] = set()
+            # Kept per collection, so a write checks only its own collection's facts.
+            self._array_free: dict[tuple[str, str], set[tuple[str, str]]] = {}  # (db, coll) -> {(probe, field)}
             self._entries_indexed_on: object | None = None
             # (db, collection, field) -> "number", "string" or "bool": every document holds one of that
             # type there. Stock counts the whole collection's types again after each write.
-            self._uniform_types: dict[tuple[str, str, str], str] = {}
+            self._uniform_types: dict[tuple[str, str], dict[str, str]] = {}  # (db, coll) -> {field: kind}
             # Counts written documents: a fact scanned while a write went by is not kept (readers on their
             # own connections scan without the engine lock).
             self._writes = 0
+            self._idle_readers: list[Any] = []  # reader connections closed, kept to be handed out again
 
         def _validate_document_against_unique_indexes(
             self, db_name: str, coll_name: str, document: Any, **kwargs: Any
@@ -150,16 +165,17 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
             # Every written document passes here (inserts, updates, replacements, bulk writes): the one
             # place where an array can enter a collection, so the place to forget what it disproves.
             self._writes += 1
-            for known in tuple(self._array_free):  # a copy: readers add facts from other threads
-                probe, field = known[2], known[3]
-                if known[:2] == (db_name, coll_name) and (
-                    _path_has_array(document, field)
-                    or (probe.startswith(("tagged:", "sort")) and _path_is_exotic(document, field))
+            facts = self._array_free.get((db_name, coll_name), set())
+            for known in tuple(facts):  # a copy: readers add facts from other threads
+                probe, field = known
+                if _path_has_array(document, field) or (
+                    probe.startswith(("tagged:", "sort")) and _path_is_exotic(document, field)
                 ):
-                    self._array_free.discard(known)
-            for (db, coll, field), kind in tuple(self._uniform_types.items()):
-                if (db, coll) == (db_name, coll_name) and not _path_holds_type(document, field, kind):
-                    self._uniform_types.pop((db, coll, field), None)
+                    facts.discard(known)
+            types = self._uniform_types.get((db_name, coll_name), {})
+            for field, kind in tuple(types.items()):
+                if not _path_holds_type(document, field, kind):
+                    types.pop(field, None)
             if kwargs.get("scan_payload_id") and not id_contains_numeric_value(document.get("_id")):
                 kwargs["scan_payload_id"] = False
             super()._validate_document_against_unique_indexes(db_name, coll_name, document, **kwargs)
@@ -181,25 +197,25 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
             )
 
         def _remembered(self, db_name: str, coll_name: str, probe: str, field: str, scan: Any) -> bool:
-            key = (db_name, coll_name, probe, field)
-            if key in self._array_free:
+            facts = self._array_free.setdefault((db_name, coll_name), set())
+            if (probe, field) in facts:
                 return False
             writes = self._writes
             found = bool(scan(db_name, coll_name, field))
             if not found and writes == self._writes:
-                self._array_free.add(key)
+                facts.add((probe, field))
             return found
 
         def _field_has_uniform_scalar_sort_type_in_collection(
             self, db_name: str, coll_name: str, field: str
         ) -> str | None:
-            key = (db_name, coll_name, field)
-            if key in self._uniform_types:
-                return self._uniform_types[key]
+            types = self._uniform_types.setdefault((db_name, coll_name), {})
+            if field in types:
+                return types[field]
             writes = self._writes
             found = super()._field_has_uniform_scalar_sort_type_in_collection(db_name, coll_name, field)
             if isinstance(found, str) and writes == self._writes:
-                self._uniform_types[key] = found
+                types[field] = found
             return found if isinstance(found, str) else None
 
         def _sort_requires_python(self, db_name: str, coll_name: str, plan: Any, sort: Any) -> bool:
@@ -306,13 +322,45 @@ def flat_insert_engine_class(*, synchronous: str = "FULL", change_records: bool 
             return row is None
 
         def _create_sqlite_connection(self) -> Any:
-            connection = super()._create_sqlite_connection()
+            # Seventh: a cursor of more than one document reads on a connection of its own, which stock opens
+            # (and parses the schema on) for every such find and closes after it: the ones closed go to
+            # `_idle_readers`, rolled back, and are handed out again.
+            with contextlib.suppress(IndexError):
+                return self._idle_readers.pop()
+            connection = sqlite3.connect(self._path, check_same_thread=False, factory=ReusedConnection)
+            connection.engine = weakref.ref(self)
+            if self._path != ":memory:":
+                connection.execute("PRAGMA journal_mode=WAL")
             # mongoeco runs WAL with synchronous=NORMAL, which may lose the last commits on power loss.
             # Mail is acknowledged only after a durable write, so sync every commit (tests may turn it off).
             connection.execute(f"PRAGMA synchronous={synchronous}")
             if not change_records:
                 _UNRECORDED[id(connection)] = weakref.ref(self)
             return connection
+
+        def take_back(self, connection: Any) -> bool:
+            """Keep a closed reader connection for the next cursor; False: close it after all."""
+            if (
+                connection is self._connection
+                or connection is self._change_delivery_connection
+                or self._connection is None
+                or len(self._idle_readers) >= IDLE_READERS
+            ):
+                return False
+            try:
+                if connection.in_transaction:
+                    connection.rollback()
+            except sqlite3.Error:
+                return False
+            self._idle_readers.append(connection)
+            return True
+
+        def _disconnect_sync(self) -> None:
+            super()._disconnect_sync()
+            if self._connection is None:
+                while self._idle_readers:
+                    with contextlib.suppress(sqlite3.Error):
+                        sqlite3.Connection.close(self._idle_readers.pop())
 
         def dispatch_committed_changes(self, consumer_id: str, consumer: Any) -> None:
             # Fifth: helpgate opens no change streams, so nothing is recorded for them (_unrecorded_append_change)
