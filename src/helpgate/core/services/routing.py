@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
+from pymongo import ReturnDocument
 
 from helpgate.core.models import Priority, Role, Ticket, TicketStatus, TriageRecord, User
 from helpgate.core.models.clock import utcnow
@@ -89,10 +90,23 @@ class Choice:
     reason: str
 
 
-async def _open_load(user: User) -> int:
-    return await Ticket.find(
-        {"assignee.user_id": user.id, "status": {"$in": [str(status) for status in OPEN_STATUSES]}}
-    ).count()
+async def _open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, int]:
+    """Each user's open tickets, counted in one query."""
+    loads: dict[PydanticObjectId | None, int] = {user.id: 0 for user in users}
+    cursor = await Ticket.get_pymongo_collection().aggregate(
+        [
+            {
+                "$match": {
+                    "assignee.user_id": {"$in": [user.id for user in users]},
+                    "status": {"$in": [str(status) for status in OPEN_STATUSES]},
+                }
+            },
+            {"$group": {"_id": "$assignee.user_id", "n": {"$sum": 1}}},
+        ]
+    )
+    async for group in cursor:
+        loads[PydanticObjectId(group["_id"])] = int(group["n"])
+    return loads
 
 
 def _coverage(user: User, wanted: set[str]) -> int:
@@ -116,7 +130,7 @@ async def choose(skills: Sequence[str]) -> Choice:
         why = why.strip()
     if not pool:
         return Choice(None, "no active agent or admin is available")
-    loads = {user.id: await _open_load(user) for user in pool}
+    loads = await _open_loads(pool)
     oldest = datetime.min.replace(tzinfo=utcnow().tzinfo)
 
     def rank(user: User) -> tuple[int, int, datetime]:
@@ -127,29 +141,41 @@ async def choose(skills: Sequence[str]) -> Choice:
     return Choice(best, reason)
 
 
-async def assign_automatically(ticket_id: PydanticObjectId) -> tuple[Ticket | None, Choice]:
+async def assign_automatically(
+    ticket_id: PydanticObjectId, *, skills: Sequence[str] | None = None
+) -> tuple[Ticket | None, Choice]:
     """Give an unassigned ticket to the agent `choose` picks and announce it. A ticket that has an assignee
-    already (an agent took it, or this ran before) is left as it is."""
-    ticket = await Ticket.get(ticket_id)
-    if ticket is None:
-        return None, Choice(None, "ticket not found")
-    if ticket.assignee is not None:
-        return ticket, Choice(None, f"already assigned to {ticket.assignee.email}")
-    choice = await choose(ticket.skills)
+    already (an agent took it, or this ran before) is left as it is.
+
+    `skills` are the ticket's as triage announced them: then the ticket is not read first, and the write that
+    assigns it (only while unassigned) returns it."""
+    if skills is None:
+        found = await Ticket.get(ticket_id)
+        if found is None:
+            return None, Choice(None, "ticket not found")
+        if found.assignee is not None:
+            return found, Choice(None, f"already assigned to {found.assignee.email}")
+        skills = found.skills
+    choice = await choose(skills)
     if choice.user is None:
-        log.warning("ticket.unassigned number=%s reason=%s", ticket.number, choice.reason)
-        return ticket, choice
+        log.warning("ticket.unassigned ticket=%s reason=%s", ticket_id, choice.reason)
+        return await Ticket.get(ticket_id), choice
     now = utcnow()
     assignee = tickets.participant(choice.user)
-    result = await Ticket.get_pymongo_collection().update_one(
-        {"_id": ticket.id, "assignee": None},
+    document = await Ticket.get_pymongo_collection().find_one_and_update(
+        {"_id": ticket_id, "assignee": None},
         {"$set": {"assignee": assignee.model_dump(), "assigned_at": now, "updated_at": now}},
+        return_document=ReturnDocument.AFTER,
     )
-    if not result.modified_count:
+    if document is None:
         fresh = await Ticket.get(ticket_id)
+        if fresh is None:
+            return None, Choice(None, "ticket not found")
+        if fresh.assignee is not None:
+            return fresh, Choice(None, f"already assigned to {fresh.assignee.email}")
         return fresh, Choice(None, "assigned meanwhile by someone else")
+    ticket = Ticket.model_validate(document)
     await User.get_pymongo_collection().update_one({"_id": choice.user.id}, {"$set": {"last_assigned_at": now}})
-    ticket.assignee, ticket.assigned_at = assignee, now
     log.info("ticket.assigned number=%s to=%s reason=%s", ticket.number, choice.user.email, choice.reason)
     await tickets.announce_assignment(ticket, by=None, reason=choice.reason, now=now)
     return ticket, choice

@@ -12,8 +12,8 @@ from helpgate.workflows.step import Context, Step, Workflow
 
 
 def assign_ticket(deps: Deps) -> Workflow:
-    async def assign_step(ticket_id: PydanticObjectId) -> dict[str, Any]:
-        ticket, choice = await routing.assign_automatically(ticket_id)
+    async def assign_step(ticket_id: PydanticObjectId, skills: list[str] | None) -> dict[str, Any]:
+        ticket, choice = await routing.assign_automatically(ticket_id, skills=skills)
         return {
             "assignee": choice.user.email if choice.user else None,
             "reason": choice.reason,
@@ -22,7 +22,8 @@ def assign_ticket(deps: Deps) -> Workflow:
 
     async def handler(ctx: Context, step: Step) -> Any:
         ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
-        return await step.run("assign", lambda: assign_step(ticket_id))
+        skills = ctx.event.data.get("skills")  # announced by triage (absent from events of older versions)
+        return await step.run("assign", lambda: assign_step(ticket_id, skills if isinstance(skills, list) else None))
 
     return Workflow(
         id="assign-ticket",

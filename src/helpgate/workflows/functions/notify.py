@@ -59,9 +59,11 @@ def notify_agent(deps: Deps) -> Workflow:
 
     async def notify_step(ticket_id: PydanticObjectId, assignee_id: str, reason: str, key: str) -> dict[str, Any]:
         ticket = await tickets.get_by_id(ticket_id)
-        agent = await users.get(PydanticObjectId(assignee_id))
-        if ticket is None or agent is None:
-            return {"queued": False, "reason": "ticket or agent not found"}
+        if ticket is None:
+            return {"queued": False, "reason": "ticket not found"}
+        agent = ticket.assignee
+        if agent is None or str(agent.user_id) != assignee_id:
+            return {"queued": False, "reason": "assigned to someone else meanwhile: they are told"}
         triage = None
         if ticket.triage is not None:
             triage = {
