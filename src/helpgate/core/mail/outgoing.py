@@ -19,12 +19,13 @@ class Handover(Protocol):
     """The outbound worker of this process, taking mail queued here without finding it in the queue.
 
     `claim` gives the claim token and lease a mail queued now is stored under (None: queue it for the
-    dispatcher), and `take` hands over the mail once it is stored so: it is sent without being claimed again.
+    dispatcher), and `take` hands over the mail once it is stored so: it is sent without being claimed again,
+    its recipients checked against the suppressions first unless `screened` (the queuing code just did).
     """
 
     def claim(self, now: datetime) -> tuple[str, datetime] | None: ...
 
-    def take(self, mail: OutboundMail) -> None: ...
+    def take(self, mail: OutboundMail, *, screened: bool) -> None: ...
 
 
 def _nothing() -> None:

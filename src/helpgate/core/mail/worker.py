@@ -98,14 +98,16 @@ class OutboundWorker:
             return None
         return self._journal.token, now + self._lease
 
-    def take(self, mail: OutboundMail) -> None:
+    def take(self, mail: OutboundMail, *, screened: bool = False) -> None:
         """A mail stored under a `claim` of this worker: sent like a claimed one, its suppressions checked
-        first. Should the worker have stopped meanwhile, recovery queues it again (its journal is retired)."""
+        first unless `screened`. Should the worker have stopped meanwhile, recovery queues it again (its
+        journal is retired)."""
         assert mail.id is not None
         if not self._tasks or self._stopping:
             return
         self._claimed[mail.id] = mail
-        self._unscreened.add(mail.id)
+        if not screened:
+            self._unscreened.add(mail.id)
         self._work.put_nowait(mail)
 
     async def start(self) -> None:

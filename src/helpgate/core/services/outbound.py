@@ -109,12 +109,15 @@ async def prepare(
     )
 
 
-async def enqueue(mail: OutboundMail, *, loop_marker: str, handover: Handover | None = None) -> OutboundMail:
+async def enqueue(
+    mail: OutboundMail, *, loop_marker: str, handover: Handover | None = None, screened: bool = False
+) -> OutboundMail:
     """Store a prepared mail. Its Message-ID is its idempotency key: queuing it again finds the first copy.
 
     With a `handover` that has room, the mail is stored already claimed by that worker (as the dispatcher's
     claim leaves it) and handed to it: no query finds it, no second write claims it. A mail answering a stored
     message (`message_ref`) always goes through the queue, whose dispatcher checks that message exists.
+    `screened`: the caller has just checked the recipients against the suppressions, so the worker need not.
 
     A mail without attachments is composed now (`loop_marker` is its X-Loop value) and stored with its
     bytes, so the sender only sends them; one with attachments is composed when sent (its files stay in GridFS).
@@ -145,7 +148,7 @@ async def enqueue(mail: OutboundMail, *, loop_marker: str, handover: Handover | 
         ",".join(mail.recipients),
     )
     if claim is not None and handover is not None:
-        handover.take(mail)
+        handover.take(mail, screened=screened)
     return mail
 
 
@@ -161,8 +164,10 @@ async def queue_automatic(
     thread: bool = True,
     idempotency: str | None = None,
     to_staff: bool = False,
+    screened: bool = False,
 ) -> OutboundMail | None:
     """Queue an automatic mail (Auto-Submitted), unless the recipient's rate limit says no: then None.
+    `screened`: the caller has just found `to` not suppressed.
 
     `to_staff` (an agent or admin of ours) skips the rate limit: it guards against loops with outside
     mailers, and a busy agent must not stop hearing about the tickets given to them.
@@ -195,7 +200,7 @@ async def queue_automatic(
         thread=thread,
         idempotency=idempotency,
     )
-    mail = await enqueue(mail, loop_marker=outgoing.loop_marker, handover=outgoing.handover())
+    mail = await enqueue(mail, loop_marker=outgoing.loop_marker, handover=outgoing.handover(), screened=screened)
     if mail.claim is None:
         outgoing.wake()
     return mail

@@ -84,8 +84,43 @@ async def allow_automatic(
 ) -> str | None:
     """None when one more automatic mail may go to `recipient`; otherwise the reason it may not."""
     address = recipient.lower()
+    if ticket_number is not None and per_ticket.window == per_recipient.window:
+        # One window counts both (its hits, and its hits per ticket): one write.
+        hits, on_ticket = await _count_both(
+            key=f"auto:{address}", ticket_number=ticket_number, limit=per_recipient, now=now
+        )
+        if on_ticket > per_ticket.count:
+            return _over_on_ticket(per_ticket, address, ticket_number)
+        if hits > per_recipient.count:
+            return _over(per_recipient, address)
+        return None
     if ticket_number is not None and not await hit(key=f"auto:{address}:#{ticket_number}", limit=per_ticket, now=now):
-        return f"over {per_ticket.count} automatic mails to {address} on ticket {ticket_number} in {per_ticket.window}"
+        return _over_on_ticket(per_ticket, address, ticket_number)
     if not await hit(key=f"auto:{address}", limit=per_recipient, now=now):
-        return f"over {per_recipient.count} automatic mails to {address} in {per_recipient.window}"
+        return _over(per_recipient, address)
     return None
+
+
+def _over_on_ticket(limit: Limit, address: str, ticket_number: int) -> str:
+    return f"over {limit.count} automatic mails to {address} on ticket {ticket_number} in {limit.window}"
+
+
+def _over(limit: Limit, address: str) -> str:
+    return f"over {limit.count} automatic mails to {address} in {limit.window}"
+
+
+async def _count_both(*, key: str, ticket_number: int, limit: Limit, now: datetime) -> tuple[int, int]:
+    """Like `count`, also counting the event for its ticket in the same window: (hits, hits on the ticket)."""
+    start = window_start(limit, now)
+    seconds = max(1, int(limit.window.total_seconds()))
+    document = await RateWindow.get_pymongo_collection().find_one_and_update(
+        {"_id": f"{key}@{start}"},
+        {
+            "$inc": {"hits": 1, f"tickets.{ticket_number}": 1},
+            "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert document is not None
+    return int(document["hits"]), int(document["tickets"][str(ticket_number)])

@@ -143,8 +143,11 @@ async def note(*, author: User, number: int, text: str) -> Message:
     return message
 
 
-async def acknowledge(*, ticket: Ticket, outgoing: Outgoing, idempotency: str | None = None) -> OutboundMail | None:
-    """The automatic "we have your message" (rate-limited; None when the limit says no)."""
+async def acknowledge(
+    *, ticket: Ticket, outgoing: Outgoing, idempotency: str | None = None, screened: bool = False
+) -> OutboundMail | None:
+    """The automatic "we have your message" (rate-limited; None when the limit says no). `screened`: the caller
+    has just found the requester not suppressed."""
     return await outbound.queue_automatic(
         outgoing=outgoing,
         template=TemplateKind.TICKET_ACKNOWLEDGEMENT,
@@ -154,6 +157,7 @@ async def acknowledge(*, ticket: Ticket, outgoing: Outgoing, idempotency: str | 
         now=utcnow(),
         ticket=ticket,
         idempotency=idempotency,
+        screened=screened,
     )
 
 

@@ -35,7 +35,9 @@ def acknowledge_customer(deps: Deps) -> Workflow:
         suppressed = await suppressions.reasons([ticket.requester.email])
         if suppressed:
             return {"queued": False, "reason": f"sender suppressed: {suppressed[ticket.requester.email]}"}
-        mail = await replies.acknowledge(ticket=ticket, outgoing=deps.outgoing, idempotency=f"ack {ticket.id}")
+        mail = await replies.acknowledge(
+            ticket=ticket, outgoing=deps.outgoing, idempotency=f"ack {ticket.id}", screened=True
+        )
         return _queued(mail)
 
     async def handler(ctx: Context, step: Step) -> Any:
