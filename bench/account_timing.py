@@ -68,7 +68,7 @@ async def run(requests: int, warmup: int, accounts: int) -> dict[str, list[tuple
         await gateway.start()
         try:
             for index in range(accounts):
-                await users.create(email=f"known-{index}@bench.example", role=Role.CUSTOMER, password=None)
+                await users.create(actor=None, email=f"known-{index}@bench.example", role=Role.CUSTOMER, password=None)
             shuffle = random.Random(14)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=60) as api:
                 for round_ in range(warmup + requests):

@@ -103,7 +103,7 @@ class BareServer:
 async def seed(target: int, concurrency: int) -> int:
     """An agent who can log in, and `target` tickets in the store (only what is missing is opened)."""
     if await users.get_by_email(AGENT_EMAIL) is None:
-        await users.create(email=AGENT_EMAIL, role=Role.AGENT, password=AGENT_PASSWORD, name="Bench Agent")
+        await users.create(actor=None, email=AGENT_EMAIL, role=Role.AGENT, password=AGENT_PASSWORD, name="Bench Agent")
     customers: list[User] = [
         await users.get_or_create_customer(email=f"customer{index}@example.com", name=f"Customer {index}")
         for index in range(CUSTOMERS)

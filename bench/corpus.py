@@ -176,7 +176,7 @@ async def run(store_uri: str, data_dir: Path) -> bool:
             if index % 25 == 0:
                 print(f"  sent {index}/{len(mails)}", file=sys.stderr, flush=True)
         await gateway.worker.idle()
-        await users.create(email=AGENT, role=Role.AGENT, password=PASSWORD)
+        await users.create(actor=None, email=AGENT, role=Role.AGENT, password=PASSWORD)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gateway.http_port}", timeout=60) as api:
             login = await api.post("/api/auth/login", json={"email": AGENT, "password": PASSWORD})
             headers = {"Authorization": f"Bearer {login.json()['access_token']}"}

@@ -404,9 +404,11 @@ async def send_all(port: int, count: int, senders: int) -> Sent:
 
 async def setup_staff() -> None:
     """The skill catalog and 5 agents, agent n with skills n and n+1."""
-    await skills.replace([skills.SkillEntry(name, description) for name, description in SKILLS])
+    await skills.replace([skills.SkillEntry(name, description) for name, description in SKILLS], actor=None)
     for n in range(len(SKILLS)):
-        agent = await users.create(email=f"agent{n}@acme.test", role=Role.AGENT, name=f"Agent {n}", source="bench")
+        agent = await users.create(
+            actor=None, email=f"agent{n}@acme.test", role=Role.AGENT, name=f"Agent {n}", source="bench"
+        )
         wanted = await skills.check_known([SKILLS[n][0], SKILLS[(n + 1) % len(SKILLS)][0]])
         await User.get_pymongo_collection().update_one({"_id": agent.id}, {"$set": {"skills": wanted}})
 

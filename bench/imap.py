@@ -54,6 +54,7 @@ async def helpgate_import(dovecot: Dovecot, count: int, data_dir: Path) -> tuple
     await gateway.start()
     try:
         await mailboxes.create(
+            actor=None,
             box=gateway.box, address="support@localhost", imap_host="127.0.0.1", imap_port=dovecot.imap_port,
             imap_security=ImapSecurity.NONE, username="test", password=PASSWORD,
         )  # fmt: skip

@@ -135,7 +135,7 @@ async def _bare_send(sink: CaptureServer, messages: list[tuple[bytes, list[str]]
 
 
 async def _queue(count: int, outgoing: Outgoing) -> tuple[list[OutboundMail], float]:
-    agent = await users.create(email="agent@acme.test", role=Role.AGENT, password="bench-password")  # noqa: S106
+    agent = await users.create(actor=None, email="agent@acme.test", role=Role.AGENT, password="bench-password")  # noqa: S106
     customer = await users.get_or_create_customer(email="jane@example.org", name="Jane")
     first = NewMessage(
         dedupe_key="bench first", direction=Direction.INBOUND, from_email=customer.email, message_id="first@example.org"

@@ -281,7 +281,7 @@ async def bench_tickets(args: argparse.Namespace, data_dir: Path) -> list[Checkp
     client = db.make_client(uri)
     try:
         await db.init_models(client, DATABASE, ALL_MODELS)
-        agent = await users.create(email="agent@example.com", role=Role.AGENT, name="Bench Agent")
+        agent = await users.create(actor=None, email="agent@example.com", role=Role.AGENT, name="Bench Agent")
         customers = [
             await users.get_or_create_customer(email=f"customer{index}@example.com", name=f"Customer {index}")
             for index in range(args.customers)

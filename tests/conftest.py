@@ -171,7 +171,7 @@ async def login(api: httpx.AsyncClient, email: str, password: str = PASSWORD) ->
 
 
 async def make_user(email: str, role: Role, password: str | None = PASSWORD) -> User:
-    return await users.create(email=email, role=role, password=password)
+    return await users.create(actor=None, email=email, role=role, password=password)
 
 
 @pytest.fixture

@@ -297,6 +297,7 @@ async def cluster(
     instances: list[Instance] = []
     try:
         mailbox = await mailboxes.create(
+            actor=None,
             box=SecretBox(SECRET_KEY), address=SUPPORT, imap_host="127.0.0.1", imap_port=dovecot.imap_port,
             imap_security=ImapSecurity.NONE, username="test", password=PASSWORD,
         )  # fmt: skip

@@ -59,10 +59,11 @@ def _with_file(message: EmailMessage, payload: bytes, filename: str) -> EmailMes
 
 async def _fill(gateway: Gateway) -> None:
     assert gateway.smtp is not None and gateway.workflows is not None
-    await skills.replace([SkillEntry("printers", "printer toner"), SkillEntry("billing", "invoice refund")])
+    await skills.replace([SkillEntry("printers", "printer toner"), SkillEntry("billing", "invoice refund")], actor=None)
     await make_user("admin@example.com", Role.ADMIN)
     await make_user("ann@example.com", Role.AGENT)
     await mailboxes.create(
+        actor=None,
         box=gateway.box,
         address="support@localhost",
         imap_host="127.0.0.1",

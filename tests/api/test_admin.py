@@ -79,9 +79,9 @@ async def test_list_filters_by_role(gateway: Gateway, api: Api, admin: dict[str,
 
 
 async def test_query_matches_email_or_name_as_plain_text(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:
-    await users.create(email="ann.lee@example.com", role=Role.AGENT, name="Ann Lee")
-    await users.create(email="annxlee@example.com", role=Role.AGENT)
-    await users.create(email="bob@example.com", role=Role.CUSTOMER, name="Bob, for ANN (manager)")
+    await users.create(actor=None, email="ann.lee@example.com", role=Role.AGENT, name="Ann Lee")
+    await users.create(actor=None, email="annxlee@example.com", role=Role.AGENT)
+    await users.create(actor=None, email="bob@example.com", role=Role.CUSTOMER, name="Bob, for ANN (manager)")
 
     async def emails(q: str) -> list[str]:
         response = await api.get("/api/users", params={"q": q}, headers=admin)
@@ -229,7 +229,7 @@ async def test_create_input_is_validated(gateway: Gateway, api: Api, admin: dict
 
 async def test_patch_changes_only_the_fields_sent(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:
     await _catalog(api, admin, "billing", "printers")
-    await users.create(email="agent@example.com", role=Role.AGENT, name="Agent A", skills=["billing"])
+    await users.create(actor=None, email="agent@example.com", role=Role.AGENT, name="Agent A", skills=["billing"])
     path = f"/api/users/{await _user_id('agent@example.com')}"
 
     away = await api.patch(path, json={"away": True}, headers=admin)
@@ -331,7 +331,7 @@ async def test_admin_may_change_own_name_and_demote_another_admin(
 
 async def test_demoted_agent_loses_access_at_once(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:
     await _catalog(api, admin, "billing")
-    await users.create(email="agent@example.com", role=Role.AGENT, password=PASSWORD, skills=["billing"])
+    await users.create(actor=None, email="agent@example.com", role=Role.AGENT, password=PASSWORD, skills=["billing"])
     assert gateway.smtp is not None
     for sender in ("a@example.org", "b@example.org"):
         await send(gateway.smtp.port, make_mail(sender=sender), sender=sender)
@@ -428,8 +428,8 @@ async def test_catalog_input_is_validated(gateway: Gateway, api: Api, admin: dic
 
 async def test_removing_a_skill_takes_it_from_agents(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:
     await _catalog(api, admin, "billing", "printers", "network")
-    await users.create(email="a1@example.com", role=Role.AGENT, skills=["billing", "printers"])
-    await users.create(email="a2@example.com", role=Role.ADMIN, skills=["network", "billing"])
+    await users.create(actor=None, email="a1@example.com", role=Role.AGENT, skills=["billing", "printers"])
+    await users.create(actor=None, email="a2@example.com", role=Role.ADMIN, skills=["network", "billing"])
 
     response = await api.put("/api/skills", json=[{"name": "printers"}, {"name": "network"}], headers=admin)
 

@@ -1,17 +1,22 @@
-"""The audit log over real HTTP: admin actions (and staff ticket changes) are recorded without secrets,
-and admins read them newest first, filtered by actor and action, page by page."""
+"""The audit log over real HTTP: admin actions (and staff ticket changes) are recorded without secrets, whether
+made over the API or from the command line, and admins read them newest first, filtered by actor and action, page
+by page."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
 import pytest
 
 from helpgate.core.models import AuditEntry, Role
-from helpgate.core.services import users
+from helpgate.core.services import audit, users
+from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from tests.cli import run_cli
 from tests.conftest import PASSWORD, login, make_user
+from tests.mail import make_mail, send
 
 Api = httpx.AsyncClient
 MAILBOX_PASSWORD = "mailbox-pass-K3v9"
@@ -93,6 +98,66 @@ async def test_admin_actions_are_logged_newest_first(gateway: Gateway, api: Api,
     # Nor in the store: the secret never reaches the audit log at all.
     for entry in await AuditEntry.find_all().to_list():
         assert MAILBOX_PASSWORD not in entry.model_dump_json() and PASSWORD not in entry.model_dump_json()
+
+
+async def test_cli_admin_changes_are_logged_as_the_operating_system_user(
+    gateway: Gateway, api: Api, admin: dict[str, str], settings: Settings
+) -> None:
+    cli = audit.cli_actor()
+    imap = ("--host", "127.0.0.1", "--port", "1", "--username", "help")  # nothing listens: polls fail
+
+    async def run(*args: str) -> str:
+        result = await asyncio.to_thread(run_cli, *args, settings=settings)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    said = [
+        await run("skills", "set", "printers", "billing"),
+        await run("create-user", "ann@example.com", "--role", "agent", "--password", PASSWORD),
+        await run("staff", "ann@example.com", "--skills", "printers", "--away", "on"),
+        await run("mailbox", "add", "help@localhost", *imap, "--password", MAILBOX_PASSWORD),
+        await run("mailbox", "disable", "help@localhost"),
+        await run("mailbox", "remove", "help@localhost"),
+    ]
+
+    response = await api.get("/api/audit", headers=admin)
+    assert PASSWORD not in response.text and MAILBOX_PASSWORD not in response.text and "gAAAAA" not in response.text
+    items = response.json()["items"]
+    assert [(item["action"], item["target_label"]) for item in items] == [
+        ("mailbox.deleted", "help@localhost"),
+        ("mailbox.updated", "help@localhost"),
+        ("mailbox.created", "help@localhost"),
+        ("user.updated", "ann@example.com"),
+        ("user.created", "ann@example.com"),
+        ("skills.replaced", ""),
+    ]
+    assert {(item["actor_id"], item["actor_email"]) for item in items} == {(None, cli)}
+    assert items[1]["changes"] == {"enabled": False}
+    assert items[2]["changes"]["password"] == "(changed)" and items[2]["changes"]["imap_host"] == "127.0.0.1"
+    assert items[3]["changes"] == {"skills": ["printers"], "away": True}
+    assert items[4]["changes"] == {
+        "email": "ann@example.com",
+        "name": "",
+        "role": "agent",
+        "password": "(changed)",
+        "skills": [],
+    }
+    assert items[5]["changes"] == {"skills": ["billing", "printers"]}
+    assert all(f"audited as {cli}" in output for output in said), said
+
+
+async def test_customers_made_by_sign_up_or_by_mail_are_not_logged(
+    gateway: Gateway, api: Api, admin: dict[str, str]
+) -> None:
+    assert gateway.smtp is not None
+    signed_up = await api.post("/api/auth/signup", json={"email": "new@example.org"})
+    await send(gateway.smtp.port, make_mail())
+    await gateway.worker.idle()
+
+    assert signed_up.status_code == 202
+    assert await users.get_by_email("new@example.org") is not None
+    assert await users.get_by_email("jane@example.org") is not None
+    assert (await entries(api, admin))["total"] == 0
 
 
 async def test_staff_ticket_changes_are_logged(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:

@@ -311,7 +311,7 @@ async def test_signup_name_reaches_no_mail_before_the_address_is_confirmed(
 
 
 async def test_signup_name_never_renames_an_existing_account(policy: sessions.AuthPolicy, api: Api) -> None:
-    await users.create(email="jane@example.org", role=Role.CUSTOMER, name="Jane Doe")
+    await users.create(actor=None, email="jane@example.org", role=Role.CUSTOMER, name="Jane Doe")
     await _signup(api, "jane@example.org", name="Someone Else")
     assert (await _confirm(api, "jane@example.org")).status_code == 204
     stored = await users.get_by_email("jane@example.org")

@@ -191,7 +191,7 @@ async def test_customers_see_no_triage_nor_assignment(gateway: Gateway, api: htt
     """Issue 14, finding 13: customers saw priority, category, skills and the assignee's address."""
     await _ticket(gateway)
     admin = await _agent(api, "boss@example.com", Role.ADMIN)
-    await users.create(email="ann@example.com", role=Role.AGENT, password=PASSWORD, name="Ann")
+    await users.create(actor=None, email="ann@example.com", role=Role.AGENT, password=PASSWORD, name="Ann")
     triage = {"assignee": "ann@example.com", "priority": "high", "category": "hardware"}
     assert (await api.patch("/api/tickets/1", json=triage, headers=admin)).status_code == 200
     await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"skills": ["printers"]}})

@@ -112,6 +112,7 @@ async def test_an_imap_mailbox_names_which_verdicts_of_its_provider_count(gatewa
     """Microsoft 365 writes no authserv-id: a mailbox may believe the topmost header, which the provider wrote."""
     await solved_ticket(gateway)
     await mailboxes.create(
+        actor=None,
         box=gateway.box, address="billing@localhost", imap_host="127.0.0.1", username="u", password="p",
         trust_first_authentication_results=True, enabled=False,
     )  # fmt: skip

@@ -40,7 +40,7 @@ async def add_mailbox(gateway: Gateway, dovecot: Dovecot, **overrides: Any) -> M
         "password": PASSWORD,
         **overrides,
     }
-    mailbox = await mailboxes.create(box=gateway.box, **values)
+    mailbox = await mailboxes.create(actor=None, box=gateway.box, **values)
     assert gateway.imap is not None
     await gateway.imap.reconcile()
     return mailbox

@@ -72,6 +72,7 @@ async def pair(store: AsyncMongoClient[dict[str, Any]]) -> AsyncIterator[tuple[I
 
 async def add_mailbox(dovecot: Dovecot) -> Mailbox:
     return await mailboxes.create(
+        actor=None,
         box=BOX, address="support@localhost", imap_host="127.0.0.1", imap_port=dovecot.imap_port,
         imap_security=ImapSecurity.NONE, username="test", password=PASSWORD,
     )  # fmt: skip

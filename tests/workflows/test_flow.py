@@ -42,7 +42,7 @@ def settings_overrides(sink: CaptureServer, extra_settings: dict[str, Any]) -> d
 
 
 async def _staff() -> tuple[User, User]:
-    await skills.replace(CATALOG)
+    await skills.replace(CATALOG, actor=None)
     ann = await make_user("ann@acme.test", Role.AGENT)
     bob = await make_user("bob@acme.test", Role.AGENT)
     await User.get_pymongo_collection().update_one({"_id": ann.id}, {"$set": {"skills": ["printers"]}})
@@ -138,7 +138,7 @@ async def test_automatic_mail_gets_no_acknowledgement(gateway: Gateway, sink: Ca
 
 
 async def test_ticket_without_matching_agent_goes_to_an_admin(gateway: Gateway, sink: CaptureServer) -> None:
-    await skills.replace(CATALOG)
+    await skills.replace(CATALOG, actor=None)
     await make_user("ann@acme.test", Role.AGENT)  # no skills
     boss = await make_user("boss@acme.test", Role.ADMIN)
     ticket = await _mail_in(gateway, make_mail(subject="Refund", body="Please refund my last invoice."))
@@ -186,7 +186,9 @@ async def test_agent_reply_cancels_escalation(gateway: Gateway, sink: CaptureSer
 
 
 async def test_new_agent_gets_a_welcome(gateway: Gateway, sink: CaptureServer) -> None:
-    await users.create(email="newbie@acme.test", role=Role.AGENT, password="long-enough-password", name="Newbie")
+    await users.create(
+        actor=None, email="newbie@acme.test", role=Role.AGENT, password="long-enough-password", name="Newbie"
+    )
     assert gateway.workflows is not None
     await gateway.workflows.wait_idle(10)
     [welcome] = await sink.wait_for(1)

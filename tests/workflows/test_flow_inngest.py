@@ -55,7 +55,7 @@ async def test_mail_runs_through_inngest(gateway: Gateway, api: httpx.AsyncClien
     assert gateway.workflows.runner is None
     introspection = await api.get("/api/inngest")
     assert introspection.status_code == 200 and introspection.json()["function_count"] == 6
-    await skills.replace([SkillEntry("printers", "printer toner paper jam")])
+    await skills.replace([SkillEntry("printers", "printer toner paper jam")], actor=None)
     ann = await make_user("ann@acme.test", Role.AGENT)
     await ann.set({"skills": ["printers"]})
 

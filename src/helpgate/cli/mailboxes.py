@@ -1,4 +1,5 @@
-"""`helpgate mailbox add | list | test | enable | disable | remove`: IMAP mailboxes from the command line."""
+"""`helpgate mailbox add | list | test | enable | disable | remove`: IMAP mailboxes from the command line; each change
+is audited as `cli:<operating-system user>`."""
 
 from __future__ import annotations
 
@@ -62,12 +63,14 @@ def _status(mailbox: Mailbox) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, installation: Installation) -> int:
-    from helpgate.core.services import mailboxes
+    from helpgate.core.services import audit, mailboxes
     from helpgate.inbound import imap
 
+    actor = audit.cli_actor()
     if args.action == "add":
         password = args.password if args.password is not None else getpass.getpass("IMAP password: ")
         mailbox = await mailboxes.create(
+            actor=actor,
             box=installation.box,
             address=args.address,
             imap_host=args.host,
@@ -84,7 +87,7 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
             authserv_ids=args.authserv_ids,
             trust_first_authentication_results=args.trust_first_authentication_results,
         )
-        print(f"added mailbox {mailbox.address} ({_status(mailbox)['imap']})")
+        print(f"added mailbox {mailbox.address} ({_status(mailbox)['imap']}; audited as {actor})")
     elif args.action == "list":
         print(json.dumps([_status(mailbox) for mailbox in await mailboxes.list_all()], indent=2))
     elif args.action == "test":
@@ -93,9 +96,9 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
         print(f"{mailbox.address}: {result}")
         return 0 if result.startswith("ok") else 1
     elif args.action in ("enable", "disable"):
-        mailbox = await mailboxes.set_enabled(args.address, args.action == "enable")
-        print(f"mailbox {mailbox.address} {args.action}d")
+        mailbox = await mailboxes.set_enabled(args.address, args.action == "enable", actor=actor)
+        print(f"mailbox {mailbox.address} {args.action}d (audited as {actor})")
     else:
-        await mailboxes.delete(args.address)
-        print(f"mailbox {args.address} removed")
+        await mailboxes.delete(args.address, actor=actor)
+        print(f"mailbox {args.address} removed (audited as {actor})")
     return 0

@@ -1,5 +1,5 @@
 """`helpgate create-user`, `helpgate skills` and `helpgate staff`: accounts, the skill catalog triage chooses from,
-and who has which skills."""
+and who has which skills. Each change is audited as `cli:<operating-system user>`."""
 
 from __future__ import annotations
 
@@ -51,17 +51,19 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
         return await _create_user(args)
     if args.command == "skills":
         return await _skills(args)
-    from helpgate.core.services import users
+    from helpgate.core.services import audit, users
 
     names = None if args.skills is None else [name for name in args.skills.split(",") if name.strip()]
     away = None if args.away is None else args.away == "on"
-    user = await users.update_staff(args.email, skills=names, away=away)
-    print(f"{user.email}: skills {', '.join(user.skills) or '(none)'}; {'away' if user.away else 'available'}")
+    actor = audit.cli_actor()
+    user = await users.update_staff(args.email, actor=actor, skills=names, away=away)
+    audited = "" if names is None and away is None else f" (audited as {actor})"
+    print(f"{user.email}: skills {', '.join(user.skills) or '(none)'}; {'away' if user.away else 'available'}{audited}")
     return 0
 
 
 async def _create_user(args: argparse.Namespace) -> int:
-    from helpgate.core.services import users
+    from helpgate.core.services import audit, users
 
     password = args.password
     if password is None:
@@ -69,18 +71,23 @@ async def _create_user(args: argparse.Namespace) -> int:
         if password != getpass.getpass("Repeat password: "):
             print("helpgate: the passwords differ", file=sys.stderr)
             return 2
-    user = await users.create(email=args.email, role=Role(args.role), password=password, name=args.name, source="cli")
-    print(f"created {user.role} {user.email} (id {user.id})")
+    actor = audit.cli_actor()
+    user = await users.create(
+        actor=actor, email=args.email, role=Role(args.role), password=password, name=args.name, source="cli"
+    )
+    print(f"created {user.role} {user.email} (id {user.id}; audited as {actor})")
     return 0
 
 
 async def _skills(args: argparse.Namespace) -> int:
-    from helpgate.core.services import skills
+    from helpgate.core.services import audit, skills
     from helpgate.core.services.skills import SkillEntry
 
     if args.skills_action == "set":
         entries = [SkillEntry(*entry.split("=", 1)) if "=" in entry else SkillEntry(entry) for entry in args.entries]
-        await skills.replace(entries)
+        actor = audit.cli_actor()
+        await skills.replace(entries, actor=actor)
+        print(f"replaced the skill catalog (audited as {actor}):")
     for skill in await skills.catalog():
         print(f"{skill.name}\t{skill.description}")
     return 0

@@ -25,7 +25,6 @@ def add_commands(commands: Any) -> None:
 
 
 async def run(args: argparse.Namespace, installation: Installation) -> int:
-    from helpgate.core.models import AuditAction
     from helpgate.core.services import audit, suppressions
 
     if args.suppressions_action == "list":
@@ -38,13 +37,9 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
                 return 0
             page += 1
     address = args.address.strip().lower()
-    if not await suppressions.lift(address=address):
+    actor = audit.cli_actor()
+    if not await suppressions.lift(actor=actor, address=address):
         print(f"helpgate: {address} is not suppressed", file=sys.stderr)
         return 1
-    actor = audit.cli_actor()
-    await audit.record(
-        actor=actor, action=AuditAction.SUPPRESSION_LIFTED, target_type="suppression", target_id=address,
-        target_label=address,
-    )  # fmt: skip
     print(f"lifted the suppression of {address} (audited as {actor})")
     return 0

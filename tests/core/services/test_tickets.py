@@ -45,7 +45,7 @@ async def test_opening_twice_with_same_first_message_is_one_ticket(store: Store)
 async def test_customer_cannot_read_others_ticket_or_notes(store: Store) -> None:
     alice = await users.get_or_create_customer(email="alice@example.org")
     bob = await users.get_or_create_customer(email="bob@example.org")
-    agent = await users.create(email="agent@example.com", role=Role.AGENT, password="agent-password")
+    agent = await users.create(actor=None, email="agent@example.com", role=Role.AGENT, password="agent-password")
     ticket = await tickets.open_ticket(requester=alice, subject="s", mailbox=None, first=_first("a"))
     note = NewMessage(dedupe_key="note-1", direction=Direction.OUTBOUND, kind=MessageKind.NOTE, from_email=agent.email)
     await tickets.add_message(ticket=ticket, message=note)

@@ -15,8 +15,8 @@ from helpgate.api.deps import AdminUser, Box, MailboxesChanged
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.mailboxes import MailboxCreate, MailboxOut, MailboxPatch, MailboxTestOut
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import AuditAction, Mailbox, User
-from helpgate.core.services import audit, leases, mailboxes
+from helpgate.core.models import Mailbox
+from helpgate.core.services import leases, mailboxes
 from helpgate.core.services.mailboxes import MailboxChanges
 from helpgate.inbound import imap
 
@@ -39,9 +39,8 @@ async def list_mailboxes(admin: AdminUser) -> list[MailboxOut]:
 @router.post("", status_code=201, responses=TAKEN | errors(400, 422))
 async def create_mailbox(admin: AdminUser, body: MailboxCreate, box: Box, changed: MailboxesChanged) -> MailboxOut:
     """Add a mailbox to import from (audited, the password never): polling starts within 10 seconds when enabled."""
-    mailbox = await mailboxes.create(box=box, **body.model_dump())
+    mailbox = await mailboxes.create(actor=admin, box=box, **body.model_dump())
     changed()
-    await _audit(admin, AuditAction.MAILBOX_CREATED, mailbox, body.model_dump(mode="json"))
     return MailboxOut.of(mailbox)
 
 
@@ -58,18 +57,16 @@ async def update_mailbox(
 ) -> MailboxOut:
     """Change a mailbox (audited, a new password only as "(changed)"); the poller reconnects with the new settings."""
     changes = MailboxChanges(**body.model_dump(exclude_unset=True))
-    mailbox = await mailboxes.update(box=box, mailbox_id=mailbox_id, changes=changes)
+    mailbox = await mailboxes.update(actor=admin, box=box, mailbox_id=mailbox_id, changes=changes)
     changed()
-    await _audit(admin, AuditAction.MAILBOX_UPDATED, mailbox, body.model_dump(mode="json", exclude_unset=True))
     return MailboxOut.of(mailbox)
 
 
 @router.delete("/{mailbox_id}", status_code=204, response_class=Response, responses=NO_MAILBOX | errors(422))
 async def delete_mailbox(admin: AdminUser, mailbox_id: MailboxId, changed: MailboxesChanged) -> Response:
-    """Forget the mailbox; mail already imported stays."""
-    mailbox = await mailboxes.delete_by_id(mailbox_id)
+    """Forget the mailbox (audited); mail already imported stays."""
+    await mailboxes.delete_by_id(mailbox_id, actor=admin)
     changed()
-    await _audit(admin, AuditAction.MAILBOX_DELETED, mailbox, {})
     return Response(status_code=204)
 
 
@@ -88,14 +85,3 @@ async def probe(mailbox: Mailbox, *, box: SecretBox, timeout: float) -> MailboxT
         return MailboxTestOut(ok=False, detail=f"no complete answer from {where} within {timeout:g} s")
     ok = result.startswith("ok")
     return MailboxTestOut(ok=ok, detail=result.removeprefix("ok: " if ok else "failed: "))
-
-
-async def _audit(admin: User, action: AuditAction, mailbox: Mailbox, changes: dict[str, object]) -> None:
-    await audit.record(
-        actor=admin,
-        action=action,
-        target_type="mailbox",
-        target_id=str(mailbox.id),
-        target_label=mailbox.address,
-        changes=changes,
-    )

@@ -9,8 +9,7 @@ from fastapi import APIRouter, Body
 from helpgate.api.deps import AdminUser, StaffUser
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.admin import MAX_SKILLS, SkillIn, SkillOut
-from helpgate.core.models import AuditAction
-from helpgate.core.services import audit, skills
+from helpgate.core.services import skills
 from helpgate.core.services.skills import SkillEntry
 
 router = APIRouter(prefix="/api/skills", tags=["skills"], responses=errors(401))
@@ -26,14 +25,7 @@ async def list_skills(user: StaffUser) -> list[SkillOut]:
 
 @router.put("", responses=error(403, "only admins can do this") | errors(400, 422))
 async def replace_skills(admin: AdminUser, body: Catalog) -> list[SkillOut]:
-    """The catalog becomes exactly this list; a skill left out is also taken from every agent."""
+    """The catalog becomes exactly this list (audited); a skill left out is also taken from every agent."""
     entries = [SkillEntry(name=entry.name, description=entry.description) for entry in body]
-    catalog = await skills.replace(entries)
-    await audit.record(
-        actor=admin,
-        action=AuditAction.SKILLS_REPLACED,
-        target_type="skills",
-        target_id="catalog",
-        changes={"skills": [skill.name for skill in catalog]},
-    )
+    catalog = await skills.replace(entries, actor=admin)
     return [SkillOut.of(skill) for skill in catalog]

@@ -10,8 +10,7 @@ from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.admin import SuppressionOut, SuppressionPage
 from helpgate.core.errors import NotFound
-from helpgate.core.models import AuditAction
-from helpgate.core.services import audit, paging, suppressions
+from helpgate.core.services import paging, suppressions
 
 router = APIRouter(prefix="/api/suppressions", tags=["suppressions"], responses=errors(401, 403, 422))
 
@@ -39,13 +38,6 @@ async def list_suppressions(
 )
 async def lift_suppression(admin: AdminUser, address: Address) -> Response:
     """Mail this address again (say, the customer fixed their mailbox); audited."""
-    if not await suppressions.lift(address=address):
+    if not await suppressions.lift(actor=admin, address=address):
         raise NotFound(f"{address} is not suppressed")
-    await audit.record(
-        actor=admin,
-        action=AuditAction.SUPPRESSION_LIFTED,
-        target_type="suppression",
-        target_id=address.strip().lower(),
-        target_label=address.strip().lower(),
-    )
     return Response(status_code=204)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path, Query
 from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.admin import UserAdminOut, UserCreate, UserPage, UserPatch
-from helpgate.core.models import AuditAction, Role
-from helpgate.core.services import audit, paging, users
+from helpgate.core.models import Role
+from helpgate.core.services import paging, users
 from helpgate.core.services.users import UserChanges
 
 router = APIRouter(prefix="/api/users", tags=["users"], responses=errors(401, 403, 422))
@@ -40,20 +40,13 @@ async def list_users(
 async def create_user(admin: AdminUser, body: UserCreate) -> UserAdminOut:
     """Create an account of any role (audited). Skills are for agents and admins and must be in the catalog."""
     user = await users.create(
+        actor=admin,
         email=body.email,
         role=body.role,
         password=body.password,
         name=body.name,
         source="api",
         skills=body.skills,
-    )
-    await audit.record(
-        actor=admin,
-        action=AuditAction.USER_CREATED,
-        target_type="user",
-        target_id=str(user.id),
-        target_label=user.email,
-        changes=body.model_dump(mode="json", exclude_none=True),
     )
     return UserAdminOut.of(user)
 
@@ -69,12 +62,4 @@ async def update_user(admin: AdminUser, user_id: UserId, body: UserPatch) -> Use
     assignments). Only the fields sent change; the change is audited."""
     changes = UserChanges(**body.model_dump(exclude_unset=True))
     user = await users.update(actor=admin, user_id=user_id, changes=changes)
-    await audit.record(
-        actor=admin,
-        action=AuditAction.USER_UPDATED,
-        target_type="user",
-        target_id=str(user.id),
-        target_label=user.email,
-        changes=body.model_dump(mode="json", exclude_unset=True),
-    )
     return UserAdminOut.of(user)

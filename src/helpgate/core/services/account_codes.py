@@ -63,7 +63,7 @@ async def signup(
     pending_name = ""  # the name waits on the code: only an account this sign-up made takes it
     if user is None:
         try:
-            user = await users.create(email=address, role=Role.CUSTOMER, password=None, source="signup")
+            user = await users.create(actor=None, email=address, role=Role.CUSTOMER, password=None, source="signup")
             pending_name = name
         except Conflict:  # made meanwhile, by inbound mail or another sign-up
             user = await users.get_by_email(address)

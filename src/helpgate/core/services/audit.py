@@ -1,4 +1,5 @@
-"""The audit log of admin and staff actions: written after each change, read newest first by admins."""
+"""The audit log of admin and staff actions: written by each change's service, whoever asked for it (the API's
+user, `cli:<operating-system user>` from the command line), read newest first by admins."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from beanie import PydanticObjectId
+from pydantic_core import to_jsonable_python
 
 from helpgate.core.models import AuditAction, AuditEntry, User
 from helpgate.core.services import paging
@@ -53,7 +55,7 @@ async def record(
         target_type=target_type,
         target_id=target_id,
         target_label=target_label,
-        changes=redact(changes or {}),
+        changes=to_jsonable_python(redact(changes or {})),
     )
     await entry.insert()
     log.info("audit.recorded action=%s by=%s target=%s:%s", action, entry.actor_email, target_type, target_id)

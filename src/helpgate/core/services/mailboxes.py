@@ -1,4 +1,5 @@
-"""IMAP mailboxes: configuration, and the cursor and status their pollers keep."""
+"""IMAP mailboxes: configuration (each change audited, the password only as changed), and the cursor and status
+their pollers keep."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
-from helpgate.core.models import ImapSecurity, Mailbox
+from helpgate.core.models import AuditAction, ImapSecurity, Mailbox, User
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import paging
+from helpgate.core.services import audit, paging
 from helpgate.core.services.users import normalise_email
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def check_after_import(action: str) -> str:
 
 async def create(
     *,
+    actor: User | str | None,
     box: SecretBox,
     address: str,
     imap_host: str,
@@ -44,6 +46,8 @@ async def create(
     authserv_ids: list[str] | None = None,
     trust_first_authentication_results: bool = False,
 ) -> Mailbox:
+    """A new mailbox, audited as made by `actor` with the settings asked for (None audits nothing: a store seeded
+    for tests or benchmarks)."""
     mailbox = Mailbox(
         address=normalise_email(address),
         display_name=display_name,
@@ -66,6 +70,25 @@ async def create(
     except DuplicateKeyError:
         raise Conflict(f"a mailbox for {mailbox.address} exists") from None
     log.info("mailbox.created address=%s host=%s:%d", mailbox.address, imap_host, mailbox.imap_port)
+    if actor is not None:
+        asked = {
+            "address": address,
+            "display_name": display_name,
+            "imap_host": imap_host,
+            "imap_port": imap_port,
+            "imap_security": imap_security,
+            "imap_verify_tls": imap_verify_tls,
+            "username": username,
+            "password": password,
+            "folder": folder,
+            "after_import": after_import,
+            "import_history": import_history,
+            "poll_interval_seconds": poll_interval_seconds,
+            "enabled": enabled,
+            "authserv_ids": authserv_ids or [],
+            "trust_first_authentication_results": trust_first_authentication_results,
+        }
+        await _audit(actor, AuditAction.MAILBOX_CREATED, mailbox, asked)
     return mailbox
 
 
@@ -88,17 +111,19 @@ async def find_by_address(address: str) -> Mailbox | None:
     return await Mailbox.find_one({"address": address.strip().lower()})
 
 
-async def set_enabled(address: str, enabled: bool) -> Mailbox:
+async def set_enabled(address: str, enabled: bool, *, actor: User | str) -> Mailbox:
+    """Start or stop importing from the mailbox, audited as `actor`."""
     mailbox = await get_by_address(address)
     await _set(mailbox, {"enabled": enabled, "updated_at": utcnow()})
+    mailbox.enabled = enabled
     log.info("mailbox.%s address=%s", "enabled" if enabled else "disabled", mailbox.address)
+    await _audit(actor, AuditAction.MAILBOX_UPDATED, mailbox, {"enabled": enabled})
     return mailbox
 
 
-async def delete(address: str) -> None:
-    mailbox = await get_by_address(address)
-    await mailbox.delete()
-    log.info("mailbox.deleted address=%s", mailbox.address)
+async def delete(address: str, *, actor: User | str) -> None:
+    """Forget the mailbox with this address (imported mail stays), audited as `actor`."""
+    await _delete(await get_by_address(address), actor=actor)
 
 
 async def record_state(mailbox: Mailbox, **state: Any) -> None:
@@ -119,6 +144,17 @@ async def count_imported(mailbox: Mailbox, *, uid: int) -> None:
 
 async def _set(mailbox: Mailbox, fields: dict[str, Any]) -> None:
     await Mailbox.get_pymongo_collection().update_one({"_id": mailbox.id}, {"$set": fields})
+
+
+async def _audit(actor: User | str, action: AuditAction, mailbox: Mailbox, changes: dict[str, Any]) -> None:
+    await audit.record(
+        actor=actor,
+        action=action,
+        target_type="mailbox",
+        target_id=str(mailbox.id),
+        target_label=mailbox.address,
+        changes=changes,
+    )
 
 
 def default_port(security: ImapSecurity) -> int:
@@ -165,8 +201,9 @@ class MailboxChanges:
 _NEW_MAILBOX_FIELDS = ("imap_host", "username", "folder")
 
 
-async def update(*, box: SecretBox, mailbox_id: str, changes: MailboxChanges) -> Mailbox:
-    """Change a mailbox; a running gateway restarts its poller at its next reconciliation (`updated_at`).
+async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes: MailboxChanges) -> Mailbox:
+    """Change a mailbox, audited as `actor` with the fields asked for (a new password only as changed); a running
+    gateway restarts its poller at its next reconciliation (`updated_at`).
 
     A new host, username or folder starts from a fresh cursor (only unread mail is imported, unless
     `import_history`). A new security without a port moves a default port along (993 <-> 143).
@@ -188,6 +225,7 @@ async def update(*, box: SecretBox, mailbox_id: str, changes: MailboxChanges) ->
     if security is not None:
         values["imap_security"] = str(security)  # stored as the plain string, like Beanie does
     if not values:
+        await _audit(actor, AuditAction.MAILBOX_UPDATED, mailbox, given)
         return mailbox
     if any(name in values and values[name] != getattr(mailbox, name) for name in _NEW_MAILBOX_FIELDS):
         values["state.uidvalidity"] = None
@@ -198,12 +236,19 @@ async def update(*, box: SecretBox, mailbox_id: str, changes: MailboxChanges) ->
     except DuplicateKeyError:
         raise Conflict(f"a mailbox for {values['address']} exists") from None
     log.info("mailbox.updated address=%s fields=%s", mailbox.address, ",".join(sorted(given)))
-    return await require(mailbox_id)
+    changed = await require(mailbox_id)
+    await _audit(actor, AuditAction.MAILBOX_UPDATED, changed, given)
+    return changed
 
 
-async def delete_by_id(mailbox_id: str) -> Mailbox:
-    """Forget a mailbox (imported mail stays); a running gateway stops its poller at its next reconciliation."""
-    mailbox = await require(mailbox_id)
+async def delete_by_id(mailbox_id: str, *, actor: User | str) -> Mailbox:
+    """Forget a mailbox (imported mail stays), audited as `actor`; a running gateway stops its poller at its next
+    reconciliation."""
+    return await _delete(await require(mailbox_id), actor=actor)
+
+
+async def _delete(mailbox: Mailbox, *, actor: User | str) -> Mailbox:
     await mailbox.delete()
     log.info("mailbox.deleted address=%s", mailbox.address)
+    await _audit(actor, AuditAction.MAILBOX_DELETED, mailbox, {})
     return mailbox

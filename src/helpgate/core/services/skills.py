@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpgate.core.errors import InvalidInput
-from helpgate.core.models import Skill, User
+from helpgate.core.models import AuditAction, Skill, User
+from helpgate.core.services import audit
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +38,9 @@ async def names() -> set[str]:
     return {skill.name for skill in await catalog()}
 
 
-async def replace(entries: Sequence[SkillEntry]) -> list[Skill]:
-    """Make the catalog exactly `entries` (names normalised, duplicates refused)."""
+async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) -> list[Skill]:
+    """Make the catalog exactly `entries` (names normalised, duplicates refused), audited as `actor` (None audits
+    nothing: a store seeded for tests or benchmarks)."""
     wanted: dict[str, str] = {}
     for entry in entries:
         name = normalise(entry.name)
@@ -55,7 +57,16 @@ async def replace(entries: Sequence[SkillEntry]) -> list[Skill]:
             {"skills": {"$in": removed}}, {"$pull": {"skills": {"$in": removed}}}
         )
     log.info("skills.replaced count=%d removed=%s", len(wanted), ",".join(removed) or "-")
-    return await catalog()
+    replaced = await catalog()
+    if actor is not None:
+        await audit.record(
+            actor=actor,
+            action=AuditAction.SKILLS_REPLACED,
+            target_type="skills",
+            target_id="catalog",
+            changes={"skills": [skill.name for skill in replaced]},
+        )
+    return replaced
 
 
 async def check_known(requested: Sequence[str]) -> list[str]:

@@ -1,12 +1,12 @@
-"""Suppressed addresses: helpgate does not mail them (bounce handling sets them; admins can lift them)."""
+"""Suppressed addresses: helpgate does not mail them (bounce handling sets them; admins can lift them, audited)."""
 
 from __future__ import annotations
 
 import logging
 
-from helpgate.core.models import Suppression
+from helpgate.core.models import AuditAction, Suppression, User
 from helpgate.core.models.clock import utcnow
-from helpgate.core.services import paging
+from helpgate.core.services import audit, paging
 from helpgate.core.services.paging import Page
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,21 @@ async def list_page(*, page: int = 1, page_size: int = 25) -> Page[Suppression]:
     return await paging.page_of(Suppression.find_all().sort("-created_at"), total=total, page=page, page_size=page_size)
 
 
-async def lift(*, address: str) -> bool:
-    result = await Suppression.get_pymongo_collection().delete_one({"address": address.strip().lower()})
-    if result.deleted_count:
-        log.info("suppression.lifted address=%s", address.strip().lower())
-    return bool(result.deleted_count)
+async def lift(*, actor: User | str, address: str) -> bool:
+    """Mail the address again, audited as `actor`; False when it was not suppressed (nothing audited)."""
+    address = address.strip().lower()
+    result = await Suppression.get_pymongo_collection().delete_one({"address": address})
+    if not result.deleted_count:
+        return False
+    log.info("suppression.lifted address=%s", address)
+    await audit.record(
+        actor=actor,
+        action=AuditAction.SUPPRESSION_LIFTED,
+        target_type="suppression",
+        target_id=address,
+        target_label=address,
+    )
+    return True
 
 
 async def reasons(addresses: list[str]) -> dict[str, str]:

@@ -1,4 +1,4 @@
-"""Accounts: staff created by an admin or the CLI, customers created from the mail they send."""
+"""Accounts: staff created by an admin or the CLI (audited), customers created from the mail they send."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from email.errors import HeaderParseError
 from email.headerregistry import Address
@@ -20,9 +20,9 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
-from helpgate.core.models import RefreshToken, Role, User
+from helpgate.core.models import AuditAction, RefreshToken, Role, User
 from helpgate.core.security import hash_password, password_weakness
-from helpgate.core.services import events, leases, paging
+from helpgate.core.services import audit, events, leases, paging
 from helpgate.core.services import skills as catalog
 from helpgate.core.services.paging import Page
 
@@ -71,6 +71,7 @@ async def get_by_email(email: str) -> User | None:
 
 async def create(
     *,
+    actor: User | str | None,
     email: str,
     role: Role,
     password: str | None = None,
@@ -78,8 +79,9 @@ async def create(
     source: str = "api",
     skills: Sequence[str] = (),
 ) -> User:
-    """A new account (admin API or CLI: `source` says which), announced as `user/created`.
-    `skills` must be in the catalog, and only agents and admins have any."""
+    """A new account (admin API or CLI: `source` says which), announced as `user/created` and audited as made by
+    `actor`. None audits nothing: nobody made it for someone else (a customer's own sign-up, a store seeded for
+    tests). `skills` must be in the catalog, and only agents and admins have any."""
     address = normalise_email(email)
     if password is not None:
         check_password(password, email=address)
@@ -102,6 +104,10 @@ async def create(
         key=f"{events.USER_CREATED} {user.id}",
         data={"user_id": str(user.id), "role": str(role), "source": source},
     )
+    if actor is not None:
+        asked = {"email": email, "name": name, "role": role, "password": password, "skills": list(skills)}
+        given = {key: value for key, value in asked.items() if value is not None}  # the password as "(changed)"
+        await _audit(actor, AuditAction.USER_CREATED, user, given)
     return user
 
 
@@ -143,8 +149,11 @@ async def create_customer(*, email: str, name: str = "") -> User:
     return user
 
 
-async def update_staff(email: str, *, skills: list[str] | None = None, away: bool | None = None) -> User:
-    """Set an agent's or admin's skills (names from the catalog) and away flag; NotFound/InvalidInput else."""
+async def update_staff(
+    email: str, *, actor: User | str, skills: list[str] | None = None, away: bool | None = None
+) -> User:
+    """Set an agent's or admin's skills (names from the catalog) and away flag, audited as `actor`;
+    NotFound/InvalidInput else. Neither given only reads the account."""
     user = await get_by_email(email)
     if user is None:
         raise NotFound(f"no user with email {email.strip().lower()}")
@@ -158,6 +167,7 @@ async def update_staff(email: str, *, skills: list[str] | None = None, away: boo
     if values:
         await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
         log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
+        await _audit(actor, AuditAction.USER_UPDATED, user, values)
     return user
 
 
@@ -197,24 +207,35 @@ def parse_id(user_id: str) -> PydanticObjectId:
     return found
 
 
-async def update(*, actor: User, user_id: str, changes: UserChanges) -> User:
-    """Change an account; customers have no skills (an agent demoted to customer loses them). A new role or
-    a deactivation ends the account's sessions (end_sessions).
+async def update(*, actor: User | str, user_id: str, changes: UserChanges) -> User:
+    """Change an account, audited as `actor` with the fields asked for; customers have no skills (an agent demoted
+    to customer loses them). A new role or a deactivation ends the account's sessions (end_sessions).
 
     There is always an active admin: an admin cannot demote or deactivate themselves, and the last active
     admin cannot be demoted or deactivated (Conflict). Changes that may take an admin away run one at a time
     under a guard, so that rule holds when the change is written: without it, two admins demoting each other
     at the same moment would each see the other still in place and leave none."""
     target = parse_id(user_id)
-    if target == actor.id and (changes.role not in (None, Role.ADMIN) or changes.active is False):
+    itself = isinstance(actor, User) and target == actor.id
+    if itself and (changes.role not in (None, Role.ADMIN) or changes.active is False):
         raise Conflict("you cannot demote or deactivate yourself; ask another admin")
     if changes.role in (None, Role.ADMIN) and changes.active is not False:
-        return await _apply(actor, target, changes)
-    async with _admin_guard():
-        return await _apply(actor, target, changes, keep_an_admin=True)
+        user = await _apply(target, changes)
+    else:
+        async with _admin_guard():
+            user = await _apply(target, changes, keep_an_admin=True)
+    asked = {name: value for name, value in asdict(changes).items() if value is not None}
+    await _audit(actor, AuditAction.USER_UPDATED, user, asked)
+    return user
 
 
-async def _apply(actor: User, user_id: PydanticObjectId, changes: UserChanges, *, keep_an_admin: bool = False) -> User:
+async def _audit(actor: User | str, action: AuditAction, user: User, changes: Mapping[str, object]) -> None:
+    await audit.record(
+        actor=actor, action=action, target_type="user", target_id=str(user.id), target_label=user.email, changes=changes
+    )
+
+
+async def _apply(user_id: PydanticObjectId, changes: UserChanges, *, keep_an_admin: bool = False) -> User:
     user = await get(user_id)
     if user is None:
         raise NotFound(f"user {str(user_id)!r} not found")
@@ -239,7 +260,7 @@ async def _apply(actor: User, user_id: PydanticObjectId, changes: UserChanges, *
     if not values:
         return user
     await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
-    log.info("user.updated id=%s by=%s fields=%s", user.id, actor.id, ",".join(sorted(values)))
+    log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
     if role is not user.role or changes.active is False:
         await end_sessions(user_id)
     changed: User = user.model_copy(update={**values, "role": role})
