@@ -132,7 +132,7 @@ class Gateway(Installation):
                 await self.workflows.start()
             self.imap = Supervisor(
                 box=self.box,
-                on_stored=self.worker.submit,
+                on_stored=self.worker.take,
                 instance_id=settings.instance_id,
                 lease_seconds=settings.mailbox_lease_seconds,
             )
@@ -144,7 +144,8 @@ class Gateway(Installation):
                 self._purging = asyncio.create_task(retention.keep_purging(keep), name="retention")
             handler = SupportHandler(
                 support_addresses=settings.support_addresses,
-                on_stored=self.worker.submit,
+                on_stored=self.worker.take,
+                claim=self.worker.claim_new,
                 max_recipients=settings.smtp_max_recipients,
             )
             self.smtp = SmtpListener(

@@ -14,7 +14,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from beanie import PydanticObjectId
 from pymongo import AsyncMongoClient
 
 from helpgate.core.crypto import SecretBox
@@ -52,7 +51,7 @@ class Instance:
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.stored: list[PydanticObjectId] = []
+        self.stored: list[RawMessage] = []
         self.supervisor = Supervisor(
             box=BOX, on_stored=self.stored.append, instance_id=name, lease_seconds=LEASE, reconcile_seconds=0.3
         )

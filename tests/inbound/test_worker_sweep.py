@@ -66,3 +66,27 @@ async def test_mail_stored_by_the_previous_version_without_claim_fields_is_claim
     claimed = await raw_messages.claim(raw_id, owner="instance-a", ttl=timedelta(minutes=2), now=utcnow())
     assert claimed is not None and claimed.claimed_by == "instance-a"
     assert await raw_messages.claim(raw_id, owner="instance-b", ttl=timedelta(minutes=2), now=utcnow()) is None
+
+
+async def test_mail_stored_under_the_receiving_instance_claim_is_swept_elsewhere_only_once_it_lapses(
+    store: Store,
+) -> None:
+    receiving = InboundWorker(instance_id="instance-a", claim_seconds=120)
+    await receiving.start()
+    try:
+        claim = receiving.claim_new()
+        assert claim is not None and claim[0] == "instance-a"
+        data = bytes(make_mail(subject="Held", message_id="<held@example.org>"))
+        raw = await raw_messages.store(data=data, source="smtp", mailbox="support@localhost", claim=claim)
+    finally:
+        await receiving.stop(5)  # stopped before it took the message: its claim stays on it
+    assert raw.id is not None
+    await RawMessage.get_pymongo_collection().update_one(
+        {"_id": raw.id}, {"$set": {"received_at": utcnow() - timedelta(minutes=10)}}
+    )
+    other = InboundWorker(instance_id="instance-b")
+    assert await other.sweep_once() == 0  # held by instance-a's claim
+    await RawMessage.get_pymongo_collection().update_one(
+        {"_id": raw.id}, {"$set": {"claim_until": utcnow() - timedelta(seconds=1)}}
+    )
+    assert await other.sweep_once() == 1

@@ -19,11 +19,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from aioimaplib import aioimaplib
-from beanie import PydanticObjectId
 
 from helpgate.core import metrics
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import ImapSecurity, Mailbox
+from helpgate.core.models import ImapSecurity, Mailbox, RawMessage
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import mailboxes, raw_messages, tickets
 from helpgate.inbound.imap_names import mailbox_argument
@@ -77,7 +76,7 @@ class Poller:
         mailbox: Mailbox,
         *,
         box: SecretBox,
-        on_stored: Callable[[PydanticObjectId], None],
+        on_stored: Callable[[RawMessage], None],
         on_duty: Callable[[], bool] = lambda: True,
         command_timeout: float = 30.0,
         idle_renew_seconds: float = 25 * 60,
@@ -236,8 +235,7 @@ class Poller:
             raw = await raw_messages.store(data=data, source=f"imap:{self.name}", mailbox=self.name)
             await self._after_import(client, uid)
             await mailboxes.count_imported(self.mailbox, uid=uid)
-            assert raw.id is not None
-            self._on_stored(raw.id)
+            self._on_stored(raw)
 
     async def _fetch(self, client: aioimaplib.IMAP4, uid: int) -> bytes | None:
         response = await self._command(client.uid("FETCH", str(uid), "(UID FLAGS BODY.PEEK[])"), f"UID FETCH {uid}")
@@ -321,7 +319,7 @@ class Poller:
 
 async def probe(mailbox: Mailbox, *, box: SecretBox) -> str:
     """Connect, log in and open the folder once: "ok ..." or the server's error in plain words."""
-    poller = Poller(mailbox, box=box, on_stored=lambda _raw_id: None, command_timeout=15.0)
+    poller = Poller(mailbox, box=box, on_stored=lambda _raw: None, command_timeout=15.0)
     try:
         client = await poller._connect()
     except Exception as error:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from beanie import PydanticObjectId
 
 from helpgate.core import metrics
 from helpgate.core.mail import message_ids
+from helpgate.core.models import RawMessage
 from helpgate.core.services import raw_messages
 from helpgate.inbound import replies
 from helpgate.inbound.certificates import RenewingContext
@@ -29,11 +30,13 @@ class SupportHandler:
         self,
         *,
         support_addresses: list[str],
-        on_stored: Callable[[PydanticObjectId], None],
+        on_stored: Callable[[RawMessage], None],
+        claim: Callable[[], tuple[str, datetime] | None] = lambda: None,
         max_recipients: int = 100,
     ) -> None:
         self._addresses = {address.lower() for address in support_addresses}
         self._on_stored = on_stored
+        self._claim = claim  # the inbound worker's claim for mail it is handed at once (InboundWorker.claim_new)
         self._max_recipients = max_recipients
         self.in_flight = 0
         self.accepted = 0
@@ -81,6 +84,7 @@ class SupportHandler:
                 envelope_to=[rcpt.lower() for rcpt in envelope.rcpt_tos],
                 peer=peer_of(session),
                 normalised=normalised,
+                claim=self._claim(),
             )
         except Exception:
             log.exception("smtp.store_failed peer=%s size=%d: answered 451", peer_of(session), len(data))
@@ -94,7 +98,7 @@ class SupportHandler:
         if normalised:
             metrics.INBOUND_NORMALISED.inc()
         self.accepted += 1
-        self._on_stored(raw.id)
+        self._on_stored(raw)
         return replies.OK
 
 

@@ -24,7 +24,7 @@ from typing import Any
 from beanie import PydanticObjectId
 
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import Mailbox
+from helpgate.core.models import Mailbox, RawMessage
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import leases, mailboxes
 from helpgate.inbound.imap import Poller
@@ -63,7 +63,7 @@ class Supervisor:
         self,
         *,
         box: SecretBox,
-        on_stored: Callable[[PydanticObjectId], None],
+        on_stored: Callable[[RawMessage], None],
         instance_id: str,
         lease_seconds: float = 60.0,
         reconcile_seconds: float = 10.0,

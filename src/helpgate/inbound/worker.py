@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from beanie import PydanticObjectId
 from pymongo.errors import ConnectionFailure
@@ -35,6 +35,8 @@ SWEEP_LIMIT = 100  # messages taken up per sweep
 SWEEP_SCAN = 1000  # stale messages looked at per sweep, oldest first, to find those nobody is processing
 HEAVY_BYTES = 2 * 1024 * 1024
 HEAVY_PARTS = 50
+HELD_MESSAGES = 64  # messages handed over as stored, held in memory until processed (small ones only)
+HELD_BYTES = 256 * 1024
 
 
 def is_heavy(raw: RawMessage) -> bool:
@@ -50,6 +52,7 @@ class InboundWorker:
         self._heavy: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
         self._queued: set[PydanticObjectId] = set()
         self._handed_over: set[PydanticObjectId] = set()  # moved to the heavy lane: still queued
+        self._held: dict[PydanticObjectId, RawMessage] = {}  # taken as stored under our claim (`take`)
         self._task: asyncio.Task[None] | None = None
         self._heavy_task: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -62,6 +65,26 @@ class InboundWorker:
         if raw_id not in self._queued:
             self._queued.add(raw_id)
             self._queue.put_nowait(raw_id)
+
+    def claim_new(self) -> tuple[str, datetime] | None:
+        """The claim a message received now is stored under, to be handed over by `take`: this instance's,
+        while the worker runs and holds few messages in memory (None: stored unclaimed, claimed when taken up)."""
+        if self._task is None or len(self._held) >= HELD_MESSAGES:
+            return None
+        return self._owner, utcnow() + self._claim
+
+    def take(self, raw: RawMessage) -> None:
+        """A message just stored: processed in turn; one stored under `claim_new` without being claimed again
+        while its claim is fresh."""
+        assert raw.id is not None
+        if (
+            raw.claimed_by == self._owner
+            and raw.claim_until is not None
+            and raw.size <= HELD_BYTES
+            and self._task is not None
+        ):
+            self._held[raw.id] = raw
+        self.submit(raw.id)
 
     @property
     def backlog(self) -> int:
@@ -96,6 +119,7 @@ class InboundWorker:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
         self._task = self._heavy_task = None
+        self._held.clear()
 
     async def idle(self) -> None:
         """Wait until everything submitted so far is processed (tests and benchmarks)."""
@@ -151,7 +175,12 @@ class InboundWorker:
     async def _process_claimed(self, raw_id: PydanticObjectId, *, heavy_lane: bool = False) -> None:
         """Process the message unless another instance has it, or it was processed meanwhile; a heavy one met in
         the ordinary lane goes to the heavy lane instead."""
-        raw = await raw_messages.claim(raw_id, owner=self._owner, ttl=self._claim, now=utcnow())
+        now = utcnow()
+        held = self._held.pop(raw_id, None)
+        if held is not None and held.claim_until is not None and held.claim_until - now >= self._claim * 2 / 3:
+            raw: RawMessage | None = held  # stored under this instance's claim a moment ago
+        else:
+            raw = await raw_messages.claim(raw_id, owner=self._owner, ttl=self._claim, now=now)
         if raw is None:
             log.info("inbound.claimed_elsewhere raw=%s (or processed already)", raw_id)
             return

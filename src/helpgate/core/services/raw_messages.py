@@ -40,8 +40,10 @@ async def store(
     envelope_to: list[str] | None = None,
     peer: str = "",
     normalised: bool = False,
+    claim: tuple[str, datetime] | None = None,
 ) -> RawMessage:
     """Write the bytes (and for large mail the record that points at them); nothing half-written remains.
+    With `claim` (owner, until) it is stored claimed for processing, as `claim` leaves it.
 
     Small mail is one insert. Large mail is written to GridFS first and its record last, so a failure in
     between leaves no record pointing at missing bytes (and the orphaned chunks are deleted).
@@ -62,6 +64,8 @@ async def store(
         envelope_to=envelope_to or [],
         peer=peer,
         normalised=normalised,
+        claimed_by=None if claim is None else claim[0],
+        claim_until=None if claim is None else claim[1],
     )
     try:
         await raw.insert()
