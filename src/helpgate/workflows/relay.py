@@ -53,7 +53,7 @@ class Relay:
         self._wake.set()
 
     async def start(self) -> None:
-        self._unsubscribe = events.on_emit(self.wake)
+        self._unsubscribe = events.on_emit(self.wake, pending_only=True)
         self._task = asyncio.create_task(self._loop(), name="outbox-relay")
 
     async def stop(self) -> None:

@@ -1,7 +1,8 @@
 """Emit outbox events, and the relay's side of them: claim, mark sent, put back after an error.
 
 `emit` is called by services in the same call as the change it announces. Listeners registered with
-`on_emit` (the relay, in the same process) are woken at once; other instances find the event by polling.
+`on_emit` (the relay and the live feed, in the same process) are woken at once (the relay only for an event
+stored pending); other instances find the event by polling.
 
 With the local workflow back end, an event needs no relay: `dispatch_on_emit` installs the runner's dispatch, and
 `emit` starts the event's workflow runs first (stored in one write, once per event: the outbox key is their event
@@ -33,7 +34,7 @@ TICKET_UPDATED = "ticket/updated"  # status, priority, category or assignee chan
 TICKET_NOTE_ADDED = "ticket/note.added"  # an internal note; no workflow reacts, the live feed shows it to staff
 USER_CREATED = "user/created"
 
-_listeners: list[Callable[[], None]] = []
+_listeners: list[tuple[Callable[[], None], bool]] = []  # (listener, pending events only)
 
 #: (event id, name, data) -> the event's workflow runs started. See the module's docstring.
 type Dispatch = Callable[[str, str, dict[str, Any]], Awaitable[None]]
@@ -46,10 +47,12 @@ def dispatch_on_emit(dispatch: Dispatch) -> Callable[[], None]:
     return lambda: _dispatch.remove(dispatch) if dispatch in _dispatch else None
 
 
-def on_emit(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call `listener` after each emit in this process; returns a function that removes it."""
-    _listeners.append(listener)
-    return lambda: _listeners.remove(listener) if listener in _listeners else None
+def on_emit(listener: Callable[[], None], *, pending_only: bool = False) -> Callable[[], None]:
+    """Call `listener` after each emit in this process (`pending_only`: of an event stored pending, not one
+    delivered as it was stored); returns a function that removes it."""
+    entry = (listener, pending_only)
+    _listeners.append(entry)
+    return lambda: _listeners.remove(entry) if entry in _listeners else None
 
 
 async def emit(name: str, *, key: str, data: dict[str, Any]) -> OutboxEvent:
@@ -66,8 +69,9 @@ async def emit(name: str, *, key: str, data: dict[str, Any]) -> OutboxEvent:
         assert existing is not None
         return existing
     log.info("event.emitted id=%s name=%s key=%s", event.id, name, key)
-    for listener in list(_listeners):
-        listener()
+    for listener, pending_only in list(_listeners):
+        if event.status is EventStatus.PENDING or not pending_only:
+            listener()
     return event
 
 
