@@ -60,6 +60,7 @@ async def run_block(block: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 @pytest.mark.skipif(not (shutil.which("curl") and shutil.which("bash")), reason="needs bash and curl")
+@pytest.mark.parametrize("settings_overrides", [{"run_workflows": True}])  # the "solved" mail is the workflows'
 async def test_agents_day_from_the_docs(gateway: Gateway) -> None:
     await make_user(AGENT, Role.AGENT)
     assert gateway.smtp is not None
@@ -86,8 +87,11 @@ async def test_agents_day_from_the_docs(gateway: Gateway) -> None:
     ]
     reply, note = messages[1], messages[2]
     assert "new toner" in reply.text and "last spare toner" in note.text
+    assert gateway.workflows is not None
+    await gateway.workflows.wait_idle(30)
     mails = await OutboundMail.find({"ticket_number": ticket.number}).to_list()
     queued = [mail for mail in mails if mail.message_ref == reply.id]
     assert len(queued) == 1 and queued[0].to == ["jane@example.org"]
-    assert sorted(mail.template for mail in mails) == ["agent_reply", "ticket_solved"]
+    to_customer = sorted(mail.template for mail in mails if mail.to == ["jane@example.org"])
+    assert to_customer == ["agent_reply", "ticket_acknowledgement", "ticket_solved"]
     assert all(mail.message_ref != note.id for mail in mails)  # the note is never mailed

@@ -22,8 +22,14 @@ from tests.mail_capture import USERNAME, CaptureServer, wait_for_status
 
 
 @pytest.fixture
-def settings_overrides(sink: CaptureServer) -> dict[str, Any]:
-    return {**sink.settings(), "mail_from": "Acme Support <help@acme.test>", "max_reply_attachment_bytes": 64 * 1024}
+def settings_overrides(sink: CaptureServer, request: pytest.FixtureRequest) -> dict[str, Any]:
+    extra: dict[str, Any] = getattr(request, "param", {})  # indirect parametrization adds to these
+    return {
+        **sink.settings(),
+        "mail_from": "Acme Support <help@acme.test>",
+        "max_reply_attachment_bytes": 64 * 1024,
+        **extra,
+    }
 
 
 async def _ticket(gateway: Gateway, **mail: Any) -> None:
@@ -236,10 +242,15 @@ async def test_customers_get_403_on_their_ticket_and_404_on_others(gateway: Gate
     assert await OutboundMail.find_all().count() == 0
 
 
+@pytest.mark.parametrize("settings_overrides", [{"run_workflows": True}], indirect=True)  # the workflows mail
 async def test_patch_assigns_and_solves_with_automatic_mail(
     gateway: Gateway, api: httpx.AsyncClient, sink: CaptureServer
 ) -> None:
     await _ticket(gateway)
+    assert gateway.workflows is not None
+    await gateway.workflows.wait_idle(30)  # acknowledged; nobody to assign it to yet
+    await sink.wait_for(1)
+    sink.received.clear()
     headers = await _agent(api, "boss@example.com", Role.ADMIN)
     await make_user("ann@example.com", Role.AGENT)
 
@@ -254,8 +265,8 @@ async def test_patch_assigns_and_solves_with_automatic_mail(
     assert assigned.json()["assignee"] == {"email": "ann@example.com", "name": ""}
     assert assigned.json()["priority"] == "high" and assigned.json()["category"] == "hardware"
     assert solved.json()["status"] == "solved" and solved.json()["priority"] == "high"
-    received = await sink.wait_for(2)
-    by_rcpt = {mail.rcpt_tos[0]: mail.message for mail in received}
+    received = await sink.wait_for(4)  # and the welcome mails of the two accounts
+    by_rcpt = {mail.rcpt_tos[0]: mail.message for mail in received if "Welcome" not in mail.message["Subject"]}
     to_agent, to_customer = by_rcpt["ann@example.com"], by_rcpt["jane@example.org"]
     assert to_agent["Subject"] == "Assigned to you: Printer on fire [#1]"
     assert to_agent["Auto-Submitted"] == "auto-replied" and to_agent["In-Reply-To"] is None

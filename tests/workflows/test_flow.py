@@ -241,3 +241,35 @@ class TestWithGemini:
         assert ticket.assignee is not None and ticket.assignee.email == "bob@acme.test"
         [request] = fake_gemini.requests
         assert request.headers["x-goog-api-key"] == "test-key" and "I want my money back." in request.body.decode()
+
+
+@pytest.mark.parametrize("extra_settings", [{"run_workflows": False}])
+async def test_ticket_mail_is_sent_by_the_workflows_and_not_for_a_ticket_reopened_before_they_ran(
+    gateway: Gateway, sink: CaptureServer, api: httpx.AsyncClient
+) -> None:
+    # This instance runs no workflows: its requests change tickets and announce it, and mail nobody.
+    assert gateway.smtp is not None and gateway.workflows is None
+    await send(gateway.smtp.port, make_mail(subject="Printer jam again"))
+    await gateway.worker.idle()
+    await make_user("boss@acme.test", Role.ADMIN)
+    headers = await login(api, "boss@acme.test")
+    for status in ("solved", "open"):  # reopened before any workflow ran
+        changed = await api.patch("/api/tickets/1", json={"status": status}, headers=headers)
+        assert changed.status_code == 200, changed.text
+    assert await OutboundMail.find_all().count() == 0
+    assert await OutboxEvent.find({"name": events.TICKET_SOLVED}).count() == 1
+
+    await gateway.stop()
+
+    other = Gateway(gateway.settings.model_copy(update={"run_workflows": True}))  # one that runs them
+    await other.start()
+    try:
+        assert other.workflows is not None
+        await other.workflows.wait_idle(30)
+        solved = await WorkflowRun.find_one({"function_id": "tell-customer-solved"})
+        assert solved is not None
+        assert solved.output == {"queued": False, "reason": "open again before the mail went out"}
+        templates = sorted(mail.template for mail in await OutboundMail.find_all().to_list())
+        assert templates == ["ticket_acknowledgement", "ticket_assigned", "welcome"]  # the admin took it: no agent
+    finally:
+        await other.stop()

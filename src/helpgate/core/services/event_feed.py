@@ -54,6 +54,7 @@ RULES: dict[str, Rule] = {
         customer=("status",),
         customer_needs="status",
     ),
+    events.TICKET_SOLVED: Rule(staff=("by",)),
     events.TICKET_NOTE_ADDED: Rule(staff=("message_id", "author_id")),
     events.USER_CREATED: Rule(staff=None, admin=("user_id", "role", "source")),
 }

@@ -16,11 +16,9 @@ from pymongo.errors import DuplicateKeyError
 
 from helpgate.core import metrics
 from helpgate.core.errors import Forbidden, InvalidInput, NotFound
-from helpgate.core.mail import compose
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.mail.templates import TemplateKind
 from helpgate.core.models import (
     AttachmentRef,
+    AuditAction,
     Direction,
     Message,
     MessageKind,
@@ -33,7 +31,7 @@ from helpgate.core.models import (
 )
 from helpgate.core.models.clock import utcnow
 from helpgate.core.models.ticket import PRIORITY_RANK, SEARCH_TEXT_CHARS
-from helpgate.core.services import counters, events, outbound, users
+from helpgate.core.services import audit, counters, events, outbound, users
 
 log = logging.getLogger(__name__)
 
@@ -579,10 +577,21 @@ class TicketChanges:
     assignee: str | None = None  # the email of an active agent or admin
     category: str | None = None
 
+    def asked(self) -> dict[str, object]:
+        """The fields sent with their values, as the audit log records them."""
+        values = {
+            "status": self.status,
+            "priority": self.priority,
+            "assignee": self.assignee,
+            "category": self.category,
+        }
+        return {name: value for name, value in values.items() if name in self.given}
 
-async def update(*, actor: User, number: int, changes: TicketChanges, outgoing: Outgoing) -> Ticket:
-    """Change status, priority, assignee or category. A new assignee (not the actor) is told by mail,
-    and so is the customer when the ticket becomes solved."""
+
+async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
+    """Change status, priority, assignee or category, audited as `actor`. The change is announced
+    (`ticket/updated`, and `ticket/assigned` for a new assignee, `ticket/solved` when it becomes solved): the
+    workflows tell the new assignee and the customer by mail, as they do for automatic changes."""
     ticket = await get_for_staff(viewer=actor, number=number)
     before = ticket.model_copy()
     values: dict[str, object] = {}
@@ -597,6 +606,7 @@ async def update(*, actor: User, number: int, changes: TicketChanges, outgoing: 
         values["assignee"] = ticket.assignee.model_dump() if ticket.assignee else None
     if not values:
         return ticket
+    asked = changes.asked()
     now = utcnow()
     values["updated_at"] = ticket.updated_at = now
     if ticket.assignee is not None and ticket.assignee != before.assignee:
@@ -604,10 +614,23 @@ async def update(*, actor: User, number: int, changes: TicketChanges, outgoing: 
     assert ticket.id is not None
     await apply_update(ticket.id, {"$set": values})
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
+    await audit.record(
+        actor=actor,
+        action=AuditAction.TICKET_UPDATED,
+        target_type="ticket",
+        target_id=str(number),
+        target_label=ticket.subject,
+        changes=asked,
+    )
     await announce_update(ticket, fields=[name for name in _CHANGEABLE if name in values], by=actor, now=now)
     if ticket.assignee is not None and ticket.assignee != before.assignee:
         await announce_assignment(ticket, by=actor, reason="assigned by staff", now=now)
-    await _notify(ticket, before=before, actor=actor, outgoing=outgoing, now=now)
+    if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
+        await events.emit(
+            events.TICKET_SOLVED,
+            key=f"{events.TICKET_SOLVED} {ticket.id} {now.isoformat()}",
+            data={**ticket_ref(ticket), "by": str(actor.id)},
+        )
     return ticket
 
 
@@ -642,30 +665,6 @@ async def _assignee(email: str | None) -> Participant | None:
     if user is None or not user.is_staff or not user.active:
         raise InvalidInput(f"{email} is not an active agent or admin")
     return participant(user)
-
-
-async def _notify(ticket: Ticket, *, before: Ticket, actor: User, outgoing: Outgoing, now: datetime) -> None:
-    assignee = ticket.assignee
-    if assignee is not None and assignee.user_id != actor.id and assignee != before.assignee:
-        await outbound.queue_assigned(
-            outgoing=outgoing,
-            ticket=ticket,
-            to=assignee.email,
-            agent_name=assignee.name,
-            assigned_by=actor.name or actor.email,
-            triage=None,
-            now=now,
-        )
-    if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
-        await outbound.queue_automatic(
-            outgoing=outgoing,
-            template=TemplateKind.TICKET_SOLVED,
-            to=ticket.requester.email,
-            subject=compose.ticket_subject(ticket.subject, ticket.number),
-            context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},
-            now=now,
-            ticket=ticket,
-        )
 
 
 async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str, now: datetime) -> None:

@@ -2,6 +2,8 @@
 
 ticket/created ──▶ triage-ticket ──(ticket/triaged)──▶ assign-ticket ──(ticket/assigned)──▶ notify-agent
               └──▶ acknowledge-customer              └──▶ sla-escalation (sleeps; cancelled by ticket/replied)
+ticket/assigned (by staff, to someone else) ──▶ notify-agent
+ticket/solved  ──▶ tell-customer-solved
 user/created   ──▶ welcome-user
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 from helpgate.workflows.functions.assign import assign_ticket
 from helpgate.workflows.functions.deps import Deps
-from helpgate.workflows.functions.notify import acknowledge_customer, notify_agent, welcome_user
+from helpgate.workflows.functions.notify import acknowledge_customer, notify_agent, tell_customer_solved, welcome_user
 from helpgate.workflows.functions.sla import sla_escalation
 from helpgate.workflows.functions.triage import triage_ticket
 from helpgate.workflows.step import Workflow
@@ -22,6 +24,7 @@ def build(deps: Deps) -> list[Workflow]:
         assign_ticket(deps),
         acknowledge_customer(deps),
         notify_agent(deps),
+        tell_customer_solved(deps),
         sla_escalation(deps),
         welcome_user(deps),
     ]

@@ -1,4 +1,5 @@
-"""Mail that workflows send: the customer's acknowledgement, the agent's notification, the welcome.
+"""Mail that workflows send, and the one place that decides who is mailed about a ticket: the customer's
+acknowledgement and "solved" mail, the assignee's notification, the welcome.
 
 Each mail is queued inside a step with an idempotency key, so a step that runs again after a crash finds
 the mail it queued before instead of queuing a second one.
@@ -10,7 +11,9 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
+from helpgate.core.mail import compose
 from helpgate.core.mail.templates import TemplateKind
+from helpgate.core.models import TicketStatus
 from helpgate.core.models.clock import utcnow
 from helpgate.core.services import events, outbound, replies, suppressions, tickets, users
 from helpgate.workflows.functions.deps import Deps, log_failure
@@ -56,10 +59,10 @@ def acknowledge_customer(deps: Deps) -> Workflow:
 
 
 def notify_agent(deps: Deps) -> Workflow:
-    """Tell the assignee, with the triage's summary and notes. Staff who assign by hand are told by that
-    request already (core/services/tickets.update), so only automatic assignments are mailed here."""
+    """Tell the assignee, with the triage's summary and notes: after an automatic assignment, or when staff
+    assign someone else (not themselves)."""
 
-    async def notify_step(ticket_id: PydanticObjectId, assignee_id: str, reason: str, key: str) -> dict[str, Any]:
+    async def notify_step(ticket_id: PydanticObjectId, assignee_id: str, assigned_by: str, key: str) -> dict[str, Any]:
         ticket = await tickets.get_by_id(ticket_id)
         if ticket is None:
             return {"queued": False, "reason": "ticket not found"}
@@ -78,27 +81,70 @@ def notify_agent(deps: Deps) -> Workflow:
             ticket=ticket,
             to=agent.email,
             agent_name=agent.name,
-            assigned_by=f"Automatic assignment ({reason})",
+            assigned_by=assigned_by,
             triage=triage,
             now=utcnow(),
             idempotency=key,
         )
         return _queued(mail)
 
+    async def by_whom(data: dict[str, Any]) -> str:
+        if data.get("by") is None:
+            return f"Automatic assignment ({data.get('reason', '')})"
+        staff = await users.get(PydanticObjectId(str(data["by"])))
+        return (staff.name or staff.email) if staff is not None else "A colleague"
+
     async def handler(ctx: Context, step: Step) -> Any:
         data = ctx.event.data
-        if data.get("by") is not None:
-            return {"queued": False, "reason": "assigned by staff: told when it was assigned"}
+        if data.get("by") is not None and data.get("by") == data.get("assignee_id"):
+            return {"queued": False, "reason": "assigned to themselves"}
         ticket_id = PydanticObjectId(data["ticket_id"])
         key = f"assigned {ctx.event.id}"
-        return await step.run(
-            "notify", lambda: notify_step(ticket_id, str(data["assignee_id"]), str(data.get("reason", "")), key)
-        )
+
+        async def notify() -> dict[str, Any]:
+            return await notify_step(ticket_id, str(data["assignee_id"]), await by_whom(data), key)
+
+        return await step.run("notify", notify)
 
     return Workflow(
         id="notify-agent",
         name="Tell the agent about a ticket assigned to them",
         trigger=events.TICKET_ASSIGNED,
+        handler=handler,
+        on_failure=log_failure,
+    )
+
+
+def tell_customer_solved(deps: Deps) -> Workflow:
+    """The "your ticket is solved" mail, when staff mark a ticket solved (not when it is reopened meanwhile)."""
+
+    async def solved_step(ticket_id: PydanticObjectId, key: str) -> dict[str, Any]:
+        ticket = await tickets.get_by_id(ticket_id)
+        if ticket is None:
+            return {"queued": False, "reason": "ticket not found"}
+        if ticket.status is not TicketStatus.SOLVED:
+            return {"queued": False, "reason": f"{ticket.status} again before the mail went out"}
+        mail = await outbound.queue_automatic(
+            outgoing=deps.outgoing,
+            template=TemplateKind.TICKET_SOLVED,
+            to=ticket.requester.email,
+            subject=compose.ticket_subject(ticket.subject, ticket.number),
+            context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},
+            now=utcnow(),
+            ticket=ticket,
+            idempotency=key,
+        )
+        return _queued(mail)
+
+    async def handler(ctx: Context, step: Step) -> Any:
+        ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
+        key = f"solved {ctx.event.id}"
+        return await step.run("tell-customer", lambda: solved_step(ticket_id, key))
+
+    return Workflow(
+        id="tell-customer-solved",
+        name="Tell the customer their ticket is solved",
+        trigger=events.TICKET_SOLVED,
         handler=handler,
         on_failure=log_failure,
     )
@@ -144,4 +190,4 @@ def welcome_user(deps: Deps) -> Workflow:
     )
 
 
-__all__ = ["acknowledge_customer", "notify_agent", "welcome_user"]
+__all__ = ["acknowledge_customer", "notify_agent", "tell_customer_solved", "welcome_user"]
