@@ -35,10 +35,10 @@ from pathlib import Path
 import httpx
 
 from bench.events import gateway_settings, percentile
-from helpgate.core.models import Role
-from helpgate.core.services import account_codes, users
-from helpgate.core.services.rate_limits import Limit
+from helpgate.accounts import account_codes, users
+from helpgate.core.rate_limits import Limit
 from helpgate.gateway import Gateway
+from helpgate.models import Role
 
 PAIRS = {"reset": ("known", "unknown"), "signup": ("known", "new")}
 PATHS = {"reset": "/api/auth/password-reset", "signup": "/api/auth/signup"}

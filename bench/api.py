@@ -41,9 +41,9 @@ from fastapi import FastAPI
 
 from bench.events import gateway_settings, percentile
 from bench.store import TicketFactory, fill, say
-from helpgate.core.models import Role, Ticket, User
-from helpgate.core.services import users
+from helpgate.accounts import users
 from helpgate.gateway import Gateway, HttpServer, bind_tcp
+from helpgate.models import Role, Ticket, User
 
 HOST = "127.0.0.1"
 AGENT_EMAIL = "agent@bench.example.com"

@@ -7,7 +7,7 @@ customer, with a ~2 KB text body and one attachment (a 6 KB PDF; every third mai
 every fourth ticket gets the customer's follow-up as a second message. So the store holds tickets, messages,
 raw mail, bodies, attachments (GridFS), users, counters and outbox events, as a live installation does.
 
-Then, with the service functions ``helpgate export`` / ``import`` call (``core/services/archive.py``):
+Then, with the service functions ``helpgate export`` / ``import`` call (``maintenance/archive.py``):
 
 * export: ``archive.export`` to ``<work dir>/helpgate-export.tar.gz`` (``--plain`` for a ``.tar``), between two
   runs of the baseline (their mean is reported): a bare cursor reading the same documents (every exported
@@ -48,10 +48,10 @@ import bson
 from bench.store import fill, filler_text
 from helpgate import __version__
 from helpgate.core import db
-from helpgate.core.models import ALL_MODELS, RawStatus
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import archive, raw_messages
-from helpgate.inbound import pipeline
+from helpgate.core.clock import utcnow
+from helpgate.inbound import pipeline, raw_messages
+from helpgate.maintenance import archive
+from helpgate.models import ALL_MODELS, RawStatus
 
 DATABASE = "helpgate"
 SUPPORT = "support@localhost"

@@ -21,10 +21,10 @@ from pathlib import Path
 from tests.conftest import start_embedded_store, stop_embedded_store
 from tests.mail import big_mail
 
-from helpgate.core.models import Attachment, Message
-from helpgate.core.services import attachments
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import Attachment, Message
+from helpgate.tickets import attachments
 
 JWT_SECRET = "bench-secret-of-at-least-thirty-two-bytes"  # noqa: S105 - a throwaway key for a temp store
 

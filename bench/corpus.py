@@ -39,11 +39,11 @@ from typing import Any
 import httpx
 from tests.conftest import start_embedded_store, stop_embedded_store
 
-from helpgate.core.models import Message, RawMessage, RawStatus, Role
-from helpgate.core.services import users
+from helpgate.accounts import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from helpgate.inbound import markup
+from helpgate.models import Message, RawMessage, RawStatus, Role
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT.parent / "shared" / "corpus" / "zammad-mail"

@@ -48,13 +48,13 @@ from pymongo import monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from tests.conftest import start_embedded_store, stop_embedded_store
 
+from helpgate.accounts import skills, users
 from helpgate.core import db
-from helpgate.core.models import ALL_MODELS, OutboundMail, Role, RunStatus, Ticket, User, WorkflowRun
-from helpgate.core.models.clock import utcnow
-from helpgate.core.models.workflow_run import run_key
-from helpgate.core.services import skills, users
+from helpgate.core.clock import utcnow
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import ALL_MODELS, OutboundMail, Role, RunStatus, Ticket, User, WorkflowRun
+from helpgate.outbox.models.workflow_run import run_key
 from helpgate.workflows.runner import LocalRunner
 from helpgate.workflows.step import Context, Event, Step, Workflow
 

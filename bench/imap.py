@@ -21,10 +21,10 @@ from aioimaplib import aioimaplib
 from tests.dovecot import PASSWORD, Dovecot
 from tests.mail import make_mail
 
-from helpgate.core.models import ImapSecurity, RawMessage, RawStatus
-from helpgate.core.services import mailboxes
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.mailboxes import mailboxes
+from helpgate.models import ImapSecurity, RawMessage, RawStatus
 
 
 def _messages(count: int) -> list[bytes]:

@@ -40,15 +40,16 @@ import aiosmtplib
 from pymongo import monitoring
 from tests.mail_capture import PASSWORD, USERNAME, CaptureServer, make_certificate
 
+from helpgate.accounts import users
 from helpgate.core import db
-from helpgate.core.mail import compose
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.mail.templates import Templates
-from helpgate.core.mail.transport import SmtpConfig, SmtpTransport
-from helpgate.core.mail.worker import OutboundWorker
-from helpgate.core.models import ALL_MODELS, DeliveryStatus, Direction, OutboundMail, Role
-from helpgate.core.services import replies, tickets, users
-from helpgate.core.services.tickets import NewMessage
+from helpgate.mail_out import compose
+from helpgate.mail_out.outgoing import Outgoing
+from helpgate.mail_out.templates import Templates
+from helpgate.mail_out.transport import SmtpConfig, SmtpTransport
+from helpgate.mail_out.worker import OutboundWorker
+from helpgate.models import ALL_MODELS, DeliveryStatus, Direction, OutboundMail, Role
+from helpgate.tickets import replies, tickets
+from helpgate.tickets.tickets import NewMessage
 
 TARGET_RATIO = 0.5
 PROGRESS_SECONDS = 3.0

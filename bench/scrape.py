@@ -1,7 +1,7 @@
 """Benchmark of a /metrics scrape and a /readyz probe on the embedded store, as the queues' collections grow.
 
 A scrape reads the counters from memory and, at most every 10 s, counts the queues in the store
-(core/services/backlog.py: one aggregation per collection over outbound_mail, outbox_events and
+(maintenance/backlog.py: one aggregation per collection over outbound_mail, outbox_events and
 workflow_runs); /readyz finds the oldest undelivered outbox event. On MongoDB these use the `status` indexes;
 the embedded store scans each collection. At each size (`--sizes`, documents per collection, all but five
 of them finished, ~1 KB each) it prints the median time of:
@@ -33,9 +33,9 @@ from typing import Any
 from bson import ObjectId
 
 from helpgate.core import db, metrics
-from helpgate.core.models import ALL_MODELS, OutboundMail, OutboxEvent, WorkflowRun
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import backlog
+from helpgate.core.clock import utcnow
+from helpgate.maintenance import backlog
+from helpgate.models import ALL_MODELS, OutboundMail, OutboxEvent, WorkflowRun
 
 FINISHED = {OutboundMail: "sent", OutboxEvent: "sent", WorkflowRun: "completed"}
 WAITING = {OutboundMail: "queued", OutboxEvent: "pending", WorkflowRun: "sleeping"}

@@ -52,8 +52,8 @@ from tests.mail_capture import CaptureServer
 
 from bench.events import percentile
 from bench.scratch import Scratch, scratch
-from helpgate.core.models import Message, OutboundMail, OutboxEvent, RawMessage, Ticket, WorkflowRun
 from helpgate.core.settings import Settings
+from helpgate.models import Message, OutboundMail, OutboxEvent, RawMessage, Ticket, WorkflowRun
 
 AGENT_EMAIL = "soak-agent@example.com"
 AGENT_PASSWORD = "Soak-agent-password-42"  # noqa: S105 - a throwaway account on a temp store

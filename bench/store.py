@@ -10,7 +10,7 @@ data dir, Beanie initialised with ``ALL_MODELS`` through ``make_client``/``init_
     default the window alternates, 25 tickets at a time, with the same calls on a fresh empty store (a second
     ``EmbeddedStore``); "paired" is the ratio to that rate, measured under the same load (``--no-control``);
   - the first page of the ticket list as an agent sees it and as a customer sees it, the agent's page 10
-    (``queue.list_tickets``, page_size 25), and one ``tickets.get_ticket``: median of ``--repeat`` runs;
+    (``ticket_list.list_tickets``, page_size 25), and one ``tickets.get_ticket``: median of ``--repeat`` runs;
 * the insert rate of mongoeco's stock SQLite engine against helpgate's patched one
   (``db.flat_insert_engine_class``) on plain 2 KB documents at ``--engine-sizes`` (default 0,2000) documents,
   through mongoeco's wire server run in-process and pymongo's ``insert_one``. Both collections are pre-filled
@@ -48,10 +48,11 @@ from beanie import init_beanie
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
+from helpgate.accounts import users
 from helpgate.core import db
-from helpgate.core.models import ALL_MODELS, Direction, Role, User
-from helpgate.core.services import queue, tickets, users
-from helpgate.core.services.tickets import NewMessage
+from helpgate.models import ALL_MODELS, Direction, Role, User
+from helpgate.tickets import ticket_list, tickets
+from helpgate.tickets.tickets import NewMessage
 
 DATABASE = "helpgate"
 MAILBOX = "support@localhost"
@@ -260,10 +261,12 @@ async def measure(
     rate, control_rate = await paired_insert_window(factory, client, window, control_dir)
     empty = f" (empty store meanwhile: {control_rate:.1f}/s)" if control_rate else ""
     say(f"[size {size}] insert {rate:.1f} tickets/s{empty}; timing reads ({repeat} runs each)")
-    agent_page1 = await median_ms(repeat, lambda: queue.list_tickets(viewer=agent, page=1, page_size=PAGE_SIZE))
-    agent_page10 = await median_ms(repeat, lambda: queue.list_tickets(viewer=agent, page=10, page_size=PAGE_SIZE))
-    customer_page1 = await median_ms(repeat, lambda: queue.list_tickets(viewer=customer, page=1, page_size=PAGE_SIZE))
-    customer_tickets = (await queue.list_tickets(viewer=customer, page=1, page_size=1)).total
+    agent_page1 = await median_ms(repeat, lambda: ticket_list.list_tickets(viewer=agent, page=1, page_size=PAGE_SIZE))
+    agent_page10 = await median_ms(repeat, lambda: ticket_list.list_tickets(viewer=agent, page=10, page_size=PAGE_SIZE))
+    customer_page1 = await median_ms(
+        repeat, lambda: ticket_list.list_tickets(viewer=customer, page=1, page_size=PAGE_SIZE)
+    )
+    customer_tickets = (await ticket_list.list_tickets(viewer=customer, page=1, page_size=1)).total
     rng = random.Random(size)
     get_ms = await median_ms(repeat, lambda: tickets.get_ticket(viewer=agent, number=rng.randint(1, factory.opened)))
     point = Checkpoint(size, rate, agent_page1, agent_page10, customer_page1, customer_tickets, get_ms, control_rate)

@@ -22,11 +22,11 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pymongo import AsyncMongoClient
 
+from helpgate.accounts import users
 from helpgate.core import db, security
-from helpgate.core.models import ALL_MODELS, Role, User
-from helpgate.core.services import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import ALL_MODELS, Role, User
 from tests.dovecot import Dovecot
 from tests.mail_capture import CaptureServer, Certificate, make_certificate
 

@@ -30,8 +30,8 @@ from pathlib import Path
 
 from helpgate.core import db
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import ALL_MODELS, ImapSecurity, Message, OutboundMail, RawMessage, Ticket
-from helpgate.core.services import leases, mailboxes
+from helpgate.mailboxes import leases, mailboxes
+from helpgate.models import ALL_MODELS, ImapSecurity, Message, OutboundMail, RawMessage, Ticket
 from tests.dovecot import PASSWORD, Dovecot
 from tests.health import log_tail, serve_env, wait_healthy
 from tests.mail import make_mail

@@ -29,8 +29,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from helpgate.core.models import OutboundMail
-from helpgate.core.services import outbound
+from helpgate.mail_out import outbound
+from helpgate.models import OutboundMail
 
 USERNAME = "mailtrap-user"
 PASSWORD = "mailtrap-password"

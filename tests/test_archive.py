@@ -27,14 +27,16 @@ import pytest_asyncio
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
+from helpgate.accounts import skills
+from helpgate.accounts.skills import SkillEntry
 from helpgate.core import db
-from helpgate.core.models import ALL_MODELS, Role, Ticket
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import archive, mailboxes, skills
-from helpgate.core.services.archive_format import ArchiveError, check
-from helpgate.core.services.skills import SkillEntry
+from helpgate.core.clock import utcnow
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.mailboxes import mailboxes
+from helpgate.maintenance import archive
+from helpgate.maintenance.archive_format import ArchiveError, check
+from helpgate.models import ALL_MODELS, Role, Ticket
 from tests.conftest import PASSWORD, login, make_settings, make_user, start_embedded_store, stop_embedded_store
 from tests.mail import make_mail, send
 

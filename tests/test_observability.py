@@ -26,10 +26,10 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from helpgate.core import db
-from helpgate.core.models import OutboxEvent
-from helpgate.core.models.clock import utcnow
+from helpgate.core.clock import utcnow
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import OutboxEvent
 from tests.conftest import make_settings
 from tests.fake_inngest import FakeInngest, serving
 from tests.health import serve_env

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpgate.core.models import Message, RawMessage, RawStatus
-from helpgate.core.services import raw_messages
 from helpgate.core.settings import Settings
+from helpgate.inbound import raw_messages
+from helpgate.models import Message, RawMessage, RawStatus
 from tests.mail import make_mail
 
 

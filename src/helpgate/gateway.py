@@ -18,16 +18,14 @@ from typing import Any
 import uvicorn
 
 from helpgate import probes
+from helpgate.accounts import sessions
 from helpgate.api.app import create_app
 from helpgate.api.body_limit import BodyLimits
 from helpgate.api.deferred import DeferredWork
 from helpgate.api.event_streams import EventStreams, StreamPolicy
 from helpgate.core import metrics
 from helpgate.core.errors import ConfigurationError
-from helpgate.core.mail import wiring
-from helpgate.core.mail.worker import OutboundWorker
 from helpgate.core.security import TokenIssuer, load_jwt_secret
-from helpgate.core.services import retention, sessions, tickets
 from helpgate.core.settings import Settings
 from helpgate.inbound.certificates import CertificateFiles, RenewingContext
 from helpgate.inbound.smtp import SmtpListener, SupportHandler
@@ -35,6 +33,10 @@ from helpgate.inbound.smtp_sessions import SessionLimits
 from helpgate.inbound.supervisor import Supervisor
 from helpgate.inbound.worker import InboundWorker
 from helpgate.installation import Installation
+from helpgate.mail_out import wiring
+from helpgate.mail_out.worker import OutboundWorker
+from helpgate.maintenance import retention
+from helpgate.tickets import tickets
 from helpgate.workflows.engine import Workflows
 
 log = logging.getLogger(__name__)

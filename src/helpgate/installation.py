@@ -14,11 +14,11 @@ from pymongo import AsyncMongoClient
 
 from helpgate.core import db
 from helpgate.core.crypto import SecretBox
-from helpgate.core.mail import message_ids
-from helpgate.core.models import ALL_MODELS
 from helpgate.core.security import load_secret_key
 from helpgate.core.settings import Settings
 from helpgate.inbound import guards, pipeline
+from helpgate.mail_out import message_ids
+from helpgate.models import ALL_MODELS
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from helpgate.core import metrics
-from helpgate.core.services import backlog
+from helpgate.maintenance import backlog
 
 if TYPE_CHECKING:
     from helpgate.gateway import Gateway

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from helpgate.core.models import Role
+from helpgate.models import Role
 from tests.conftest import login, make_user
 
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from pymongo import monitoring
 
-from helpgate.core.models import OutboundMail, Role
 from helpgate.gateway import Gateway
+from helpgate.models import OutboundMail, Role
 from tests.conftest import make_user
 
 KNOWN, UNKNOWN = "jane@example.org", "nobody@example.org"

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from helpgate.core.models import OutboxEvent, Role
-from helpgate.core.services import events, users
+from helpgate.accounts import users
 from helpgate.gateway import Gateway
+from helpgate.models import OutboxEvent, Role
+from helpgate.outbox import events
 from tests.api.conftest import forbid_in_responses
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send

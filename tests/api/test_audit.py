@@ -10,10 +10,11 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.models import AuditEntry, Role
-from helpgate.core.services import audit, users
+from helpgate.accounts import users
+from helpgate.audit import audit
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import AuditEntry, Role
 from tests.cli import run_cli
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send

@@ -13,13 +13,13 @@ import jwt
 import pytest
 from fastapi import FastAPI
 
+from helpgate.accounts import account_codes, sessions, users
+from helpgate.core.clock import utcnow
 from helpgate.core.errors import ConfigurationError
-from helpgate.core.models import OutboundMail, PasswordResetToken, Role, User
-from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer
-from helpgate.core.services import account_codes, sessions, users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import OutboundMail, PasswordResetToken, Role, User
 from tests.conftest import JWT_SECRET, PASSWORD, login, make_user
 from tests.mail import make_mail, send
 
@@ -543,7 +543,7 @@ async def test_failed_logins_lock_the_account_for_a_while(
 ) -> None:
     await make_user("agent@example.com", Role.AGENT)
     await make_user("admin@example.com", Role.ADMIN)
-    caplog.set_level(logging.INFO, logger="helpgate.core.services.sessions")
+    caplog.set_level(logging.INFO, logger="helpgate.accounts.sessions")
     for _ in range(3):
         assert (await _fail(api, "agent@example.com")).status_code == 401
 

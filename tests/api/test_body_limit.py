@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from helpgate.core.models import Role, Ticket
+from helpgate.models import Role, Ticket
 from tests.conftest import login, make_user
 
 SMALL = {"max_request_bytes": 64 * 1024, "max_reply_attachment_bytes": 256 * 1024}

@@ -16,11 +16,12 @@ import httpx
 import pytest
 from bson import ObjectId
 
+from helpgate.accounts import users
 from helpgate.core import db
-from helpgate.core.models import OutboxEvent, Role
-from helpgate.core.services import events, users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import OutboxEvent, Role
+from helpgate.outbox import events
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 

@@ -34,9 +34,9 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from helpgate.core.models import Role
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.models import Role
 from tests.conftest import PASSWORD, make_settings, make_user
 
 ADMIN, AGENT, CUSTOMER = "admin@example.com", "agent@example.com", "customer@example.org"

@@ -13,8 +13,8 @@ import pytest
 from beanie import PydanticObjectId
 
 from helpgate.api.routes import mailboxes as mailbox_routes
-from helpgate.core.models import Mailbox, Role, Ticket
 from helpgate.gateway import Gateway
+from helpgate.models import Mailbox, Role, Ticket
 from tests.api.conftest import forbid_in_responses
 from tests.conftest import login, make_user
 from tests.dovecot import PASSWORD as DOVECOT_PASSWORD

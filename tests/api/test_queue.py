@@ -8,9 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.models import Direction, Message, OutboundMail, OutboxEvent, Priority, Role, Ticket, TicketStatus
-from helpgate.core.services import counters, tickets
 from helpgate.gateway import Gateway
+from helpgate.models import Direction, Message, OutboundMail, OutboxEvent, Priority, Role, Ticket, TicketStatus
+from helpgate.tickets import counters, tickets
 from tests.cli import run_cli
 from tests.conftest import login, make_user
 

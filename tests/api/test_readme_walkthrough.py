@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from helpgate.core.models import Direction, MessageKind, OutboundMail, Role, Ticket, TicketStatus
-from helpgate.core.models import Message as TicketMessage
 from helpgate.gateway import Gateway
+from helpgate.models import Direction, MessageKind, OutboundMail, Role, Ticket, TicketStatus
+from helpgate.models import Message as TicketMessage
 from tests.conftest import PASSWORD, make_user
 from tests.mail import make_mail, send
 

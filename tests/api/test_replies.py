@@ -9,12 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.mail import message_ids
-from helpgate.core.models import OutboundMail, Role, Ticket, TicketStatus
+from helpgate.accounts import users
 from helpgate.core.security import hash_password
-from helpgate.core.services import users
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.mail_out import message_ids
+from helpgate.models import OutboundMail, Role, Ticket, TicketStatus
 from tests.api.conftest import forbid_in_responses
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send

@@ -12,10 +12,10 @@ import httpx
 from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 
-from helpgate.core.models import Role
+from helpgate.accounts import users
 from helpgate.core.security import hash_password
-from helpgate.core.services import users
 from helpgate.gateway import Gateway
+from helpgate.models import Role
 from tests.conftest import PASSWORD, make_user
 from tests.mail import make_mail, send
 

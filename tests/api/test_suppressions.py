@@ -6,10 +6,10 @@ import asyncio
 
 import httpx
 
-from helpgate.core.models import AuditEntry, Role, Suppression
-from helpgate.core.services import suppressions
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.mail_out import suppressions
+from helpgate.models import AuditEntry, Role, Suppression
 from tests.cli import run_cli
 from tests.conftest import login, make_user
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from helpgate.core.models import Role
+from helpgate.models import Role
 from tests.conftest import login, make_user
 
 TOO_BIG = str(2**63)  # one past the largest BSON int64

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import httpx
 
-from helpgate.core.models import Role
+from helpgate.accounts import users
 from helpgate.core.security import hash_password
-from helpgate.core.services import users
 from helpgate.gateway import Gateway
+from helpgate.models import Role
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send
 

@@ -9,9 +9,10 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from helpgate.core.models import Role, User
-from helpgate.core.services import leases, users
+from helpgate.accounts import users
 from helpgate.gateway import Gateway
+from helpgate.mailboxes import leases
+from helpgate.models import Role, User
 from tests.conftest import PASSWORD, make_user
 
 Api = httpx.AsyncClient

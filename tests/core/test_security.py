@@ -10,8 +10,8 @@ import jwt
 import pytest
 
 from helpgate.core import security
+from helpgate.core.clock import utcnow
 from helpgate.core.errors import ConfigurationError, NotAuthenticated
-from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer, hash_password, load_jwt_secret, password_weakness, verify_password
 
 

@@ -9,8 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from helpgate.core.mail.transport import SmtpSecurity
-from helpgate.core.settings import Settings
+from helpgate.core.settings import Settings, SmtpSecurity
 from tests.test_deploy_files import documented_setting_names
 
 SENTINEL = "undocumented"

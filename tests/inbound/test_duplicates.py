@@ -10,11 +10,10 @@ from typing import Any
 import httpx
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import Message, RawMessage, RawStatus, Role, Ticket
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import raw_messages
+from helpgate.core.clock import utcnow
 from helpgate.gateway import Gateway
-from helpgate.inbound import pipeline
+from helpgate.inbound import pipeline, raw_messages
+from helpgate.models import Message, RawMessage, RawStatus, Role, Ticket
 from tests.conftest import login, make_user
 from tests.dovecot import Dovecot
 from tests.inbound.test_imap import add_mailbox, eventually, processed

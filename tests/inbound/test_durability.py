@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from helpgate.core import db
-from helpgate.core.models import ALL_MODELS, RawMessage, RawStatus, Ticket
-from helpgate.core.services import raw_messages
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.inbound import raw_messages
+from helpgate.models import ALL_MODELS, RawMessage, RawStatus, Ticket
 from tests.conftest import make_settings
 from tests.mail import make_mail, send
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from helpgate.core.mail import message_ids
-from helpgate.core.models import Message, RawStatus, Role, Ticket, TicketStatus
-from helpgate.core.services import mailboxes, raw_messages, tickets
 from helpgate.gateway import Gateway
-from helpgate.inbound import pipeline
+from helpgate.inbound import pipeline, raw_messages
+from helpgate.mail_out import message_ids
+from helpgate.mailboxes import mailboxes
+from helpgate.models import Message, RawStatus, Role, Ticket, TicketStatus
+from helpgate.tickets import tickets
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 

@@ -12,10 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.mail import compose
-from helpgate.core.models import Attachment, Message, OutboundMail, RawMessage, Role, Ticket
-from helpgate.core.services import attachments, raw_messages
 from helpgate.gateway import Gateway
+from helpgate.inbound import raw_messages
+from helpgate.mail_out import compose
+from helpgate.models import Attachment, Message, OutboundMail, RawMessage, Role, Ticket
+from helpgate.tickets import attachments
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 

@@ -7,10 +7,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from helpgate.core.models import ImapSecurity, Mailbox, Message, RawMessage, RawStatus, Ticket
-from helpgate.core.services import mailboxes
 from helpgate.gateway import Gateway
 from helpgate.inbound.imap_names import modified_utf7
+from helpgate.mailboxes import mailboxes
+from helpgate.models import ImapSecurity, Mailbox, Message, RawMessage, RawStatus, Ticket
 from tests.dovecot import PASSWORD, Dovecot
 from tests.mail import SPOOFING_SENDERS, make_mail, raw_mail
 

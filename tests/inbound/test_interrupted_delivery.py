@@ -13,9 +13,10 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import Message, OutboxEvent, RawMessage, RawStatus, Ticket, TicketStatus
-from helpgate.core.services import events, raw_messages, tickets
-from helpgate.inbound import pipeline
+from helpgate.inbound import pipeline, raw_messages
+from helpgate.models import Message, OutboxEvent, RawMessage, RawStatus, Ticket, TicketStatus
+from helpgate.outbox import events
+from helpgate.tickets import tickets
 from tests.mail import make_mail
 
 

@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import ImapSecurity, Lease, Mailbox, RawMessage
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import leases, mailboxes
 from helpgate.inbound.supervisor import Supervisor
+from helpgate.mailboxes import leases, mailboxes
+from helpgate.models import ImapSecurity, Lease, Mailbox, RawMessage
 from tests.dovecot import PASSWORD, Dovecot
 from tests.mail import make_mail
 

@@ -18,10 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import RawMessage, RawStatus
-from helpgate.core.services import raw_messages
 from helpgate.gateway import Gateway
-from helpgate.inbound import mime, pipeline
+from helpgate.inbound import mime, pipeline, raw_messages
+from helpgate.models import RawMessage, RawStatus
 from tests.smtp_wire import WireClient
 
 CORPUS = sorted((Path(__file__).parent.parent / "corpus").glob("*.eml"))

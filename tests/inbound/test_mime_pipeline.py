@@ -8,9 +8,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import Attachment, Message, RawMessage, RawStatus
-from helpgate.core.services import attachments, raw_messages
-from helpgate.inbound import mime, pipeline
+from helpgate.inbound import mime, pipeline, raw_messages
+from helpgate.models import Attachment, Message, RawMessage, RawStatus
+from helpgate.tickets import attachments
 from tests.mail import big_mail
 
 CORPUS = Path(__file__).parent.parent / "corpus"

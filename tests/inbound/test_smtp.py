@@ -7,9 +7,9 @@ import smtplib
 
 import pytest
 
-from helpgate.core.models import Message, RawMessage, RawStatus, Ticket, User
-from helpgate.core.services import raw_messages
 from helpgate.gateway import Gateway
+from helpgate.inbound import raw_messages
+from helpgate.models import Message, RawMessage, RawStatus, Ticket, User
 from tests.mail import SPOOFING_SENDERS, make_mail, raw_mail, send
 
 

@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from helpgate.core.models import RawMessage
 from helpgate.gateway import Gateway
+from helpgate.models import RawMessage
 from tests.smtp_wire import WireClient, deliver
 
 MAIL = b"From: jane@example.org\r\nSubject: hello\r\n\r\nhello\r\n"

@@ -11,9 +11,9 @@ import hashlib
 import httpx
 import pytest
 
-from helpgate.core.models import Message, RawMessage, RawStatus
-from helpgate.core.services import raw_messages
 from helpgate.gateway import Gateway
+from helpgate.inbound import raw_messages
+from helpgate.models import Message, RawMessage, RawStatus
 from tests.smtp_wire import WireClient, deliver
 from tests.test_observability import delta, scrape
 

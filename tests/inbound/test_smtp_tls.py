@@ -11,8 +11,8 @@ from typing import Any
 import aiosmtplib
 import pytest
 
-from helpgate.core.models import RawMessage
 from helpgate.gateway import Gateway
+from helpgate.models import RawMessage
 from tests.mail import make_mail
 from tests.mail_capture import Certificate, make_certificate
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.mail import message_ids
-from helpgate.core.models import Message, Role, Ticket, TicketStatus
 from helpgate.gateway import Gateway
+from helpgate.mail_out import message_ids
+from helpgate.models import Message, Role, Ticket, TicketStatus
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 from tests.mail_capture import CaptureServer

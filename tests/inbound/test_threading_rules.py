@@ -6,8 +6,8 @@ import base64
 import os
 from email.message import EmailMessage
 
-from helpgate.core.models import Message, Ticket
 from helpgate.gateway import Gateway
+from helpgate.models import Message, Ticket
 from tests.mail import make_mail, send
 
 

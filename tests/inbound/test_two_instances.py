@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpgate.core import db
-from helpgate.core.models import ALL_MODELS, Message, OutboundMail, Ticket
+from helpgate.models import ALL_MODELS, Message, OutboundMail, Ticket
 from tests.health import serve_env, wait_healthy
 from tests.mail import make_mail, send
 from tests.mail_capture import free_port

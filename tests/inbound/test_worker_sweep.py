@@ -9,11 +9,11 @@ import pytest
 from beanie import PydanticObjectId
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import RawMessage
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import raw_messages
+from helpgate.core.clock import utcnow
+from helpgate.inbound import raw_messages
 from helpgate.inbound import worker as worker_module
 from helpgate.inbound.worker import InboundWorker
+from helpgate.models import RawMessage
 from tests.mail import make_mail
 
 Store = AsyncMongoClient[dict[str, Any]]

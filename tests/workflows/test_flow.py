@@ -13,11 +13,13 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, User, WorkflowRun
-from helpgate.core.services import events, replies, skills, users
-from helpgate.core.services.routing import RAISED
-from helpgate.core.services.skills import SkillEntry
+from helpgate.accounts import skills, users
+from helpgate.accounts.skills import SkillEntry
 from helpgate.gateway import Gateway
+from helpgate.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, User, WorkflowRun
+from helpgate.outbox import events
+from helpgate.tickets import replies
+from helpgate.tickets.routing import RAISED
 from helpgate.workflows.step import Event
 from tests.conftest import login, make_user
 from tests.fake_gemini import FakeGemini, answer, running_fake_gemini

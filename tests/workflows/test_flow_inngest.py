@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.models import OutboxEvent, Role, Ticket
-from helpgate.core.services import skills
-from helpgate.core.services.skills import SkillEntry
+from helpgate.accounts import skills
+from helpgate.accounts.skills import SkillEntry
 from helpgate.gateway import Gateway
+from helpgate.models import OutboxEvent, Role, Ticket
 from tests.conftest import make_user
 from tests.fake_inngest import FakeInngest, execute, memoise, request_body
 from tests.mail import make_mail, send

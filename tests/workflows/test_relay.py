@@ -12,8 +12,8 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import EventStatus, OutboxEvent
-from helpgate.core.services import events
+from helpgate.models import EventStatus, OutboxEvent
+from helpgate.outbox import events
 from helpgate.workflows.relay import Deliver, Relay
 from helpgate.workflows.step import Event
 

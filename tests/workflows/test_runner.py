@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from helpgate.core.models import OutboxEvent, RunStatus, WorkflowRun
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import counters
+from helpgate.core.clock import utcnow
+from helpgate.models import OutboxEvent, RunStatus, WorkflowRun
+from helpgate.tickets import counters
 from helpgate.workflows.local_step import step_key
 from helpgate.workflows.runner import LocalRunner
 from helpgate.workflows.step import Cancel, Context, Event, Json, PermanentError, Step, Workflow

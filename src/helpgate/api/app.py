@@ -21,8 +21,8 @@ from helpgate.api.routes.health import HealthProbe
 from helpgate.api.security_headers import SecurityHeaders
 from helpgate.api.validation_errors import invalid_request, unparseable_body
 from helpgate.core.errors import HelpgateError, NotAuthenticated
-from helpgate.core.mail.outgoing import Outgoing
 from helpgate.core.security import TokenIssuer
+from helpgate.mail_out.outgoing import Outgoing
 
 log = logging.getLogger(__name__)
 

@@ -12,15 +12,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.security import OAuth2PasswordBearer
 from pydantic import ValidationError
 
+from helpgate.accounts import sessions
 from helpgate.api.deferred import DeferredWork
 from helpgate.api.schemas.auth import TokenForm
+from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.models import Role, User
-from helpgate.core.models.clock import utcnow
 from helpgate.core.security import TokenIssuer
-from helpgate.core.services import sessions, tickets
+from helpgate.mail_out.outgoing import Outgoing
+from helpgate.models import Role, User
+from helpgate.tickets import tickets
 
 # The OAuth2 password flow makes the "Authorize" button of /docs log in through POST /api/auth/token;
 # any client may send the same bearer token it gets from POST /api/auth/login instead.

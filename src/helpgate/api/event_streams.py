@@ -16,9 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from helpgate.core.errors import HelpgateError
-from helpgate.core.services import event_feed, events
-from helpgate.core.services.event_feed import FeedEvent
 from helpgate.core.settings import Settings
+from helpgate.outbox import event_feed, events
+from helpgate.outbox.event_feed import FeedEvent
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from helpgate import __version__
-from helpgate.core.services import archive, counters, retention, tickets
-from helpgate.core.services.archive_format import ArchiveError, Manifest
 from helpgate.core.settings import Settings
 from helpgate.installation import Installation
+from helpgate.maintenance import archive, retention
+from helpgate.maintenance.archive_format import ArchiveError, Manifest
+from helpgate.tickets import counters, tickets
 
 COMMANDS = ("export", "import", "purge", "recount")
 

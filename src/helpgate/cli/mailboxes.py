@@ -8,7 +8,7 @@ import getpass
 import json
 from typing import TYPE_CHECKING, Any
 
-from helpgate.core.models import ImapSecurity, Mailbox
+from helpgate.models import ImapSecurity, Mailbox
 
 if TYPE_CHECKING:
     from helpgate.installation import Installation
@@ -63,8 +63,9 @@ def _status(mailbox: Mailbox) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, installation: Installation) -> int:
-    from helpgate.core.services import audit, mailboxes
+    from helpgate.audit import audit
     from helpgate.inbound import imap
+    from helpgate.mailboxes import mailboxes
 
     actor = audit.cli_actor()
     if args.action == "add":

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 from beanie import PydanticObjectId
 
 from helpgate.core.errors import InvalidInput
-from helpgate.core.models import RawMessage, RawStatus
-from helpgate.core.services import raw_messages
+from helpgate.inbound import raw_messages
+from helpgate.models import RawMessage, RawStatus
 
 if TYPE_CHECKING:
     from helpgate.installation import Installation

@@ -8,7 +8,7 @@ import getpass
 import sys
 from typing import TYPE_CHECKING, Any
 
-from helpgate.core.models import Role
+from helpgate.models import Role
 
 if TYPE_CHECKING:
     from helpgate.installation import Installation
@@ -51,7 +51,8 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
         return await _create_user(args)
     if args.command == "skills":
         return await _skills(args)
-    from helpgate.core.services import audit, users
+    from helpgate.accounts import users
+    from helpgate.audit import audit
 
     names = None if args.skills is None else [name for name in args.skills.split(",") if name.strip()]
     away = None if args.away is None else args.away == "on"
@@ -63,7 +64,8 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
 
 
 async def _create_user(args: argparse.Namespace) -> int:
-    from helpgate.core.services import audit, users
+    from helpgate.accounts import users
+    from helpgate.audit import audit
 
     password = args.password
     if password is None:
@@ -80,8 +82,9 @@ async def _create_user(args: argparse.Namespace) -> int:
 
 
 async def _skills(args: argparse.Namespace) -> int:
-    from helpgate.core.services import audit, skills
-    from helpgate.core.services.skills import SkillEntry
+    from helpgate.accounts import skills
+    from helpgate.accounts.skills import SkillEntry
+    from helpgate.audit import audit
 
     if args.skills_action == "set":
         entries = [SkillEntry(*entry.split("=", 1)) if "=" in entry else SkillEntry(entry) for entry in args.entries]

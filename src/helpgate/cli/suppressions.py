@@ -25,7 +25,8 @@ def add_commands(commands: Any) -> None:
 
 
 async def run(args: argparse.Namespace, installation: Installation) -> int:
-    from helpgate.core.services import audit, suppressions
+    from helpgate.audit import audit
+    from helpgate.mail_out import suppressions
 
     if args.suppressions_action == "list":
         page = 1

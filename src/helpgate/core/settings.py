@@ -6,6 +6,7 @@ import ipaddress
 import os
 import secrets
 import socket
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -13,8 +14,6 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic.config import JsonDict
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
-
-from helpgate.core.mail.transport import SmtpSecurity
 
 MIB = 1024 * 1024
 
@@ -27,6 +26,14 @@ def _shown(text: str) -> JsonDict:
 def default_instance_id() -> str:
     """host-pid-random: unique per process, and readable in logs and /healthz."""
     return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+class SmtpSecurity(StrEnum):
+    """How helpgate connects to its outbound SMTP relay."""
+
+    STARTTLS = "starttls"  # plain connection upgraded with STARTTLS (required, never optional)
+    TLS = "tls"  # implicit TLS from the first byte (port 465)
+    NONE = "none"  # plain text: only for a relay on the same host or network
 
 
 class _DocumentedNames(PydanticBaseSettingsSource):
@@ -398,7 +405,7 @@ class Settings(BaseSettings):
         " sharing a store",
         json_schema_extra=_shown("`<hostname>-<pid>-<random>`"),
     )
-    mailbox_lease_seconds: float = Field(  # see core/services/leases.py
+    mailbox_lease_seconds: float = Field(  # see mailboxes/leases.py
         default=60.0,
         ge=1.0,
         le=3600.0,

@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 
 from helpgate.core.errors import ContentPurged
-from helpgate.core.models import Message
-from helpgate.core.services import raw_messages, tickets
 from helpgate.inbound import fingerprint as fingerprints
+from helpgate.inbound import raw_messages
+from helpgate.models import Message
+from helpgate.tickets import tickets
 
 log = logging.getLogger(__name__)
 

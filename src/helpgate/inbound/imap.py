@@ -21,12 +21,14 @@ from datetime import datetime
 from aioimaplib import aioimaplib
 
 from helpgate.core import metrics
+from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import ImapSecurity, Mailbox, RawMessage
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import mailboxes, raw_messages, tickets
+from helpgate.inbound import raw_messages
 from helpgate.inbound.imap_names import mailbox_argument
 from helpgate.inbound.mime import message_ids
+from helpgate.mailboxes import mailboxes
+from helpgate.models import ImapSecurity, Mailbox, RawMessage
+from helpgate.tickets import tickets
 
 log = logging.getLogger(__name__)
 

@@ -15,23 +15,26 @@ from dataclasses import dataclass, field, replace
 
 from pymongo.errors import ConnectionFailure
 
+from helpgate.accounts import users
 from helpgate.core import log_context, metrics, plain_text
-from helpgate.core.mail import message_ids
-from helpgate.core.models import AttachmentRef, Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
-from helpgate.core.services import (
-    attachments,
-    bodies,
-    mailboxes,
-    outbound,
+from helpgate.inbound import (
+    authresults,
+    copies,
+    fingerprint,
+    guards,
+    lookalikes,
+    mime,
     raw_messages,
-    suppressions,
-    tickets,
-    users,
+    subjects,
+    threading,
 )
-from helpgate.core.services.attachments import NewAttachment
-from helpgate.core.services.tickets import NewMessage
-from helpgate.inbound import authresults, copies, fingerprint, guards, lookalikes, mime, subjects, threading
 from helpgate.inbound.parts import PARTS_OMITTED
+from helpgate.mail_out import message_ids, outbound, suppressions
+from helpgate.mailboxes import mailboxes
+from helpgate.models import AttachmentRef, Direction, Message, MessageFlag, RawMessage, RawStatus, Ticket, User
+from helpgate.tickets import attachments, bodies, tickets
+from helpgate.tickets.attachments import NewAttachment
+from helpgate.tickets.tickets import NewMessage
 
 log = logging.getLogger(__name__)
 

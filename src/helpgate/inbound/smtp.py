@@ -14,13 +14,12 @@ from datetime import datetime
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from helpgate.core import metrics
-from helpgate.core.mail import message_ids
-from helpgate.core.models import RawMessage
-from helpgate.core.services import raw_messages
-from helpgate.inbound import replies
+from helpgate.inbound import raw_messages, replies
 from helpgate.inbound.certificates import RenewingContext
 from helpgate.inbound.smtp_protocol import SupportEnvelope, SupportSmtp, peer_of
 from helpgate.inbound.smtp_sessions import SessionLimits, SessionSlots
+from helpgate.mail_out import message_ids
+from helpgate.models import RawMessage
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Runs the IMAP pollers of one instance: one per enabled mailbox whose lease it holds, following changes.
 
 Several instances may share one store; each mailbox is polled by exactly one of them at a time. An instance
-takes a mailbox's lease (core/services/leases.py) before starting its poller, renews it every `ttl/3`,
+takes a mailbox's lease (mailboxes/leases.py) before starting its poller, renews it every `ttl/3`,
 and releases it when it stops cleanly. The poller is cancelled when a renewal finds another owner, and when
 `2·ttl/3` pass without a confirmed renewal (the store is unreachable), so it has stopped before any other
 instance may take the lease (at `ttl`); leases.py states the rule and the clock skew it tolerates. A lease
@@ -23,11 +23,11 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
+from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import Mailbox, RawMessage
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import leases, mailboxes
 from helpgate.inbound.imap import Poller
+from helpgate.mailboxes import leases, mailboxes
+from helpgate.models import Mailbox, RawMessage
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from helpgate.core.mail import message_ids
-from helpgate.core.models import MessageFlag, Ticket, User
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import tickets, users
+from helpgate.accounts import users
+from helpgate.core.clock import utcnow
 from helpgate.inbound import subjects
 from helpgate.inbound.mime import ParsedMail
+from helpgate.mail_out import message_ids
+from helpgate.models import MessageFlag, Ticket, User
+from helpgate.tickets import tickets
 
 log = logging.getLogger(__name__)
 

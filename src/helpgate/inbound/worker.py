@@ -21,10 +21,9 @@ from datetime import datetime, timedelta
 from beanie import PydanticObjectId
 from pymongo.errors import ConnectionFailure
 
-from helpgate.core.models import RawMessage
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import raw_messages
-from helpgate.inbound import pipeline
+from helpgate.core.clock import utcnow
+from helpgate.inbound import pipeline, raw_messages
+from helpgate.models import RawMessage
 
 log = logging.getLogger(__name__)
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.services import events
-from helpgate.core.services.routing import Targets
 from helpgate.core.settings import Settings
+from helpgate.mail_out.outgoing import Outgoing
+from helpgate.outbox import events
+from helpgate.tickets.routing import Targets
 from helpgate.workflows import functions, inngest_app
 from helpgate.workflows.ai.gemini import GeminiTriager
 from helpgate.workflows.relay import Relay

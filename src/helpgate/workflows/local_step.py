@@ -16,9 +16,9 @@ from typing import Any
 import bson
 from bson.errors import InvalidDocument
 
-from helpgate.core.models import WorkflowRun
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import events, runs
+from helpgate.core.clock import utcnow
+from helpgate.models import WorkflowRun
+from helpgate.outbox import events, runs
 from helpgate.workflows.step import Json, PermanentError
 
 

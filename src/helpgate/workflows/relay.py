@@ -18,7 +18,7 @@ import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-from helpgate.core.services import events
+from helpgate.outbox import events
 from helpgate.workflows.step import Event
 
 log = logging.getLogger(__name__)

@@ -25,9 +25,9 @@ from datetime import datetime, timedelta
 from beanie import PydanticObjectId
 
 from helpgate.core import log_context
-from helpgate.core.models import WorkflowRun
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import runs
+from helpgate.core.clock import utcnow
+from helpgate.models import WorkflowRun
+from helpgate.outbox import runs
 from helpgate.workflows.local_step import ClaimLost, LocalStep, Suspend, lookup, to_json
 from helpgate.workflows.step import Cancel, Context, Event, PermanentError, Workflow, ticket_of
 

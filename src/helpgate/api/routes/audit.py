@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import errors
 from helpgate.api.schemas.admin import AuditEntryOut, AuditPage
-from helpgate.core.models import AuditAction
-from helpgate.core.services import audit, paging
+from helpgate.audit import audit
+from helpgate.core import paging
+from helpgate.models import AuditAction
 
 router = APIRouter(prefix="/api/audit", tags=["audit"], responses=errors(401, 403, 422))
 

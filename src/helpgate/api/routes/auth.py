@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
+from helpgate.accounts import account_codes, sessions
 from helpgate.api.deps import ClientInfo, CurrentUser, Deferred, Issuer, OutgoingMail, PasswordForm, Policy
 from helpgate.api.openapi import PUBLIC, error, errors
 from helpgate.api.schemas.auth import (
@@ -22,9 +23,8 @@ from helpgate.api.schemas.auth import (
     TokenResponse,
     UserOut,
 )
+from helpgate.core.clock import utcnow
 from helpgate.core.errors import TooManyAttempts
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import account_codes, sessions
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
 

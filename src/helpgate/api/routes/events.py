@@ -19,14 +19,15 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from pydantic import BaseModel, Field
 
+from helpgate.accounts import sessions
 from helpgate.api.deps import BearerToken, CurrentUser, Issuer
 from helpgate.api.event_streams import EventStreams, StreamPolicy, Subscription
 from helpgate.api.openapi import Responses, error
 from helpgate.core.errors import NotAuthenticated
-from helpgate.core.models import User
 from helpgate.core.security import TokenIssuer
-from helpgate.core.services import event_feed, sessions
-from helpgate.core.services.event_feed import FeedEvent
+from helpgate.models import User
+from helpgate.outbox import event_feed
+from helpgate.outbox.event_feed import FeedEvent
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 

@@ -15,10 +15,10 @@ from helpgate.api.deps import AdminUser, Box, MailboxesChanged
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.mailboxes import MailboxCreate, MailboxOut, MailboxPatch, MailboxTestOut
 from helpgate.core.crypto import SecretBox
-from helpgate.core.models import Mailbox
-from helpgate.core.services import leases, mailboxes
-from helpgate.core.services.mailboxes import MailboxChanges
 from helpgate.inbound import imap
+from helpgate.mailboxes import leases, mailboxes
+from helpgate.mailboxes.mailboxes import MailboxChanges
+from helpgate.models import Mailbox
 
 router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"], responses=errors(401, 403))
 NO_MAILBOX = error(404, "no mailbox with this id")

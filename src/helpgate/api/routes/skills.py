@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
+from helpgate.accounts import skills
+from helpgate.accounts.skills import SkillEntry
 from helpgate.api.deps import AdminUser, StaffUser
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.admin import MAX_SKILLS, SkillIn, SkillOut
-from helpgate.core.services import skills
-from helpgate.core.services.skills import SkillEntry
 
 router = APIRouter(prefix="/api/skills", tags=["skills"], responses=errors(401))
 

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Path, Query, Response
 from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.admin import SuppressionOut, SuppressionPage
+from helpgate.core import paging
 from helpgate.core.errors import NotFound
-from helpgate.core.services import paging, suppressions
+from helpgate.mail_out import suppressions
 
 router = APIRouter(prefix="/api/suppressions", tags=["suppressions"], responses=errors(401, 403, 422))
 

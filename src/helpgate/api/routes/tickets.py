@@ -18,9 +18,9 @@ from helpgate.api.schemas.ticket_changes import (
     TicketQuery,
 )
 from helpgate.api.schemas.tickets import MessageOut, TicketDetailOut, TicketOut, TicketPage, TicketStatsOut
-from helpgate.core.services import queue, replies, tickets
-from helpgate.core.services.replies import NewFile
-from helpgate.core.services.tickets import TicketChanges
+from helpgate.tickets import replies, ticket_list, tickets
+from helpgate.tickets.replies import NewFile
+from helpgate.tickets.tickets import TicketChanges
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=errors(401))
 
@@ -29,7 +29,7 @@ BODY = errors(400, 422)
 STAFF_ONLY = error(403, "only agents and admins can do this", detail="only agents and admins can do this")
 NO_TICKET = error(404, "no such ticket, or (customers) not one of yours")
 CUSTOMER_FILTER = error(
-    403, "customers filter and sort by none of priority, category and assignee", detail=queue.STAFF_FIELDS_ONLY
+    403, "customers filter and sort by none of priority, category and assignee", detail=ticket_list.STAFF_FIELDS_ONLY
 )
 
 TicketNumber = Annotated[int, Path(ge=1, le=tickets.MAX_NUMBER)]
@@ -47,7 +47,7 @@ IdempotencyKey = Annotated[
 async def list_tickets(user: CurrentUser, query: Annotated[TicketQuery, Query()]) -> TicketPage:
     """The queue: staff see every ticket, customers their own (without triage and assignment). Filters combine
     (AND); repeated `status` or `priority` values are alternatives (OR)."""
-    result = await queue.list_tickets(
+    result = await ticket_list.list_tickets(
         viewer=user, page=query.page, page_size=query.page_size, where=query.to_filter(), sort=query.sort
     )
     return TicketPage(
@@ -75,7 +75,7 @@ async def open_ticket(user: CurrentUser, body: TicketCreate, idempotency_key: Id
 @router.get("/stats", responses=STAFF_ONLY)
 async def ticket_stats(user: StaffUser) -> TicketStatsOut:
     """Counts for the agent's sidebar (agents and admins)."""
-    return TicketStatsOut.of(await queue.stats(viewer=user))
+    return TicketStatsOut.of(await ticket_list.stats(viewer=user))
 
 
 @router.get("/{number}", response_model_by_alias=True, responses=NO_TICKET | INVALID)

@@ -6,12 +6,13 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
+from helpgate.accounts import users
+from helpgate.accounts.users import UserChanges
 from helpgate.api.deps import AdminUser
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.admin import UserAdminOut, UserCreate, UserPage, UserPatch
-from helpgate.core.models import Role
-from helpgate.core.services import paging, users
-from helpgate.core.services.users import UserChanges
+from helpgate.core import paging
+from helpgate.models import Role
 
 router = APIRouter(prefix="/api/users", tags=["users"], responses=errors(401, 403, 422))
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 from helpgate.api import examples
 from helpgate.api.schemas.auth import UserOut
 from helpgate.api.schemas.fields import Email, Name
-from helpgate.core.models import AuditAction, AuditEntry, Role, Skill, Suppression, User
+from helpgate.models import AuditAction, AuditEntry, Role, Skill, Suppression, User
 
 # --- admin: accounts and the skill catalog --------------------------------------------------------------
 

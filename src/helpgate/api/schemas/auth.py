@@ -8,7 +8,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from helpgate.api import examples
 from helpgate.api.schemas.fields import Email, Name
-from helpgate.core.models import User
+from helpgate.models import User
 
 
 class LoginRequest(BaseModel):

@@ -10,7 +10,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from helpgate.api import examples
 from helpgate.api.schemas.fields import Email, no_line_breaks
-from helpgate.core.models import ImapSecurity, Lease, Mailbox
+from helpgate.models import ImapSecurity, Lease, Mailbox
 
 # aioimaplib sends the LOGIN username as an IMAP atom, unquoted (RFC 3501 section 9): printable ASCII without
 # spaces and without the characters that would start another token. Folder names may be anything but control

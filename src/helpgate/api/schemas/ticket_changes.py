@@ -11,9 +11,9 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from helpgate.api import examples
 from helpgate.api.schemas.fields import CONTROL, MAX_BASE64_CHARS, Email, Moment, no_line_breaks
-from helpgate.core.models import Priority, TicketStatus
-from helpgate.core.services.paging import MAX_PAGE_SIZE
-from helpgate.core.services.queue import TicketFilter, TicketSort
+from helpgate.core.paging import MAX_PAGE_SIZE
+from helpgate.models import Priority, TicketStatus
+from helpgate.tickets.ticket_list import TicketFilter, TicketSort
 
 # --- agent actions on a ticket (replies, notes, changes) ------------------------------------------------
 

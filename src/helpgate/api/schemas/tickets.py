@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from helpgate.api import examples
 from helpgate.core import safe_html
-from helpgate.core.models import (
+from helpgate.models import (
     DeliveryStatus,
     Direction,
     Message,
@@ -20,7 +20,7 @@ from helpgate.core.models import (
     Ticket,
     TicketStatus,
 )
-from helpgate.core.services.queue import Stats
+from helpgate.tickets.ticket_list import Stats
 
 
 class PersonOut(BaseModel):

@@ -6,7 +6,8 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from helpgate.core.services import events, routing
+from helpgate.outbox import events
+from helpgate.tickets import routing
 from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Context, Step, Workflow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from helpgate.core.mail.outgoing import Outgoing
-from helpgate.core.services.routing import Targets
+from helpgate.mail_out.outgoing import Outgoing
+from helpgate.tickets.routing import Targets
 from helpgate.workflows.ai.gemini import GeminiTriager
 from helpgate.workflows.step import Context
 

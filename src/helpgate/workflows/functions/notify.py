@@ -11,11 +11,13 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from helpgate.core.mail import compose
-from helpgate.core.mail.templates import TemplateKind
-from helpgate.core.models import TicketStatus
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import events, outbound, replies, suppressions, tickets, users
+from helpgate.accounts import users
+from helpgate.core.clock import utcnow
+from helpgate.mail_out import compose, outbound, suppressions
+from helpgate.mail_out.templates import TemplateKind
+from helpgate.models import TicketStatus
+from helpgate.outbox import events
+from helpgate.tickets import replies, tickets
 from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Context, Step, Workflow
 

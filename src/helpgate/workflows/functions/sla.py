@@ -11,10 +11,11 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from helpgate.core.mail import compose
-from helpgate.core.mail.templates import TemplateKind
-from helpgate.core.models.clock import utcnow
-from helpgate.core.services import events, outbound, routing
+from helpgate.core.clock import utcnow
+from helpgate.mail_out import compose, outbound
+from helpgate.mail_out.templates import TemplateKind
+from helpgate.outbox import events
+from helpgate.tickets import routing
 from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Cancel, Context, Step, Workflow
 

@@ -6,8 +6,10 @@ from typing import Any
 
 from beanie import PydanticObjectId
 
-from helpgate.core.models import Priority, TriageRecord
-from helpgate.core.services import events, routing, skills, tickets
+from helpgate.accounts import skills
+from helpgate.models import Priority, TriageRecord
+from helpgate.outbox import events
+from helpgate.tickets import routing, tickets
 from helpgate.workflows.ai.gemini import triage_ticket as classify
 from helpgate.workflows.ai.triage import SkillInfo, TicketText, TriageOutcome
 from helpgate.workflows.functions.deps import Deps, log_failure

@@ -1,0 +1,79 @@
+"""The skill catalog: what triage may choose from and what agents are matched on."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from helpgate.audit import audit
+from helpgate.core.errors import InvalidInput
+from helpgate.models import AuditAction, Skill, User
+
+log = logging.getLogger(__name__)
+
+_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
+
+
+@dataclass(frozen=True)
+class SkillEntry:
+    name: str
+    description: str = ""
+
+
+def normalise(name: str) -> str:
+    """A skill's name as stored: lower-case, 1-40 of a-z 0-9 _ . -; InvalidInput otherwise."""
+    candidate = name.strip().lower()
+    if not _NAME.fullmatch(candidate):
+        raise InvalidInput(f"invalid skill name {name!r}: use 1-40 of a-z, 0-9, '_', '.', '-'")
+    return candidate
+
+
+async def catalog() -> list[Skill]:
+    return await Skill.find({}).sort("name").to_list()
+
+
+async def names() -> set[str]:
+    return {skill.name for skill in await catalog()}
+
+
+async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) -> list[Skill]:
+    """Make the catalog exactly `entries` (names normalised, duplicates refused), audited as `actor` (None audits
+    nothing: a store seeded for tests or benchmarks)."""
+    wanted: dict[str, str] = {}
+    for entry in entries:
+        name = normalise(entry.name)
+        if name in wanted:
+            raise InvalidInput(f"skill {name!r} is listed twice")
+        wanted[name] = entry.description.strip()[:500]
+    collection = Skill.get_pymongo_collection()
+    removed = sorted(await names() - wanted.keys())
+    await collection.delete_many({"name": {"$nin": list(wanted)}})
+    for name, description in wanted.items():
+        await collection.update_one({"name": name}, {"$set": {"description": description}}, upsert=True)
+    if removed:  # a skill no longer in the catalog is no agent's skill either
+        await User.get_pymongo_collection().update_many(
+            {"skills": {"$in": removed}}, {"$pull": {"skills": {"$in": removed}}}
+        )
+    log.info("skills.replaced count=%d removed=%s", len(wanted), ",".join(removed) or "-")
+    replaced = await catalog()
+    if actor is not None:
+        await audit.record(
+            actor=actor,
+            action=AuditAction.SKILLS_REPLACED,
+            target_type="skills",
+            target_id="catalog",
+            changes={"skills": [skill.name for skill in replaced]},
+        )
+    return replaced
+
+
+async def check_known(requested: Sequence[str]) -> list[str]:
+    """`requested` normalised and deduplicated; InvalidInput naming any skill not in the catalog."""
+    known = await names()
+    result = list(dict.fromkeys(normalise(name) for name in requested))
+    unknown = [name for name in result if name not in known]
+    if unknown:
+        raise InvalidInput(f"unknown skills: {', '.join(unknown)} (add them to the catalog first)")
+    return result

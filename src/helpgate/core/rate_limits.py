@@ -1,0 +1,126 @@
+"""Rate limits in the store (shared by every helpgate process): fixed windows counted atomically.
+
+Automatic mail (acknowledgements, notices) is limited per recipient, so a mail loop with an auto-responder
+stops after a few rounds: by default 10 per 10 minutes per ticket and 30 per 10 minutes in total. The inbound
+loop protection counts through `hit` as well. Mail written by a person is never limited.
+A fixed window can let through up to twice the limit across a window boundary; that is fine for loops.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from pymongo import ReturnDocument
+
+from helpgate.core.rate_window import RateWindow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Limit:
+    count: int
+    window: timedelta
+
+
+AUTOMATIC_PER_TICKET = Limit(10, timedelta(minutes=10))
+AUTOMATIC_PER_RECIPIENT = Limit(30, timedelta(minutes=10))
+
+
+def window_start(limit: Limit, now: datetime) -> int:
+    """The start, in unix seconds, of the fixed window `now` falls in."""
+    seconds = max(1, int(limit.window.total_seconds()))
+    return int(now.timestamp()) // seconds * seconds
+
+
+def _id(key: str, limit: Limit, now: datetime) -> str:
+    return f"{key}@{window_start(limit, now)}"
+
+
+async def count(*, key: str, limit: Limit, now: datetime) -> int:
+    """Count one event for `key` in the current window: one atomic `$inc` (upserting the window), and the
+    window's count with this event in it. Concurrent callers each get a different count, so comparing it
+    with the limit lets exactly `limit.count` of them through (issue 14, finding 10)."""
+    start = window_start(limit, now)
+    seconds = max(1, int(limit.window.total_seconds()))
+    document = await RateWindow.get_pymongo_collection().find_one_and_update(
+        {"_id": f"{key}@{start}"},
+        {
+            "$inc": {"hits": 1},
+            "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert document is not None
+    return int(document["hits"])
+
+
+async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
+    """Count one event for `key` in the current window; True while the window is within the limit."""
+    return await count(key=key, limit=limit, now=now) <= limit.count
+
+
+async def uncount(*, key: str, limit: Limit, now: datetime) -> None:
+    """Take back one event `count` counted at `now` (the same window): it turned out not to count."""
+    window = {"_id": _id(key, limit, now), "hits": {"$gt": 0}}
+    await RateWindow.get_pymongo_collection().update_one(window, {"$inc": {"hits": -1}})
+
+
+async def forget(*, key: str, limit: Limit, now: datetime) -> None:
+    """Clear `key`'s count in the window of `now`."""
+    await RateWindow.get_pymongo_collection().delete_one({"_id": _id(key, limit, now)})
+
+
+async def allow_automatic(
+    *,
+    recipient: str,
+    ticket_number: int | None,
+    now: datetime,
+    per_ticket: Limit = AUTOMATIC_PER_TICKET,
+    per_recipient: Limit = AUTOMATIC_PER_RECIPIENT,
+) -> str | None:
+    """None when one more automatic mail may go to `recipient`; otherwise the reason it may not."""
+    address = recipient.lower()
+    if ticket_number is not None and per_ticket.window == per_recipient.window:
+        # One window counts both (its hits, and its hits per ticket): one write.
+        hits, on_ticket = await _count_both(
+            key=f"auto:{address}", ticket_number=ticket_number, limit=per_recipient, now=now
+        )
+        if on_ticket > per_ticket.count:
+            return _over_on_ticket(per_ticket, address, ticket_number)
+        if hits > per_recipient.count:
+            return _over(per_recipient, address)
+        return None
+    if ticket_number is not None and not await hit(key=f"auto:{address}:#{ticket_number}", limit=per_ticket, now=now):
+        return _over_on_ticket(per_ticket, address, ticket_number)
+    if not await hit(key=f"auto:{address}", limit=per_recipient, now=now):
+        return _over(per_recipient, address)
+    return None
+
+
+def _over_on_ticket(limit: Limit, address: str, ticket_number: int) -> str:
+    return f"over {limit.count} automatic mails to {address} on ticket {ticket_number} in {limit.window}"
+
+
+def _over(limit: Limit, address: str) -> str:
+    return f"over {limit.count} automatic mails to {address} in {limit.window}"
+
+
+async def _count_both(*, key: str, ticket_number: int, limit: Limit, now: datetime) -> tuple[int, int]:
+    """Like `count`, also counting the event for its ticket in the same window: (hits, hits on the ticket)."""
+    start = window_start(limit, now)
+    seconds = max(1, int(limit.window.total_seconds()))
+    document = await RateWindow.get_pymongo_collection().find_one_and_update(
+        {"_id": f"{key}@{start}"},
+        {
+            "$inc": {"hits": 1, f"tickets.{ticket_number}": 1},
+            "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
+        },
+        upsert=True,
+        return_document=ReturnDocument.AFTER,
+    )
+    assert document is not None
+    return int(document["hits"]), int(document["tickets"][str(ticket_number)])

@@ -1,1 +1,0 @@
-"""Use cases. The only code that writes models; each takes plain arguments and returns models."""

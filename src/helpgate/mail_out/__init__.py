@@ -1,0 +1,1 @@
+"""Mail out: the queue of outbound mail, composing, the transports, the worker that sends, suppressions."""

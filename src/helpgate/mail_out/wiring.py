@@ -1,0 +1,65 @@
+"""Build the outbound parts from Settings, for the composition root (the Gateway): nothing is chosen at import."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from helpgate.core.settings import Settings
+from helpgate.mail_out.outgoing import Handover, Outgoing
+from helpgate.mail_out.templates import Templates
+from helpgate.mail_out.transport import DEFAULT_PORTS, FileTransport, SmtpConfig, SmtpTransport, Transport
+from helpgate.mail_out.worker import OutboundWorker, RetryPolicy
+
+log = logging.getLogger(__name__)
+
+OUTBOX_DIR = "outbox"
+
+
+def make_transport(settings: Settings) -> Transport:
+    """SMTP when SMTP_HOST is set (Mailtrap, any relay), else .eml files in `<data dir>/outbox/`."""
+    if not settings.outbound_smtp_host:
+        outbox = settings.data_dir / OUTBOX_DIR
+        log.warning("mail.file_transport path=%s: no SMTP_HOST, mail is written there, not sent", outbox)
+        return FileTransport(outbox)
+    security = settings.outbound_smtp_security
+    password = settings.outbound_smtp_password
+    return SmtpTransport(
+        SmtpConfig(
+            host=settings.outbound_smtp_host,
+            port=settings.outbound_smtp_port or DEFAULT_PORTS[security],
+            security=security,
+            username=settings.outbound_smtp_username,
+            password=password.get_secret_value() if password is not None else None,
+            ca_file=settings.outbound_smtp_ca_file,
+        )
+    )
+
+
+def make_outgoing(
+    settings: Settings,
+    *,
+    secret: str,
+    wake: Callable[[], None],
+    handover: Callable[[], Handover | None] | None = None,
+) -> Outgoing:
+    address, name = Outgoing.parse_from(settings.mail_from or settings.support_addresses[0])
+    return Outgoing(
+        from_address=address,
+        from_name=name,
+        secret=secret,
+        templates=Templates(settings.data_dir),
+        max_attachment_bytes=settings.max_reply_attachment_bytes,
+        wake=wake,
+        **({} if handover is None else {"handover": handover}),
+    )
+
+
+def make_worker(settings: Settings, transport: Transport, *, loop_marker: str) -> OutboundWorker:
+    return OutboundWorker(
+        transport=transport,
+        loop_marker=loop_marker,
+        connections=settings.outbound_connections,
+        retry=RetryPolicy(base_seconds=settings.outbound_retry_seconds, max_attempts=settings.outbound_max_attempts),
+        lease_seconds=settings.outbound_lease_seconds,
+    )

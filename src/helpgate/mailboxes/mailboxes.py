@@ -1,0 +1,255 @@
+"""IMAP mailboxes: configuration (each change audited, the password only as changed), and the cursor and status
+their pollers keep."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from beanie import PydanticObjectId
+from pymongo.errors import DuplicateKeyError
+
+from helpgate.accounts.users import normalise_email
+from helpgate.audit import audit
+from helpgate.core import paging
+from helpgate.core.clock import utcnow
+from helpgate.core.crypto import SecretBox
+from helpgate.core.errors import Conflict, InvalidInput, NotFound
+from helpgate.models import AuditAction, ImapSecurity, Mailbox, User
+
+log = logging.getLogger(__name__)
+
+
+def check_after_import(action: str) -> str:
+    if action == "seen" or (action.startswith("move:") and len(action) > len("move:")):
+        return action
+    raise InvalidInput(f"after-import action must be 'seen' or 'move:<folder>', not {action!r}")
+
+
+async def create(
+    *,
+    actor: User | str | None,
+    box: SecretBox,
+    address: str,
+    imap_host: str,
+    username: str,
+    password: str,
+    imap_port: int | None = None,
+    imap_security: ImapSecurity = ImapSecurity.TLS,
+    imap_verify_tls: bool = True,
+    folder: str = "INBOX",
+    after_import: str = "seen",
+    import_history: bool = False,
+    display_name: str = "",
+    poll_interval_seconds: float = 60.0,
+    enabled: bool = True,
+    authserv_ids: list[str] | None = None,
+    trust_first_authentication_results: bool = False,
+) -> Mailbox:
+    """A new mailbox, audited as made by `actor` with the settings asked for (None audits nothing: a store seeded
+    for tests or benchmarks)."""
+    mailbox = Mailbox(
+        address=normalise_email(address),
+        display_name=display_name,
+        imap_host=imap_host,
+        imap_port=imap_port or (993 if imap_security is ImapSecurity.TLS else 143),
+        imap_security=imap_security,
+        imap_verify_tls=imap_verify_tls,
+        username=username,
+        password_encrypted=box.encrypt(password),
+        folder=folder,
+        after_import=check_after_import(after_import),
+        import_history=import_history,
+        poll_interval_seconds=poll_interval_seconds,
+        enabled=enabled,
+        authserv_ids=[authserv_id.strip().lower() for authserv_id in authserv_ids or [] if authserv_id.strip()],
+        trust_first_authentication_results=trust_first_authentication_results,
+    )
+    try:
+        await mailbox.insert()
+    except DuplicateKeyError:
+        raise Conflict(f"a mailbox for {mailbox.address} exists") from None
+    log.info("mailbox.created address=%s host=%s:%d", mailbox.address, imap_host, mailbox.imap_port)
+    if actor is not None:
+        asked = {
+            "address": address,
+            "display_name": display_name,
+            "imap_host": imap_host,
+            "imap_port": imap_port,
+            "imap_security": imap_security,
+            "imap_verify_tls": imap_verify_tls,
+            "username": username,
+            "password": password,
+            "folder": folder,
+            "after_import": after_import,
+            "import_history": import_history,
+            "poll_interval_seconds": poll_interval_seconds,
+            "enabled": enabled,
+            "authserv_ids": authserv_ids or [],
+            "trust_first_authentication_results": trust_first_authentication_results,
+        }
+        await _audit(actor, AuditAction.MAILBOX_CREATED, mailbox, asked)
+    return mailbox
+
+
+async def list_all() -> list[Mailbox]:
+    return await Mailbox.find_all().sort("address").to_list()
+
+
+async def get(mailbox_id: PydanticObjectId) -> Mailbox | None:
+    return await Mailbox.get(mailbox_id)
+
+
+async def get_by_address(address: str) -> Mailbox:
+    mailbox = await Mailbox.find_one({"address": address.strip().lower()})
+    if mailbox is None:
+        raise NotFound(f"no mailbox for {address}")
+    return mailbox
+
+
+async def find_by_address(address: str) -> Mailbox | None:
+    return await Mailbox.find_one({"address": address.strip().lower()})
+
+
+async def set_enabled(address: str, enabled: bool, *, actor: User | str) -> Mailbox:
+    """Start or stop importing from the mailbox, audited as `actor`."""
+    mailbox = await get_by_address(address)
+    await _set(mailbox, {"enabled": enabled, "updated_at": utcnow()})
+    mailbox.enabled = enabled
+    log.info("mailbox.%s address=%s", "enabled" if enabled else "disabled", mailbox.address)
+    await _audit(actor, AuditAction.MAILBOX_UPDATED, mailbox, {"enabled": enabled})
+    return mailbox
+
+
+async def delete(address: str, *, actor: User | str) -> None:
+    """Forget the mailbox with this address (imported mail stays), audited as `actor`."""
+    await _delete(await get_by_address(address), actor=actor)
+
+
+async def record_state(mailbox: Mailbox, **state: Any) -> None:
+    """Update the poller's view of the mailbox (cursor, connection, last poll, errors)."""
+    await _set(mailbox, {f"state.{name}": value for name, value in state.items()})
+    for name, value in state.items():
+        setattr(mailbox.state, name, value)
+
+
+async def count_imported(mailbox: Mailbox, *, uid: int) -> None:
+    """One message stored: move the cursor past it."""
+    await Mailbox.get_pymongo_collection().update_one(
+        {"_id": mailbox.id}, {"$set": {"state.last_uid": uid}, "$inc": {"state.imported": 1}}
+    )
+    mailbox.state.last_uid = uid
+    mailbox.state.imported += 1
+
+
+async def _set(mailbox: Mailbox, fields: dict[str, Any]) -> None:
+    await Mailbox.get_pymongo_collection().update_one({"_id": mailbox.id}, {"$set": fields})
+
+
+async def _audit(actor: User | str, action: AuditAction, mailbox: Mailbox, changes: dict[str, Any]) -> None:
+    await audit.record(
+        actor=actor,
+        action=action,
+        target_type="mailbox",
+        target_id=str(mailbox.id),
+        target_label=mailbox.address,
+        changes=changes,
+    )
+
+
+def default_port(security: ImapSecurity) -> int:
+    return 993 if security is ImapSecurity.TLS else 143
+
+
+def parse_id(mailbox_id: str) -> PydanticObjectId:
+    """The id in a path; NotFound (not a validation error) when it cannot name a mailbox."""
+    found = paging.object_id(mailbox_id)
+    if found is None:
+        raise NotFound(f"mailbox {mailbox_id[:64]!r} not found")
+    return found
+
+
+async def require(mailbox_id: str) -> Mailbox:
+    mailbox = await get(parse_id(mailbox_id))
+    if mailbox is None:
+        raise NotFound(f"mailbox {mailbox_id[:64]!r} not found")
+    return mailbox
+
+
+@dataclass(frozen=True)
+class MailboxChanges:
+    """What an admin asks to change on a mailbox; fields left None are kept."""
+
+    address: str | None = None
+    display_name: str | None = None
+    imap_host: str | None = None
+    imap_port: int | None = None
+    imap_security: ImapSecurity | None = None
+    imap_verify_tls: bool | None = None
+    username: str | None = None
+    password: str | None = None
+    folder: str | None = None
+    after_import: str | None = None
+    import_history: bool | None = None
+    poll_interval_seconds: float | None = None
+    enabled: bool | None = None
+    authserv_ids: list[str] | None = None
+    trust_first_authentication_results: bool | None = None
+
+
+# Another server, account or folder is another mailbox: its UIDs say nothing about the old cursor.
+_NEW_MAILBOX_FIELDS = ("imap_host", "username", "folder")
+
+
+async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes: MailboxChanges) -> Mailbox:
+    """Change a mailbox, audited as `actor` with the fields asked for (a new password only as changed); a running
+    gateway restarts its poller at its next reconciliation (`updated_at`).
+
+    A new host, username or folder starts from a fresh cursor (only unread mail is imported, unless
+    `import_history`). A new security without a port moves a default port along (993 <-> 143).
+    """
+    mailbox = await require(mailbox_id)
+    given = {name: value for name, value in asdict(changes).items() if value is not None}
+    values = {name: value for name, value in given.items() if name != "password"}
+    if changes.address is not None:
+        values["address"] = normalise_email(changes.address)
+    if changes.authserv_ids is not None:
+        values["authserv_ids"] = [item.strip().lower() for item in changes.authserv_ids if item.strip()]
+    if changes.after_import is not None:
+        check_after_import(changes.after_import)
+    if changes.password is not None:
+        values["password_encrypted"] = box.encrypt(changes.password)
+    security = changes.imap_security
+    if security is not None and changes.imap_port is None and mailbox.imap_port == default_port(mailbox.imap_security):
+        values["imap_port"] = default_port(security)
+    if security is not None:
+        values["imap_security"] = str(security)  # stored as the plain string, like Beanie does
+    if not values:
+        await _audit(actor, AuditAction.MAILBOX_UPDATED, mailbox, given)
+        return mailbox
+    if any(name in values and values[name] != getattr(mailbox, name) for name in _NEW_MAILBOX_FIELDS):
+        values["state.uidvalidity"] = None
+        values["state.last_uid"] = 0
+    values["updated_at"] = utcnow()
+    try:
+        await _set(mailbox, values)
+    except DuplicateKeyError:
+        raise Conflict(f"a mailbox for {values['address']} exists") from None
+    log.info("mailbox.updated address=%s fields=%s", mailbox.address, ",".join(sorted(given)))
+    changed = await require(mailbox_id)
+    await _audit(actor, AuditAction.MAILBOX_UPDATED, changed, given)
+    return changed
+
+
+async def delete_by_id(mailbox_id: str, *, actor: User | str) -> Mailbox:
+    """Forget a mailbox (imported mail stays), audited as `actor`; a running gateway stops its poller at its next
+    reconciliation."""
+    return await _delete(await require(mailbox_id), actor=actor)
+
+
+async def _delete(mailbox: Mailbox, *, actor: User | str) -> Mailbox:
+    await mailbox.delete()
+    log.info("mailbox.deleted address=%s", mailbox.address)
+    await _audit(actor, AuditAction.MAILBOX_DELETED, mailbox, {})
+    return mailbox

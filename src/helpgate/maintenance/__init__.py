@@ -1,0 +1,1 @@
+"""Work on the whole store: archive and restore, retention, and what is waiting in the queues."""

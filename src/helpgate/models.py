@@ -1,0 +1,81 @@
+"""Every Beanie document, from the domain packages that hold them (for init_beanie and the archive).
+
+Services are the only code that writes them."""
+
+from beanie import Document
+
+from helpgate.accounts.models.password_reset import PasswordResetToken
+from helpgate.accounts.models.session import RefreshToken
+from helpgate.accounts.models.skill import Skill
+from helpgate.accounts.models.user import Role, User
+from helpgate.audit.models import AuditAction, AuditEntry
+from helpgate.core.rate_window import RateWindow
+from helpgate.inbound.models.raw_message import RawMessage, RawStatus
+from helpgate.mail_out.models.outbound import DeliveryStatus, OutboundMail, Transition
+from helpgate.mail_out.models.suppression import Suppression
+from helpgate.mailboxes.models.lease import Lease
+from helpgate.mailboxes.models.mailbox import ImapSecurity, Mailbox, MailboxState
+from helpgate.outbox.models.event import EventStatus, OutboxEvent
+from helpgate.outbox.models.workflow_run import RunStatus, WorkflowRun
+from helpgate.tickets.models.attachment import Attachment
+from helpgate.tickets.models.counter import Counter
+from helpgate.tickets.models.message import AttachmentRef, Direction, Message, MessageFlag, MessageKind
+from helpgate.tickets.models.ticket import Participant, Priority, Ticket, TicketStatus, TriageRecord
+
+ALL_MODELS: tuple[type[Document], ...] = (
+    User,
+    Ticket,
+    Message,
+    RawMessage,
+    Counter,
+    RefreshToken,
+    Mailbox,
+    Attachment,
+    OutboundMail,
+    Suppression,
+    RateWindow,
+    OutboxEvent,
+    WorkflowRun,
+    Skill,
+    PasswordResetToken,
+    AuditEntry,
+    Lease,
+)
+
+__all__ = [
+    "ALL_MODELS",
+    "Attachment",
+    "AttachmentRef",
+    "AuditAction",
+    "AuditEntry",
+    "Counter",
+    "DeliveryStatus",
+    "Direction",
+    "EventStatus",
+    "ImapSecurity",
+    "Lease",
+    "Mailbox",
+    "MailboxState",
+    "Message",
+    "MessageFlag",
+    "MessageKind",
+    "OutboundMail",
+    "OutboxEvent",
+    "Participant",
+    "PasswordResetToken",
+    "Priority",
+    "RateWindow",
+    "RawMessage",
+    "RawStatus",
+    "RefreshToken",
+    "Role",
+    "RunStatus",
+    "Skill",
+    "Suppression",
+    "Ticket",
+    "TicketStatus",
+    "Transition",
+    "TriageRecord",
+    "User",
+    "WorkflowRun",
+]

@@ -1,0 +1,1 @@
+"""The outbox: events every change announces (the live feed), and the workflow runs they start."""

@@ -1,0 +1,1 @@
+"""Tickets and their messages: opening from mail or the API, replies, the ticket list, counters, routing."""

@@ -1,0 +1,100 @@
+"""A ticket: one conversation with one requester. Kept small; message bodies live in `messages`."""
+
+from datetime import datetime
+from enum import StrEnum
+
+from beanie import Document, PydanticObjectId
+from pydantic import BaseModel, Field
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from helpgate.core.clock import utcnow
+
+
+class TicketStatus(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    SOLVED = "solved"
+    CLOSED = "closed"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+#: How the queue sorts by priority (high first); a ticket with no priority yet ranks lowest.
+PRIORITY_RANK: dict[Priority | None, int] = {Priority.HIGH: 3, Priority.MEDIUM: 2, Priority.LOW: 1, None: 0}
+SEARCH_TEXT_CHARS = 2000
+
+
+class Participant(BaseModel):
+    user_id: PydanticObjectId
+    email: str
+    name: str = ""
+
+
+class TriageRecord(BaseModel):
+    """What the triage decided and how: shown to agents beside the ticket."""
+
+    source: str  # "gemini" or "heuristic"
+    model: str | None = None
+    summary: str = ""
+    helpful_notes: str = ""
+    language: str = "und"
+    sentiment: str = "neutral"
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    latency_ms: int = 0
+    attempts: int = 0  # Gemini calls made
+    fallback_reason: str | None = None  # why the heuristic ran
+    at: datetime = Field(default_factory=utcnow)
+
+
+class Ticket(Document):
+    number: int
+    subject: str
+    status: TicketStatus = TicketStatus.NEW
+    priority: Priority | None = None
+    category: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    requester: Participant
+    assignee: Participant | None = None
+    mailbox: str | None = None  # the support address the ticket was opened through
+    message_count: int = 0
+    # The dedupe key of the message that opened the ticket: re-processing that message finds this ticket.
+    origin_key: str
+    # Who may thread into this ticket by its [#number] subject token: requester, Cc'd people, repliers.
+    participants: list[str] = Field(default_factory=list)
+    subject_key: str = ""  # the normalised subject, for the same-sender subject fallback
+    thread_roots: list[str] = Field(default_factory=list)  # Outlook Thread-Index conversation roots
+    auth_failed: bool = False  # the opening mail failed DMARC at the receiving server (possible spoofing)
+    flags: list[str] = Field(default_factory=list)  # what staff should know of the opening mail (MessageFlag values)
+    linked_tickets: list[int] = Field(default_factory=list)  # tickets the opening mail referred to but may not join
+    triage: TriageRecord | None = None
+    assigned_at: datetime | None = None
+    first_response_at: datetime | None = None  # an agent's first reply to the customer
+    response_due_at: datetime | None = None  # first-response target from the priority (SLA)
+    escalated_at: datetime | None = None  # the target passed unanswered: priority raised, admins told
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    # Derived, kept in step by services.tickets.apply_update: PRIORITY_RANK of `priority`, because the enum's
+    # strings do not sort by urgency.
+    priority_rank: int = 0
+    # Subject and the opening message's text, lower-cased, at most SEARCH_TEXT_CHARS: what `q` searches. The
+    # embedded store has no $text, and a regex over the messages collection would decode every message body.
+    search_text: str = ""
+
+    class Settings:
+        name = "tickets"
+        indexes = [
+            # Not unique: numbers come from an atomic counter. A unique index on a number costs a full
+            # collection scan per insert on the embedded store (mongoeco 4.11 checks numeric keys by scanning).
+            IndexModel([("number", ASCENDING)], name="number"),
+            IndexModel([("origin_key", ASCENDING)], unique=True, name="origin_unique"),
+            IndexModel([("requester.user_id", ASCENDING), ("number", DESCENDING)], name="requester_number"),
+            IndexModel([("subject_key", ASCENDING), ("requester.email", ASCENDING)], name="subject_requester"),
+            IndexModel([("thread_roots", ASCENDING)], name="thread_roots"),
+            IndexModel([("assignee.user_id", ASCENDING), ("status", ASCENDING)], name="assignee_status"),
+        ]

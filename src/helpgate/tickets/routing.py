@@ -1,0 +1,212 @@
+"""Where a new ticket goes: its triage recorded, an agent chosen and assigned, its first-response target kept.
+
+Called by the workflow functions (workflows/functions/); each call is safe to repeat, because a step may
+run again after a crash before its result was recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from beanie import PydanticObjectId
+from pymongo import ReturnDocument
+
+from helpgate.core.clock import utcnow
+from helpgate.models import Priority, Role, Ticket, TicketStatus, TriageRecord, User
+from helpgate.outbox import events
+from helpgate.tickets import tickets
+
+log = logging.getLogger(__name__)
+
+OPEN_STATUSES = tickets.OPEN_STATUSES
+UNANSWERED_STATUSES = (TicketStatus.NEW, TicketStatus.OPEN)
+RAISED = {Priority.LOW: Priority.MEDIUM, Priority.MEDIUM: Priority.HIGH, Priority.HIGH: Priority.HIGH}
+
+
+@dataclass(frozen=True)
+class Targets:
+    """First-response targets per priority."""
+
+    high: timedelta
+    medium: timedelta
+    low: timedelta
+
+    def for_priority(self, priority: Priority) -> timedelta:
+        return {Priority.HIGH: self.high, Priority.MEDIUM: self.medium, Priority.LOW: self.low}[priority]
+
+
+async def record_triage(
+    ticket_id: PydanticObjectId,
+    *,
+    priority: Priority,
+    category: str,
+    skills: Sequence[str],
+    record: TriageRecord,
+    targets: Targets,
+) -> Ticket | None:
+    """Store the triage on the ticket and announce `ticket/triaged`. Priority and category an agent has set
+    meanwhile are kept. None when the ticket is gone."""
+    ticket = await Ticket.get(ticket_id)
+    if ticket is None:
+        return None
+    now = utcnow()
+    values: dict[str, object] = {"triage": record.model_dump(), "skills": list(skills), "updated_at": now}
+    if ticket.priority is None:
+        values["priority"] = ticket.priority = priority
+    if ticket.category is None:
+        values["category"] = ticket.category = category
+    assert ticket.priority is not None
+    if ticket.response_due_at is None:
+        values["response_due_at"] = ticket.response_due_at = ticket.created_at + targets.for_priority(ticket.priority)
+    assert ticket.id is not None
+    await tickets.apply_update(ticket.id, {"$set": values})  # keeps priority_rank and the queue's counters
+    ticket.triage, ticket.skills = record, list(skills)
+    log.info(
+        "ticket.triaged number=%s source=%s priority=%s category=%s skills=%s",
+        ticket.number,
+        record.source,
+        ticket.priority,
+        ticket.category,
+        ",".join(skills),
+    )
+    await events.emit(
+        events.TICKET_TRIAGED,
+        key=f"{events.TICKET_TRIAGED} {ticket.id}",
+        data={
+            **tickets.ticket_ref(ticket),
+            "priority": str(ticket.priority),
+            "skills": list(skills),
+            "response_due_at": ticket.response_due_at.isoformat(),
+        },
+    )
+    return ticket
+
+
+@dataclass(frozen=True)
+class Choice:
+    user: User | None
+    reason: str
+
+
+async def _open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, int]:
+    """Each user's open tickets, counted in one query."""
+    loads: dict[PydanticObjectId | None, int] = {user.id: 0 for user in users}
+    cursor = await Ticket.get_pymongo_collection().aggregate(
+        [
+            {
+                "$match": {
+                    "assignee.user_id": {"$in": [user.id for user in users]},
+                    "status": {"$in": [str(status) for status in OPEN_STATUSES]},
+                }
+            },
+            {"$group": {"_id": "$assignee.user_id", "n": {"$sum": 1}}},
+        ]
+    )
+    async for group in cursor:
+        loads[PydanticObjectId(group["_id"])] = int(group["n"])
+    return loads
+
+
+def _coverage(user: User, wanted: set[str]) -> int:
+    return len(wanted & {skill.lower() for skill in user.skills})
+
+
+async def choose(skills: Sequence[str]) -> Choice:
+    """The active agent (not away) whose skills cover most of `skills`; ties go to the fewest open tickets,
+    then to whoever was assigned longest ago. With no such agent, an admin by the same rule."""
+    wanted = {skill.lower() for skill in skills}
+    staff = await User.find({"role": {"$in": [Role.AGENT, Role.ADMIN]}, "active": True, "away": False}).to_list()
+    agents = [user for user in staff if user.role is Role.AGENT]
+    if wanted:
+        matching = [user for user in agents if _coverage(user, wanted) > 0]
+        pool, why = matching, f"covers {{covered}} of {len(wanted)} skills ({', '.join(sorted(wanted))})"
+    else:
+        pool, why = agents, "no skills needed"
+    if not pool:
+        pool = [user for user in staff if user.role is Role.ADMIN]
+        why = "fallback to an admin: no available agent " + ("has these skills" if wanted else "")
+        why = why.strip()
+    if not pool:
+        return Choice(None, "no active agent or admin is available")
+    loads = await _open_loads(pool)
+    oldest = datetime.min.replace(tzinfo=utcnow().tzinfo)
+
+    def rank(user: User) -> tuple[int, int, datetime]:
+        return (-_coverage(user, wanted), loads[user.id], user.last_assigned_at or oldest)
+
+    best = min(pool, key=rank)
+    reason = why.format(covered=_coverage(best, wanted)) + f"; {loads[best.id]} open tickets"
+    return Choice(best, reason)
+
+
+async def assign_automatically(
+    ticket_id: PydanticObjectId, *, skills: Sequence[str] | None = None
+) -> tuple[Ticket | None, Choice]:
+    """Give an unassigned ticket to the agent `choose` picks and announce it. A ticket that has an assignee
+    already (an agent took it, or this ran before) is left as it is.
+
+    `skills` are the ticket's as triage announced them: then the ticket is not read first, and the write that
+    assigns it (only while unassigned) returns it."""
+    if skills is None:
+        found = await Ticket.get(ticket_id)
+        if found is None:
+            return None, Choice(None, "ticket not found")
+        if found.assignee is not None:
+            return found, Choice(None, f"already assigned to {found.assignee.email}")
+        skills = found.skills
+    choice = await choose(skills)
+    if choice.user is None:
+        log.warning("ticket.unassigned ticket=%s reason=%s", ticket_id, choice.reason)
+        return await Ticket.get(ticket_id), choice
+    now = utcnow()
+    assignee = tickets.participant(choice.user)
+    document = await Ticket.get_pymongo_collection().find_one_and_update(
+        {"_id": ticket_id, "assignee": None},
+        {"$set": {"assignee": assignee.model_dump(), "assigned_at": now, "updated_at": now}},
+        return_document=ReturnDocument.AFTER,
+    )
+    if document is None:
+        fresh = await Ticket.get(ticket_id)
+        if fresh is None:
+            return None, Choice(None, "ticket not found")
+        if fresh.assignee is not None:
+            return fresh, Choice(None, f"already assigned to {fresh.assignee.email}")
+        return fresh, Choice(None, "assigned meanwhile by someone else")
+    ticket = Ticket.model_validate(document)
+    await User.get_pymongo_collection().update_one({"_id": choice.user.id}, {"$set": {"last_assigned_at": now}})
+    log.info("ticket.assigned number=%s to=%s reason=%s", ticket.number, choice.user.email, choice.reason)
+    await tickets.announce_assignment(ticket, by=None, reason=choice.reason, now=now)
+    return ticket, choice
+
+
+async def escalate_if_unanswered(ticket_id: PydanticObjectId) -> Ticket | None:
+    """Past the first-response target with no agent reply: raise the priority one step, once.
+    Returns the escalated ticket, or None when nothing was due (answered, solved, escalated already)."""
+    ticket = await Ticket.get(ticket_id)
+    if ticket is None or ticket.first_response_at is not None or ticket.escalated_at is not None:
+        return None
+    if ticket.status not in UNANSWERED_STATUSES:
+        return None
+    now = utcnow()
+    raised = RAISED[ticket.priority or Priority.MEDIUM]
+    assert ticket.id is not None
+    escalated = await tickets.apply_update(
+        ticket.id,
+        {"$set": {"priority": raised, "escalated_at": now, "updated_at": now}},
+        where={"escalated_at": None, "first_response_at": None},
+    )
+    if not escalated:
+        return None
+    log.warning(
+        "ticket.escalated number=%s priority=%s->%s reason=no first response", ticket.number, ticket.priority, raised
+    )
+    ticket.priority, ticket.escalated_at = raised, now
+    await tickets.announce_update(ticket, fields=["priority"], by=None, now=now)
+    return ticket
+
+
+async def admins() -> list[User]:
+    return await User.find({"role": Role.ADMIN, "active": True}).to_list()
