@@ -51,8 +51,8 @@ async def test_a_new_ticket_cut_off_before_its_announcement_is_announced_on_retr
     store: AsyncMongoClient[dict[str, Any]],
 ) -> None:
     raw = await deliver(bytes(make_mail(message_id="<first@example.org>")))
-    # Killed after the message insert: the ticket not yet counted it, the body not kept, nothing announced.
-    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"message_count": 0}})
+    # Killed after the message insert (the ticket was inserted counting it): nothing announced. The body as a
+    # version that kept it in a later write left it: not kept yet.
     await Message.get_pymongo_collection().update_one({}, {"$set": {"full_text": ""}})
     raw = await cut_off(raw, event=events.TICKET_CREATED)
 
@@ -90,7 +90,9 @@ async def test_a_ticket_the_previous_version_left_uncounted_is_counted_when_its_
     write: a kill between the two, then an upgrade, leaves a ticket at 0."""
     raw = await deliver(bytes(make_mail(message_id="<first@example.org>")))
     await Message.find_all().delete()
-    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$set": {"message_count": 0}})
+    await Ticket.get_pymongo_collection().update_one(
+        {"number": 1}, {"$set": {"message_count": 0}, "$unset": {"applied": ""}}
+    )
     raw = await cut_off(raw, event=events.TICKET_CREATED)
 
     assert await pipeline.process(raw) is RawStatus.PROCESSED
@@ -123,6 +125,7 @@ async def test_a_reply_cut_off_before_the_ticket_update_is_counted_reopens_and_i
                 "participants": ["jane@example.org"],
             },
             "$inc": {"message_count": -1},
+            "$pop": {"applied": 1},  # the reply's key, recorded with the update that never happened
         },
     )
     raw = await cut_off(raw, event=events.TICKET_MESSAGE_RECEIVED)
@@ -166,6 +169,24 @@ async def test_a_delivery_cut_off_after_its_last_step_changes_nothing_when_finis
     )
     assert await pipeline.process(copy) is RawStatus.DUPLICATE
     assert (await the_ticket()).message_count == 2
+
+
+async def test_a_reply_the_previous_version_counted_before_it_was_cut_off_is_not_counted_again(
+    store: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    """The previous version recorded no message keys on the ticket: a reply it counted, cut off before its
+    announcement, is announced after the upgrade and not counted twice."""
+    await deliver(bytes(make_mail(message_id="<first@example.org>")))
+    reply = make_mail(
+        subject="Re: Printer on fire", message_id="<second@example.org>", in_reply_to="<first@example.org>"
+    )
+    raw = await deliver(bytes(reply))
+    await Ticket.get_pymongo_collection().update_one({"number": 1}, {"$unset": {"applied": ""}})
+    raw = await cut_off(raw, event=events.TICKET_MESSAGE_RECEIVED)
+
+    assert await pipeline.process(raw) is RawStatus.PROCESSED
+    assert (await the_ticket()).message_count == 2
+    assert await announced(events.TICKET_MESSAGE_RECEIVED) == 1
 
 
 def _ms(moment: datetime) -> datetime:

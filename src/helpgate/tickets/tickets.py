@@ -35,7 +35,7 @@ from helpgate.models import (
 )
 from helpgate.outbox import events
 from helpgate.tickets import counters
-from helpgate.tickets.models.ticket import PRIORITY_RANK, SEARCH_TEXT_CHARS
+from helpgate.tickets.models.ticket import APPLIED_KEPT, PRIORITY_RANK, SEARCH_TEXT_CHARS
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ async def insert_ticket(
         participants=_unique([requester.email, *first.participants]),
         subject_key=subject_key,
         thread_roots=[first.thread_root] if first.thread_root else [],
+        applied=[first.dedupe_key],
         auth_failed=auth_failed,
         flags=list(first.flags),
         linked_tickets=linked_tickets or [],
@@ -153,10 +154,8 @@ async def add_first_message(*, ticket: Ticket, first: NewMessage) -> Message:
         document = found
     else:
         log.info("message.added ticket=%s message_id=%s kind=%s", ticket.number, first.message_id, first.kind)
-        if ticket.message_count == 0 and first.kind is not MessageKind.NOTE:
-            # A ticket the previous version inserted uncounted, cut off before its first message.
-            await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": {"message_count": 1}})
-            ticket.message_count = 1
+    if not ticket.applied and ticket.message_count == 0:  # inserted uncounted by an older version, cut off here
+        await _update_ticket(ticket, first, status=None, now=ticket.created_at)
     await _announce_opened(ticket, first)
     return document
 
@@ -304,43 +303,55 @@ def _document(ticket: Ticket, message: NewMessage, *, now: datetime) -> Message:
 
 
 async def finish_message(*, ticket: Ticket, stored: Message, message: NewMessage) -> None:
-    """Finish a delivery cut off after its message was stored (the instance stopped): the ticket update that
-    follows the insert, when it never happened, and the announcement, which is stored once per key so making
-    it again is harmless. Without this the retry would find its own message and call the mail a duplicate,
-    and no workflow would ever hear of it: no triage, no acknowledgement."""
+    """Finish a delivery cut off after its message was stored (the instance stopped): the same steps as a
+    delivery, each of which does its part once: the ticket update (applied once per message key, recorded on
+    the ticket) and the announcement (stored once per key). Without this the retry would find its own message
+    and call the mail a duplicate, and no workflow would ever hear of it: no triage, no acknowledgement."""
     first = ticket.origin_key == stored.dedupe_key
-    # The update sets `updated_at` to the message's own `created_at`; a first message is the first one counted.
-    missed = ticket.message_count == 0 if first else ticket.updated_at < stored.created_at
-    if missed:
-        await _update_ticket(ticket, message, status=None, now=stored.created_at)
-    log.info("message.finished ticket=%s key=%s ticket_updated=%s", ticket.number, stored.dedupe_key, missed)
+    if not ticket.applied and (ticket.message_count > 0 if first else ticket.updated_at >= stored.created_at):
+        applied = False  # a ticket of the previous version, which recorded no keys: it counted the message
+    else:
+        applied = await _update_ticket(ticket, message, status=None, now=stored.created_at)
+    log.info("message.finished ticket=%s key=%s ticket_updated=%s", ticket.number, stored.dedupe_key, applied)
     if first:
         await _announce_opened(ticket, stored)
     else:
         await _announce(ticket, stored)
 
 
-async def _update_ticket(ticket: Ticket, message: NewMessage, *, status: TicketStatus | None, now: datetime) -> None:
+async def _update_ticket(ticket: Ticket, message: NewMessage, *, status: TicketStatus | None, now: datetime) -> bool:
     """What a new message changes on its ticket: the count customers see, participants, thread roots, the
-    status (an agent's reply: pending; a customer's mail to a pending or solved ticket reopens it)."""
+    status (an agent's reply: pending; a customer's mail to a pending or solved ticket reopens it). Applied once
+    per message: the write records the message's key on the ticket and is conditional on its absence, so a
+    resumed delivery neither counts the message twice nor guesses. False when it was applied before."""
     assert ticket.id is not None
     counted = message.kind is not MessageKind.NOTE
     changes: dict[str, object] = {"updated_at": now}
     if status is not None:
         changes["status"] = status
-    update: dict[str, object] = {"$inc": {"message_count": 1 if counted else 0}, "$set": changes}
+    update: dict[str, object] = {
+        "$inc": {"message_count": 1 if counted else 0},
+        "$set": changes,
+        "$push": {"applied": {"$each": [message.dedupe_key], "$slice": -APPLIED_KEPT}},
+    }
     joined = [address for address in _unique(message.participants) if address not in ticket.participants]
     roots = [message.thread_root] if message.thread_root and message.thread_root not in ticket.thread_roots else []
     if joined or roots:
         update["$addToSet"] = {
             name: {"$each": values} for name, values in (("participants", joined), ("thread_roots", roots)) if values
         }
-        ticket.participants += joined
-        ticket.thread_roots += roots
+    unapplied = {"applied": {"$ne": message.dedupe_key}}
     if status is not None:
-        await apply_update(ticket.id, update)  # keeps the per-status counters
+        applied = await apply_update(ticket.id, update, where=unapplied)  # keeps the per-status counters
     else:
-        await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, update)
+        applied = (
+            await Ticket.get_pymongo_collection().update_one({"_id": ticket.id, **unapplied}, update)
+        ).matched_count > 0
+    if not applied:
+        return False
+    ticket.participants += joined
+    ticket.thread_roots += roots
+    ticket.applied = [*ticket.applied, message.dedupe_key][-APPLIED_KEPT:]
     ticket.message_count += 1 if counted else 0
     ticket.updated_at = now
     if status is not None:
@@ -348,6 +359,7 @@ async def _update_ticket(ticket: Ticket, message: NewMessage, *, status: TicketS
     log.info("message.added ticket=%s message_id=%s kind=%s", ticket.number, message.message_id, message.kind)
     if message.direction is Direction.INBOUND and ticket.status in REOPENED_BY_CUSTOMER:
         await _reopen(ticket, now=now)
+    return True
 
 
 async def _announce(ticket: Ticket, document: Message) -> None:

@@ -9,6 +9,8 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from helpgate.core.clock import utcnow
 
+APPLIED_KEPT = 20  # message keys a ticket remembers as applied (Ticket.applied)
+
 
 class TicketStatus(StrEnum):
     NEW = "new"
@@ -69,6 +71,9 @@ class Ticket(Document):
     participants: list[str] = Field(default_factory=list)
     subject_key: str = ""  # the normalised subject, for the same-sender subject fallback
     thread_roots: list[str] = Field(default_factory=list)  # Outlook Thread-Index conversation roots
+    # The dedupe keys of the newest messages counted on the ticket (at most APPLIED_KEPT): a message's change to
+    # the ticket (its count, participants, status) is applied once, also when its delivery is resumed.
+    applied: list[str] = Field(default_factory=list)
     auth_failed: bool = False  # the opening mail failed DMARC at the receiving server (possible spoofing)
     flags: list[str] = Field(default_factory=list)  # what staff should know of the opening mail (MessageFlag values)
     linked_tickets: list[int] = Field(default_factory=list)  # tickets the opening mail referred to but may not join
