@@ -176,7 +176,7 @@ async def queue_automatic(
     With `idempotency` (say, a workflow run and step), a mail already queued under that key is returned
     as it is: a retried step neither queues it twice nor spends the recipient's rate limit again.
     """
-    if idempotency is not None:
+    if idempotency is not None and not to_staff:  # else the insert finds the first copy: no limit to spend twice
         key = outgoing.new_message_id(ticket.number if ticket else None, seed=idempotency)
         existing = await OutboundMail.find_one({"key": key})
         if existing is not None:

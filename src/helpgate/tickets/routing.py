@@ -10,6 +10,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
@@ -38,6 +39,48 @@ class Targets:
         return {Priority.HIGH: self.high, Priority.MEDIUM: self.medium, Priority.LOW: self.low}[priority]
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What triage read of a ticket (memoised as JSON in its run): `record_triage` decides from it, without
+    reading the ticket again while nobody changed what it decided from."""
+
+    ticket_id: PydanticObjectId
+    number: int
+    created_at: datetime
+    priority: Priority | None = None
+    category: str | None = None
+    response_due_at: datetime | None = None
+
+    @classmethod
+    def of(cls, ticket: Ticket) -> Seen:
+        assert ticket.id is not None
+        return cls(
+            ticket.id, ticket.number, ticket.created_at, ticket.priority, ticket.category, ticket.response_due_at
+        )
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "ticket_id": str(self.ticket_id),
+            "number": self.number,
+            "created_at": self.created_at.isoformat(),
+            "priority": None if self.priority is None else str(self.priority),
+            "category": self.category,
+            "response_due_at": None if self.response_due_at is None else self.response_due_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Seen:
+        due = data.get("response_due_at")
+        return cls(
+            ticket_id=PydanticObjectId(data["ticket_id"]),
+            number=int(data["number"]),
+            created_at=datetime.fromisoformat(data["created_at"]),
+            priority=None if data.get("priority") is None else Priority(data["priority"]),
+            category=data.get("category"),
+            response_due_at=None if due is None else datetime.fromisoformat(due),
+        )
+
+
 async def record_triage(
     ticket_id: PydanticObjectId,
     *,
@@ -46,43 +89,72 @@ async def record_triage(
     skills: Sequence[str],
     record: TriageRecord,
     targets: Targets,
-) -> Ticket | None:
-    """Store the triage on the ticket and announce `ticket/triaged`. Priority and category an agent has set
-    meanwhile are kept. None when the ticket is gone."""
-    ticket = await Ticket.get(ticket_id)
-    if ticket is None:
-        return None
+    seen: Seen | None = None,
+) -> Seen | None:
+    """Store the triage on the ticket and announce `ticket/triaged`; the ticket as triaged. Priority and category
+    an agent has set meanwhile are kept. None when the ticket is gone. With `seen` (what triage read), the write
+    is conditional on those fields being as seen, and the ticket is read only when they changed."""
+    for attempt in (seen, None):
+        if attempt is None:
+            found = await Ticket.get(ticket_id)
+            if found is None:
+                return None
+            attempt = Seen.of(found)
+        triaged = await _record(attempt, priority, category, skills, record, targets, checked=attempt is seen)
+        if triaged is not None:
+            return triaged
+    return None
+
+
+async def _record(
+    seen: Seen,
+    priority: Priority,
+    category: str,
+    skills: Sequence[str],
+    record: TriageRecord,
+    targets: Targets,
+    *,
+    checked: bool,
+) -> Seen | None:
     now = utcnow()
     values: dict[str, object] = {"triage": record.model_dump(), "skills": list(skills), "updated_at": now}
-    if ticket.priority is None:
-        values["priority"] = ticket.priority = priority
-    if ticket.category is None:
-        values["category"] = ticket.category = category
-    assert ticket.priority is not None
-    if ticket.response_due_at is None:
-        values["response_due_at"] = ticket.response_due_at = ticket.created_at + targets.for_priority(ticket.priority)
-    assert ticket.id is not None
-    await tickets.apply_update(ticket.id, {"$set": values})  # keeps priority_rank and the queue's counters
-    ticket.triage, ticket.skills = record, list(skills)
+    chosen = seen.priority or priority
+    if seen.priority is None:
+        values["priority"] = priority
+    if seen.category is None:
+        values["category"] = category
+    due = seen.response_due_at
+    if due is None:
+        values["response_due_at"] = due = seen.created_at + targets.for_priority(chosen)
+    where = (
+        {"priority": seen.priority, "category": seen.category, "response_due_at": seen.response_due_at}
+        if checked
+        else None
+    )
+    # keeps priority_rank and the queue's counters
+    if not await tickets.apply_update(seen.ticket_id, {"$set": values}, where=where):
+        return None
+    triaged = Seen(seen.ticket_id, seen.number, seen.created_at, chosen, seen.category or category, due)
     log.info(
         "ticket.triaged number=%s source=%s priority=%s category=%s skills=%s",
-        ticket.number,
+        seen.number,
         record.source,
-        ticket.priority,
-        ticket.category,
+        triaged.priority,
+        triaged.category,
         ",".join(skills),
     )
     await events.emit(
         events.TICKET_TRIAGED,
-        key=f"{events.TICKET_TRIAGED} {ticket.id}",
+        key=f"{events.TICKET_TRIAGED} {seen.ticket_id}",
         data={
-            **tickets.ticket_ref(ticket),
-            "priority": str(ticket.priority),
+            "ticket_id": str(seen.ticket_id),
+            "ticket_number": seen.number,
+            "priority": str(chosen),
             "skills": list(skills),
-            "response_due_at": ticket.response_due_at.isoformat(),
+            "response_due_at": due.isoformat(),
         },
     )
-    return ticket
+    return triaged
 
 
 @dataclass(frozen=True)

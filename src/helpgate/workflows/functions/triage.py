@@ -32,10 +32,10 @@ def triage_ticket(deps: Deps) -> Workflow:
         )
         catalog = [SkillInfo(name=skill.name, description=skill.description) for skill in await skills.catalog()]
         outcome = await classify(text, catalog, deps.triager)
-        return outcome.model_dump(mode="json")
+        return {**outcome.model_dump(mode="json"), "seen": routing.Seen.of(ticket).as_json()}
 
     async def record_step(ticket_id: PydanticObjectId, answer: dict[str, Any]) -> dict[str, Any]:
-        outcome = TriageOutcome.model_validate(answer)
+        outcome = TriageOutcome.model_validate({name: value for name, value in answer.items() if name != "seen"})
         triage = outcome.triage
         record = TriageRecord(
             source=outcome.source,
@@ -50,8 +50,10 @@ def triage_ticket(deps: Deps) -> Workflow:
             attempts=outcome.attempts,
             fallback_reason=outcome.fallback_reason,
         )
+        seen = answer.get("seen")  # absent from runs of an older version: the ticket is read
         ticket = await routing.record_triage(
             ticket_id,
+            seen=routing.Seen.from_json(seen) if isinstance(seen, dict) else None,
             priority=Priority(triage.priority),
             category=triage.category,
             skills=triage.skills,
