@@ -7,7 +7,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from pymongo import AsyncMongoClient
+
+from helpgate.core.crypto import SecretBox
+from helpgate.core.loops import ManualClock
 from helpgate.gateway import Gateway
+from helpgate.inbound.imap import Poller
 from helpgate.inbound.imap_names import modified_utf7
 from helpgate.mailboxes import mailboxes
 from helpgate.models import ImapSecurity, Mailbox, Message, RawMessage, RawStatus, Ticket
@@ -268,3 +273,35 @@ async def test_imported_mail_with_an_encoded_word_in_its_from_address_never_pass
         assert "jane@example.org" not in shown and shown.isprintable() and ticket.requester.email.count("@") == 1
     assert len(tickets) == sum(usable for _, usable in SPOOFING_SENDERS)
     assert await RawMessage.find({"status": RawStatus.QUARANTINED, "reason": "no usable From address"}).count() == 2
+
+
+async def test_a_server_that_hangs_up_is_tried_again_after_a_growing_backoff_on_the_pollers_clock(
+    store: AsyncMongoClient[dict[str, Any]],
+) -> None:
+    """Full jitter: the n-th failure in a row waits up to 2^(n-1) seconds; the test moves the clock, nothing sleeps."""
+
+    async def hang_up(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    box = SecretBox("backoff-test-secret-key-of-32-bytes-or-more")
+    mailbox = await mailboxes.create(
+        actor=None,
+        box=box, address="support@localhost", imap_host="127.0.0.1", imap_port=server.sockets[0].getsockname()[1],
+        imap_security=ImapSecurity.NONE, username="test", password=PASSWORD,
+    )  # fmt: skip
+    clock = ManualClock()
+    polling = asyncio.create_task(Poller(mailbox, box=box, on_stored=lambda _raw: None, clock=clock).run())
+    try:
+        for failures in (1, 2, 3, 4):
+            await clock.waiting()
+            [wait] = clock.sleepers()
+            assert 0 < wait <= 2 ** (failures - 1)
+            await clock.advance(wait)
+    finally:
+        polling.cancel()
+        await asyncio.gather(polling, return_exceptions=True)
+        server.close()
+
+    stored = await Mailbox.get(mailbox.id)
+    assert stored is not None and "connection lost during greeting" in (stored.state.last_error or "")

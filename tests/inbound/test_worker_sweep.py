@@ -10,10 +10,11 @@ from beanie import PydanticObjectId
 from pymongo import AsyncMongoClient
 
 from helpgate.core.clock import utcnow
+from helpgate.core.loops import ManualClock
 from helpgate.inbound import raw_messages
 from helpgate.inbound import worker as worker_module
 from helpgate.inbound.worker import InboundWorker
-from helpgate.models import RawMessage
+from helpgate.models import RawMessage, RawStatus
 from tests.mail import make_mail
 
 Store = AsyncMongoClient[dict[str, Any]]
@@ -90,3 +91,23 @@ async def test_mail_stored_under_the_receiving_instance_claim_is_swept_elsewhere
         {"_id": raw.id}, {"$set": {"claim_until": utcnow() - timedelta(seconds=1)}}
     )
     assert await other.sweep_once() == 1
+
+
+async def test_the_sweep_runs_every_sweep_interval_on_the_workers_clock(store: Store) -> None:
+    clock = ManualClock()
+    worker = InboundWorker(instance_id="instance-a", clock=clock)
+    await worker.start()
+    try:
+        [raw_id] = await _stored(1, minutes_ago=10)  # stored after the start: only a sweep finds it
+        await clock.waiting()
+        await clock.advance(worker_module.SWEEP_SECONDS - 1)
+        assert worker.backlog == 0 and worker.processed == 0
+        await clock.advance(1)
+        await clock.waiting()  # the sweep is done and waits for the next one
+        await worker.idle()
+    finally:
+        await worker.stop(5)
+
+    assert worker.processed == 1
+    raw = await RawMessage.get(raw_id)
+    assert raw is not None and raw.status != RawStatus.RECEIVED

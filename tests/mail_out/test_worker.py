@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
 from helpgate.mail_out import deliveries, outbound, senders, suppressions, wiring
 from helpgate.mail_out.templates import TemplateKind
+from helpgate.mail_out.worker import RetryPolicy
 from helpgate.models import DeliveryStatus, OutboundMail, Role, Ticket, User
 from helpgate.tickets import replies
 from helpgate.tickets.replies import NewFile
@@ -301,3 +303,9 @@ async def test_automatic_mail_handed_over_to_a_suppressed_address_is_not_mailed(
     mail = await wait_for_status(queued.key, "suppressed")
     assert mail.last_error == "jane@example.org is suppressed (bounced: 550 5.1.1 user unknown)"
     assert sink.received == []
+
+
+def test_retry_delays_double_from_the_base_up_to_the_cap_within_a_quarter() -> None:
+    policy = RetryPolicy(base_seconds=30.0, cap_seconds=3600.0, rng=random.Random(5))
+    for attempt, expected in ((1, 30.0), (2, 60.0), (3, 120.0), (8, 3600.0), (40, 3600.0)):
+        assert expected * 0.75 <= policy.delay(attempt) <= expected * 1.25

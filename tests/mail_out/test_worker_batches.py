@@ -14,11 +14,12 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from helpgate.core.clock import utcnow
+from helpgate.core.loops import ManualClock
 from helpgate.mail_out import outbound, senders
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.mail_out.templates import TemplateKind, Templates
 from helpgate.mail_out.transport import SmtpConfig, SmtpTransport
-from helpgate.mail_out.worker import OutboundWorker
+from helpgate.mail_out.worker import POLL_SECONDS, OutboundWorker
 from helpgate.models import DeliveryStatus, OutboundMail
 from tests.mail_capture import PASSWORD, USERNAME, CaptureServer
 from tests.mail_out import worker_process
@@ -145,3 +146,24 @@ async def test_a_worker_killed_mid_batch_never_has_a_mail_sent_twice(
     assert statuses["uncertain"] <= 2 * worker_process.CONNECTIONS
     lapsed = [mail for mail in mails if any("before DATA" in entry.detail for entry in mail.history)]
     assert lapsed and all(mail.status is DeliveryStatus.SENT and mail.attempts == 2 for mail in lapsed)
+
+
+async def test_mail_queued_by_another_process_is_claimed_at_the_next_poll_on_the_workers_clock(
+    store: Store, sink: CaptureServer
+) -> None:
+    clock = ManualClock()
+    worker = _worker(sink, connections=1, lease_seconds=300.0, clock=clock)
+    await worker.start()
+    try:
+        await clock.waiting(2)
+        assert clock.sleepers() == [POLL_SECONDS, 300.0]  # the dispatcher found nothing; recovery comes round later
+        keys = await _queue(1)  # as the command line queues it: nobody wakes this worker
+        await clock.advance(POLL_SECONDS - 0.1)
+        queued = await outbound.get(keys[0])
+        assert queued is not None and queued.status is DeliveryStatus.QUEUED
+        await clock.advance(0.1)
+        [mail] = await _settled(keys, timeout=10)
+    finally:
+        await worker.stop(5)
+
+    assert mail.status is DeliveryStatus.SENT

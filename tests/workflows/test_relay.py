@@ -12,6 +12,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
+from helpgate.core.loops import ManualClock
 from helpgate.models import EventStatus, OutboxEvent
 from helpgate.outbox import events
 from helpgate.workflows.relay import Deliver, Relay
@@ -82,3 +83,37 @@ async def test_a_delivery_that_hangs_is_cut_off_and_retried(store: Store) -> Non
     assert stored is not None and stored.status == EventStatus.SENT
     assert calls[str(event.id)] == 2 and stored.attempts == 1
     assert stored.last_error is None  # cleared when it was sent; the log kept the TimeoutError
+
+
+async def test_a_failed_delivery_is_retried_once_its_backoff_delay_has_passed_on_the_relays_clock(
+    store: Store,
+) -> None:
+    """Base 10 s, so the first retry waits 5-10 s (the relay's jitter); the test moves the relay's clock a second
+    at a time, each move once the relay has gone idle, and nothing sleeps."""
+    clock = ManualClock()
+    calls: list[str] = []
+
+    async def fails_once(event: Event) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise ConnectionError("back end away")
+
+    event = await events.emit("test/retry", key="retry", data={})
+    relay = Relay(fails_once, lease=LEASE, poll_interval=1.0, retry_base=10.0, retry_cap=60.0, clock=clock)
+    await relay.start()
+    try:
+        await clock.waiting()
+        assert calls == [str(event.id)]
+        for _second in range(4):
+            await clock.advance(1.0)
+            await clock.waiting()
+        assert len(calls) == 1, "retried before its backoff delay"
+        for _second in range(8):
+            await clock.advance(1.0)
+            await clock.waiting()
+    finally:
+        await relay.stop()
+
+    assert calls == [str(event.id)] * 2
+    stored = await OutboxEvent.get(event.id)
+    assert stored is not None and stored.status == EventStatus.SENT and stored.attempts == 1

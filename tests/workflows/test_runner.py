@@ -16,6 +16,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from helpgate.core.clock import utcnow
+from helpgate.core.loops import ManualClock
 from helpgate.models import OutboxEvent, RunStatus, WorkflowRun
 from helpgate.tickets import counters
 from helpgate.workflows.local_step import step_key
@@ -137,6 +138,26 @@ async def test_a_run_cut_off_mid_step_is_finished_by_a_new_runner(store: Store) 
     assert run.output == 3 and run.attempt == 0
     assert await counters.current("one") == 1
     assert await counters.current("two.started") == 2
+
+
+async def test_a_run_queued_while_no_runner_ran_is_found_by_the_next_sweep_on_the_runners_clock(store: Store) -> None:
+    clock = ManualClock()
+    ran = asyncio.Event()
+
+    async def handler(ctx: Context, step: Step) -> Json:
+        ran.set()
+        return None
+
+    swept = Workflow(id="swept", trigger="ticket/created", handler=handler)
+    async with running(swept, sweep_interval=5.0, clock=clock):
+        await clock.waiting()  # the first sweep found nothing
+        await LocalRunner([swept]).dispatch(event())  # a runner not started queues the run for whoever runs
+        await clock.advance(4.9)
+        assert not ran.is_set() and await status_is("swept", RunStatus.QUEUED)
+        await clock.advance(0.1)
+        async with asyncio.timeout(10):
+            await ran.wait()
+        await until(lambda: status_is("swept", RunStatus.COMPLETED))
 
 
 async def test_a_runner_cut_off_from_the_store_stops_before_its_lease_could_be_taken(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import re
 import ssl
 from asyncio import FIRST_COMPLETED
@@ -23,6 +22,7 @@ from aioimaplib import aioimaplib
 from helpgate.core import metrics
 from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
+from helpgate.core.loops import Backoff, Clock, SystemClock
 from helpgate.inbound import raw_messages
 from helpgate.inbound.imap_names import mailbox_argument
 from helpgate.inbound.mime import message_ids
@@ -45,11 +45,6 @@ class ImapError(Exception):
 
 class OffDuty(Exception):
     """This instance may no longer poll the mailbox (its lease could lapse): the poller ends."""
-
-
-def backoff_delay(attempt: int, *, base: float = 1.0, cap: float = 300.0) -> float:
-    """Exponential backoff with full jitter (attempt 1 → up to `base` seconds)."""
-    return random.uniform(0, min(cap, base * 2 ** (attempt - 1)))
 
 
 def _ok(response: aioimaplib.Response, what: str) -> aioimaplib.Response:
@@ -83,6 +78,7 @@ class Poller:
         command_timeout: float = 30.0,
         idle_renew_seconds: float = 25 * 60,
         max_backoff: float = 300.0,
+        clock: Clock | None = None,
     ) -> None:
         self.mailbox = mailbox
         self._box = box
@@ -90,7 +86,8 @@ class Poller:
         self._on_duty = on_duty
         self._timeout = command_timeout
         self._idle_renew = idle_renew_seconds
-        self._max_backoff = max_backoff
+        self._reconnect = Backoff(base=1.0, cap=max_backoff, jitter=(0.0, 1.0))  # full jitter: up to 1, 2, 4 ... s
+        self._clock = clock or SystemClock()
         self._lost = asyncio.Event()
         self.uses_idle = False
 
@@ -112,7 +109,7 @@ class Poller:
             except Exception as error:
                 reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
                 attempt = 1 if _ran_long(started) else attempt + 1
-                delay = backoff_delay(attempt, cap=self._max_backoff)
+                delay = self._reconnect.delay(attempt)
                 log.warning("imap.error mailbox=%s attempt=%d retry=%.1fs reason=%s", self.name, attempt, delay, reason)
                 metrics.IMAP_POLL_ERRORS.labels(mailbox=self.name).inc()
                 try:
@@ -121,7 +118,7 @@ class Poller:
                     )
                 except Exception as store_error:  # the store may be what failed; keep retrying anyway
                     log.warning("imap.state_not_saved mailbox=%s reason=%s", self.name, store_error)
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
 
     async def _connect(self) -> aioimaplib.IMAP4:
         mailbox = self.mailbox

@@ -13,7 +13,6 @@ Stopping late is still safe, only wasteful: a message imported twice is recognis
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from beanie import PydanticObjectId
 
 from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
+from helpgate.core.loops import Clock, PollingLoop, SystemClock
 from helpgate.inbound.imap import Poller
 from helpgate.mailboxes import leases, mailboxes
 from helpgate.models import Mailbox, RawMessage
@@ -67,17 +67,25 @@ class Supervisor:
         instance_id: str,
         lease_seconds: float = 60.0,
         reconcile_seconds: float = 10.0,
+        clock: Clock | None = None,
     ) -> None:
         self._box = box
         self._on_stored = on_stored
         self.instance_id = instance_id
         self._ttl = lease_seconds
-        self._reconcile_seconds = reconcile_seconds
         self._retry_seconds = min(1.0, lease_seconds / 10)  # between renewals that failed, until the deadline
         self._held: dict[PydanticObjectId, _Held] = {}
         self._elsewhere: dict[PydanticObjectId, _Elsewhere] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._wake = asyncio.Event()
+        self._clock = clock or SystemClock()
+        self._following = PollingLoop(
+            "imap-supervisor",
+            self._reconcile_pass,
+            interval=reconcile_seconds,
+            clock=self._clock,
+            on_error=self._reconcile_failed,
+            wait_first=True,
+        )
         self._reconciling = asyncio.Lock()
 
     @property
@@ -87,13 +95,13 @@ class Supervisor:
     async def start(self) -> None:
         await self.reconcile()
         self._tasks = [
-            asyncio.create_task(self._loop(), name="imap-supervisor"),
+            self._following.start(),
             asyncio.create_task(self._keep_leases(), name="imap-leases"),
         ]
 
     def wake(self) -> None:
         """Follow a change to the mailboxes now (the API calls this) instead of at the next reconcile."""
-        self._wake.set()
+        self._following.wake()
 
     def status(self) -> list[dict[str, Any]]:
         """Every mailbox this instance polls or found polled elsewhere, with the lease's owner (for /healthz)."""
@@ -116,15 +124,12 @@ class Supervisor:
         ]
         return polled + elsewhere
 
-    async def _loop(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._reconcile_seconds)
-            self._wake.clear()
-            try:
-                await self.reconcile()
-            except Exception:
-                log.exception("imap.reconcile_failed")
+    async def _reconcile_pass(self) -> bool:
+        await self.reconcile()
+        return False
+
+    def _reconcile_failed(self, error: Exception, _failures: int) -> None:
+        log.error("imap.reconcile_failed", exc_info=error)
 
     async def reconcile(self) -> None:
         """Stop pollers of mailboxes gone, disabled or changed; take the leases of the others and poll them."""
@@ -160,7 +165,9 @@ class Supervisor:
         if tenure.expired():  # the store answered too late to count on the lease; try again next time
             log.warning("imap.lease_taken_late mailbox=%s after=%.1fs", mailbox.address, time.monotonic() - sent)
             return
-        poller = Poller(mailbox, box=self._box, on_stored=self._on_stored, on_duty=lambda: not tenure.expired())
+        poller = Poller(
+            mailbox, box=self._box, on_stored=self._on_stored, on_duty=lambda: not tenure.expired(), clock=self._clock
+        )
         task = asyncio.create_task(poller.run(), name=f"imap:{mailbox.address}")
         self._held[mailbox_id] = _Held(mailbox, key, tenure, task, poller, next_attempt=tenure.renew_at)
         log.info("imap.poller_started mailbox=%s owner=%s lease=%gs", mailbox.address, self.instance_id, self._ttl)

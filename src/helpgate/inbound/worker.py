@@ -22,12 +22,15 @@ from beanie import PydanticObjectId
 from pymongo.errors import ConnectionFailure
 
 from helpgate.core.clock import utcnow
+from helpgate.core.loops import Backoff, Clock, PollingLoop, SystemClock
 from helpgate.inbound import pipeline, raw_messages
 from helpgate.models import RawMessage
 
 log = logging.getLogger(__name__)
 
-RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
+RETRY_BASE = 1.0  # seconds before a message is tried again while the store is away, doubling up to RETRY_CAP
+RETRY_CAP = 30.0
+RETRIES = 6  # then it is left for the next start (or another instance's sweep)
 SWEEP_SECONDS = 15.0  # how often to look for mail no instance is processing
 STALE_SECONDS = 30.0  # mail `received` this long is taken up by whichever instance sweeps first
 SWEEP_LIMIT = 100  # messages taken up per sweep
@@ -46,7 +49,7 @@ def is_heavy(raw: RawMessage) -> bool:
 
 
 class InboundWorker:
-    def __init__(self, *, instance_id: str = "local", claim_seconds: float = 120.0) -> None:
+    def __init__(self, *, instance_id: str = "local", claim_seconds: float = 120.0, clock: Clock | None = None) -> None:
         self._queue: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
         self._heavy: asyncio.Queue[PydanticObjectId | None] = asyncio.Queue()
         self._queued: set[PydanticObjectId] = set()
@@ -54,7 +57,16 @@ class InboundWorker:
         self._held: dict[PydanticObjectId, RawMessage] = {}  # taken as stored under our claim (`take`)
         self._task: asyncio.Task[None] | None = None
         self._heavy_task: asyncio.Task[None] | None = None
-        self._sweeper: asyncio.Task[None] | None = None
+        self._clock = clock or SystemClock()
+        self._retry = Backoff(base=RETRY_BASE, cap=RETRY_CAP)
+        self._sweeping = PollingLoop(
+            "inbound-sweep",
+            self._sweep,
+            interval=SWEEP_SECONDS,
+            clock=self._clock,
+            on_error=self._sweep_failed,
+            wait_first=True,
+        )
         self._policy = pipeline.Policy()
         self._owner = instance_id
         self._claim = timedelta(seconds=claim_seconds)
@@ -98,14 +110,11 @@ class InboundWorker:
             log.info("inbound.resume pending=%d", self._queue.qsize())
         self._task = asyncio.create_task(self._run(self._queue, heavy_lane=False), name="inbound-worker")
         self._heavy_task = asyncio.create_task(self._run(self._heavy, heavy_lane=True), name="inbound-heavy")
-        self._sweeper = asyncio.create_task(self._sweep(), name="inbound-sweep")
+        self._sweeping.start()
 
     async def stop(self, timeout: float) -> None:
         """Finish what is queued (up to `timeout`); the rest stays `received` and resumes on next start."""
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        await self._sweeping.stop()
         tasks = [task for task in (self._task, self._heavy_task) if task is not None]
         if not tasks:
             return
@@ -138,13 +147,13 @@ class InboundWorker:
                     self._handed_over.discard(raw_id)
                 queue.task_done()
 
-    async def _sweep(self) -> None:
-        while True:
-            await asyncio.sleep(SWEEP_SECONDS)
-            try:
-                await self.sweep_once()
-            except Exception as error:  # the store is away: the next sweep finds the same mail
-                log.warning("inbound.sweep_failed reason=%s", error)
+    async def _sweep(self) -> bool:
+        """Every SWEEP_SECONDS, however much it took up: that mail is queued, not processed yet."""
+        await self.sweep_once()
+        return False
+
+    def _sweep_failed(self, error: Exception, _failures: int) -> None:
+        log.warning("inbound.sweep_failed reason=%s", error)  # the store is away: the next sweep finds the same mail
 
     async def sweep_once(self) -> int:
         """Take up to SWEEP_LIMIT stale `received` messages that neither this instance nor a live claim
@@ -160,16 +169,17 @@ class InboundWorker:
         return len(fresh)
 
     async def _process_with_retry(self, raw_id: PydanticObjectId, *, heavy_lane: bool = False) -> None:
-        for attempt, delay in enumerate((*RETRY_SECONDS, None), start=1):
+        for attempt in range(1, RETRIES + 2):
             try:
                 await self._process_claimed(raw_id, heavy_lane=heavy_lane)
                 return
             except ConnectionFailure as error:
-                if delay is None:
+                if attempt > RETRIES:
                     log.error("inbound.store_unavailable raw=%s attempts=%d: left for next start", raw_id, attempt)
                     return
+                delay = self._retry.delay(attempt)
                 log.warning("inbound.retry raw=%s attempt=%d in=%.0fs reason=%s", raw_id, attempt, delay, error)
-                await asyncio.sleep(delay)
+                await self._clock.sleep(delay)
 
     async def _process_claimed(self, raw_id: PydanticObjectId, *, heavy_lane: bool = False) -> None:
         """Process the message unless another instance has it, or it was processed meanwhile; a heavy one met in

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -30,6 +30,7 @@ from beanie import PydanticObjectId
 from helpgate.core import log_context, metrics
 from helpgate.core.clock import utcnow
 from helpgate.core.errors import DeliveryError, PermanentDeliveryError, TemporaryDeliveryError
+from helpgate.core.loops import Backoff, Clock, PollingLoop, SystemClock
 from helpgate.mail_out import compose, deliveries, outbound, suppressions
 from helpgate.mail_out.journal import Fenced, SenderJournal
 from helpgate.mail_out.transport import BeforeData, Connection, Transport
@@ -41,6 +42,7 @@ ORPHAN_SECONDS = 60.0  # a mail whose reply is still not stored after this long 
 POLL_SECONDS = 5.0  # look for mail queued by other processes (the CLI, another gateway) this often
 IDLE_SECONDS = 2.0  # a sender with nothing to do this long closes its connection
 BATCH = 50  # due mails claimed per query; the next batch is claimed when half of one is left
+DISPATCH_BACKOFF = Backoff(base=1.0, cap=30.0, jitter=(1.0, 1.0))  # after claims failed in a row: 1, 2, 4 ... 30 s
 
 
 @dataclass(frozen=True)
@@ -48,11 +50,11 @@ class RetryPolicy:
     base_seconds: float = 30.0
     cap_seconds: float = 3600.0
     max_attempts: int = 10
+    rng: random.Random = field(default_factory=random.Random, repr=False, compare=False)
 
     def delay(self, attempt: int) -> float:
         """base·2^(attempt-1), capped, with ±25% jitter so a crowd of retries does not return together."""
-        delay = min(self.cap_seconds, self.base_seconds * 2.0 ** max(0, attempt - 1))
-        return delay * random.uniform(0.75, 1.25)
+        return Backoff(base=self.base_seconds, cap=self.cap_seconds, rng=self.rng).delay(attempt)
 
 
 class OutboundWorker:
@@ -65,6 +67,7 @@ class OutboundWorker:
         retry: RetryPolicy | None = None,
         lease_seconds: float = 300.0,
         batch: int = BATCH,
+        clock: Clock | None = None,
     ) -> None:
         self.transport = transport
         self._loop_marker = loop_marker
@@ -73,14 +76,29 @@ class OutboundWorker:
         self._lease = timedelta(seconds=lease_seconds)
         self._batch = max(1, batch)
         self._journal = SenderJournal(renew_seconds=lease_seconds / 3, on_sent=self._recorded)
-        self._wakeup = asyncio.Event()
+        self._clock = clock or SystemClock()
+        self._dispatching = PollingLoop(
+            "outbound-dispatch",
+            self._dispatch,
+            interval=POLL_SECONDS,
+            clock=self._clock,
+            backoff=DISPATCH_BACKOFF,
+            on_error=self._dispatch_failed,
+        )
+        self._recovering = PollingLoop(
+            "outbound-recover",
+            self._recover,
+            interval=lease_seconds,
+            clock=self._clock,
+            on_error=self._recover_failed,
+            wait_first=True,
+        )
         self._room = asyncio.Event()  # the senders took enough claimed mail for the next batch
         self._work: asyncio.Queue[OutboundMail | None] = asyncio.Queue()  # None: a sender stops
         self._claimed: dict[PydanticObjectId, OutboundMail] = {}  # claimed, not yet taken by a sender
         self._unscreened: set[PydanticObjectId] = set()  # handed over (`take`): suppressions not checked yet
         self._stranded: dict[PydanticObjectId, tuple[OutboundMail, bool]] = {}  # (mail, DATA begun)
         self._tasks: list[asyncio.Task[None]] = []
-        self._recovery: asyncio.Task[None] | None = None
         self._stopping = False
         self.busy = 0
         self.sent = 0
@@ -88,7 +106,7 @@ class OutboundWorker:
 
     def wake(self) -> None:
         """Mail was queued: look now instead of at the next poll."""
-        self._wakeup.set()
+        self._dispatching.wake()
 
     def claim(self, now: datetime) -> tuple[str, datetime] | None:
         """The claim a mail queued in this process now is stored under, to be handed over with `take`; None
@@ -117,19 +135,16 @@ class OutboundWorker:
         self._work = asyncio.Queue()
         self._claimed = {}
         self._unscreened = set()
-        self._tasks = [asyncio.create_task(self._dispatcher(), name="outbound-dispatch")]
+        self._tasks = [self._dispatching.start()]
         self._tasks += [
             asyncio.create_task(self._sender(index), name=f"outbound-{index}") for index in range(self._connections)
         ]
-        self._recovery = asyncio.create_task(self._recoverer(), name="outbound-recover")
+        self._recovering.start()
         log.info("outbound.started transport=%s connections=%d", self.transport.description, self._connections)
 
     async def stop(self, timeout: float) -> None:
         """Let mail being sent finish (up to `timeout`); what is cut before DATA goes back to the queue."""
-        if self._recovery is not None:
-            self._recovery.cancel()
-            await asyncio.gather(self._recovery, return_exceptions=True)
-            self._recovery = None
+        await self._recovering.stop()
         if not self._tasks:
             return
         loop = asyncio.get_running_loop()
@@ -139,7 +154,7 @@ class OutboundWorker:
             self._work.get_nowait()
         for _ in range(self._connections):
             self._work.put_nowait(None)
-        self.wake()
+        self._dispatching.finish()
         self._room.set()
         _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
         for task in pending:
@@ -164,38 +179,34 @@ class OutboundWorker:
             "failed": self.failed,
         }
 
-    async def _recoverer(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self._lease.total_seconds())
-            await self._settle_stranded()
-            try:
-                requeued, _uncertain = await deliveries.recover(now=utcnow(), lease=self._lease)
-            except Exception:
-                log.exception("outbound.recover_failed")
-                continue
-            if requeued:
-                self.wake()
+    async def _recover(self) -> bool:
+        """Every `lease` seconds: settle the outcomes the store refused, queue again what a stopped worker left."""
+        await self._settle_stranded()
+        requeued, _uncertain = await deliveries.recover(now=utcnow(), lease=self._lease)
+        if requeued:
+            self.wake()
+        return False
 
-    async def _dispatcher(self) -> None:
-        """Claim batches of due mail (one write each, checks included) while the senders run low."""
-        failures = 0
-        while not self._stopping:
-            self._wakeup.clear()
-            if len(self._claimed) > self._batch // 2:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            try:
-                claimed = await self._claim()
-                failures = 0
-            except Exception:
-                # The store is away, or a bug: never stop dispatching; try again after a pause.
-                failures += 1
-                log.exception("outbound.dispatch_error failures=%d", failures)
-                await asyncio.sleep(min(30.0, 0.5 * 2**failures))
-                continue
-            if not claimed:
-                await self._sleep()
+    def _recover_failed(self, error: Exception, _failures: int) -> None:
+        log.error("outbound.recover_failed", exc_info=error)
+
+    async def _dispatch(self) -> bool:
+        """Claim a batch of due mail (one write each, checks included) while the senders run low. With nothing
+        due, the dispatcher waits until woken, the next retry falls due, or the next poll."""
+        if len(self._claimed) > self._batch // 2:
+            self._room.clear()
+            await self._room.wait()
+            return True
+        if await self._claim():
+            return True
+        due = await deliveries.next_due()
+        if due is not None:
+            self._dispatching.due_in((due - utcnow()).total_seconds())
+        return False
+
+    def _dispatch_failed(self, error: Exception, failures: int) -> None:
+        # The store is away, or a bug: never stop dispatching; try again after a pause (DISPATCH_BACKOFF).
+        log.error("outbound.dispatch_error failures=%d", failures, exc_info=error)
 
     async def _claim(self) -> int:
         now = utcnow()
@@ -238,15 +249,6 @@ class OutboundWorker:
             log.warning("outbound.cancelled key=%s reason=reply never stored", mail.key)
         else:
             await deliveries.release(mail, at=now + timedelta(seconds=1), now=now, detail="reply not stored yet")
-
-    async def _sleep(self) -> None:
-        """Until woken, the next retry falls due, or the next poll."""
-        timeout = POLL_SECONDS
-        due = await deliveries.next_due()
-        if due is not None:
-            timeout = max(0.0, min(timeout, (due - utcnow()).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
 
     async def _sender(self, index: int) -> None:
         connection = self.transport.connect()

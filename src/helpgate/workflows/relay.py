@@ -12,12 +12,11 @@ quarter of it. So this relay has finished with every event before another instan
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import random
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
+from helpgate.core.loops import Backoff, Clock, PollingLoop, SystemClock
 from helpgate.outbox import events
 from helpgate.workflows.step import Event
 
@@ -35,14 +34,15 @@ class Relay:
         lease: timedelta = timedelta(minutes=2),
         retry_base: float = 1.0,
         retry_cap: float = 300.0,
+        clock: Clock | None = None,
     ) -> None:
         self._deliver = deliver
-        self._poll_interval = poll_interval
         self._lease = lease
-        self._retry_base = retry_base
-        self._retry_cap = retry_cap
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._retry = Backoff(base=retry_base, cap=retry_cap, jitter=(0.5, 1.0))
+        self._clock = clock or SystemClock()
+        self._polling = PollingLoop(
+            "outbox-relay", self._pass, interval=poll_interval, clock=self._clock, on_error=self._pass_failed
+        )
         self._unsubscribe: Callable[[], None] | None = None
         self._idle = asyncio.Event()
         self.delivered = 0
@@ -50,21 +50,17 @@ class Relay:
         self.last_error: str | None = None
 
     def wake(self) -> None:
-        self._wake.set()
+        self._polling.wake()
 
     async def start(self) -> None:
         self._unsubscribe = events.on_emit(self.wake, pending_only=True)
-        self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+        self._polling.start()
 
     async def stop(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._polling.stop()
 
     async def wait_idle(self, timeout: float) -> None:
         """Until a pass finds nothing due (for tests and benchmarks)."""
@@ -73,34 +69,29 @@ class Relay:
         await asyncio.wait_for(self._idle.wait(), timeout)
 
     def health(self) -> dict[str, object]:
-        running = self._task is not None and not self._task.done()
+        running = self._polling.running
         return {"ok": running, "delivered": self.delivered, "failures": self.failures, "last_error": self.last_error}
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                busy = await self.relay_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # the store is away: say so, try again later
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("relay.error %s", self.last_error)
-                busy = False
-            if busy:
-                continue
+    async def _pass(self) -> bool:
+        busy = await self.relay_once()
+        if not busy:
             self._idle.set()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-            self._wake.clear()
+        return busy
+
+    def _pass_failed(self, error: Exception, _failures: int) -> None:
+        """The store is away: say so, try again after the poll interval (or a wake-up)."""
+        self.last_error = f"{type(error).__name__}: {error}"
+        log.warning("relay.error %s", self.last_error)
+        self._idle.set()
 
     async def relay_once(self) -> bool:
         """Deliver one batch; True when there was something to deliver."""
-        loop = asyncio.get_running_loop()
         lease = self._lease.total_seconds()
-        claimed_at = loop.time()  # before the claim, so the lease as the store counts it ends later than ours
-        batch = await events.claim(lease=self._lease)
+        # Read before the claim, so the lease as the store counts it ends later than ours.
+        claimed_at = self._clock.monotonic()
+        batch = await events.claim(lease=self._lease, now=self._clock.now())
         for index, stored in enumerate(batch):
-            if loop.time() - claimed_at > lease / 2:
+            if self._clock.monotonic() - claimed_at > lease / 2:
                 await events.release(batch[index:])
                 log.warning(
                     "relay.batch_cut delivered=%d released=%d reason=half of the %.0fs lease is gone",
@@ -115,7 +106,7 @@ class Relay:
             except Exception as error:  # TimeoutError included: it may have arrived, the receiver dedupes by id
                 self.failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
-                delay = min(self._retry_cap, self._retry_base * 2**stored.attempts) * (0.5 + random.random() / 2)
+                delay = self._retry.delay(stored.attempts + 1)
                 await events.put_back(stored, error=self.last_error, delay=timedelta(seconds=delay))
                 continue
             if await events.mark_sent(stored):

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import random
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -26,6 +25,7 @@ from beanie import PydanticObjectId
 
 from helpgate.core import log_context
 from helpgate.core.clock import utcnow
+from helpgate.core.loops import Backoff, Clock, PollingLoop, SystemClock
 from helpgate.models import WorkflowRun
 from helpgate.outbox import runs
 from helpgate.workflows.local_step import ClaimLost, LocalStep, Suspend, lookup, to_json
@@ -48,29 +48,30 @@ class LocalRunner:
         sweep_interval: float = 5.0,
         retry_base: float = 2.0,
         retry_cap: float = 600.0,
+        clock: Clock | None = None,
     ) -> None:
         self._workflows = {workflow.id: workflow for workflow in workflows}
         self._function_ids = list(self._workflows)
         self._concurrency = max(1, concurrency)
         self._lease = lease
-        self._sweep_interval = sweep_interval
-        self._retry_base = retry_base
-        self._retry_cap = retry_cap
+        self._retry = Backoff(base=retry_base, cap=retry_cap)
+        self._clock = clock or SystemClock()
         self._ready: dict[PydanticObjectId, str] = {}  # run id → function id, in arrival order
         self._created: dict[PydanticObjectId, WorkflowRun] = {}  # runs this runner created claimed, not yet started
         self._active: dict[PydanticObjectId, asyncio.Task[None]] = {}
         self._active_per_function: Counter[str] = Counter()
         self._again: set[PydanticObjectId] = set()  # due again while still executing
         self._timers: dict[PydanticObjectId, tuple[asyncio.TimerHandle, bool]] = {}  # (handle, is a retry)
-        self._sweep_now = asyncio.Event()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._sweeping = PollingLoop(
+            "workflow-sweep", self._sweep, interval=sweep_interval, clock=self._clock, on_error=self._sweep_failed
+        )
         self._running = False
 
     # --- lifecycle ------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._running = True
-        self._sweeper = asyncio.create_task(self._sweep_loop(), name="workflow-sweep")
+        self._sweeping.start()
         self._pump()
         log.info("workflow.runner_started functions=%s concurrency=%d", ",".join(self._function_ids), self._concurrency)
 
@@ -80,10 +81,7 @@ class LocalRunner:
         A run cut off keeps its memoised steps and stays `running` under its lease: when that lapses, this
         or another instance resumes it."""
         self._running = False
-        if self._sweeper is not None:
-            self._sweeper.cancel()
-            await asyncio.gather(self._sweeper, return_exceptions=True)
-            self._sweeper = None
+        await self._sweeping.stop()
         self._ready.clear()
         created, self._created = list(self._created.values()), {}
         with contextlib.suppress(Exception):  # else their leases lapse and the sweep takes them then
@@ -105,7 +103,7 @@ class LocalRunner:
 
     def wake(self) -> None:
         """Look in the store for due runs now instead of at the next sweep."""
-        self._sweep_now.set()
+        self._sweeping.wake()
 
     async def wait_idle(self, timeout: float) -> None:
         """Until nothing is ready, executing or waiting for a retry in this runner, and nothing is due in the
@@ -222,18 +220,16 @@ class LocalRunner:
         else:
             self._pump()
 
-    async def _sweep_loop(self) -> None:
-        while self._running:
-            self._sweep_now.clear()
-            try:
-                if len(self._ready) < SWEEP_LIMIT:
-                    for ref in await runs.due(now=utcnow(), function_ids=self._function_ids, limit=SWEEP_LIMIT):
-                        if ref.id not in self._active:  # else it was found before this runner claimed it
-                            self._enqueue(ref.id, ref.function_id)
-            except Exception:
-                log.exception("workflow.sweep_failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._sweep_now.wait(), self._sweep_interval)
+    async def _sweep(self) -> bool:
+        """Queue the due runs in the store; False: the next look is at the sweep interval (or a wake-up)."""
+        if len(self._ready) < SWEEP_LIMIT:
+            for ref in await runs.due(now=utcnow(), function_ids=self._function_ids, limit=SWEEP_LIMIT):
+                if ref.id not in self._active:  # else it was found before this runner claimed it
+                    self._enqueue(ref.id, ref.function_id)
+        return False
+
+    def _sweep_failed(self, error: Exception, _failures: int) -> None:
+        log.error("workflow.sweep_failed", exc_info=error)
 
     # --- execution ------------------------------------------------------------------------------------
 
@@ -276,27 +272,27 @@ class LocalRunner:
         """Renews the run's lease every third of it. A renewal not confirmed for two thirds of the lease
         (the store unreachable or too slow) counts as lost: another runner may take the run once the lease
         lapses, so this one stops at its next step rather than risk running a step alongside it."""
-        loop = asyncio.get_running_loop()
+        clock = self._clock
         lease = self._lease.total_seconds()
         assert run.lease_until is not None
         age = self._lease - (run.lease_until - utcnow())  # since the claim was confirmed (its lease began)
-        confirmed = loop.time() - max(age.total_seconds(), 0.0)
+        confirmed = clock.monotonic() - max(age.total_seconds(), 0.0)
         while True:
-            await asyncio.sleep(lease / 3)
-            asked = loop.time()
+            await clock.sleep(lease / 3)
+            asked = clock.monotonic()
             patience = max(confirmed + lease * 2 / 3 - asked, 0.001)  # a slow answer is fine until then
             try:
                 renewed = await asyncio.wait_for(runs.renew(run, now=utcnow(), lease=self._lease), patience)
             except Exception as error:
                 log.warning("workflow.renew_failed run=%s error=%s", run.id, f"{type(error).__name__}: {error}")
-                if loop.time() - confirmed >= lease * 2 / 3 and not step.returned:
+                if clock.monotonic() - confirmed >= lease * 2 / 3 and not step.returned:
                     step.lost = True
                     log.warning(
                         "workflow.claim_unconfirmed fn=%s run=%s event=%s reason=no renewal confirmed for %.1fs",
                         run.function_id,
                         run.id,
                         run.event_id,
-                        loop.time() - confirmed,
+                        clock.monotonic() - confirmed,
                     )
                     return
                 continue
@@ -353,10 +349,6 @@ class LocalRunner:
         event = Event(id=run.event_id, name=run.event_name, data=run.event_data)
         return Context(event=event, run_id=str(run.id), attempt=run.attempt)
 
-    def _delay(self, attempt: int) -> float:
-        """retry_base·2^attempt seconds with ±25% jitter (so a crowd of retries spreads out), capped."""
-        return min(self._retry_cap, self._retry_base * 2.0**attempt * random.uniform(0.75, 1.25))
-
     async def _failed(
         self, workflow: Workflow, run: WorkflowRun, error: Exception, *, steps: runs.Steps | None = None
     ) -> None:
@@ -364,7 +356,7 @@ class LocalRunner:
         text = f"{type(error).__name__}: {error}"
         now = utcnow()
         if not isinstance(error, PermanentError) and run.attempt < workflow.retries:
-            at = now + timedelta(seconds=self._delay(run.attempt))
+            at = now + timedelta(seconds=self._retry.delay(run.attempt + 1))  # retry_base·2^attempt, ±25%, capped
             if not await runs.retry(run, error=text, at=at, now=now, steps=steps):
                 self._abandoned(run)
             else:
