@@ -541,3 +541,41 @@ async def test_a_created_run_that_waited_past_a_third_of_its_lease_is_claimed_ag
 async def status_is_for(function_id: str, event_id: str, status: RunStatus) -> bool:
     found = await WorkflowRun.find_one({"function_id": function_id, "event_id": event_id})
     return found is not None and found.status == status
+
+
+async def test_a_step_that_only_reads_is_recorded_with_the_next_write_and_repeated_after_a_cut_off(
+    store: Store,
+) -> None:
+    never = asyncio.Event()
+    seen_during_write: list[list[str]] = []
+
+    def workflow(*, hang: bool) -> Workflow:
+        async def write() -> Json:
+            run = await only_run("reader")
+            seen_during_write.append(list(run.steps))
+            await counters.increment("write.started")
+            if hang:
+                await never.wait()
+            return "written"
+
+        async def handler(ctx: Context, step: Step) -> Json:
+            read = await step.run("read", counted("read", 1), reads_only=True)
+            return [read, await step.run("write", write)]
+
+        return Workflow(id="reader", trigger="ticket/created", handler=handler)
+
+    first = LocalRunner([workflow(hang=True)], **FAST)
+    await first.start()
+    await first.dispatch(event())
+    await until(lambda: _counter_is("write.started", 1))
+    await first.stop(grace=0)  # cut off in the second step: the read was never recorded
+
+    async with running(workflow(hang=False)) as second:
+        await until(lambda: status_is("reader", RunStatus.COMPLETED))
+        await second.wait_idle(5)
+
+    run = await only_run("reader")
+    assert run.output == [1, "written"]
+    assert seen_during_write == [[], []]  # no write between the read and the write that follows it
+    assert set(run.steps) == {step_key("read"), step_key("write")}  # both recorded with the outcome
+    assert await counters.current("read") == 2  # read again after the cut-off, as a step that only reads may be

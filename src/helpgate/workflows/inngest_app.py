@@ -100,7 +100,7 @@ class InngestStep:
         self._seen[step_id] += 1
         return step_id if self._seen[step_id] == 1 else f"{step_id}:{self._seen[step_id] - 1}"
 
-    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]]) -> Json:
+    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]], *, reads_only: bool = False) -> Json:
         self._count(step_id)
 
         async def body() -> Json:

@@ -70,7 +70,8 @@ class LocalStep:
     """The Step protocol on a claimed run: each result memoised in its document before the next step runs.
 
     A step's record is written with the next write the run makes anyway: before the next step starts, or with the
-    run's outcome (completed, sleeping, retried, failed). Between a step's end and that write only the handler's
+    run's outcome (completed, sleeping, retried, failed); the record of a step that only reads (`reads_only`) is
+    not written before the next step, only with a later write. Between a step's end and that write only the handler's
     own code runs, so a crash repeats at most that one step, as it would were the record written at once; and a
     run of one step costs one write (its outcome) instead of two. Steps are idempotent (mail queued with a key,
     events stored once per key), so a repeat is harmless.
@@ -80,6 +81,7 @@ class LocalStep:
         self._run = run
         self._seen: Counter[str] = Counter()
         self.pending: dict[str, dict[str, Any]] = {}  # records not written yet: the runner writes them with the outcome
+        self._reads_only: set[str] = set()  # keys of pending records of steps that change nothing
         self.lost = False  # the claim is gone: no further step may run
         self.returned = False  # the handler has returned or raised: the runner records the outcome
 
@@ -97,15 +99,17 @@ class LocalStep:
         self._run.steps[key] = record  # a step repeated in this execution reads it back
 
     async def _flush(self) -> None:
-        """Write the records of finished steps before another step starts (its side effects come after)."""
-        if not self.pending:
+        """Write the records of finished steps before another step starts (its side effects come after). Records
+        of steps that only read wait for the run's next write: repeating such a step after a crash costs a read."""
+        if not self.pending or self._reads_only.issuperset(self.pending):
             return
         written, self.pending = self.pending, {}
+        self._reads_only.clear()
         if not await runs.record_steps(self._run, steps=written, now=utcnow()):
             self.lost = True
             raise ClaimLost(self._run.id)
 
-    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]]) -> Json:
+    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]], *, reads_only: bool = False) -> Json:
         key, step_id = self._key(step_id)
         memo = self._run.steps.get(key)
         if memo is not None and "data" in memo:
@@ -113,6 +117,8 @@ class LocalStep:
         await self._flush()
         data = to_json(await handler(), f"the result of step {step_id!r}")
         self._record(key, {"id": step_id, "data": data})
+        if reads_only:
+            self._reads_only.add(key)
         return data
 
     async def sleep(self, step_id: str, duration: timedelta) -> None:

@@ -46,8 +46,10 @@ class Context:
 
 
 class Step(Protocol):
-    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]]) -> Json:
-        """Run `handler` once for this run and return its (memoised) JSON result."""
+    async def run(self, step_id: str, handler: Callable[[], Awaitable[Json]], *, reads_only: bool = False) -> Json:
+        """Run `handler` once for this run and return its (memoised) JSON result. `reads_only`: the step changes
+        nothing (it reads, or asks a model), so running it again after a crash is harmless; the local runner
+        then need not write its record before the next step starts."""
         ...
 
     async def sleep(self, step_id: str, duration: timedelta) -> None:

@@ -66,7 +66,8 @@ def triage_ticket(deps: Deps) -> Workflow:
 
     async def handler(ctx: Context, step: Step) -> Any:
         ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
-        answer = await step.run("classify", lambda: classify_step(ticket_id))
+        # Reads the ticket and asks the model: repeated after a crash rather than recorded before the next step.
+        answer = await step.run("classify", lambda: classify_step(ticket_id), reads_only=True)
         if answer is None:
             return {"skipped": "ticket not found"}
         recorded = await step.run("record", lambda: record_step(ticket_id, answer))
