@@ -18,6 +18,7 @@ from pymongo import AsyncMongoClient
 
 from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
+from helpgate.core.loops import ManualClock
 from helpgate.inbound.supervisor import Supervisor
 from helpgate.mailboxes import leases, mailboxes
 from helpgate.models import ImapSecurity, Lease, Mailbox, RawMessage
@@ -197,3 +198,37 @@ async def test_holder_that_cannot_reach_the_store_stops_before_its_lease_lapses(
     finally:
         frozen_store(False)
         await holder.supervisor.stop()
+
+
+async def test_the_lease_is_renewed_and_given_up_by_the_supervisor_clock(
+    store: AsyncMongoClient[dict[str, Any]], dovecot: Dovecot
+) -> None:
+    """Renewal every third of the lease, and a lost lease stopping the poller, on a clock the test moves: a lease
+    of a minute, whose renewal the wall clock would bring only after 20 s."""
+    mailbox = await add_mailbox(dovecot)
+    clock = ManualClock()
+    lease_seconds = 60.0
+    supervisor = Supervisor(
+        box=BOX, on_stored=lambda _raw: None, instance_id="instance-a", lease_seconds=lease_seconds, clock=clock
+    )
+    await supervisor.start()
+    try:
+        assert len(supervisor.pollers) == 1
+        taken = await lease_of(mailbox)
+        assert taken is not None
+
+        async def renewed() -> bool:
+            lease = await lease_of(mailbox)
+            return lease is not None and lease.expires_at > taken.expires_at
+
+        assert not await renewed()
+        await clock.advance(lease_seconds / 3)  # the renewal falls due on the supervisor's clock, not the wall's
+        await eventually(renewed, 5, "the lease renewed")
+        assert mailbox.id is not None
+        await Lease.get_pymongo_collection().update_one(
+            {"_id": leases.mailbox_key(mailbox.id)}, {"$set": {"owner": "intruder"}}
+        )
+        await clock.advance(lease_seconds / 3)
+        await eventually(lambda: not supervisor.pollers, 5, "the poller stops: the lease is someone else's")
+    finally:
+        await supervisor.stop()

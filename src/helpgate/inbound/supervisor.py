@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -151,7 +150,7 @@ class Supervisor:
 
     async def _try_start(self, mailbox_id: PydanticObjectId, mailbox: Mailbox) -> None:
         key = leases.mailbox_key(mailbox_id)
-        sent = time.monotonic()
+        sent = self._clock.monotonic()
         lease = await leases.take(key, owner=self.instance_id, ttl=timedelta(seconds=self._ttl), now=utcnow())
         if lease is None:
             holder = await leases.get(key)
@@ -162,11 +161,15 @@ class Supervisor:
             return
         self._elsewhere.pop(mailbox_id, None)
         tenure = leases.Tenure(self._ttl, confirmed_at=sent)
-        if tenure.expired():  # the store answered too late to count on the lease; try again next time
-            log.warning("imap.lease_taken_late mailbox=%s after=%.1fs", mailbox.address, time.monotonic() - sent)
+        if tenure.expired(self._clock.monotonic()):  # answered too late to count on the lease; try again next time
+            log.warning("imap.lease_taken_late mailbox=%s after=%.1fs", mailbox.address, self._clock.monotonic() - sent)
             return
         poller = Poller(
-            mailbox, box=self._box, on_stored=self._on_stored, on_duty=lambda: not tenure.expired(), clock=self._clock
+            mailbox,
+            box=self._box,
+            on_stored=self._on_stored,
+            on_duty=lambda: not tenure.expired(self._clock.monotonic()),
+            clock=self._clock,
         )
         task = asyncio.create_task(poller.run(), name=f"imap:{mailbox.address}")
         self._held[mailbox_id] = _Held(mailbox, key, tenure, task, poller, next_attempt=tenure.renew_at)
@@ -175,22 +178,26 @@ class Supervisor:
     async def _keep_leases(self) -> None:
         """Renew each held lease every ttl/3 (retrying failures until the deadline), stop pollers that lost it."""
         while True:
-            now = time.monotonic()
+            now = self._clock.monotonic()
             wake_at = min(
                 (min(held.next_attempt, held.tenure.deadline) for held in self._held.values()),
                 default=now + self._ttl / 3,
             )
-            await asyncio.sleep(max(0.0, wake_at - now))
+            await self._clock.sleep(max(0.0, wake_at - now))
             try:
                 await self._renew_due()
             except Exception:
                 log.exception("imap.lease_keeping_failed")
 
     async def _renew_due(self) -> None:
-        now = time.monotonic()
+        now = self._clock.monotonic()
         due = [(mailbox_id, held) for mailbox_id, held in self._held.items() if held.next_attempt <= now]
         await asyncio.gather(*(self._renew(mailbox_id, held) for mailbox_id, held in due))
-        expired = [(mailbox_id, held) for mailbox_id, held in self._held.items() if held.tenure.expired()]
+        expired = [
+            (mailbox_id, held)
+            for mailbox_id, held in self._held.items()
+            if held.tenure.expired(self._clock.monotonic())
+        ]
         for _mailbox_id, held in expired:  # all cancelled at once, before waiting for any of them to wind down
             held.task.cancel()
         for mailbox_id, held in expired:
@@ -202,14 +209,14 @@ class Supervisor:
             await self._stop_one(mailbox_id, release=False)
 
     async def _renew(self, mailbox_id: PydanticObjectId, held: _Held) -> None:
-        sent = time.monotonic()
+        sent = self._clock.monotonic()
         try:
             async with asyncio.timeout(max(0.0, held.tenure.deadline - sent)):
                 renewed = await leases.renew(
                     held.key, owner=self.instance_id, ttl=timedelta(seconds=self._ttl), now=utcnow()
                 )
         except Exception as error:  # the store is away or slow: try again soon, until the deadline
-            held.next_attempt = time.monotonic() + self._retry_seconds
+            held.next_attempt = self._clock.monotonic() + self._retry_seconds
             log.warning(
                 "imap.lease_renew_failed mailbox=%s reason=%s: %s", held.poller.name, type(error).__name__, error
             )
