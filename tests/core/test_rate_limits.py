@@ -44,3 +44,19 @@ async def test_hit_is_atomic_under_concurrency(store: Store) -> None:
     now = datetime.now(UTC)
     allowed = await asyncio.gather(*(rate_limits.hit(key="k", limit=limit, now=now) for _ in range(12)))
     assert sum(allowed) == 5
+
+
+async def test_a_mail_asked_about_again_with_its_key_is_counted_once_and_allowed(store: Store) -> None:
+    first = await rate_limits.allow_automatic(recipient="a@x", ticket_number=1, now=NOW, once="mail-1")
+    again = [
+        await rate_limits.allow_automatic(recipient="a@x", ticket_number=1, now=NOW, once="mail-1") for _ in range(3)
+    ]
+    others = [
+        await rate_limits.allow_automatic(recipient="a@x", ticket_number=1, now=NOW, once=f"mail-{n}")
+        for n in range(2, 11)
+    ]
+    over = await rate_limits.allow_automatic(recipient="a@x", ticket_number=1, now=NOW, once="mail-11")
+
+    assert first is None and again == [None] * 3  # a retried step: allowed, not counted again
+    assert others == [None] * 9  # the key's mail was counted once: nine more fit in the ten
+    assert over is not None and "on ticket 1" in over

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo import ReturnDocument
+from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.rate_window import RateWindow
 
@@ -44,23 +46,42 @@ async def count(*, key: str, limit: Limit, now: datetime) -> int:
     window's count with this event in it. Concurrent callers each get a different count, so comparing it
     with the limit lets exactly `limit.count` of them through (issue 14, finding 10)."""
     start = window_start(limit, now)
+    found = await _increment(f"{key}@{start}", {"hits": 1}, limit=limit, start=start, once=None)
+    assert found is not None
+    return int(found["hits"])
+
+
+async def _increment(
+    window: str, inc: dict[str, int], *, limit: Limit, start: int, once: str | None
+) -> dict[str, Any] | None:
+    """The window after `inc`; None when `once` was counted in it already (and nothing changed)."""
     seconds = max(1, int(limit.window.total_seconds()))
-    document = await RateWindow.get_pymongo_collection().find_one_and_update(
-        {"_id": f"{key}@{start}"},
-        {
-            "$inc": {"hits": 1},
-            "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
-        },
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
-    )
+    update: dict[str, Any] = {
+        "$inc": inc,
+        "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
+    }
+    match: dict[str, Any] = {"_id": window}
+    if once is not None:
+        match["counted"] = {"$ne": once}  # no match when counted: the upsert then collides with the window
+        update["$push"] = {"counted": once}
+    try:
+        document: dict[str, Any] | None = await RateWindow.get_pymongo_collection().find_one_and_update(
+            match, update, upsert=True, return_document=ReturnDocument.AFTER
+        )
+    except DuplicateKeyError:
+        if once is None:
+            raise
+        return None
     assert document is not None
-    return int(document["hits"])
+    return document
 
 
-async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
-    """Count one event for `key` in the current window; True while the window is within the limit."""
-    return await count(key=key, limit=limit, now=now) <= limit.count
+async def hit(*, key: str, limit: Limit, now: datetime, once: str | None = None) -> bool:
+    """Count one event for `key` in the current window; True while the window is within the limit (and for an
+    event `once` counted before)."""
+    start = window_start(limit, now)
+    found = await _increment(f"{key}@{start}", {"hits": 1}, limit=limit, start=start, once=once)
+    return found is None or int(found["hits"]) <= limit.count
 
 
 async def uncount(*, key: str, limit: Limit, now: datetime) -> None:
@@ -81,22 +102,28 @@ async def allow_automatic(
     now: datetime,
     per_ticket: Limit = AUTOMATIC_PER_TICKET,
     per_recipient: Limit = AUTOMATIC_PER_RECIPIENT,
+    once: str | None = None,
 ) -> str | None:
-    """None when one more automatic mail may go to `recipient`; otherwise the reason it may not."""
+    """None when one more automatic mail may go to `recipient`; otherwise the reason it may not. `once` is the
+    mail's own key: a mail asked about again (a retried step) is not counted twice, and is allowed."""
     address = recipient.lower()
     if ticket_number is not None and per_ticket.window == per_recipient.window:
         # One window counts both (its hits, and its hits per ticket): one write.
-        hits, on_ticket = await _count_both(
-            key=f"auto:{address}", ticket_number=ticket_number, limit=per_recipient, now=now
+        counted = await _count_both(
+            key=f"auto:{address}", ticket_number=ticket_number, limit=per_recipient, now=now, once=once
         )
+        if counted is None:
+            return None
+        hits, on_ticket = counted
         if on_ticket > per_ticket.count:
             return _over_on_ticket(per_ticket, address, ticket_number)
         if hits > per_recipient.count:
             return _over(per_recipient, address)
         return None
-    if ticket_number is not None and not await hit(key=f"auto:{address}:#{ticket_number}", limit=per_ticket, now=now):
+    ticket_key = f"auto:{address}:#{ticket_number}"
+    if ticket_number is not None and not await hit(key=ticket_key, limit=per_ticket, now=now, once=once):
         return _over_on_ticket(per_ticket, address, ticket_number)
-    if not await hit(key=f"auto:{address}", limit=per_recipient, now=now):
+    if not await hit(key=f"auto:{address}", limit=per_recipient, now=now, once=once):
         return _over(per_recipient, address)
     return None
 
@@ -109,18 +136,12 @@ def _over(limit: Limit, address: str) -> str:
     return f"over {limit.count} automatic mails to {address} in {limit.window}"
 
 
-async def _count_both(*, key: str, ticket_number: int, limit: Limit, now: datetime) -> tuple[int, int]:
+async def _count_both(
+    *, key: str, ticket_number: int, limit: Limit, now: datetime, once: str | None = None
+) -> tuple[int, int] | None:
     """Like `count`, also counting the event for its ticket in the same window: (hits, hits on the ticket)."""
     start = window_start(limit, now)
-    seconds = max(1, int(limit.window.total_seconds()))
-    document = await RateWindow.get_pymongo_collection().find_one_and_update(
-        {"_id": f"{key}@{start}"},
-        {
-            "$inc": {"hits": 1, f"tickets.{ticket_number}": 1},
-            "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
-        },
-        upsert=True,
-        return_document=ReturnDocument.AFTER,
+    found = await _increment(
+        f"{key}@{start}", {"hits": 1, f"tickets.{ticket_number}": 1}, limit=limit, start=start, once=once
     )
-    assert document is not None
-    return int(document["hits"]), int(document["tickets"][str(ticket_number)])
+    return None if found is None else (int(found["hits"]), int(found["tickets"][str(ticket_number)]))

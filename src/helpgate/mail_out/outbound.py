@@ -176,15 +176,11 @@ async def queue_automatic(
     With `idempotency` (say, a workflow run and step), a mail already queued under that key is returned
     as it is: a retried step neither queues it twice nor spends the recipient's rate limit again.
     """
-    if idempotency is not None and not to_staff:  # else the insert finds the first copy: no limit to spend twice
-        key = outgoing.new_message_id(ticket.number if ticket else None, seed=idempotency)
-        existing = await OutboundMail.find_one({"key": key})
-        if existing is not None:
-            return existing
+    number = ticket.number if ticket else None
+    # The mail's key: a retried step is counted once by the rate limit, and its insert finds the first copy.
+    key = None if idempotency is None else outgoing.new_message_id(number, seed=idempotency)
     refusal = (
-        None
-        if to_staff
-        else await rate_limits.allow_automatic(recipient=to, ticket_number=ticket.number if ticket else None, now=now)
+        None if to_staff else await rate_limits.allow_automatic(recipient=to, ticket_number=number, now=now, once=key)
     )
     if refusal is not None:
         log.warning("outbound.rate_limited template=%s to=%s reason=%s", template, to, refusal)
