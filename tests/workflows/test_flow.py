@@ -81,9 +81,8 @@ async def test_mail_becomes_triaged_assigned_acknowledged_ticket(
 ) -> None:
     ann, _bob = await _staff()
     await make_user("jane@example.org", Role.CUSTOMER)
-    ticket = await _mail_in(
-        gateway, make_mail(subject="Printer jam again", body="The printer in room 4 has a paper jam. Urgent please.")
-    )
+    mail = make_mail(subject="Printer jam again", body="The printer in room 4 has a paper jam. Urgent please.")
+    ticket = await _mail_in(gateway, mail)
 
     assert ticket.triage is not None and ticket.triage.source == "heuristic"
     assert ticket.triage.fallback_reason and "GEMINI_API_KEY" in ticket.triage.fallback_reason
@@ -102,6 +101,7 @@ async def test_mail_becomes_triaged_assigned_acknowledged_ticket(
     received = _by_recipient(sink)
     [ack] = [mail for mail in received["jane@example.org"] if not mail["Subject"].startswith("Welcome")]
     assert ack["Subject"] == "Re: Printer jam again [#1]" and ack["Auto-Submitted"] == "auto-replied"
+    assert ack["In-Reply-To"] == mail["Message-ID"] and mail["Message-ID"] in ack["References"]  # threaded
     assert "opened ticket #1" in _text(ack)
     [note] = [mail for mail in received[ann.email] if not mail["Subject"].startswith("Welcome")]
     assert note["Subject"] == "Assigned to you: Printer jam again [#1]"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +38,14 @@ log = logging.getLogger(__name__)
 def ticket_context(ticket: Ticket) -> dict[str, Any]:
     """What templates may know about a ticket."""
     return {"number": ticket.number, "subject": ticket.subject, "status": str(ticket.status)}
+
+
+@dataclass(frozen=True)
+class Parent:
+    """The mail ours answers, when the caller knows it (the acknowledgement: the mail that opened the ticket)."""
+
+    message_id: str
+    references: list[str]
 
 
 async def thread_parent(ticket_number: int) -> Message | None:
@@ -72,15 +81,17 @@ async def prepare(
     message_ref: PydanticObjectId | None = None,
     attachments: Sequence[AttachmentRef] = (),
     idempotency: str | None = None,
+    answers: Parent | None = None,
 ) -> OutboundMail:
     """An OutboundMail ready to queue: signed Message-ID, threading headers, reply address, rendered parts.
 
     With `idempotency` the Message-ID is derived from it, so queuing the same mail again finds the first.
+    It answers `answers`, else the customer's newest mail on the ticket (read from the store).
     """
     in_reply_to: str | None = None
     references: list[str] = []
     if ticket is not None and thread:
-        parent = await thread_parent(ticket.number)
+        parent = answers or await thread_parent(ticket.number)
         if parent is not None:
             in_reply_to = parent.message_id
             references = compose.references_after(parent.message_id, parent.references)
@@ -166,6 +177,7 @@ async def queue_automatic(
     idempotency: str | None = None,
     to_staff: bool = False,
     screened: bool = False,
+    answers: Parent | None = None,
 ) -> OutboundMail | None:
     """Queue an automatic mail (Auto-Submitted), unless the recipient's rate limit says no: then None.
     `screened`: the caller has just found `to` not suppressed.
@@ -196,6 +208,7 @@ async def queue_automatic(
         ticket=ticket,
         thread=thread,
         idempotency=idempotency,
+        answers=answers,
     )
     mail = await enqueue(mail, loop_marker=outgoing.loop_marker, handover=outgoing.handover(), screened=screened)
     if mail.claim is None:

@@ -146,7 +146,12 @@ async def note(*, author: User, number: int, text: str) -> Message:
 
 
 async def acknowledge(
-    *, ticket: Ticket, outgoing: Outgoing, idempotency: str | None = None, screened: bool = False
+    *,
+    ticket: Ticket,
+    outgoing: Outgoing,
+    idempotency: str | None = None,
+    screened: bool = False,
+    answers: outbound.Parent | None = None,
 ) -> OutboundMail | None:
     """The automatic "we have your message" (rate-limited; None when the limit says no). `screened`: the caller
     has just found the requester not suppressed."""
@@ -160,6 +165,7 @@ async def acknowledge(
         ticket=ticket,
         idempotency=idempotency,
         screened=screened,
+        answers=answers,
     )
 
 

@@ -38,6 +38,7 @@ from helpgate.tickets import counters
 from helpgate.tickets.models.ticket import APPLIED_KEPT, PRIORITY_RANK, SEARCH_TEXT_CHARS
 
 log = logging.getLogger(__name__)
+REFERENCES_KEPT = 20  # of the opening mail's References, carried by `ticket/created`
 
 
 @dataclass(frozen=True)
@@ -162,11 +163,11 @@ async def add_first_message(*, ticket: Ticket, first: NewMessage) -> Message:
 
 async def _announce_opened(ticket: Ticket, first: NewMessage | Message) -> None:
     """`ticket/created`, once per ticket: triage, assignment and the acknowledgement follow from it."""
-    await events.emit(
-        events.TICKET_CREATED,
-        key=f"{events.TICKET_CREATED} {ticket.id}",
-        data={**ticket_ref(ticket), "automatic": first.auto_reply_block is not None},
-    )
+    data: dict[str, object] = {**ticket_ref(ticket), "automatic": first.auto_reply_block is not None}
+    if first.message_id and first.direction is Direction.INBOUND and first.kind is MessageKind.EMAIL:
+        # What the acknowledgement answers, so it need not look for it (never shown in the live feed).
+        data["opened_by"] = {"message_id": first.message_id, "references": first.references[-REFERENCES_KEPT:]}
+    await events.emit(events.TICKET_CREATED, key=f"{events.TICKET_CREATED} {ticket.id}", data=data)
 
 
 def _api_key(purpose: str, author: User, idempotency_key: str | None) -> str:

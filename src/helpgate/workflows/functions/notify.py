@@ -31,7 +31,7 @@ def _queued(mail: Any) -> dict[str, Any]:
 def acknowledge_customer(deps: Deps) -> Workflow:
     """Once per ticket; never for automatic mail, suppressed senders or mail that failed DMARC."""
 
-    async def acknowledge_step(ticket_id: PydanticObjectId) -> dict[str, Any]:
+    async def acknowledge_step(ticket_id: PydanticObjectId, answers: outbound.Parent | None) -> dict[str, Any]:
         ticket = await tickets.get_by_id(ticket_id)
         if ticket is None:
             return {"queued": False, "reason": "ticket not found"}
@@ -41,7 +41,7 @@ def acknowledge_customer(deps: Deps) -> Workflow:
         if suppressed:
             return {"queued": False, "reason": f"sender suppressed: {suppressed[ticket.requester.email]}"}
         mail = await replies.acknowledge(
-            ticket=ticket, outgoing=deps.outgoing, idempotency=f"ack {ticket.id}", screened=True
+            ticket=ticket, outgoing=deps.outgoing, idempotency=f"ack {ticket.id}", screened=True, answers=answers
         )
         return _queued(mail)
 
@@ -49,7 +49,13 @@ def acknowledge_customer(deps: Deps) -> Workflow:
         if ctx.event.data.get("automatic"):
             return {"queued": False, "reason": "automatic mail is never answered"}
         ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
-        return await step.run("acknowledge", lambda: acknowledge_step(ticket_id))
+        opened_by = ctx.event.data.get("opened_by")  # absent for tickets opened over the API, and from older versions
+        answers = (
+            outbound.Parent(str(opened_by["message_id"]), [str(ref) for ref in opened_by.get("references", [])])
+            if isinstance(opened_by, dict) and opened_by.get("message_id")
+            else None
+        )
+        return await step.run("acknowledge", lambda: acknowledge_step(ticket_id, answers))
 
     return Workflow(
         id="acknowledge-customer",
