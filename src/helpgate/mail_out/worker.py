@@ -378,9 +378,12 @@ class OutboundWorker:
             metrics.OUTBOUND_FAILED.labels(reason="refused" if refused else "attempts_spent").inc()
             log.error("outbound.failed key=%s ticket=%s reason=%s", mail.key, mail.ticket_number, why)
             return
-        at = now + timedelta(seconds=self._retry.delay(mail.attempts))
+        delay = self._retry.delay(mail.attempts)
+        at = now + timedelta(seconds=delay)
         await deliveries.mark_retry(mail, error=error.detail, reply=error.reply, at=at, now=now)
         self._journal.settle(mail)
+        if delay < POLL_SECONDS:  # due before the next poll: look then (the dispatcher may be waiting already)
+            asyncio.get_running_loop().call_later(delay, self.wake)
         log.warning(
             "outbound.retry key=%s attempt=%d at=%s reason=%s", mail.key, mail.attempts, at.isoformat(), error.detail
         )
