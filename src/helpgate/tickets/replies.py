@@ -155,9 +155,28 @@ async def acknowledge(
 ) -> OutboundMail | None:
     """The automatic "we have your message" (rate-limited; None when the limit says no). `screened`: the caller
     has just found the requester not suppressed."""
+    return await _to_requester(
+        TemplateKind.TICKET_ACKNOWLEDGEMENT, ticket, outgoing, idempotency, screened=screened, answers=answers
+    )
+
+
+async def tell_solved(*, ticket: Ticket, outgoing: Outgoing, idempotency: str | None = None) -> OutboundMail | None:
+    """The automatic "your ticket is solved" (rate-limited; None when the limit says no)."""
+    return await _to_requester(TemplateKind.TICKET_SOLVED, ticket, outgoing, idempotency)
+
+
+async def _to_requester(
+    template: TemplateKind,
+    ticket: Ticket,
+    outgoing: Outgoing,
+    idempotency: str | None,
+    *,
+    screened: bool = False,
+    answers: outbound.Parent | None = None,
+) -> OutboundMail | None:
     return await outbound.queue_automatic(
         outgoing=outgoing,
-        template=TemplateKind.TICKET_ACKNOWLEDGEMENT,
+        template=template,
         to=ticket.requester.email,
         subject=compose.ticket_subject(ticket.subject, ticket.number),
         context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},

@@ -13,7 +13,7 @@ from beanie import PydanticObjectId
 
 from helpgate.accounts import users
 from helpgate.core.clock import utcnow
-from helpgate.mail_out import compose, outbound, suppressions
+from helpgate.mail_out import outbound, suppressions
 from helpgate.mail_out.templates import TemplateKind
 from helpgate.models import TicketStatus
 from helpgate.outbox import events
@@ -132,17 +132,7 @@ def tell_customer_solved(deps: Deps) -> Workflow:
             return {"queued": False, "reason": "ticket not found"}
         if ticket.status is not TicketStatus.SOLVED:
             return {"queued": False, "reason": f"{ticket.status} again before the mail went out"}
-        mail = await outbound.queue_automatic(
-            outgoing=deps.outgoing,
-            template=TemplateKind.TICKET_SOLVED,
-            to=ticket.requester.email,
-            subject=compose.ticket_subject(ticket.subject, ticket.number),
-            context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},
-            now=utcnow(),
-            ticket=ticket,
-            idempotency=key,
-        )
-        return _queued(mail)
+        return _queued(await replies.tell_solved(ticket=ticket, outgoing=deps.outgoing, idempotency=key))
 
     async def handler(ctx: Context, step: Step) -> Any:
         ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
