@@ -579,3 +579,17 @@ async def test_a_step_that_only_reads_is_recorded_with_the_next_write_and_repeat
     assert seen_during_write == [[], []]  # no write between the read and the write that follows it
     assert set(run.steps) == {step_key("read"), step_key("write")}  # both recorded with the outcome
     assert await counters.current("read") == 2  # read again after the cut-off, as a step that only reads may be
+
+
+async def test_a_runner_with_a_backlog_leaves_new_runs_queued_for_any_instance(store: Store) -> None:
+    hold = asyncio.Event()
+    async with running(_held("busy", hold), concurrency=1) as runner:
+        for index in range(5):
+            await runner.dispatch(event("test/busy", id=f"e{index}"))
+        stored = {run.event_id: run.status for run in await runs_of("busy")}
+        hold.set()
+        await runner.wait_idle(10)
+
+    # One executing and two waiting (twice its concurrency) are this runner's; the rest any runner may take.
+    assert [stored[f"e{index}"] for index in range(5)] == [RunStatus.RUNNING] * 3 + [RunStatus.QUEUED] * 2
+    assert {run.status for run in await runs_of("busy")} == {RunStatus.COMPLETED}

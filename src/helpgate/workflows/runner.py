@@ -34,6 +34,7 @@ from helpgate.workflows.step import Cancel, Context, Event, PermanentError, Work
 log = logging.getLogger(__name__)
 
 SWEEP_LIMIT = 100  # due runs taken from the store per sweep
+CLAIMED_AHEAD = 2  # runs waiting to start that a runner creates claimed, per unit of concurrency
 STOP_GRACE = 10.0  # seconds `stop` lets executing runs finish
 TIMER_MARGIN = 0.01  # seconds: the loop's monotonic timer must not fire before the wall clock reaches the due time
 
@@ -126,7 +127,10 @@ class LocalRunner:
         now = utcnow()
         triggered = [workflow for workflow in self._workflows.values() if workflow.trigger == event.name]
         new = [runs.NewRun(workflow.id, event.id, event.name, event.data) for workflow in triggered]
-        lease = self._lease if self._running else None  # a stopped runner queues them for whoever runs
+        # Runs this runner will start soon are stored claimed by it; with a backlog (or stopped) they are queued,
+        # so that any instance's sweep may take them.
+        keeps = self._running and len(self._ready) < self._concurrency * CLAIMED_AHEAD
+        lease = self._lease if keeps else None
         created = {run.function_id: run for run in await runs.create_many(new, now=now, lease=lease)}
         for workflow in triggered:
             run = created.get(workflow.id)
