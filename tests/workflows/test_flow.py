@@ -18,7 +18,7 @@ from helpgate.accounts.skills import SkillEntry
 from helpgate.gateway import Gateway
 from helpgate.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, User, WorkflowRun
 from helpgate.outbox import events
-from helpgate.tickets import replies
+from helpgate.tickets import replies, tickets
 from helpgate.tickets.routing import RAISED
 from helpgate.workflows.step import Event
 from tests.conftest import login, make_user
@@ -243,6 +243,27 @@ class TestWithGemini:
         assert ticket.assignee is not None and ticket.assignee.email == "bob@acme.test"
         [request] = fake_gemini.requests
         assert request.headers["x-goog-api-key"] == "test-key" and "I want my money back." in request.body.decode()
+
+
+async def test_an_assignment_notice_is_not_sent_once_someone_else_has_the_ticket(
+    gateway: Gateway, sink: CaptureServer
+) -> None:
+    ann, bob = await _staff()
+    ticket = await _mail_in(gateway, make_mail(subject="Printer jam again"))
+    assert ticket.assignee is not None and ticket.assignee.email == ann.email
+    assert gateway.workflows is not None and gateway.workflows.runner is not None
+    # A notice for Bob that runs only after the ticket went back to Ann (as after a delay or a crash).
+    late = {**tickets.ticket_ref(ticket), "assignee_id": str(bob.id), "by": None, "reason": "test"}
+    await gateway.workflows.runner.dispatch(Event(id="late-notice", name=events.TICKET_ASSIGNED, data=late))
+    await gateway.workflows.wait_idle(30)
+
+    run = await WorkflowRun.find_one({"function_id": "notify-agent", "event_id": "late-notice"})
+    assert run is not None and run.output == {
+        "queued": False,
+        "reason": "assigned to someone else meanwhile: they are told",
+    }
+    notices = await OutboundMail.find({"template": "ticket_assigned"}).to_list()
+    assert [mail.to for mail in notices] == [[ann.email]]
 
 
 @pytest.mark.parametrize("extra_settings", [{"run_workflows": False}])
