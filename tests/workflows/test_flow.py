@@ -296,3 +296,53 @@ async def test_ticket_mail_is_sent_by_the_workflows_and_not_for_a_ticket_reopene
         assert templates == ["ticket_acknowledgement", "ticket_assigned", "welcome"]  # the admin took it: no agent
     finally:
         await other.stop()
+
+
+@pytest.mark.parametrize("extra_settings", [{"run_workflows": False}])
+async def test_a_change_cut_off_before_its_announcement_is_announced_once_when_the_client_retries(
+    gateway: Gateway, sink: CaptureServer, api: httpx.AsyncClient
+) -> None:
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail(subject="Printer jam again"))
+    await gateway.worker.idle()
+    await make_user("boss@acme.test", Role.ADMIN)
+    ann = await make_user("ann@acme.test", Role.AGENT)
+    headers = await login(api, "boss@acme.test")
+    change = {"status": "solved", "assignee": ann.email}
+    first = await api.patch("/api/tickets/1", json=change, headers=headers)
+    assert first.status_code == 200, first.text
+    # The request wrote the ticket and was cut off before its events were stored (its instance was killed).
+    for name in (events.TICKET_SOLVED, events.TICKET_ASSIGNED):
+        await OutboxEvent.find({"name": name}).delete()
+
+    for _retry in range(2):  # the client retries, twice
+        again = await api.patch("/api/tickets/1", json=change, headers=headers)
+        assert again.status_code == 200, again.text
+
+    assert await OutboxEvent.find({"name": events.TICKET_SOLVED}).count() == 1
+    [assigned] = await OutboxEvent.find({"name": events.TICKET_ASSIGNED}).to_list()
+    assert assigned.data["assignee_id"] == str(ann.id) and assigned.data["by"] is not None
+    ticket = await Ticket.find_one({"number": 1})
+    assert ticket is not None and ticket.solved_at is not None
+
+
+async def test_an_automatic_assignment_cut_off_before_its_announcement_is_announced_when_retried(
+    gateway: Gateway, sink: CaptureServer
+) -> None:
+    ann, _bob = await _staff()
+    ticket = await _mail_in(gateway, make_mail(subject="Printer jam again"))
+    assert ticket.assignee is not None and ticket.assignee.email == ann.email
+    assert gateway.workflows is not None and gateway.workflows.runner is not None
+    # The assignment was written, its announcement never stored: the step runs again (a retry after a crash).
+    await OutboxEvent.find({"name": events.TICKET_ASSIGNED}).delete()
+    await WorkflowRun.find({"function_id": "notify-agent"}).delete()  # the runs it would have started
+    await OutboundMail.find({"template": "ticket_assigned"}).delete()
+    triaged = await OutboxEvent.find_one({"name": events.TICKET_TRIAGED})
+    assert triaged is not None
+    await gateway.workflows.runner.dispatch(Event(id="retried", name=triaged.name, data=triaged.data))
+    await gateway.workflows.wait_idle(30)
+
+    [assigned] = await OutboxEvent.find({"name": events.TICKET_ASSIGNED}).to_list()
+    assert assigned.data["assignee_id"] == str(ann.id) and assigned.data["by"] is None
+    notices = await OutboundMail.find({"template": "ticket_assigned"}).to_list()
+    assert [mail.to for mail in notices] == [[ann.email]]

@@ -233,7 +233,7 @@ async def assign_automatically(
     if choice.user is None:
         log.warning("ticket.unassigned ticket=%s reason=%s", ticket_id, choice.reason)
         return await Ticket.get(ticket_id), choice
-    now = utcnow()
+    now = tickets.stored_moment(utcnow())
     assignee = tickets.participant(choice.user)
     document = await Ticket.get_pymongo_collection().find_one_and_update(
         {"_id": ticket_id, "assignee": None},
@@ -245,12 +245,14 @@ async def assign_automatically(
         if fresh is None:
             return None, Choice(None, "ticket not found")
         if fresh.assignee is not None:
+            if fresh.assigned_at is not None:  # by an earlier try of this step, cut off before it announced it
+                await tickets.announce_assignment(fresh, by=None, reason=choice.reason)  # (else stored already)
             return fresh, Choice(None, f"already assigned to {fresh.assignee.email}")
         return fresh, Choice(None, "assigned meanwhile by someone else")
     ticket = Ticket.model_validate(document)
     await User.get_pymongo_collection().update_one({"_id": choice.user.id}, {"$set": {"last_assigned_at": now}})
     log.info("ticket.assigned number=%s to=%s reason=%s", ticket.number, choice.user.email, choice.reason)
-    await tickets.announce_assignment(ticket, by=None, reason=choice.reason, now=now)
+    await tickets.announce_assignment(ticket, by=None, reason=choice.reason)
     return ticket, choice
 
 

@@ -7,7 +7,7 @@ import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -608,7 +608,11 @@ class TicketChanges:
 async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
     """Change status, priority, assignee or category, audited as `actor`. The change is announced
     (`ticket/updated`, and `ticket/assigned` for a new assignee, `ticket/solved` when it becomes solved): the
-    workflows tell the new assignee and the customer by mail, as they do for automatic changes."""
+    workflows tell the new assignee and the customer by mail, as they do for automatic changes.
+
+    The ticket is the unit's record: an assignment and a solving are stored with their moment (`assigned_at`,
+    `solved_at`), and their events are keyed by it. A request cut off after the write is retried by its client:
+    the retry finds no transition, but announces the ones stored (once: by their keys)."""
     ticket = await get_for_staff(viewer=actor, number=number)
     before = ticket.model_copy()
     values: dict[str, object] = {}
@@ -624,10 +628,12 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
     if not values:
         return ticket
     asked = changes.asked()
-    now = utcnow()
+    now = stored_moment(utcnow())  # as the store keeps it, so keys made of it now and on a retry agree
     values["updated_at"] = ticket.updated_at = now
     if ticket.assignee is not None and ticket.assignee != before.assignee:
         values["assigned_at"] = ticket.assigned_at = now
+    if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
+        values["solved_at"] = ticket.solved_at = now
     assert ticket.id is not None
     await apply_update(ticket.id, {"$set": values})
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
@@ -640,12 +646,12 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
         changes=asked,
     )
     await announce_update(ticket, fields=[name for name in _CHANGEABLE if name in values], by=actor, now=now)
-    if ticket.assignee is not None and ticket.assignee != before.assignee:
-        await announce_assignment(ticket, by=actor, reason="assigned by staff", now=now)
-    if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
+    if "assignee" in changes.given and ticket.assignee is not None:
+        await announce_assignment(ticket, by=actor, reason="assigned by staff")
+    if "status" in changes.given and ticket.status is TicketStatus.SOLVED and ticket.solved_at is not None:
         await events.emit(
             events.TICKET_SOLVED,
-            key=f"{events.TICKET_SOLVED} {ticket.id} {now.isoformat()}",
+            key=f"{events.TICKET_SOLVED} {ticket.id} {moment_key(ticket.solved_at)}",
             data={**ticket_ref(ticket), "by": str(actor.id)},
         )
     return ticket
@@ -684,12 +690,25 @@ async def _assignee(email: str | None) -> Participant | None:
     return participant(user)
 
 
-async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str, now: datetime) -> None:
-    """`ticket/assigned`: `by` is None for automatic assignment (the assignee is then told by mail)."""
-    assert ticket.assignee is not None
+def stored_moment(moment: datetime) -> datetime:
+    """`moment` as the store keeps it: milliseconds."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def moment_key(moment: datetime) -> str:
+    """A stored moment in an event key: UTC to the millisecond, the same whether read back from the store (which
+    may give it without its time zone) or just written."""
+    utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return stored_moment(utc).isoformat(timespec="milliseconds")
+
+
+async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str) -> None:
+    """`ticket/assigned`, once per assignment (keyed by its assignee and `assigned_at`): `by` is None for automatic
+    assignment. The workflows tell the assignee by mail (unless they assigned themselves)."""
+    assert ticket.assignee is not None and ticket.assigned_at is not None
     await events.emit(
         events.TICKET_ASSIGNED,
-        key=f"{events.TICKET_ASSIGNED} {ticket.id} {ticket.assignee.user_id} {now.isoformat()}",
+        key=f"{events.TICKET_ASSIGNED} {ticket.id} {ticket.assignee.user_id} {moment_key(ticket.assigned_at)}",
         data={
             **ticket_ref(ticket),
             "assignee_id": str(ticket.assignee.user_id),

@@ -81,6 +81,7 @@ class Ticket(Document):
     assigned_at: datetime | None = None
     first_response_at: datetime | None = None  # an agent's first reply to the customer
     response_due_at: datetime | None = None  # first-response target from the priority (SLA)
+    solved_at: datetime | None = None  # when staff last marked it solved (its `ticket/solved` is keyed by it)
     escalated_at: datetime | None = None  # the target passed unanswered: priority raised, admins told
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
