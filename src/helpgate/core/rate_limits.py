@@ -45,22 +45,22 @@ async def count(*, key: str, limit: Limit, now: datetime) -> int:
     """Count one event for `key` in the current window: one atomic `$inc` (upserting the window), and the
     window's count with this event in it. Concurrent callers each get a different count, so comparing it
     with the limit lets exactly `limit.count` of them through (issue 14, finding 10)."""
-    start = window_start(limit, now)
-    found = await _increment(f"{key}@{start}", {"hits": 1}, limit=limit, start=start, once=None)
+    found = await _increment(key, limit=limit, now=now, inc={"hits": 1}, once=None)
     assert found is not None
     return int(found["hits"])
 
 
 async def _increment(
-    window: str, inc: dict[str, int], *, limit: Limit, start: int, once: str | None
+    key: str, *, limit: Limit, now: datetime, inc: dict[str, int], once: str | None
 ) -> dict[str, Any] | None:
-    """The window after `inc`; None when `once` was counted in it already (and nothing changed)."""
+    """`key`'s window of `now` after `inc`; None when `once` was counted in it already (and nothing changed)."""
+    start = window_start(limit, now)
     seconds = max(1, int(limit.window.total_seconds()))
     update: dict[str, Any] = {
         "$inc": inc,
         "$setOnInsert": {"expires_at": datetime.fromtimestamp(start + 2 * seconds, UTC)},
     }
-    match: dict[str, Any] = {"_id": window}
+    match: dict[str, Any] = {"_id": f"{key}@{start}"}
     if once is not None:
         match["counted"] = {"$ne": once}  # no match when counted: the upsert then collides with the window
         update["$push"] = {"counted": once}
@@ -76,12 +76,9 @@ async def _increment(
     return document
 
 
-async def hit(*, key: str, limit: Limit, now: datetime, once: str | None = None) -> bool:
-    """Count one event for `key` in the current window; True while the window is within the limit (and for an
-    event `once` counted before)."""
-    start = window_start(limit, now)
-    found = await _increment(f"{key}@{start}", {"hits": 1}, limit=limit, start=start, once=once)
-    return found is None or int(found["hits"]) <= limit.count
+async def hit(*, key: str, limit: Limit, now: datetime) -> bool:
+    """Count one event for `key` in the current window; True while the window is within the limit."""
+    return await count(key=key, limit=limit, now=now) <= limit.count
 
 
 async def uncount(*, key: str, limit: Limit, now: datetime) -> None:
@@ -105,43 +102,18 @@ async def allow_automatic(
     once: str | None = None,
 ) -> str | None:
     """None when one more automatic mail may go to `recipient`; otherwise the reason it may not. `once` is the
-    mail's own key: a mail asked about again (a retried step) is not counted twice, and is allowed."""
+    mail's own key: a mail asked about again (a retried step) is not counted twice, and is allowed.
+
+    One window per recipient counts both limits (its hits, and its hits per ticket) in one write, so the two
+    limits share a window length."""
+    assert per_ticket.window == per_recipient.window, "the per-ticket limit counts in the recipient's window"
     address = recipient.lower()
-    if ticket_number is not None and per_ticket.window == per_recipient.window:
-        # One window counts both (its hits, and its hits per ticket): one write.
-        counted = await _count_both(
-            key=f"auto:{address}", ticket_number=ticket_number, limit=per_recipient, now=now, once=once
-        )
-        if counted is None:
-            return None
-        hits, on_ticket = counted
-        if on_ticket > per_ticket.count:
-            return _over_on_ticket(per_ticket, address, ticket_number)
-        if hits > per_recipient.count:
-            return _over(per_recipient, address)
+    inc = {"hits": 1} if ticket_number is None else {"hits": 1, f"tickets.{ticket_number}": 1}
+    found = await _increment(f"auto:{address}", limit=per_recipient, now=now, inc=inc, once=once)
+    if found is None:
         return None
-    ticket_key = f"auto:{address}:#{ticket_number}"
-    if ticket_number is not None and not await hit(key=ticket_key, limit=per_ticket, now=now, once=once):
-        return _over_on_ticket(per_ticket, address, ticket_number)
-    if not await hit(key=f"auto:{address}", limit=per_recipient, now=now, once=once):
-        return _over(per_recipient, address)
+    if ticket_number is not None and int(found["tickets"][str(ticket_number)]) > per_ticket.count:
+        return f"over {per_ticket.count} automatic mails to {address} on ticket {ticket_number} in {per_ticket.window}"
+    if int(found["hits"]) > per_recipient.count:
+        return f"over {per_recipient.count} automatic mails to {address} in {per_recipient.window}"
     return None
-
-
-def _over_on_ticket(limit: Limit, address: str, ticket_number: int) -> str:
-    return f"over {limit.count} automatic mails to {address} on ticket {ticket_number} in {limit.window}"
-
-
-def _over(limit: Limit, address: str) -> str:
-    return f"over {limit.count} automatic mails to {address} in {limit.window}"
-
-
-async def _count_both(
-    *, key: str, ticket_number: int, limit: Limit, now: datetime, once: str | None = None
-) -> tuple[int, int] | None:
-    """Like `count`, also counting the event for its ticket in the same window: (hits, hits on the ticket)."""
-    start = window_start(limit, now)
-    found = await _increment(
-        f"{key}@{start}", {"hits": 1, f"tickets.{ticket_number}": 1}, limit=limit, start=start, once=once
-    )
-    return None if found is None else (int(found["hits"]), int(found["tickets"][str(ticket_number)]))
