@@ -15,7 +15,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from helpgate.core.clock import utcnow
+from helpgate.core.clock import stored, utcnow
 from helpgate.models import Priority, Role, Ticket, TicketStatus, TriageRecord, User
 from helpgate.outbox import events
 from helpgate.tickets import tickets
@@ -233,7 +233,7 @@ async def assign_automatically(
     if choice.user is None:
         log.warning("ticket.unassigned ticket=%s reason=%s", ticket_id, choice.reason)
         return await Ticket.get(ticket_id), choice
-    now = tickets.stored_moment(utcnow())
+    now = stored(utcnow())
     assignee = tickets.participant(choice.user)
     document = await Ticket.get_pymongo_collection().find_one_and_update(
         {"_id": ticket_id, "assignee": None},

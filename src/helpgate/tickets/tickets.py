@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 from helpgate.accounts import users
 from helpgate.audit import audit
 from helpgate.core import metrics
-from helpgate.core.clock import utcnow
+from helpgate.core.clock import stored, utcnow
 from helpgate.core.errors import Forbidden, InvalidInput, NotFound
 from helpgate.mail_out import outbound
 from helpgate.models import (
@@ -628,7 +628,7 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
     if not values:
         return ticket
     asked = changes.asked()
-    now = stored_moment(utcnow())  # as the store keeps it, so keys made of it now and on a retry agree
+    now = stored(utcnow())  # as the store keeps it, so keys made of it now and on a retry agree
     values["updated_at"] = ticket.updated_at = now
     if ticket.assignee is not None and ticket.assignee != before.assignee:
         values["assigned_at"] = ticket.assigned_at = now
@@ -690,16 +690,11 @@ async def _assignee(email: str | None) -> Participant | None:
     return participant(user)
 
 
-def stored_moment(moment: datetime) -> datetime:
-    """`moment` as the store keeps it: milliseconds."""
-    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
 def moment_key(moment: datetime) -> str:
     """A stored moment in an event key: UTC to the millisecond, the same whether read back from the store (which
     may give it without its time zone) or just written."""
     utc = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return stored_moment(utc).isoformat(timespec="milliseconds")
+    return stored(utc).isoformat(timespec="milliseconds")
 
 
 async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 import bson
 from bson.errors import InvalidDocument
 
-from helpgate.core.clock import utcnow
+from helpgate.core.clock import stored, utcnow
 from helpgate.models import WorkflowRun
 from helpgate.outbox import events, runs
 from helpgate.workflows.step import Json, PermanentError
@@ -130,8 +130,7 @@ class LocalStep:
                 return
             raise Suspend(key, None, wake_at)
         # Mongo keeps milliseconds: round now, so the memoised time is the one a replay compares.
-        wake_at = utcnow() + duration
-        wake_at = wake_at.replace(microsecond=wake_at.microsecond // 1000 * 1000)
+        wake_at = stored(utcnow() + duration)
         raise Suspend(key, {"id": step_id, "wake_at": wake_at}, wake_at)
 
     async def send_event(self, step_id: str, name: str, data: dict[str, Any]) -> None:
