@@ -90,7 +90,6 @@ async def test_a_failed_delivery_is_retried_once_its_backoff_delay_has_passed_on
 ) -> None:
     """Base 10 s, so the first retry waits 5-10 s (the relay's jitter); the test moves the relay's clock a second
     at a time, each move once the relay has gone idle, and nothing sleeps."""
-    clock = ManualClock()
     calls: list[str] = []
 
     async def fails_once(event: Event) -> None:
@@ -99,6 +98,7 @@ async def test_a_failed_delivery_is_retried_once_its_backoff_delay_has_passed_on
             raise ConnectionError("back end away")
 
     event = await events.emit("test/retry", key="retry", data={})
+    clock = ManualClock()  # from now on, time is the relay's clock: the event is due
     relay = Relay(fails_once, lease=LEASE, poll_interval=1.0, retry_base=10.0, retry_cap=60.0, clock=clock)
     await relay.start()
     try:

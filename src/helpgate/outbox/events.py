@@ -120,14 +120,14 @@ async def release(claimed: list[OutboxEvent]) -> None:
     )
 
 
-async def put_back(event: OutboxEvent, *, error: str, delay: timedelta) -> None:
+async def put_back(event: OutboxEvent, *, error: str, delay: timedelta, now: datetime | None = None) -> None:
     """Delivery failed: pending again after `delay`, the error kept."""
     await OutboxEvent.get_pymongo_collection().update_one(
         {"_id": event.id, "claim": event.claim},
         {
             "$set": {
                 "status": EventStatus.PENDING,
-                "next_attempt_at": utcnow() + delay,
+                "next_attempt_at": (now or utcnow()) + delay,
                 "claim": None,
                 "lease_until": None,
                 "last_error": error[:1000],

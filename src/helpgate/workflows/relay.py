@@ -107,7 +107,9 @@ class Relay:
                 self.failures += 1
                 self.last_error = f"{type(error).__name__}: {error}"
                 delay = self._retry.delay(stored.attempts + 1)
-                await events.put_back(stored, error=self.last_error, delay=timedelta(seconds=delay))
+                await events.put_back(
+                    stored, error=self.last_error, delay=timedelta(seconds=delay), now=self._clock.now()
+                )
                 continue
             if await events.mark_sent(stored):
                 self.delivered += 1
