@@ -308,3 +308,17 @@ async def test_finish_ends_the_loop_once_the_pass_under_way_is_done() -> None:
     async with asyncio.timeout(10):
         await task
     assert passes == 1
+
+
+async def test_wake_in_cuts_a_wait_already_under_way_short_on_the_loops_clock() -> None:
+    clock = ManualClock()
+    script = Script(clock)
+    async with polling(script) as loop:
+        await clock.waiting()  # idle after the first pass, for 60 s
+        loop.wake_in(2.0)
+        await clock.waiting(2)  # the wait and the alarm
+        await clock.advance(1.9)
+        assert len(script.ran) == 1
+        await clock.advance(0.1)
+        await script.passes(2)
+    assert script.ran[1] - script.ran[0] == 2.0

@@ -190,6 +190,7 @@ class PollingLoop:
         self._finish = asyncio.Event()
         self._due_in: float | None = None
         self._task: asyncio.Task[None] | None = None
+        self._alarms: set[asyncio.Task[None]] = set()  # wake_in's, until they ring
         self.failures = 0  # passes failed in a row
 
     @property
@@ -206,6 +207,17 @@ class PollingLoop:
         """Pass again now instead of at the end of the wait."""
         self._wake.set()
 
+    def wake_in(self, seconds: float) -> None:
+        """Pass again after `seconds` at most (on the loop's clock), also when it is waiting already: work that
+        falls due before the end of the wait under way."""
+        alarm = asyncio.create_task(self._ring(seconds), name=f"{self.name}-alarm")
+        self._alarms.add(alarm)
+        alarm.add_done_callback(self._alarms.discard)
+
+    async def _ring(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        self.wake()
+
     def due_in(self, seconds: float) -> None:
         """For a pass that found nothing due yet: the wait after it ends after `seconds` at most."""
         self._due_in = seconds if self._due_in is None else min(self._due_in, seconds)
@@ -214,13 +226,16 @@ class PollingLoop:
         """End after the pass under way (at once when waiting); `stop` cuts the pass short as well."""
         self._finish.set()
         self._wake.set()
+        for alarm in self._alarms:
+            alarm.cancel()
 
     async def stop(self) -> None:
         """Cut the loop off, mid-pass or mid-wait, and wait until it has ended."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        alarms = [*self._alarms, *([task] if task is not None else [])]
+        for pending in alarms:
+            pending.cancel()
+        await asyncio.gather(*alarms, return_exceptions=True)
 
     async def _run(self) -> None:
         if self._wait_first:

@@ -383,7 +383,7 @@ class OutboundWorker:
         await deliveries.mark_retry(mail, error=error.detail, reply=error.reply, at=at, now=now)
         self._journal.settle(mail)
         if delay < POLL_SECONDS:  # due before the next poll: look then (the dispatcher may be waiting already)
-            asyncio.get_running_loop().call_later(delay, self.wake)
+            self._dispatching.wake_in(delay)
         log.warning(
             "outbound.retry key=%s attempt=%d at=%s reason=%s", mail.key, mail.attempts, at.isoformat(), error.detail
         )
