@@ -131,15 +131,19 @@ async def login(
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=client.now)
 
 
-async def refresh(*, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, now: datetime) -> TokenPair:
-    """Spend a refresh token for a new pair. A token spent twice revokes its whole family."""
+async def refresh(
+    *, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, now: datetime, leeway: timedelta = timedelta(0)
+) -> TokenPair:
+    """Spend a refresh token for a new pair. A token spent twice revokes its whole family, unless the second
+    spend comes within `leeway` of the first: a browser's tabs (the console) share one cookie and may all
+    refresh at once, which is no theft; each gets a pair of the same session."""
     stored = await RefreshToken.find_one({"token_hash": hash_token(token)})
     if stored is None or stored.revoked or stored.expires_at <= now:
         raise NotAuthenticated("invalid refresh token")
     spent = await RefreshToken.get_pymongo_collection().update_one(
         {"_id": stored.id, "used_at": None}, {"$set": {"used_at": now}}
     )
-    if spent.modified_count != 1:
+    if spent.modified_count != 1 and not await _spent_within(stored, leeway, now):
         await _end(stored, issuer=issuer, now=now)
         log.warning("auth.refresh_reuse user=%s family=%s: session ended", stored.user_id, stored.family)
         raise NotAuthenticated("invalid refresh token")
@@ -147,6 +151,14 @@ async def refresh(*, token: str, issuer: TokenIssuer, refresh_ttl: timedelta, no
     if user is None or not user.active:
         raise NotAuthenticated("invalid refresh token")
     return await _issue(user, issuer=issuer, refresh_ttl=refresh_ttl, now=now, family=stored.family)
+
+
+async def _spent_within(stored: RefreshToken, leeway: timedelta, now: datetime) -> bool:
+    """Whether the token, found spent, was spent no longer than `leeway` ago (and its session still lives)."""
+    if leeway <= timedelta(0):
+        return False
+    again = await RefreshToken.get(stored.id)
+    return again is not None and not again.revoked and again.used_at is not None and now - again.used_at <= leeway
 
 
 async def logout(*, token: str, issuer: TokenIssuer, now: datetime) -> None:

@@ -191,6 +191,12 @@ async def list_users(
     return await paging.page_of(found, total=total, page=page, page_size=page_size)
 
 
+async def staff() -> list[User]:
+    """The active agents and admins, by email: whom a ticket can be assigned to."""
+    found = User.find({"role": {"$in": [str(Role.AGENT), str(Role.ADMIN)]}, "active": True}).sort("+email")
+    return await found.to_list()
+
+
 @dataclass(frozen=True)
 class UserChanges:
     """What an admin asks to change on an account; fields left None are kept."""
