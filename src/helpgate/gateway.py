@@ -23,6 +23,7 @@ from helpgate.api.app import create_app
 from helpgate.api.body_limit import BodyLimits
 from helpgate.api.deferred import DeferredWork
 from helpgate.api.event_streams import EventStreams, StreamPolicy
+from helpgate.console import app as console
 from helpgate.core import metrics
 from helpgate.core.errors import ConfigurationError
 from helpgate.core.security import TokenIssuer, load_jwt_secret
@@ -193,6 +194,7 @@ class Gateway(Installation):
             self.streams = app.state.event_streams = EventStreams(StreamPolicy.from_settings(settings))
             if self.workflows is not None:
                 self.workflows.mount(app)
+            console.mount(app)
             # A request still running after the grace period is cancelled rather than holding the stop.
             config = uvicorn.Config(
                 app,

@@ -17,10 +17,12 @@ from helpgate.core.security import hash_password
 from helpgate.gateway import Gateway
 from helpgate.models import Role
 from tests.conftest import PASSWORD, make_user
+from tests.console.by_role import CONSOLE_PATHS
 from tests.mail import make_mail, send
 
 ROLES = ("anonymous", "customer", "other customer", "agent", "admin")
-NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/docs/assets", "/openapi.json", "/api/inngest"}
+# The console's pages take cookies, not Bearer tokens: tests/console/test_console_by_role.py has their table.
+NOT_TABLED = {"/docs", "/docs/oauth2-redirect", "/docs/assets", "/openapi.json", "/api/inngest", *CONSOLE_PATHS}
 NEW_PASSWORD = "another long passphrase"
 CUSTOMER, OTHER, AGENT, ADMIN = "customer@example.org", "other@example.org", "agent@example.com", "admin@example.com"
 NO_MAILBOX = "0123456789abcdef01234567"

@@ -1,0 +1,20 @@
+"""The console mounted on the gateway's app: its routes (pages, forms, live stream) and its static files.
+
+The console is another client of the services the API uses; the API knows nothing of it.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from starlette.staticfiles import StaticFiles
+
+from helpgate.console.pages import STATIC
+from helpgate.console.routes import live, login, queue, tickets
+
+STATIC_PATH = "/console/static"
+
+
+def mount(app: FastAPI) -> None:
+    for routes in (login.routes, queue.routes, tickets.routes, live.routes):
+        app.include_router(routes)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="console-static")

@@ -1,0 +1,62 @@
+"""Logging in with a form (the API's login, its lockout included) and out (the session ends everywhere)."""
+
+from __future__ import annotations
+
+from fastapi import Request
+from starlette.responses import Response
+
+from helpgate.accounts import sessions
+from helpgate.console import pages, session
+from helpgate.console.forms import read_form
+from helpgate.console.routing import router
+from helpgate.core.clock import utcnow
+from helpgate.core.errors import NotAuthenticated, TooManyAttempts
+
+routes = router()
+
+
+def _next(value: str | None) -> str:
+    """Where to go after logging in: a path of ours only (never `//host` or a URL), else the queue."""
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+        return value
+    return "/"
+
+
+@routes.get("/login")
+async def login_form(request: Request, next: str | None = None) -> Response:
+    return pages.page(request, None, "login.html.j2", next=_next(next), email="", error=None)
+
+
+@routes.post("/login")
+async def login(request: Request) -> Response:
+    session.same_origin(request)
+    form = await read_form(request)
+    email, to = form.get("email", ""), _next(form.get("next"))
+    policy: sessions.AuthPolicy = getattr(request.app.state, "auth_policy", sessions.AuthPolicy())
+    client = sessions.Client(ip=request.client.host if request.client else "unknown", now=utcnow())
+    try:
+        pair = await sessions.login(
+            email=email,
+            password=form.get("password", ""),
+            issuer=session.issuer_of(request),
+            refresh_ttl=request.app.state.refresh_ttl,
+            client=client,
+            policy=policy,
+        )
+    except (NotAuthenticated, TooManyAttempts) as error:
+        status = error.http_status
+        return pages.page(request, None, "login.html.j2", status=status, next=to, email=email, error=error.detail)
+    response = pages.redirect(request, None, to)
+    session.set_cookies(response, request, pair)
+    return response
+
+
+@routes.post("/logout")
+async def logout(request: Request, viewer: session.CurrentViewer) -> Response:
+    form = await read_form(request)
+    session.check_csrf(request, viewer, form.get(session.CSRF_FIELD))
+    refresh = viewer.renewed.refresh_token if viewer.renewed else request.cookies.get(session.REFRESH_COOKIE, "")
+    await sessions.logout(token=refresh, issuer=session.issuer_of(request), now=utcnow())
+    response = pages.redirect(request, None, "/login")
+    session.clear_cookies(response, request)
+    return response

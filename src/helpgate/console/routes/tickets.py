@@ -1,0 +1,168 @@
+"""One ticket: its thread (mail, replies with their delivery state, internal notes set apart), the triage
+panel and response target, and what can be done on it: reply, note, change (staff) or answer (its customer).
+Every form post carries the session's CSRF token and goes through the same services as the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Path, Request
+from starlette.responses import Response
+
+from helpgate.accounts import users
+from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, RequesterMessage, TicketPatch
+from helpgate.console import pages
+from helpgate.console.forms import read_form, valid
+from helpgate.console.routing import router
+from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, check_csrf
+from helpgate.core import safe_html
+from helpgate.core.errors import Forbidden
+from helpgate.mail_out.outgoing import Outgoing
+from helpgate.models import Direction, Message, MessageKind, OutboundMail, Priority, TicketStatus
+from helpgate.tickets import replies, tickets
+from helpgate.tickets.tickets import TicketChanges
+
+routes = router()
+
+TicketNumber = Annotated[int, Path(ge=1, le=tickets.MAX_NUMBER)]
+#: The sandboxed frame's own policy, on top of the page's (which it inherits): nothing loads but data: images.
+FRAME_CSP = "default-src 'none'; img-src data:"
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A message as the console shows it."""
+
+    id: str
+    note: bool
+    inbound: bool
+    from_email: str
+    from_name: str
+    at: datetime
+    text: str
+    full_text: str
+    frame: str | None  # the srcdoc of its sandboxed frame, when it has HTML
+    remote_images: int
+    attachments: list[str]
+    delivery: str | None  # outbound: queued, sent, failed...
+    delivery_error: str | None
+    flags: list[str]
+
+
+def srcdoc(html: str) -> str:
+    """A complete document for a sandboxed frame: its own CSP, then the sanitised HTML."""
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{FRAME_CSP}">'
+    return f'<!doctype html><meta charset="utf-8">{policy}{html}'
+
+
+def shown(message: Message, delivery: OutboundMail | None, *, staff: bool, our_address: str) -> Shown:
+    safe = safe_html.for_display(message.html) if message.html else None
+    from_email = message.from_email
+    if not staff and message.direction is not Direction.INBOUND:
+        from_email = our_address  # as the customer got it: never an agent's own address
+    return Shown(
+        id=str(message.id),
+        note=message.kind is MessageKind.NOTE,
+        inbound=message.direction is Direction.INBOUND,
+        from_email=from_email,
+        from_name=message.from_name,
+        at=message.created_at,
+        text=message.text,
+        full_text=message.full_text or message.text,
+        frame=srcdoc(safe.html) if safe is not None and safe.html.strip() else None,
+        remote_images=safe.remote_images if safe is not None else 0,
+        attachments=[f"{ref.filename} ({ref.size} bytes)" for ref in message.attachments],
+        delivery=str(delivery.status) if delivery is not None else None,
+        delivery_error=delivery.last_error if delivery is not None and staff else None,
+        flags=message.flags if staff else [],
+    )
+
+
+def _outgoing(request: Request) -> Outgoing:
+    outgoing: Outgoing = request.app.state.outgoing
+    return outgoing
+
+
+@routes.get("/tickets/{number}")
+async def ticket_page(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    user = viewer.user
+    detail = await tickets.get_detail(viewer=user, number=number)
+    our_address = _outgoing(request).from_address
+    thread = [
+        shown(message, detail.deliveries.get(message.id), staff=user.is_staff, our_address=our_address)
+        for message in detail.messages
+        if message.id is not None
+    ]
+    context: dict[str, Any] = {
+        "ticket": detail.ticket,
+        "thread": thread,
+        "staff": await users.staff() if user.is_staff else [],
+        "statuses": list(TicketStatus),
+        "priorities": list(Priority),
+        "csrf_field": CSRF_FIELD,
+    }
+    if request.headers.get("hx-request"):
+        return pages.page(request, viewer, "_thread.html.j2", **context)
+    return pages.page(request, viewer, "ticket.html.j2", **context)
+
+
+async def _posted(request: Request, viewer: Viewer, *, staff: bool) -> dict[str, str]:
+    form = await read_form(request)
+    check_csrf(request, viewer, form.pop(CSRF_FIELD, None))
+    if staff and not viewer.user.is_staff:
+        raise Forbidden("only agents and admins can do this")
+    return form
+
+
+def _back(request: Request, viewer: Viewer, number: int) -> Response:
+    return pages.redirect(request, viewer, f"/tickets/{number}")
+
+
+@routes.post("/tickets/{number}/reply")
+async def reply(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    form = await _posted(request, viewer, staff=True)
+    cc = [address.strip() for address in form.get("cc", "").replace(";", ",").split(",") if address.strip()]
+    body = valid(ReplyRequest, {"text": form.get("text", ""), "cc": cc, "status": form.get("status") or "pending"})
+    await replies.reply(
+        author=viewer.user, number=number, text=body.text, cc=body.cc, status=body.status, outgoing=_outgoing(request)
+    )
+    return _back(request, viewer, number)
+
+
+@routes.post("/tickets/{number}/note")
+async def note(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    form = await _posted(request, viewer, staff=True)
+    body = valid(NoteRequest, {"text": form.get("text", "")})
+    await replies.note(author=viewer.user, number=number, text=body.text)
+    return _back(request, viewer, number)
+
+
+@routes.post("/tickets/{number}/change")
+async def change(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    """Status, priority, assignee and category as the form shows them: only what differs from the ticket
+    now is changed (and audited), so a form left as it was changes nothing."""
+    form = await _posted(request, viewer, staff=True)
+    ticket = await tickets.get_for_staff(viewer=viewer.user, number=number)
+    now: dict[str, object] = {
+        "status": str(ticket.status),
+        "priority": str(ticket.priority) if ticket.priority else None,
+        "assignee": ticket.assignee.email if ticket.assignee else None,
+        "category": ticket.category,
+    }
+    asked: dict[str, object] = {name: form[name] or None for name in now if name in form}
+    patch = valid(TicketPatch, {name: value for name, value in asked.items() if value != now[name]})
+    if patch.model_fields_set:
+        changes = TicketChanges(given=frozenset(patch.model_fields_set), **patch.model_dump(exclude_unset=True))
+        await tickets.update(actor=viewer.user, number=number, changes=changes)
+    return _back(request, viewer, number)
+
+
+@routes.post("/tickets/{number}/answer")
+async def answer(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    """The ticket's customer answers on it, as by mail."""
+    form = await _posted(request, viewer, staff=False)
+    body = valid(RequesterMessage, {"text": form.get("text", "")})
+    await tickets.reply_as_requester(author=viewer.user, number=number, text=body.text)
+    return _back(request, viewer, number)

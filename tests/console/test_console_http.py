@@ -1,0 +1,200 @@
+"""The console over HTTP, as a client speaks to it: logging in with the form (cookies), the queue and a ticket,
+the forms that change it, and what is refused (no CSRF token, another origin, a Bearer token, a cookie on the API).
+tests/console/test_console_browser.py drives the same pages in Chromium."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from helpgate.accounts import users
+from helpgate.gateway import Gateway
+from helpgate.models import DeliveryStatus, MessageKind, Role, Ticket, TicketStatus
+from helpgate.tickets import tickets
+from tests.conftest import PASSWORD, make_user
+from tests.console.pages import base_url, browser_client, csrf_of, log_in, post_form, ticket_numbered
+from tests.mail import make_mail, send
+
+AGENT, CUSTOMER, OTHER = "agent@example.com", "jane@example.org", "other@example.org"
+
+
+@pytest.fixture
+async def client(gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in browser_client(gateway):
+        yield client
+
+
+async def mailed_ticket(gateway: Gateway, sender: str = CUSTOMER, subject: str = "Printer on fire") -> int:
+    number = await Ticket.find().count() + 1  # tickets are numbered from 1, in order
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail(sender=f"Jane <{sender}>", subject=subject), sender=sender)
+    await ticket_numbered(number)
+    return number
+
+
+async def test_login_sets_session_cookies_and_the_queue_shows_mailed_tickets(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    await make_user(AGENT, Role.AGENT)
+    number = await mailed_ticket(gateway)
+
+    anonymous = await client.get("/?view=all")
+    assert anonymous.status_code == 303
+    assert anonymous.headers["location"] == "/login?next=%2F%3Fview%3Dall"
+
+    wrong = await client.post("/login", data={"email": AGENT, "password": "not it", "next": "/"})
+    assert wrong.status_code == 401
+    assert "incorrect email or password" in wrong.text
+    assert "helpgate_access" not in client.cookies
+
+    answer = await log_in(client, AGENT)
+    cookies = answer.headers.get_list("set-cookie")
+    assert {cookie.split("=")[0] for cookie in cookies} == {"helpgate_access", "helpgate_refresh"}
+    for cookie in cookies:
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+        assert "Secure" not in cookie  # served over http here; https adds it
+
+    queue = await client.get("/")
+    assert queue.status_code == 200
+    assert f'id="ticket-{number}"' in queue.text and "Printer on fire" in queue.text
+    assert queue.headers["content-security-policy"].startswith("default-src 'self'; script-src 'self';")
+    assert "frame-ancestors 'none'" in queue.headers["content-security-policy"]
+    assert queue.headers["referrer-policy"] == "same-origin"
+    assert queue.headers["x-content-type-options"] == "nosniff"
+    assert queue.headers["cache-control"] == "no-store"
+
+    searched = await client.get("/", params={"view": "all", "q": "no such words"})
+    assert f'id="ticket-{number}"' not in searched.text
+
+
+async def test_an_agent_replies_notes_and_solves_through_the_forms(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    await make_user(AGENT, Role.AGENT)
+    number = await mailed_ticket(gateway)
+    await log_in(client, AGENT)
+    page = f"/tickets/{number}"
+
+    replied = await post_form(client, f"{page}/reply", page, text="We are on it.", status="pending")
+    assert replied.status_code == 303 and replied.headers["location"] == page
+    noted = await post_form(client, f"{page}/note", page, text="Customer sounds worried.")
+    assert noted.status_code == 303
+    solved = await post_form(client, f"{page}/change", page, status="solved")
+    assert solved.status_code == 303
+
+    ticket, messages = await tickets.get_ticket(viewer=await make_user("admin@example.com", Role.ADMIN), number=number)
+    assert ticket.status is TicketStatus.SOLVED
+    assert [message.kind for message in messages] == [MessageKind.EMAIL, MessageKind.EMAIL, MessageKind.NOTE]
+    shown = (await client.get(page)).text
+    assert "We are on it." in shown and "internal note" in shown
+    assert any(f"delivery-{status}" in shown for status in DeliveryStatus)
+
+    # The change form as the page shows it changes nothing: only what differs from the ticket is sent on.
+    unchanged = await post_form(client, f"{page}/change", page, status="solved", priority="", assignee="", category="")
+    assert unchanged.status_code == 303
+    after = await tickets.get_by_number(number)
+    assert after is not None and after.updated_at == ticket.updated_at
+
+
+async def test_form_posts_without_the_token_or_from_another_origin_are_refused(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    await make_user(AGENT, Role.AGENT)
+    number = await mailed_ticket(gateway)
+    await log_in(client, AGENT)
+    page = f"/tickets/{number}"
+    token = csrf_of(await client.get(page))
+
+    refused = [
+        await client.post(f"{page}/note", data={"text": "no token"}),
+        await client.post(f"{page}/note", data={"text": "wrong token", "csrf": "0" * 64}),
+        await client.post(
+            f"{page}/note", data={"text": "cross-site", "csrf": token}, headers={"Sec-Fetch-Site": "cross-site"}
+        ),
+    ]
+    async with httpx.AsyncClient(base_url=base_url(gateway), cookies=client.cookies) as plain:  # no Sec-Fetch-*
+        refused.append(
+            await plain.post(
+                f"{page}/note", data={"text": "other origin", "csrf": token}, headers={"Origin": "https://evil.example"}
+            )
+        )
+        accepted = await plain.post(f"{page}/note", data={"text": "same origin", "csrf": token})
+    assert [response.status_code for response in refused] == [403, 403, 403, 403]
+    assert all("refused" in response.text for response in refused)
+    assert accepted.status_code == 303
+    login_elsewhere = await client.post(
+        "/login", data={"email": AGENT, "password": PASSWORD}, headers={"Sec-Fetch-Site": "cross-site"}
+    )
+    assert login_elsewhere.status_code == 403
+
+    _, messages = await tickets.get_ticket(viewer=await make_user("admin@example.com", Role.ADMIN), number=number)
+    assert [message.text for message in messages if message.kind is MessageKind.NOTE] == ["same origin"]
+
+
+async def test_cookies_act_on_the_console_only_and_bearer_tokens_on_the_api_only(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    await make_user(AGENT, Role.AGENT)
+    await log_in(client, AGENT)
+    access = client.cookies["helpgate_access"]
+
+    with_cookie = await client.get("/api/tickets")
+    assert with_cookie.status_code == 401
+    async with httpx.AsyncClient(base_url=base_url(gateway)) as api:
+        with_bearer = await api.get("/", headers={"Authorization": f"Bearer {access}"})
+        assert with_bearer.status_code == 303 and with_bearer.headers["location"].startswith("/login")
+        assert (await api.get("/api/tickets", headers={"Authorization": f"Bearer {access}"})).status_code == 200
+    assert "/" not in (await client.get("/openapi.json")).json()["paths"]
+
+
+async def test_an_expired_access_cookie_is_renewed_and_tabs_renewing_at_once_keep_the_session(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    await make_user(AGENT, Role.AGENT)
+    await log_in(client, AGENT)
+    refresh = client.cookies["helpgate_refresh"]
+    stale = {"helpgate_access": "not-a-token", "helpgate_refresh": refresh}
+
+    async with (
+        httpx.AsyncClient(base_url=base_url(gateway)) as tab_one,
+        httpx.AsyncClient(base_url=base_url(gateway)) as tab_two,
+    ):
+        first = await tab_one.get("/", cookies=stale)
+        second = await tab_two.get("/", cookies=stale)  # the same refresh cookie, spent a moment ago
+    assert (first.status_code, second.status_code) == (200, 200)
+    renewed = first.cookies["helpgate_refresh"]
+    assert renewed != refresh and second.cookies["helpgate_refresh"] not in (refresh, renewed)
+
+    # Logging out ends the session: the renewed cookies of either tab no longer sign in.
+    client.cookies.set("helpgate_access", first.cookies["helpgate_access"])
+    client.cookies.set("helpgate_refresh", renewed)
+    token = csrf_of(await client.get("/"))
+    out = await client.post("/logout", data={"csrf": token})
+    assert out.status_code == 303 and out.headers["location"] == "/login"
+    async with httpx.AsyncClient(base_url=base_url(gateway)) as later:
+        again = await later.get("/", cookies={"helpgate_refresh": second.cookies["helpgate_refresh"]})
+    assert again.status_code == 303 and again.headers["location"].startswith("/login")
+
+
+async def test_a_customer_sees_and_answers_only_their_own_tickets(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    mine = await mailed_ticket(gateway, CUSTOMER, subject="My invoice")
+    theirs = await mailed_ticket(gateway, OTHER, subject="Their refund")
+    user = await users.get_by_email(CUSTOMER)
+    assert user is not None
+    await users.set_password(user, PASSWORD)  # created by their mail without one (sign-up sets it)
+    await log_in(client, CUSTOMER)
+
+    queue = (await client.get("/?view=all")).text
+    assert "My invoice" in queue and "Their refund" not in queue
+    assert 'id="view-mine"' not in queue and "<th>Assignee</th>" not in queue
+    other = await client.get(f"/tickets/{theirs}")
+    assert other.status_code == 404 and "Their refund" not in other.text
+
+    page = f"/tickets/{mine}"
+    assert 'id="reply"' not in (await client.get(page)).text
+    answered = await post_form(client, f"{page}/answer", page, text="Any news?")
+    assert answered.status_code == 303
+    as_staff = await post_form(client, f"{page}/note", page, text="I am staff now")
+    assert as_staff.status_code == 403
+    _, messages = await tickets.get_ticket(viewer=user, number=mine)
+    assert [message.text for message in messages][-1] == "Any news?"
