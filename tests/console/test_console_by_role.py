@@ -31,6 +31,8 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/login"): (303, 303, 303, 303, 303),  # each with its own credentials (anonymous: the customer's)
     ("GET", "/"): (SEE_LOGIN, 200, 200, 200, 200),
     ("GET", "/tickets/{number}"): (SEE_LOGIN, 200, 404, 200, 200),
+    # No such message: the real downloads are in test_console_http.py.
+    ("GET", "/tickets/{number}/messages/{message_id}/attachments/{index}"): (SEE_LOGIN, 404, 404, 404, 404),
     ("POST", "/tickets/{number}/reply"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/note"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/change"): (SEE_LOGIN, 403, 403, 303, 303),
@@ -74,7 +76,7 @@ async def test_each_role_gets_the_status_in_the_table(gateway: Gateway) -> None:
         async for client in _signed_in(gateway, role, email):
             token = csrf_of(await client.get("/")) if role != "anonymous" else ""
             for method, template in ROUTES:
-                path = template.format(number=1)
+                path = template.format(number=1, message_id="0" * 24, index=0)
                 if method == "GET" and template == "/live":
                     async with client.stream("GET", path) as response:
                         actual[method, template].append(response.status_code)

@@ -5,6 +5,7 @@ tests/console/test_console_browser.py drives the same pages in Chromium."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 
 import httpx
 import pytest
@@ -198,3 +199,55 @@ async def test_a_customer_sees_and_answers_only_their_own_tickets(gateway: Gatew
     assert as_staff.status_code == 403
     _, messages = await tickets.get_ticket(viewer=user, number=mine)
     assert [message.text for message in messages][-1] == "Any news?"
+
+
+def mail_with_extras() -> EmailMessage:
+    """A mail with an HTML body holding two remote images (one https:, one http:) and two attachments: a page
+    a browser would run, and a text file."""
+    message = make_mail(subject="Screenshots attached")
+    message.add_alternative(
+        '<p>See <img src="https://images.example.net/shot.png"> and <img src="http://track.example.net/p.gif"></p>',
+        subtype="html",
+    )
+    message.add_attachment(b"<script>alert(1)</script>", maintype="text", subtype="html", filename="page.html")
+    message.add_attachment(b"line one\n", maintype="text", subtype="plain", filename="notes 1.txt")
+    return message
+
+
+async def test_attachments_download_as_files_and_remote_images_load_only_when_asked(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    assert gateway.smtp is not None
+    await make_user(AGENT, Role.AGENT)
+    await send(gateway.smtp.port, mail_with_extras())
+    await gateway.worker.idle()
+    await log_in(client, AGENT)
+    _, messages = await tickets.get_ticket(viewer=await make_user("admin@example.com", Role.ADMIN), number=1)
+    mail_id = str(messages[0].id)
+
+    page = await client.get("/tickets/1")
+    assert " src=&#34;https://images.example.net" not in page.text  # set aside (data-remote-src): nothing loads
+    assert "img-src 'self' data:;" in page.headers["content-security-policy"]
+    assert f"/tickets/1?images={mail_id}" in page.text
+
+    html_file = await client.get(f"/tickets/1/messages/{mail_id}/attachments/0")
+    assert html_file.status_code == 200 and html_file.content == b"<script>alert(1)</script>"
+    assert html_file.headers["content-type"] == "application/octet-stream"  # never rendered as a page
+    assert html_file.headers["content-disposition"] == "attachment; filename*=UTF-8''page.html"
+    assert html_file.headers["x-content-type-options"] == "nosniff"
+    text_file = await client.get(f"/tickets/1/messages/{mail_id}/attachments/1")
+    assert text_file.headers["content-type"].startswith("text/plain")
+    assert text_file.headers["content-disposition"] == "attachment; filename*=UTF-8''notes%201.txt"
+    assert (await client.get(f"/tickets/1/messages/{mail_id}/attachments/2")).status_code == 404
+
+    with_images = await client.get("/tickets/1", params={"images": mail_id})
+    assert "img-src 'self' data: https:;" in with_images.headers["content-security-policy"]
+    assert " src=&#34;https://images.example.net/shot.png&#34;" in with_images.text  # in the frame's srcdoc
+    assert " src=&#34;http://track.example.net" not in with_images.text  # https: only
+
+    # Another customer cannot fetch it, even knowing the path.
+    other = await users.create_customer(email=OTHER)
+    await users.set_password(other, PASSWORD)
+    async for stranger in browser_client(gateway):
+        await log_in(stranger, OTHER)
+        assert (await stranger.get(f"/tickets/1/messages/{mail_id}/attachments/1")).status_code == 404

@@ -57,12 +57,16 @@ def render(name: str, **context: Any) -> str:
     return ENVIRONMENT.get_template(name).render(**context)
 
 
-def page(request: Request, viewer: Viewer | None, name: str, *, status: int = 200, **context: Any) -> Response:
-    """A page (or, for htmx, the part of one it asked for) with the console's headers."""
+def page(
+    request: Request, viewer: Viewer | None, name: str, *, status: int = 200, csp: str | None = None, **context: Any
+) -> Response:
+    """A page (or, for htmx, the part of one it asked for) with the console's headers; `csp` replaces the
+    policy (a ticket showing one message's remote images)."""
     context.setdefault("viewer", viewer)
     context.setdefault("path", request.url.path)
     body = render(name, **context)
-    return keep(HTMLResponse(body, status_code=status, headers=HEADERS), request, viewer)
+    headers = HEADERS if csp is None else {**HEADERS, "Content-Security-Policy": csp}
+    return keep(HTMLResponse(body, status_code=status, headers=headers), request, viewer)
 
 
 def redirect(request: Request, viewer: Viewer | None, to: str) -> Response:

@@ -17,7 +17,7 @@ from gridfs import AsyncGridFSBucket
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core.errors import ContentPurged
-from helpgate.models import Attachment
+from helpgate.models import Attachment, AttachmentRef
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,8 @@ async def _content(bucket: AsyncGridFSBucket, file: NewAttachment) -> tuple[Obje
     return await bucket.upload_from_stream(file.filename, file.data, metadata=metadata), True
 
 
-async def read_bytes(attachment: Attachment) -> bytes:
+async def read_bytes(attachment: Attachment | AttachmentRef) -> bytes:
+    """The file's bytes (kept once per content); ContentPurged when retention removed them."""
     if attachment.purged_at is not None:
         raise ContentPurged(
             f"attachment {attachment.filename!r}: its bytes were purged on {attachment.purged_at:%Y-%m-%d} by retention"

@@ -7,8 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import Path, Request
+from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from helpgate.accounts import users
@@ -16,19 +17,29 @@ from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, Reque
 from helpgate.console import pages
 from helpgate.console.forms import read_form, valid
 from helpgate.console.routing import router
-from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, check_csrf
+from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, check_csrf, keep
 from helpgate.core import safe_html
 from helpgate.core.errors import Forbidden
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Direction, Message, MessageKind, OutboundMail, Priority, TicketStatus
-from helpgate.tickets import replies, tickets
+from helpgate.tickets import downloads, replies, tickets
 from helpgate.tickets.tickets import TicketChanges
 
 routes = router()
 
 TicketNumber = Annotated[int, Path(ge=1, le=tickets.MAX_NUMBER)]
-#: The sandboxed frame's own policy, on top of the page's (which it inherits): nothing loads but data: images.
+#: The sandboxed frame's own policy, on top of the page's (which it inherits): nothing loads but data: images,
+#: and https: images once the viewer asked for that message's (the page then allows them too).
 FRAME_CSP = "default-src 'none'; img-src data:"
+FRAME_CSP_IMAGES = "default-src 'none'; img-src data: https:"
+
+
+@dataclass(frozen=True)
+class Attached:
+    filename: str
+    size: int
+    url: str
+    purged: bool
 
 
 @dataclass(frozen=True)
@@ -44,21 +55,25 @@ class Shown:
     text: str
     full_text: str
     frame: str | None  # the srcdoc of its sandboxed frame, when it has HTML
-    remote_images: int
-    attachments: list[str]
+    remote_images: int  # images not loaded (their source set aside)
+    images_shown: bool  # the viewer asked for this message's https: images
+    attachments: list[Attached]
     delivery: str | None  # outbound: queued, sent, failed...
     delivery_error: str | None
     flags: list[str]
 
 
-def srcdoc(html: str) -> str:
+def srcdoc(html: str, *, images: bool = False) -> str:
     """A complete document for a sandboxed frame: its own CSP, then the sanitised HTML."""
-    policy = f'<meta http-equiv="Content-Security-Policy" content="{FRAME_CSP}">'
+    policy = f'<meta http-equiv="Content-Security-Policy" content="{FRAME_CSP_IMAGES if images else FRAME_CSP}">'
     return f'<!doctype html><meta charset="utf-8">{policy}{html}'
 
 
-def shown(message: Message, delivery: OutboundMail | None, *, staff: bool, our_address: str) -> Shown:
-    safe = safe_html.for_display(message.html) if message.html else None
+def shown(
+    message: Message, delivery: OutboundMail | None, *, staff: bool, our_address: str, images: bool = False
+) -> Shown:
+    safe = safe_html.for_display(message.html, remote_images=images) if message.html else None
+    base = f"/tickets/{message.ticket_number}/messages/{message.id}/attachments"
     from_email = message.from_email
     if not staff and message.direction is not Direction.INBOUND:
         from_email = our_address  # as the customer got it: never an agent's own address
@@ -71,9 +86,13 @@ def shown(message: Message, delivery: OutboundMail | None, *, staff: bool, our_a
         at=message.created_at,
         text=message.text,
         full_text=message.full_text or message.text,
-        frame=srcdoc(safe.html) if safe is not None and safe.html.strip() else None,
+        frame=srcdoc(safe.html, images=images) if safe is not None and safe.html.strip() else None,
         remote_images=safe.remote_images if safe is not None else 0,
-        attachments=[f"{ref.filename} ({ref.size} bytes)" for ref in message.attachments],
+        images_shown=images,
+        attachments=[
+            Attached(filename=ref.filename, size=ref.size, url=f"{base}/{index}", purged=ref.purged_at is not None)
+            for index, ref in enumerate(message.attachments)
+        ],
         delivery=str(delivery.status) if delivery is not None else None,
         delivery_error=delivery.last_error if delivery is not None and staff else None,
         flags=message.flags if staff else [],
@@ -86,26 +105,58 @@ def _outgoing(request: Request) -> Outgoing:
 
 
 @routes.get("/tickets/{number}")
-async def ticket_page(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+async def ticket_page(
+    request: Request,
+    viewer: CurrentViewer,
+    number: TicketNumber,
+    images: Annotated[str, Query(max_length=24, description="the message whose https: images to load")] = "",
+) -> Response:
+    """The ticket; with `images`, that message is shown with its remote (https:) images, which the page's
+    policy then allows: tracking pixels load only when the viewer asks, for that message."""
     user = viewer.user
     detail = await tickets.get_detail(viewer=user, number=number)
     our_address = _outgoing(request).from_address
     thread = [
-        shown(message, detail.deliveries.get(message.id), staff=user.is_staff, our_address=our_address)
+        shown(
+            message,
+            detail.deliveries.get(message.id),
+            staff=user.is_staff,
+            our_address=our_address,
+            images=str(message.id) == images,
+        )
         for message in detail.messages
         if message.id is not None
     ]
+    shows_images = any(message.images_shown for message in thread)
+    csp = pages.CSP.replace("img-src 'self' data:", "img-src 'self' data: https:") if shows_images else None
     context: dict[str, Any] = {
         "ticket": detail.ticket,
         "thread": thread,
+        "images": images if shows_images else "",
         "staff": await users.staff() if user.is_staff else [],
         "statuses": list(TicketStatus),
         "priorities": list(Priority),
         "csrf_field": CSRF_FIELD,
     }
     if request.headers.get("hx-request"):
-        return pages.page(request, viewer, "_thread.html.j2", **context)
-    return pages.page(request, viewer, "ticket.html.j2", **context)
+        return pages.page(request, viewer, "_thread.html.j2", csp=csp, **context)
+    return pages.page(request, viewer, "ticket.html.j2", csp=csp, **context)
+
+
+@routes.get("/tickets/{number}/messages/{message_id}/attachments/{index}")
+async def download(
+    request: Request,
+    viewer: CurrentViewer,
+    number: TicketNumber,
+    message_id: Annotated[str, Path(max_length=24)],
+    index: Annotated[int, Path(ge=0, le=1000)],
+) -> Response:
+    """A file as a download, never shown in the page: a type a browser would render or run is sent as
+    application/octet-stream, and `nosniff` keeps the browser to it."""
+    found = await downloads.attachment(viewer=viewer.user, number=number, message_id=message_id, index=index)
+    disposition = f"attachment; filename*=UTF-8''{quote(found.filename, safe='')}"
+    headers = {**pages.HEADERS, "Content-Disposition": disposition, "X-Content-Type-Options": "nosniff"}
+    return keep(Response(found.data, media_type=found.content_type, headers=headers), request, viewer)
 
 
 async def _posted(request: Request, viewer: Viewer, *, staff: bool) -> dict[str, str]:
