@@ -119,6 +119,7 @@ ROUTES: dict[tuple[str, str], Row] = {
         (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}/test"
     ),
     ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
+    ("GET", "/api/reports/dashboard"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/suppressions"): Row((401, 403, 403, 403, 200)),
     ("DELETE", "/api/suppressions/{address}"): Row(
         (401, 403, 403, 403, 404), path="/api/suppressions/nobody@example.org"

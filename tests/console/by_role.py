@@ -3,10 +3,9 @@ tests/console/test_console_by_role.py."""
 
 from __future__ import annotations
 
-from helpgate.console.app import STATIC_PATH
-from helpgate.console.routes import live, login, queue, tickets
+from helpgate.console.app import ROUTERS, STATIC_PATH
 
 CONSOLE_PATHS = {
     STATIC_PATH,
-    *(route.path for routes in (login.routes, queue.routes, tickets.routes, live.routes) for route in routes.routes),  # type: ignore[attr-defined]
+    *(route.path for routes in ROUTERS for route in routes.routes),  # type: ignore[attr-defined]
 }

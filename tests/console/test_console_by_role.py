@@ -37,6 +37,7 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/tickets/{number}/note"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/change"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/answer"): (SEE_LOGIN, 303, 404, 403, 403),
+    ("GET", "/dashboard"): (SEE_LOGIN, 403, 403, 403, 200),
     ("GET", "/live"): (SEE_LOGIN, 200, 200, 200, 200),
     ("POST", "/logout"): (SEE_LOGIN, 303, 303, 303, 303),  # last: it ends the session
 }

@@ -4,6 +4,7 @@ tests/console/test_console_browser.py drives the same pages in Chromium."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
 
@@ -251,3 +252,18 @@ async def test_attachments_download_as_files_and_remote_images_load_only_when_as
     async for stranger in browser_client(gateway):
         await log_in(stranger, OTHER)
         assert (await stranger.get(f"/tickets/1/messages/{mail_id}/attachments/1")).status_code == 404
+
+
+async def test_the_dashboard_draws_the_reports_numbers_for_admins(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    await make_user("admin@example.com", Role.ADMIN)
+    await mailed_ticket(gateway)
+    await mailed_ticket(gateway, OTHER, subject="Second")
+    await log_in(client, "admin@example.com")
+
+    page = await client.get("/dashboard", params={"days": 7})
+    assert page.status_code == 200
+    assert re.search(r'id="opened">2<', page.text) and re.search(r'id="solved">0<', page.text)
+    chart = page.text.split('id="per-day"')[1].split("</svg>")[0]
+    assert chart.count("<rect") == 2 * 7  # opened and solved, each day
+    assert chart.count('class="opened" x=') == 7 and 'height="0.0"' in chart
+    assert "<script" not in page.text.split("</head>")[1]  # drawn on the server: nothing runs

@@ -16,7 +16,19 @@ from helpgate.api.deferred import DeferredWork
 from helpgate.api.docs import serve_docs
 from helpgate.api.openapi import document_body_limit, keep_null_examples
 from helpgate.api.request_metrics import RequestMetrics
-from helpgate.api.routes import audit, auth, events, health, mailboxes, metrics, skills, suppressions, tickets, users
+from helpgate.api.routes import (
+    audit,
+    auth,
+    events,
+    health,
+    mailboxes,
+    metrics,
+    reports,
+    skills,
+    suppressions,
+    tickets,
+    users,
+)
 from helpgate.api.routes.health import HealthProbe
 from helpgate.api.security_headers import SecurityHeaders
 from helpgate.api.validation_errors import invalid_request, unparseable_body
@@ -58,6 +70,7 @@ def create_app(
     app.include_router(audit.router)
     app.include_router(suppressions.router)
     app.include_router(events.router)
+    app.include_router(reports.router)
     serve_docs(app)
     keep_null_examples(app)
     document_body_limit(app, body_limits.of)

@@ -253,3 +253,19 @@ SUPPRESSION_PAGE: Example = {
     "page": 1,
     "page_size": 25,
 }
+
+DASHBOARD: Example = {
+    "since": "2026-11-28T00:00:00Z",
+    "until": "2026-12-04T16:20:00Z",
+    "days": [{"day": "2026-12-04", "opened": 14, "solved": 11}],
+    "backlog": {
+        "new": {"high": 1, "medium": 2, "low": 0, "none": 1},
+        "open": {"high": 0, "medium": 5, "low": 3, "none": 0},
+        "pending": {"high": 0, "medium": 4, "low": 2, "none": 0},
+    },
+    "first_response": {"count": 61, "median_seconds": 2460.0, "p90_seconds": 12840.0},
+    "resolution": {"count": 48, "median_seconds": 86400.0, "p90_seconds": 302400.0},
+    "sla_breaches": 3,
+    "load": [{"email": "sam@example.com", "name": "Sam Agent", "open": 9, "away": False}],
+    "triage_sources": {"gemini": 58, "heuristic": 6},
+}

@@ -9,12 +9,13 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from helpgate.console.pages import STATIC
-from helpgate.console.routes import live, login, queue, tickets
+from helpgate.console.routes import dashboard, live, login, queue, tickets
 
 STATIC_PATH = "/console/static"
+ROUTERS = (login.routes, queue.routes, tickets.routes, dashboard.routes, live.routes)
 
 
 def mount(app: FastAPI) -> None:
-    for routes in (login.routes, queue.routes, tickets.routes, live.routes):
+    for routes in ROUTERS:
         app.include_router(routes)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="console-static")

@@ -163,7 +163,7 @@ class Choice:
     reason: str
 
 
-async def _open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, int]:
+async def open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, int]:
     """Each user's open tickets, counted in one query."""
     loads: dict[PydanticObjectId | None, int] = {user.id: 0 for user in users}
     cursor = await Ticket.get_pymongo_collection().aggregate(
@@ -203,7 +203,7 @@ async def choose(skills: Sequence[str]) -> Choice:
         why = why.strip()
     if not pool:
         return Choice(None, "no active agent or admin is available")
-    loads = await _open_loads(pool)
+    loads = await open_loads(pool)
     oldest = datetime.min.replace(tzinfo=utcnow().tzinfo)
 
     def rank(user: User) -> tuple[int, int, datetime]:

@@ -123,14 +123,14 @@ async def list_tickets(
     if viewer.is_staff and wanted == TicketFilter():
         total = await counters.current(counters.TICKETS_TOTAL)
     elif viewer.is_staff and wanted == TicketFilter(statuses=wanted.statuses):
-        total = sum((await _buckets(wanted.statuses)).values())
+        total = sum((await buckets(wanted.statuses)).values())
     else:
         total = await Ticket.find(query).count()
     found = Ticket.find(query).sort(*_SORT_KEYS[sort])
     return await paging.page_of(found, total=total, page=page, page_size=page_size)
 
 
-async def _buckets(statuses: tuple[TicketStatus, ...]) -> dict[tuple[TicketStatus, Priority | None], int]:
+async def buckets(statuses: tuple[TicketStatus, ...]) -> dict[tuple[TicketStatus, Priority | None], int]:
     pairs = [(status, priority) for status in statuses for priority in tickets.PRIORITIES]
     counted = await counters.values([counters.ticket_bucket(status, priority) for status, priority in pairs])
     # A counter below zero can only be drift (a write outside apply_update); a queue never shows one.
@@ -150,10 +150,10 @@ async def stats(*, viewer: User) -> Stats:
     on the assignee index (an agent's own open tickets, not the whole collection)."""
     if not viewer.is_staff:
         raise Forbidden("only agents and admins can do this")
-    buckets = await _buckets(tuple(TicketStatus))
+    counted = await buckets(tuple(TicketStatus))
     priorities, open_statuses = tickets.PRIORITIES, tickets.OPEN_STATUSES
-    by_status = {status: sum(buckets[status, priority] for priority in priorities) for status in TicketStatus}
-    by_priority = {priority: sum(buckets[status, priority] for status in open_statuses) for priority in priorities}
+    by_status = {status: sum(counted[status, priority] for priority in priorities) for status in TicketStatus}
+    by_priority = {priority: sum(counted[status, priority] for status in open_statuses) for priority in priorities}
     mine = await Ticket.find(
         {"assignee.user_id": viewer.id, "status": {"$in": [str(status) for status in tickets.OPEN_STATUSES]}}
     ).count()
