@@ -16,6 +16,7 @@ from selenium.webdriver import Chrome
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
+from helpgate.accounts import users
 from helpgate.gateway import Gateway
 from helpgate.models import MessageKind, Role, TicketStatus
 from helpgate.tickets import tickets
@@ -153,3 +154,27 @@ async def test_hostile_mail_runs_nothing_and_loads_nothing(
     assert await browser.run(no_alert)
     assert await browser.console_errors() == []
     assert pixel_host.requests == []
+
+
+async def test_an_admin_adds_a_skill_and_an_agent_who_has_it(gateway: Gateway, browser: Browser) -> None:
+    await make_user("admin@example.com", Role.ADMIN)
+    await log_in(browser, gateway, "admin@example.com")
+    await browser.click("#nav-admin")
+    await browser.click("a[href='/admin/skills']")
+    await browser.type("input.new-skill", "printers")
+    await browser.click("#save-skills")
+    await browser.find("input[name=name][value=printers]")
+
+    await browser.click("a[href='/admin/users']")
+    await browser.type("#invite-email", "sam@example.com")
+    await browser.type("#invite-name", "Sam Agent")
+    await browser.type("#invite-skills", "printers")
+    await browser.click("#invite-button")
+    await browser.find("#account-skills[value=printers]")
+
+    sam = await users.get_by_email("sam@example.com")
+    assert sam is not None and sam.role is Role.AGENT and sam.skills == ["printers"] and sam.name == "Sam Agent"
+    await browser.click("a[href='/admin/audit']")
+    await browser.wait_text("#audit", "user.created")
+    await browser.wait_text("#audit", "skills.replaced")
+    assert await browser.console_errors() == []

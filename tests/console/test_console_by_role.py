@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi.routing import iter_route_contexts
 
+from helpgate.accounts import users
 from helpgate.console.app import STATIC_PATH
 from helpgate.gateway import Gateway
 from tests.api.test_routes_by_role import (
@@ -38,6 +39,13 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/tickets/{number}/change"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/answer"): (SEE_LOGIN, 303, 404, 403, 403),
     ("GET", "/dashboard"): (SEE_LOGIN, 403, 403, 403, 200),
+    ("GET", "/admin/users"): (SEE_LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/users"): (SEE_LOGIN, 403, 403, 403, 303),
+    ("GET", "/admin/users/{user_id}"): (SEE_LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/users/{user_id}"): (SEE_LOGIN, 403, 403, 403, 303),
+    ("GET", "/admin/skills"): (SEE_LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/skills"): (SEE_LOGIN, 403, 403, 403, 303),
+    ("GET", "/admin/audit"): (SEE_LOGIN, 403, 403, 403, 200),
     ("GET", "/live"): (SEE_LOGIN, 200, 200, 200, 200),
     ("POST", "/logout"): (SEE_LOGIN, 303, 303, 303, 303),  # last: it ends the session
 }
@@ -47,6 +55,9 @@ FORMS = {
     "/tickets/{number}/note": {"text": "Internal."},
     "/tickets/{number}/change": {"priority": "high"},
     "/tickets/{number}/answer": {"text": "More details."},
+    "/admin/users": {"email": "invited@example.com", "role": "agent"},
+    "/admin/users/{user_id}": {"name": "Same Agent", "role": "agent", "active": "on"},
+    "/admin/skills": {"name": "billing", "description": "Invoices"},
     "/logout": {},
 }
 
@@ -71,13 +82,16 @@ async def _signed_in(gateway: Gateway, role: str, email: str) -> AsyncIterator[h
 
 async def test_each_role_gets_the_status_in_the_table(gateway: Gateway) -> None:
     await _ticket_one_and_people(gateway)
+    agent = await users.get_by_email(AGENT)
+    assert agent is not None
+    agent_id = str(agent.id)
     emails = (CUSTOMER, CUSTOMER, OTHER, AGENT, ADMIN)
     actual: dict[tuple[str, str], list[int]] = {key: [] for key in ROUTES}
     for role, email in zip(ROLES, emails, strict=True):
         async for client in _signed_in(gateway, role, email):
             token = csrf_of(await client.get("/")) if role != "anonymous" else ""
             for method, template in ROUTES:
-                path = template.format(number=1, message_id="0" * 24, index=0)
+                path = template.format(number=1, message_id="0" * 24, index=0, user_id=agent_id)
                 if method == "GET" and template == "/live":
                     async with client.stream("GET", path) as response:
                         actual[method, template].append(response.status_code)

@@ -4,6 +4,8 @@ tests/console/test_console_browser.py drives the same pages in Chromium."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -158,11 +160,11 @@ async def test_an_expired_access_cookie_is_renewed_and_tabs_renewing_at_once_kee
     stale = {"helpgate_access": "not-a-token", "helpgate_refresh": refresh}
 
     async with (
-        httpx.AsyncClient(base_url=base_url(gateway)) as tab_one,
-        httpx.AsyncClient(base_url=base_url(gateway)) as tab_two,
+        httpx.AsyncClient(base_url=base_url(gateway), cookies=stale) as tab_one,
+        httpx.AsyncClient(base_url=base_url(gateway), cookies=stale) as tab_two,
     ):
-        first = await tab_one.get("/", cookies=stale)
-        second = await tab_two.get("/", cookies=stale)  # the same refresh cookie, spent a moment ago
+        first = await tab_one.get("/")
+        second = await tab_two.get("/")  # the same refresh cookie, spent a moment ago
     assert (first.status_code, second.status_code) == (200, 200)
     renewed = first.cookies["helpgate_refresh"]
     assert renewed != refresh and second.cookies["helpgate_refresh"] not in (refresh, renewed)
@@ -173,8 +175,9 @@ async def test_an_expired_access_cookie_is_renewed_and_tabs_renewing_at_once_kee
     token = csrf_of(await client.get("/"))
     out = await client.post("/logout", data={"csrf": token})
     assert out.status_code == 303 and out.headers["location"] == "/login"
-    async with httpx.AsyncClient(base_url=base_url(gateway)) as later:
-        again = await later.get("/", cookies={"helpgate_refresh": second.cookies["helpgate_refresh"]})
+    leftover = {"helpgate_refresh": second.cookies["helpgate_refresh"]}
+    async with httpx.AsyncClient(base_url=base_url(gateway), cookies=leftover) as later:
+        again = await later.get("/")
     assert again.status_code == 303 and again.headers["location"].startswith("/login")
 
 
@@ -267,3 +270,42 @@ async def test_the_dashboard_draws_the_reports_numbers_for_admins(gateway: Gatew
     assert chart.count("<rect") == 2 * 7  # opened and solved, each day
     assert chart.count('class="opened" x=') == 7 and 'height="0.0"' in chart
     assert "<script" not in page.text.split("</head>")[1]  # drawn on the server: nothing runs
+
+
+async def test_an_admin_deactivates_an_agent_whose_console_session_then_ends(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    await make_user("admin@example.com", Role.ADMIN)
+    agent = await make_user(AGENT, Role.AGENT)
+    async for agent_browser in browser_client(gateway):
+        await log_in(agent_browser, AGENT)
+        assert (await agent_browser.get("/")).status_code == 200
+        assert (await agent_browser.get("/admin/users")).status_code == 403
+
+        await log_in(client, "admin@example.com")
+        page = f"/admin/users/{agent.id}"
+        saved = await post_form(client, page, page, name="Sam", role="agent", skills="", away="on")
+        assert saved.status_code == 303
+        changed = await users.get(agent.id)  # type: ignore[arg-type]
+        assert changed is not None and changed.away and not changed.active  # "active" left unticked
+        assert (await agent_browser.get("/")).status_code == 303  # signed out at once
+
+        refused = await post_form(client, "/admin/users", "/admin/users", email="bad", role="agent")
+        assert refused.status_code == 422 and "email" in refused.text
+
+
+async def test_pages_opening_more_streams_than_allowed_end_the_oldest_instead_of_being_refused(
+    gateway: Gateway, client: httpx.AsyncClient
+) -> None:
+    """A browser going from page to page opens a stream per page before the server sees the last page gone."""
+    await make_user(AGENT, Role.AGENT)
+    await log_in(client, AGENT)
+    allowed = gateway.settings.events_streams_per_user
+    async with contextlib.AsyncExitStack() as pages_open:
+        streams = [await pages_open.enter_async_context(client.stream("GET", "/live")) for _ in range(allowed + 1)]
+        assert [stream.status_code for stream in streams] == [200] * (allowed + 1)
+        lines = streams[0].aiter_lines()
+        async with asyncio.timeout(10):
+            while "stream/closed" not in await anext(lines):
+                pass
+            assert "a newer stream of this account took its place" in await anext(lines)

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 STOPPING = "the server is stopping"
 BEHIND = "the stream fell too far behind; reconnect with Last-Event-ID"
+REPLACED = "a newer stream of this account took its place"
 
 
 class TooManyStreams(HelpgateError):
@@ -89,7 +90,7 @@ class Subscription:
 class EventStreams:
     def __init__(self, policy: StreamPolicy | None = None) -> None:
         self.policy = policy or StreamPolicy()
-        self._subscriptions: set[Subscription] = set()
+        self._subscriptions: dict[Subscription, None] = {}  # oldest first
         self._per_user: Counter[str] = Counter()
         self._wake = asyncio.Event()
         self._reader: asyncio.Task[None] | None = None
@@ -101,11 +102,17 @@ class EventStreams:
     def open_streams(self) -> int:
         return len(self._subscriptions)
 
-    async def subscribe(self, user_id: str) -> Subscription:
-        """A place for one more stream of this account; TooManyStreams past the bound. Once this returns,
-        every event stored afterwards reaches the subscription."""
+    async def subscribe(self, user_id: str, *, replace_oldest: bool = False) -> Subscription:
+        """A place for one more stream of this account; past the bound, TooManyStreams, or with `replace_oldest`
+        the account's oldest stream ends (REPLACED) to make room: a browser moving from page to page opens a
+        stream per page before the server learns the last one's page is gone. Once this returns, every event
+        stored afterwards reaches the subscription."""
         if self._closed:
             raise StreamsClosed(STOPPING)
+        if replace_oldest and self._per_user[user_id] >= self.policy.per_user:
+            oldest = next(each for each in self._subscriptions if each.user_id == user_id)
+            oldest.end(REPLACED)
+            self.unsubscribe(oldest)
         if self._per_user[user_id] >= self.policy.per_user:
             log.info("events.stream_refused user=%s reason=limit open=%d", user_id, self._per_user[user_id])
             raise TooManyStreams(
@@ -113,7 +120,7 @@ class EventStreams:
             )
         subscription = Subscription(user_id, self.policy.backlog)
         self._per_user[user_id] += 1
-        self._subscriptions.add(subscription)
+        self._subscriptions[subscription] = None
         try:
             async with self._lock:
                 if self._reader is None or self._reader.done():
@@ -130,7 +137,7 @@ class EventStreams:
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription not in self._subscriptions:
             return
-        self._subscriptions.discard(subscription)
+        del self._subscriptions[subscription]
         self._per_user[subscription.user_id] -= 1
         if self._per_user[subscription.user_id] <= 0:
             del self._per_user[subscription.user_id]

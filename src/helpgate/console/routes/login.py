@@ -7,7 +7,7 @@ from starlette.responses import Response
 
 from helpgate.accounts import sessions
 from helpgate.console import pages, session
-from helpgate.console.forms import read_form
+from helpgate.console.forms import posted, read_form
 from helpgate.console.routing import router
 from helpgate.core.clock import utcnow
 from helpgate.core.errors import NotAuthenticated, TooManyAttempts
@@ -53,8 +53,7 @@ async def login(request: Request) -> Response:
 
 @routes.post("/logout")
 async def logout(request: Request, viewer: session.CurrentViewer) -> Response:
-    form = await read_form(request)
-    session.check_csrf(request, viewer, form.get(session.CSRF_FIELD))
+    await posted(request, viewer)
     refresh = viewer.renewed.refresh_token if viewer.renewed else request.cookies.get(session.REFRESH_COOKIE, "")
     await sessions.logout(token=refresh, issuer=session.issuer_of(request), now=utcnow())
     response = pages.redirect(request, None, "/login")

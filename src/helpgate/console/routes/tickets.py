@@ -15,9 +15,9 @@ from starlette.responses import Response
 from helpgate.accounts import users
 from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, RequesterMessage, TicketPatch
 from helpgate.console import pages
-from helpgate.console.forms import read_form, valid
+from helpgate.console.forms import posted, valid
 from helpgate.console.routing import router
-from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, check_csrf, keep
+from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, keep
 from helpgate.core import safe_html
 from helpgate.core.errors import Forbidden
 from helpgate.mail_out.outgoing import Outgoing
@@ -160,11 +160,10 @@ async def download(
 
 
 async def _posted(request: Request, viewer: Viewer, *, staff: bool) -> dict[str, str]:
-    form = await read_form(request)
-    check_csrf(request, viewer, form.pop(CSRF_FIELD, None))
+    fields = await posted(request, viewer)
     if staff and not viewer.user.is_staff:
         raise Forbidden("only agents and admins can do this")
-    return form
+    return {name: values[0] for name, values in fields.items()}
 
 
 def _back(request: Request, viewer: Viewer, number: int) -> Response:
