@@ -30,6 +30,12 @@ SEE_LOGIN = 303  # no session: to the login form
 ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/login"): (200, 200, 200, 200, 200),
     ("POST", "/login"): (303, 303, 303, 303, 303),  # each with its own credentials (anonymous: the customer's)
+    ("GET", "/signup"): (200, 200, 200, 200, 200),
+    ("POST", "/signup"): (200, 200, 200, 200, 200),  # the same answer for any address
+    ("GET", "/password-reset"): (200, 200, 200, 200, 200),
+    ("POST", "/password-reset"): (200, 200, 200, 200, 200),
+    ("GET", "/password-reset/confirm"): (200, 200, 200, 200, 200),
+    ("POST", "/password-reset/confirm"): (400, 400, 400, 400, 400),  # no such code
     ("GET", "/"): (SEE_LOGIN, 200, 200, 200, 200),
     ("GET", "/tickets/{number}"): (SEE_LOGIN, 200, 404, 200, 200),
     # No such message: the real downloads are in test_console_http.py.
@@ -58,6 +64,9 @@ FORMS = {
     "/admin/users": {"email": "invited@example.com", "role": "agent"},
     "/admin/users/{user_id}": {"name": "Same Agent", "role": "agent", "active": "on"},
     "/admin/skills": {"name": "billing", "description": "Invoices"},
+    "/signup": {"email": "someone@example.net"},
+    "/password-reset": {"email": "someone@example.net"},
+    "/password-reset/confirm": {"token": "not-a-code", "password": "a long enough passphrase"},
     "/logout": {},
 }
 

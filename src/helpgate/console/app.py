@@ -9,10 +9,10 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from helpgate.console.pages import STATIC
-from helpgate.console.routes import admin, dashboard, live, login, queue, tickets
+from helpgate.console.routes import accounts, admin, dashboard, live, login, queue, tickets
 
 STATIC_PATH = "/console/static"
-ROUTERS = (login.routes, queue.routes, tickets.routes, dashboard.routes, admin.routes, live.routes)
+ROUTERS = (login.routes, accounts.routes, queue.routes, tickets.routes, dashboard.routes, admin.routes, live.routes)
 
 
 def mount(app: FastAPI) -> None:

@@ -53,18 +53,18 @@ def _environment() -> Environment:
 ENVIRONMENT = _environment()
 
 
-def render(name: str, **context: Any) -> str:
-    return ENVIRONMENT.get_template(name).render(**context)
+def render(template: str, **context: Any) -> str:
+    return ENVIRONMENT.get_template(template).render(**context)
 
 
 def page(
-    request: Request, viewer: Viewer | None, name: str, *, status: int = 200, csp: str | None = None, **context: Any
+    request: Request, viewer: Viewer | None, template: str, *, status: int = 200, csp: str | None = None, **context: Any
 ) -> Response:
     """A page (or, for htmx, the part of one it asked for) with the console's headers; `csp` replaces the
     policy (a ticket showing one message's remote images)."""
     context.setdefault("viewer", viewer)
     context.setdefault("path", request.url.path)
-    body = render(name, **context)
+    body = render(template, **context)
     headers = HEADERS if csp is None else {**HEADERS, "Content-Security-Policy": csp}
     return keep(HTMLResponse(body, status_code=status, headers=headers), request, viewer)
 

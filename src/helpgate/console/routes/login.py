@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from starlette.responses import Response
 
@@ -23,8 +25,8 @@ def _next(value: str | None) -> str:
 
 
 @routes.get("/login")
-async def login_form(request: Request, next: str | None = None) -> Response:
-    return pages.page(request, None, "login.html.j2", next=_next(next), email="", error=None)
+async def login_form(request: Request, next: str | None = None, chosen: bool = False) -> Response:
+    return pages.page(request, None, "login.html.j2", next=_next(next), email="", error=None, chosen=chosen)
 
 
 @routes.post("/login")
@@ -45,7 +47,8 @@ async def login(request: Request) -> Response:
         )
     except (NotAuthenticated, TooManyAttempts) as error:
         status = error.http_status
-        return pages.page(request, None, "login.html.j2", status=status, next=to, email=email, error=error.detail)
+        context: dict[str, Any] = {"next": to, "email": email, "error": error.detail, "chosen": False}
+        return pages.page(request, None, "login.html.j2", status=status, **context)
     response = pages.redirect(request, None, to)
     session.set_cookies(response, request, pair)
     return response
