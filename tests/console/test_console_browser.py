@@ -178,3 +178,25 @@ async def test_an_admin_adds_a_skill_and_an_agent_who_has_it(gateway: Gateway, b
     await browser.wait_text("#audit", "user.created")
     await browser.wait_text("#audit", "skills.replaced")
     assert await browser.console_errors() == []
+
+
+async def test_two_agents_on_one_ticket_see_each_other_and_who_is_writing(
+    gateway: Gateway, browser: Browser, second_browser: Browser
+) -> None:
+    assert gateway.smtp is not None
+    await make_user(AGENT, Role.AGENT)
+    await make_user("kim@example.com", Role.AGENT)
+    await send(gateway.smtp.port, make_mail(subject="Printer on fire"))
+    await ticket_numbered(1)
+
+    await log_in(browser, gateway)
+    await browser.open(f"{base_url(gateway)}/tickets/1")
+    await browser.find("#presence")
+    await log_in(second_browser, gateway, "kim@example.com")
+    await second_browser.open(f"{base_url(gateway)}/tickets/1")
+
+    await second_browser.wait_text("#presence", "agent@example.com has this ticket open")  # on arriving
+    await browser.wait_text("#presence", "kim@example.com has this ticket open")  # told over the live stream
+    await second_browser.type("#reply-text", "Working on it")
+    await browser.wait_text("#presence", "kim@example.com is writing a reply")
+    assert await browser.console_errors() == [] and await second_browser.console_errors() == []

@@ -9,13 +9,24 @@ from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
 from helpgate.console.pages import STATIC
-from helpgate.console.routes import accounts, admin, dashboard, live, login, queue, tickets
+from helpgate.console.presence import Presence
+from helpgate.console.routes import accounts, admin, collisions, dashboard, live, login, queue, tickets
 
 STATIC_PATH = "/console/static"
-ROUTERS = (login.routes, accounts.routes, queue.routes, tickets.routes, dashboard.routes, admin.routes, live.routes)
+ROUTERS = (
+    login.routes,
+    accounts.routes,
+    queue.routes,
+    tickets.routes,
+    collisions.routes,
+    dashboard.routes,
+    admin.routes,
+    live.routes,
+)
 
 
 def mount(app: FastAPI) -> None:
+    app.state.presence = Presence()
     for routes in ROUTERS:
         app.include_router(routes)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="console-static")

@@ -130,6 +130,12 @@ async def list_tickets(
     return await paging.page_of(found, total=total, page=page, page_size=page_size)
 
 
+async def count_up_to(*, viewer: User, where: TicketFilter, limit: int) -> int:
+    """How many tickets the viewer sees that match, counted no further than `limit`: on the embedded store
+    counting decodes each match, so a number shown on every page (the console's view counts) is capped."""
+    return await Ticket.find(_filter_query(viewer, where)).limit(limit).count()
+
+
 async def buckets(statuses: tuple[TicketStatus, ...]) -> dict[tuple[TicketStatus, Priority | None], int]:
     pairs = [(status, priority) for status in statuses for priority in tickets.PRIORITIES]
     counted = await counters.values([counters.ticket_bucket(status, priority) for status, priority in pairs])

@@ -21,6 +21,7 @@ from helpgate.tickets.tickets import OPEN_STATUSES
 routes = router()
 
 PAGE_SIZE = 25
+COUNTED_UP_TO = 20  # a view counted by query (not from counters) shows "20+" past this: each match counted is decoded
 
 
 @dataclass(frozen=True)
@@ -54,21 +55,26 @@ def views_for(user: User) -> list[View]:
     return [view for view in VIEWS.values() if user.is_staff or not view.staff_only]
 
 
-async def counts(user: User) -> dict[str, int]:
-    """Tickets per view: staff from the queue's counters (one read) and the unassigned ones counted; customers
-    see no counts (their views are short)."""
+async def counts(user: User) -> dict[str, str]:
+    """Tickets per view: staff from the queue's counters (one read), their own by the assignee index, and the
+    unassigned ones counted up to COUNTED_UP_TO; customers see no counts (their views are short)."""
     if not user.is_staff:
         return {}
     stats = await ticket_list.stats(viewer=user)
-    unassigned = await ticket_list.list_tickets(viewer=user, page_size=1, where=VIEWS["unassigned"].where)
-    return {
+    where = VIEWS["unassigned"].where
+    unassigned = await ticket_list.count_up_to(viewer=user, where=where, limit=COUNTED_UP_TO + 1)
+    numbers = {
         "mine": stats.mine,
-        "unassigned": unassigned.total,
+        "unassigned": unassigned,
         "open": stats.open,
         "pending": stats.by_status[TicketStatus.PENDING],
         "solved": stats.by_status[TicketStatus.SOLVED] + stats.by_status[TicketStatus.CLOSED],
         "all": sum(stats.by_status.values()),
     }
+    shown = {name: str(number) for name, number in numbers.items()}
+    if unassigned > COUNTED_UP_TO:
+        shown["unassigned"] = f"{COUNTED_UP_TO}+"
+    return shown
 
 
 @routes.get("/")
