@@ -79,6 +79,10 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/tickets/{number}/replies"): Row(
         (401, 403, 404, 201, 201), path="/api/tickets/1/replies", body=lambda actor: {"text": "On it."}
     ),
+    # Into a ticket that does not exist (merging for real: tests/tickets/test_merging.py).
+    ("POST", "/api/tickets/{number}/merge"): Row(
+        (401, 403, 404, 404, 404), path="/api/tickets/1/merge", body=lambda actor: {"into": 999}
+    ),
     ("POST", "/api/tickets/{number}/notes"): Row(
         (401, 403, 404, 201, 201), path="/api/tickets/1/notes", body=lambda actor: {"text": "Internal."}
     ),

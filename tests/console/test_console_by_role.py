@@ -45,6 +45,7 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/tickets/{number}/change"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/answer"): (SEE_LOGIN, 303, 404, 403, 403),
     ("POST", "/tickets/{number}/presence"): (SEE_LOGIN, 403, 403, 200, 200),
+    ("POST", "/tickets/{number}/merge"): (SEE_LOGIN, 403, 403, 404, 404),  # into a ticket that is not there
     ("GET", "/dashboard"): (SEE_LOGIN, 403, 403, 403, 200),
     ("GET", "/admin/users"): (SEE_LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/users"): (SEE_LOGIN, 403, 403, 403, 303),
@@ -66,6 +67,7 @@ FORMS = {
     "/admin/users/{user_id}": {"name": "Same Agent", "role": "agent", "active": "on"},
     "/admin/skills": {"name": "billing", "description": "Invoices"},
     "/tickets/{number}/presence": {"state": "viewing"},
+    "/tickets/{number}/merge": {"into": "999"},
     "/signup": {"email": "someone@example.net"},
     "/password-reset": {"email": "someone@example.net"},
     "/password-reset/confirm": {"token": "not-a-code", "password": "a long enough passphrase"},

@@ -309,3 +309,18 @@ async def test_pages_opening_more_streams_than_allowed_end_the_oldest_instead_of
             while "stream/closed" not in await anext(lines):
                 pass
             assert "a newer stream of this account took its place" in await anext(lines)
+
+
+async def test_an_agent_merges_a_ticket_from_its_page(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    await make_user(AGENT, Role.AGENT)
+    first = await mailed_ticket(gateway, subject="Printer broken")
+    second = await mailed_ticket(gateway, subject="Printer still broken")
+    await log_in(client, AGENT)
+
+    page = f"/tickets/{second}"
+    merged = await post_form(client, f"{page}/merge", page, into=f"#{first}")
+    assert merged.status_code == 303 and merged.headers["location"] == f"/tickets/{first}"
+    target = (await client.get(f"/tickets/{first}")).text
+    assert target.count('class="message inbound"') == 2 and f'href="/tickets/{second}"' in target
+    source = (await client.get(page)).text
+    assert 'id="merged-into"' in source and 'id="reply"' not in source and 'id="change"' not in source

@@ -269,3 +269,5 @@ DASHBOARD: Example = {
     "load": [{"email": "sam@example.com", "name": "Sam Agent", "open": 9, "away": False}],
     "triage_sources": {"gemini": 58, "heuristic": 6},
 }
+
+TICKET_MERGE: Example = {"into": 41}

@@ -19,6 +19,7 @@ class AuditAction(StrEnum):
     MAILBOX_UPDATED = "mailbox.updated"
     MAILBOX_DELETED = "mailbox.deleted"
     TICKET_UPDATED = "ticket.updated"
+    TICKET_MERGED = "ticket.merged"
     SUPPRESSION_LIFTED = "suppression.lifted"
 
 

@@ -93,6 +93,7 @@ async def find_ticket(
     )
     if thread.ticket is not None:
         thread.linked = []
+        thread.ticket = await tickets.remaining(thread.ticket)  # mail to a merged ticket goes where it was merged
     return thread
 
 

@@ -57,6 +57,7 @@ RULES: dict[str, Rule] = {
     ),
     events.TICKET_SOLVED: Rule(staff=("by",)),
     events.TICKET_NOTE_ADDED: Rule(staff=("message_id", "author_id")),
+    events.TICKET_MERGED: Rule(staff=("merged_from", "by"), customer=("merged_from",)),
     events.USER_CREATED: Rule(staff=None, admin=("user_id", "role", "source")),
 }
 

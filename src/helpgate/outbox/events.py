@@ -32,6 +32,7 @@ TICKET_TRIAGED = "ticket/triaged"
 TICKET_ASSIGNED = "ticket/assigned"
 TICKET_UPDATED = "ticket/updated"  # status, priority, category or assignee changed by staff or by escalation
 TICKET_SOLVED = "ticket/solved"  # staff marked it solved (the customer is told by mail)
+TICKET_MERGED = "ticket/merged"  # another ticket was merged into it (`merged_from`); the live feed shows it
 TICKET_NOTE_ADDED = "ticket/note.added"  # an internal note; no workflow reacts, the live feed shows it to staff
 USER_CREATED = "user/created"
 

@@ -51,6 +51,7 @@ async def reply(
 ) -> tuple[Message, OutboundMail]:
     """Answer the customer: the message on the ticket and the mail that delivers it (queued)."""
     ticket = await tickets.get_for_staff(viewer=author, number=number)
+    tickets.refuse_merged(ticket)
     copies = list(dict.fromkeys(users.normalise_email(address) for address in cc))
     size = sum(len(file.data) for file in files)
     if size > outgoing.max_attachment_bytes:
@@ -123,6 +124,7 @@ async def _first_response(ticket: Ticket, *, at: datetime) -> None:
 async def note(*, author: User, number: int, text: str) -> Message:
     """An internal note: stored on the ticket for staff only, never mailed."""
     ticket = await tickets.get_for_staff(viewer=author, number=number)
+    tickets.refuse_merged(ticket)
     message = await tickets.add_message(
         ticket=ticket,
         message=NewMessage(

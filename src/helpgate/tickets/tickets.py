@@ -18,7 +18,7 @@ from helpgate.accounts import users
 from helpgate.audit import audit
 from helpgate.core import metrics
 from helpgate.core.clock import stored, utcnow
-from helpgate.core.errors import Forbidden, InvalidInput, NotFound
+from helpgate.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from helpgate.mail_out import outbound
 from helpgate.models import (
     AttachmentRef,
@@ -217,6 +217,7 @@ async def reply_as_requester(*, author: User, number: int, text: str, idempotenc
     if ticket.requester.user_id != author.id:
         raise Forbidden("only the ticket's requester writes here; agents and admins reply through /replies")
     key = _api_key(f"reply {number}", author, idempotency_key)
+    ticket = await remaining(ticket)  # an answer on a merged ticket goes where it was merged, as mail does
     message = await add_message(
         ticket=ticket,
         message=NewMessage(
@@ -518,6 +519,28 @@ async def get_visible(*, viewer: User, number: int) -> Ticket:
     return ticket
 
 
+MAX_MERGE_HOPS = 20  # merged_into chains are followed at most this far
+
+
+async def remaining(ticket: Ticket) -> Ticket:
+    """The ticket mail to `ticket` goes to: itself, or the one it was merged into (followed along a chain)."""
+    for _ in range(MAX_MERGE_HOPS):
+        if ticket.merged_into is None:
+            return ticket
+        following = await get_by_number(ticket.merged_into)
+        if following is None:
+            return ticket
+        ticket = following
+    return ticket
+
+
+def refuse_merged(ticket: Ticket) -> None:
+    """Conflict for a change to a merged ticket: it is closed for good; the change belongs on the one it was
+    merged into (tickets/merging.py)."""
+    if ticket.merged_into is not None:
+        raise Conflict(f"ticket {ticket.number} was merged into ticket {ticket.merged_into}; work on that one")
+
+
 async def get_for_staff(*, viewer: User, number: int) -> Ticket:
     """The ticket for an agent or admin to work on: NotFound when the viewer cannot see it, else Forbidden."""
     ticket = await get_visible(viewer=viewer, number=number)
@@ -614,6 +637,7 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
     `solved_at`), and their events are keyed by it. A request cut off after the write is retried by its client:
     the retry finds no transition, but announces the ones stored (once: by their keys)."""
     ticket = await get_for_staff(viewer=actor, number=number)
+    refuse_merged(ticket)
     before = ticket.model_copy()
     values: dict[str, object] = {}
     if "status" in changes.given and changes.status is not None:

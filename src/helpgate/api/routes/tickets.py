@@ -14,11 +14,12 @@ from helpgate.api.schemas.ticket_changes import (
     ReplyRequest,
     RequesterMessage,
     TicketCreate,
+    TicketMerge,
     TicketPatch,
     TicketQuery,
 )
 from helpgate.api.schemas.tickets import MessageOut, TicketDetailOut, TicketOut, TicketPage, TicketStatsOut
-from helpgate.tickets import replies, ticket_list, tickets
+from helpgate.tickets import merging, replies, ticket_list, tickets
 from helpgate.tickets.replies import NewFile
 from helpgate.tickets.tickets import TicketChanges
 
@@ -115,6 +116,20 @@ async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch
     changes = TicketChanges(given=frozenset(body.model_fields_set), **body.model_dump(exclude_unset=True))
     ticket = await tickets.update(actor=user, number=number, changes=changes)
     return TicketOut.of(ticket, staff=True)
+
+
+@router.post(
+    "/{number}/merge",
+    responses=STAFF_ONLY
+    | NO_TICKET
+    | error(409, "either ticket was merged already, or their requesters differ")
+    | BODY,
+)
+async def merge_ticket(user: StaffUser, number: TicketNumber, body: TicketMerge) -> TicketOut:
+    """Merge this ticket into ticket `into` (same requester only; audited): its messages move there, it is closed
+    with `merged_into`, and mail answering either ticket lands on `into`. Asking again finishes a merge that was
+    cut off. The answer is the ticket that remains."""
+    return TicketOut.of(await merging.merge(actor=user, number=number, into=body.into), staff=True)
 
 
 @router.post(

@@ -68,6 +68,13 @@ class NoteRequest(BaseModel):
 Category = Annotated[str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(no_line_breaks)]
 
 
+class TicketMerge(BaseModel):
+    """Where a ticket is merged: the number of the ticket that remains."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.TICKET_MERGE]})
+    into: int = Field(ge=1, le=2**63 - 1, description="the ticket that remains")
+
+
 class TicketPatch(BaseModel):
     """Only the fields sent change; `"assignee": null` unassigns, `"priority": null` clears."""
 

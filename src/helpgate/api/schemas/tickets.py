@@ -108,6 +108,8 @@ class TicketOut(BaseModel):
     message_count: int
     created_at: datetime
     updated_at: datetime
+    merged_into: int | None = None  # merged into that ticket: closed, its messages are there now
+    merged_from: list[int] = Field(default_factory=list)  # tickets merged into this one
 
     @classmethod
     def fields_of(cls, ticket: Ticket, *, staff: bool) -> dict[str, object]:
@@ -125,6 +127,8 @@ class TicketOut(BaseModel):
             "message_count": ticket.message_count,
             "created_at": ticket.created_at,
             "updated_at": ticket.updated_at,
+            "merged_into": ticket.merged_into,
+            "merged_from": ticket.merged_from,
         }
 
     @classmethod

@@ -13,7 +13,7 @@ from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from helpgate.accounts import users
-from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, RequesterMessage, TicketPatch
+from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, RequesterMessage, TicketMerge, TicketPatch
 from helpgate.console import pages
 from helpgate.console.forms import posted, valid
 from helpgate.console.routing import router
@@ -22,7 +22,7 @@ from helpgate.core import safe_html
 from helpgate.core.errors import Forbidden
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Direction, Message, MessageKind, OutboundMail, Priority, TicketStatus
-from helpgate.tickets import downloads, replies, tickets
+from helpgate.tickets import downloads, merging, replies, tickets
 from helpgate.tickets.tickets import TicketChanges
 
 routes = router()
@@ -207,6 +207,15 @@ async def change(request: Request, viewer: CurrentViewer, number: TicketNumber) 
         changes = TicketChanges(given=frozenset(patch.model_fields_set), **patch.model_dump(exclude_unset=True))
         await tickets.update(actor=viewer.user, number=number, changes=changes)
     return _back(request, viewer, number)
+
+
+@routes.post("/tickets/{number}/merge")
+async def merge(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    """Merge this ticket into another (same requester): the page of the one that remains follows."""
+    form = await _posted(request, viewer, staff=True)
+    body = valid(TicketMerge, {"into": form.get("into", "").strip().lstrip("#")})
+    target = await merging.merge(actor=viewer.user, number=number, into=body.into)
+    return _back(request, viewer, target.number)
 
 
 @routes.post("/tickets/{number}/answer")

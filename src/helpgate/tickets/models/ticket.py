@@ -76,6 +76,8 @@ class Ticket(Document):
     applied: list[str] = Field(default_factory=list)
     auth_failed: bool = False  # the opening mail failed DMARC at the receiving server (possible spoofing)
     flags: list[str] = Field(default_factory=list)  # what staff should know of the opening mail (MessageFlag values)
+    merged_into: int | None = None  # merged into that ticket: closed, its messages moved there, mail to it goes there
+    merged_from: list[int] = Field(default_factory=list)  # tickets merged into this one
     linked_tickets: list[int] = Field(default_factory=list)  # tickets the opening mail referred to but may not join
     triage: TriageRecord | None = None
     assigned_at: datetime | None = None
