@@ -324,3 +324,32 @@ async def test_an_agent_merges_a_ticket_from_its_page(gateway: Gateway, client: 
     assert target.count('class="message inbound"') == 2 and f'href="/tickets/{second}"' in target
     source = (await client.get(page)).text
     assert 'id="merged-into"' in source and 'id="reply"' not in source and 'id="change"' not in source
+
+
+@pytest.mark.parametrize("settings_overrides", [{"max_reply_attachment_bytes": 64 * 1024}])
+async def test_a_reply_carries_attached_files_up_to_the_limit(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    await make_user(AGENT, Role.AGENT)
+    number = await mailed_ticket(gateway)
+    await log_in(client, AGENT)
+    page = f"/tickets/{number}"
+    token = csrf_of(await client.get(page))
+
+    sent = await client.post(
+        f"{page}/reply",
+        data={"csrf": token, "text": "The manual is attached.", "status": "pending"},
+        files=[("files", ("manual.pdf", b"%PDF-1.4 manual", "application/pdf")), ("files", ("", b"", "text/plain"))],
+    )
+    assert sent.status_code == 303, sent.text
+    _, messages = await tickets.get_ticket(viewer=await make_user("admin@example.com", Role.ADMIN), number=number)
+    assert [(ref.filename, ref.size) for ref in messages[-1].attachments] == [("manual.pdf", 15)]
+    shown = (await client.get(page)).text
+    assert f"/tickets/{number}/messages/{messages[-1].id}/attachments/0" in shown
+
+    too_big = await client.post(
+        f"{page}/reply",
+        data={"csrf": token, "text": "Too much."},
+        files=[("files", ("big.bin", b"x" * (65 * 1024), "application/octet-stream"))],
+    )
+    assert too_big.status_code == 413 and "attachments total" in too_big.text
+    no_token = await client.post(f"{page}/reply", data={"text": "x"}, files=[("files", ("a.txt", b"a", "text/plain"))])
+    assert no_token.status_code == 403

@@ -18,8 +18,9 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-#: Paths allowed the large limit: replies (attachments as base64) and the Inngest endpoint.
-LARGE_PATHS = re.compile(r"/api/tickets/[^/]+/replies|/api/inngest")
+#: Paths allowed the large limit: replies (attachments as base64 over the API, as files from the console) and
+#: the Inngest endpoint.
+LARGE_PATHS = re.compile(r"/api/tickets/[^/]+/replies|/tickets/[^/]+/reply|/api/inngest")
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,22 @@
-"""Reading the console's form posts (application/x-www-form-urlencoded, bounded), without a multipart parser."""
+"""Reading the console's form posts: url-encoded (bounded here), or multipart when they carry files (a reply's
+attachments; bounded by the body limit middleware and Starlette's parser, python-multipart)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import parse_qs
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.formparsers import MultiPartException
 
-from helpgate.console.session import CSRF_FIELD, Viewer, check_csrf
+from helpgate.console.session import CSRF_FIELD, Viewer, check_csrf, same_origin
 from helpgate.core.errors import InvalidInput, PayloadTooLarge
 
 MAX_FORM_BYTES = 256 * 1024  # a reply's text with room to spare
 MAX_FIELDS = 2 * 200 + 20  # the skill catalog's rows (name and description) and then some
 _FORM = "application/x-www-form-urlencoded"
+_MULTIPART = "multipart/form-data"
 
 
 async def read_fields(request: Request, *, limit: int = MAX_FORM_BYTES) -> dict[str, list[str]]:
@@ -40,6 +44,38 @@ async def posted(request: Request, viewer: Viewer) -> dict[str, list[str]]:
     given = fields.pop(CSRF_FIELD, None)
     check_csrf(request, viewer, given[0] if given else None)
     return fields
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+async def posted_with_files(
+    request: Request, viewer: Viewer, *, max_files: int
+) -> tuple[dict[str, list[str]], list[Upload]]:
+    """A form that changes something and may carry files (multipart/form-data): its fields and files, once its
+    CSRF token and origin are checked. A url-encoded form has no files. A file input left empty is no file."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _MULTIPART:
+        return await posted(request, viewer), []
+    same_origin(request)  # before the body is read
+    fields: dict[str, list[str]] = {}
+    uploads: list[Upload] = []
+    try:
+        async with request.form(max_files=max_files, max_fields=MAX_FIELDS) as form:
+            for name, value in form.multi_items():
+                if isinstance(value, str):
+                    fields.setdefault(name, []).append(value)
+                elif value.filename:
+                    kind = value.content_type or "application/octet-stream"
+                    uploads.append(Upload(filename=value.filename, content_type=kind, data=await value.read()))
+    except MultiPartException as error:
+        raise InvalidInput(f"the form cannot be read: {error.message}") from None
+    given = fields.pop(CSRF_FIELD, None)
+    check_csrf(request, viewer, given[0] if given else None)
+    return fields, uploads
 
 
 def first(fields: dict[str, list[str]], name: str, default: str = "") -> str:

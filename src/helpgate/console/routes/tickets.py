@@ -15,7 +15,7 @@ from starlette.responses import Response
 from helpgate.accounts import users
 from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, RequesterMessage, TicketMerge, TicketPatch
 from helpgate.console import pages
-from helpgate.console.forms import posted, valid
+from helpgate.console.forms import first, posted, posted_with_files, valid
 from helpgate.console.routing import router
 from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, keep
 from helpgate.core import safe_html
@@ -23,11 +23,13 @@ from helpgate.core.errors import Forbidden
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Direction, Message, MessageKind, OutboundMail, Priority, TicketStatus
 from helpgate.tickets import downloads, merging, replies, tickets
+from helpgate.tickets.replies import NewFile
 from helpgate.tickets.tickets import TicketChanges
 
 routes = router()
 
 TicketNumber = Annotated[int, Path(ge=1, le=tickets.MAX_NUMBER)]
+MAX_FILES = 20  # attachments to one reply, as over the API
 #: The sandboxed frame's own policy, on top of the page's (which it inherits): nothing loads but data: images,
 #: and https: images once the viewer asked for that message's (the page then allows them too).
 FRAME_CSP = "default-src 'none'; img-src data:"
@@ -172,11 +174,28 @@ def _back(request: Request, viewer: Viewer, number: int) -> Response:
 
 @routes.post("/tickets/{number}/reply")
 async def reply(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
-    form = await _posted(request, viewer, staff=True)
-    cc = [address.strip() for address in form.get("cc", "").replace(";", ",").split(",") if address.strip()]
-    body = valid(ReplyRequest, {"text": form.get("text", ""), "cc": cc, "status": form.get("status") or "pending"})
+    """The reply, with the files attached (multipart): at most MAX_FILES, HELPGATE_MAX_REPLY_ATTACHMENT_BYTES
+    together (413 past it, as over the API)."""
+    fields, uploads = await posted_with_files(request, viewer, max_files=MAX_FILES)
+    if not viewer.user.is_staff:
+        raise Forbidden("only agents and admins can do this")
+    cc_list = first(fields, "cc").replace(";", ",").split(",")
+    body = valid(
+        ReplyRequest,
+        {
+            "text": first(fields, "text"),
+            "cc": [address.strip() for address in cc_list if address.strip()],
+            "status": first(fields, "status") or "pending",
+        },
+    )
     await replies.reply(
-        author=viewer.user, number=number, text=body.text, cc=body.cc, status=body.status, outgoing=_outgoing(request)
+        author=viewer.user,
+        number=number,
+        text=body.text,
+        cc=body.cc,
+        files=[NewFile(filename=each.filename, content_type=each.content_type, data=each.data) for each in uploads],
+        status=body.status,
+        outgoing=_outgoing(request),
     )
     return _back(request, viewer, number)
 
