@@ -54,6 +54,12 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/admin/skills"): (SEE_LOGIN, 403, 403, 403, 200),
     ("POST", "/admin/skills"): (SEE_LOGIN, 403, 403, 403, 303),
     ("GET", "/admin/audit"): (SEE_LOGIN, 403, 403, 403, 200),
+    ("GET", "/admin/mailboxes"): (SEE_LOGIN, 403, 403, 403, 200),
+    ("POST", "/admin/mailboxes"): (SEE_LOGIN, 403, 403, 403, 422),  # an address that is none
+    # No such mailbox (the real ones: test_console_mailboxes.py).
+    ("GET", "/admin/mailboxes/{mailbox_id}"): (SEE_LOGIN, 403, 403, 403, 404),
+    ("POST", "/admin/mailboxes/{mailbox_id}"): (SEE_LOGIN, 403, 403, 403, 404),
+    ("POST", "/admin/mailboxes/{mailbox_id}/test"): (SEE_LOGIN, 403, 403, 403, 404),
     ("GET", "/live"): (SEE_LOGIN, 200, 200, 200, 200),
     ("POST", "/logout"): (SEE_LOGIN, 303, 303, 303, 303),  # last: it ends the session
 }
@@ -68,6 +74,9 @@ FORMS = {
     "/admin/skills": {"name": "billing", "description": "Invoices"},
     "/tickets/{number}/presence": {"state": "viewing"},
     "/tickets/{number}/merge": {"into": "999"},
+    "/admin/mailboxes": {"address": "not an address"},
+    "/admin/mailboxes/{mailbox_id}": {"enabled": "false"},
+    "/admin/mailboxes/{mailbox_id}/test": {},
     "/signup": {"email": "someone@example.net"},
     "/password-reset": {"email": "someone@example.net"},
     "/password-reset/confirm": {"token": "not-a-code", "password": "a long enough passphrase"},
@@ -104,7 +113,7 @@ async def test_each_role_gets_the_status_in_the_table(gateway: Gateway) -> None:
         async for client in _signed_in(gateway, role, email):
             token = csrf_of(await client.get("/")) if role != "anonymous" else ""
             for method, template in ROUTES:
-                path = template.format(number=1, message_id="0" * 24, index=0, user_id=agent_id)
+                path = template.format(number=1, message_id="0" * 24, index=0, user_id=agent_id, mailbox_id="0" * 24)
                 if method == "GET" and template == "/live":
                     async with client.stream("GET", path) as response:
                         actual[method, template].append(response.status_code)

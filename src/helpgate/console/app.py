@@ -10,7 +10,7 @@ from starlette.staticfiles import StaticFiles
 
 from helpgate.console.pages import STATIC
 from helpgate.console.presence import Presence
-from helpgate.console.routes import accounts, admin, collisions, dashboard, live, login, queue, tickets
+from helpgate.console.routes import accounts, admin, collisions, dashboard, live, login, mailboxes, queue, tickets
 
 STATIC_PATH = "/console/static"
 ROUTERS = (
@@ -21,6 +21,7 @@ ROUTERS = (
     collisions.routes,
     dashboard.routes,
     admin.routes,
+    mailboxes.routes,
     live.routes,
 )
 

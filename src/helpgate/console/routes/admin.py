@@ -28,7 +28,7 @@ PAGE_SIZE = 25
 UserId = Annotated[str, Path(min_length=1, max_length=64)]
 
 
-def _admin(viewer: Viewer) -> None:
+def admin_only(viewer: Viewer) -> None:
     if viewer.user.role is not Role.ADMIN:
         raise Forbidden("only admins can do this")
 
@@ -45,7 +45,7 @@ async def user_list(
     role: Role | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    _admin(viewer)
+    admin_only(viewer)
     found = await users.list_users(role=role, q=q or None, page=page, page_size=PAGE_SIZE)
 
     def link(**changed: object) -> str:
@@ -68,7 +68,7 @@ async def user_list(
 async def invite(request: Request, viewer: CurrentViewer) -> Response:
     """A new account without a password: the welcome mail tells them to choose one (password reset)."""
     fields = await posted(request, viewer)
-    _admin(viewer)
+    admin_only(viewer)
     body = valid(
         UserCreate,
         {
@@ -86,7 +86,7 @@ async def invite(request: Request, viewer: CurrentViewer) -> Response:
 
 @routes.get("/admin/users/{user_id}")
 async def user_page(request: Request, viewer: CurrentViewer, user_id: UserId) -> Response:
-    _admin(viewer)
+    admin_only(viewer)
     user = await users.get(users.parse_id(user_id))
     if user is None:
         raise NotFound("no such account")
@@ -98,7 +98,7 @@ async def user_page(request: Request, viewer: CurrentViewer, user_id: UserId) ->
 async def change_user(request: Request, viewer: CurrentViewer, user_id: UserId) -> Response:
     """Name, role, skills, away and active as the form shows them (checkboxes left unticked are false)."""
     fields = await posted(request, viewer)
-    _admin(viewer)
+    admin_only(viewer)
     patch = valid(
         UserPatch,
         {
@@ -115,7 +115,7 @@ async def change_user(request: Request, viewer: CurrentViewer, user_id: UserId) 
 
 @routes.get("/admin/skills")
 async def skill_catalog(request: Request, viewer: CurrentViewer) -> Response:
-    _admin(viewer)
+    admin_only(viewer)
     return pages.page(request, viewer, "admin_skills.html.j2", catalog=await skills.catalog(), blank_rows=3)
 
 
@@ -123,7 +123,7 @@ async def skill_catalog(request: Request, viewer: CurrentViewer) -> Response:
 async def replace_skills(request: Request, viewer: CurrentViewer) -> Response:
     """The catalog becomes the rows of the form that have a name (a row emptied is a skill removed)."""
     fields = await posted(request, viewer)
-    _admin(viewer)
+    admin_only(viewer)
     names, descriptions = fields.get("name", []), fields.get("description", [])
     if len(names) != len(descriptions) or len(names) > MAX_SKILLS + 10:
         raise InvalidInput("the form's rows do not match: reload the page")
@@ -144,7 +144,7 @@ async def audit_log(
     action: AuditAction | None = None,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
 ) -> Response:
-    _admin(viewer)
+    admin_only(viewer)
     found = await audit.list_entries(actor=actor or None, action=action, page=page, page_size=PAGE_SIZE)
 
     def link(**changed: object) -> str:
