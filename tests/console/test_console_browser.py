@@ -200,3 +200,28 @@ async def test_two_agents_on_one_ticket_see_each_other_and_who_is_writing(
     await second_browser.type("#reply-text", "Working on it")
     await browser.wait_text("#presence", "kim@example.com is writing a reply")
     assert await browser.console_errors() == [] and await second_browser.console_errors() == []
+
+
+async def test_a_customer_sees_only_their_own_ticket_and_answers_it(gateway: Gateway, browser: Browser) -> None:
+    assert gateway.smtp is not None
+    await send(gateway.smtp.port, make_mail(subject="My parcel is late"))
+    await send(
+        gateway.smtp.port,
+        make_mail(sender="Omar <omar@example.net>", subject="Omar's refund"),
+        sender="omar@example.net",
+    )
+    await ticket_numbered(2)
+    jane = await users.get_by_email("jane@example.org")
+    assert jane is not None
+    await users.set_password(jane, PASSWORD)
+
+    await log_in(browser, gateway, "jane@example.org")
+    await browser.wait_text("#queue", "My parcel is late")
+    assert "Omar's refund" not in await browser.text("#queue")
+    await browser.click("#queue a[href='/tickets/1']")
+    await browser.type("#answer-text", "Any news?")
+    await browser.click("#send-answer")
+    await browser.wait_text("#thread", "Any news?")
+    await browser.open(f"{base_url(gateway)}/tickets/2")
+    await browser.wait_text("#error", "not found")
+    assert "Omar" not in await browser.text("main")

@@ -353,3 +353,28 @@ async def test_a_reply_carries_attached_files_up_to_the_limit(gateway: Gateway, 
     assert too_big.status_code == 413 and "attachments total" in too_big.text
     no_token = await client.post(f"{page}/reply", data={"text": "x"}, files=[("files", ("a.txt", b"a", "text/plain"))])
     assert no_token.status_code == 403
+
+
+async def test_staff_narrow_the_queue_by_priority_and_category(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    await make_user(AGENT, Role.AGENT)
+    first = await mailed_ticket(gateway, subject="Invoice wrong")
+    second = await mailed_ticket(gateway, subject="Printer jammed")
+    await log_in(client, AGENT)
+    page = f"/tickets/{first}"
+    assert (await post_form(client, f"{page}/change", page, priority="high", category="billing")).status_code == 303
+
+    for params in ({"priority": "high"}, {"category": "billing"}, {"priority": "high", "category": "billing"}):
+        shown = (await client.get("/", params={"view": "all", **params})).text
+        assert f'id="ticket-{first}"' in shown and f'id="ticket-{second}"' not in shown, params
+    assert f'id="ticket-{first}"' not in (await client.get("/", params={"priority": "low"})).text
+
+
+@pytest.mark.parametrize("settings_overrides", [{"trusted_proxies": ["127.0.0.1"]}])
+async def test_cookies_are_secure_behind_a_proxy_that_says_https(gateway: Gateway) -> None:
+    await make_user(AGENT, Role.AGENT)
+    headers = {"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9", "Sec-Fetch-Site": "same-origin"}
+    async with httpx.AsyncClient(base_url=base_url(gateway), headers=headers) as proxied:
+        answer = await proxied.post("/login", data={"email": AGENT, "password": PASSWORD})
+    assert answer.status_code == 303
+    cookies = answer.headers.get_list("set-cookie")
+    assert len(cookies) == 2 and all("Secure" in cookie and "HttpOnly" in cookie for cookie in cookies)

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from helpgate.console import pages
 from helpgate.console.routing import router
 from helpgate.console.session import CurrentViewer
-from helpgate.models import TicketStatus, User
+from helpgate.models import Priority, TicketStatus, User
 from helpgate.tickets import ticket_list
 from helpgate.tickets.ticket_list import ASSIGNEE_ME, ASSIGNEE_NONE, TicketFilter, TicketSort
 from helpgate.tickets.tickets import OPEN_STATUSES
@@ -83,19 +83,37 @@ async def queue(
     viewer: CurrentViewer,
     view: str = "",
     q: Annotated[str, Query(max_length=200)] = "",
+    priority: Priority | None = None,
+    category: Annotated[str, Query(max_length=64)] = "",
     sort: TicketSort = TicketSort.CREATED_DESC,
     page: Annotated[int, Query(ge=1, le=10_000)] = 1,
 ) -> Response:
+    """A view of the queue, narrowed by text (anyone), priority and category (staff: the API's filters)."""
     user = viewer.user
     shown = [each for each in views_for(user) if each.name == view] or [VIEWS["open" if user.is_staff else "all"]]
     current = shown[0]
-    if not user.is_staff and sort is TicketSort.PRIORITY:
-        sort = TicketSort.CREATED_DESC
-    where = TicketFilter(statuses=current.where.statuses, assignee=current.where.assignee, q=q.strip() or None)
+    if not user.is_staff:  # customers neither see nor narrow by triage
+        sort = TicketSort.CREATED_DESC if sort is TicketSort.PRIORITY else sort
+        priority, category = None, ""
+    where = TicketFilter(
+        statuses=current.where.statuses,
+        assignee=current.where.assignee,
+        q=q.strip() or None,
+        priorities=(priority,) if priority is not None else (),
+        category=category.strip() or None,
+    )
     found = await ticket_list.list_tickets(viewer=user, page=page, page_size=PAGE_SIZE, where=where, sort=sort)
 
     def link(**changed: object) -> str:
-        values = {"view": current.name, "q": q, "sort": str(sort), "page": page, **changed}
+        values = {
+            "view": current.name,
+            "q": q,
+            "priority": priority or "",
+            "category": category,
+            "sort": str(sort),
+            "page": page,
+            **changed,
+        }
         return "/?" + urlencode({name: value for name, value in values.items() if value not in ("", None)})
 
     last_page = max(1, -(-found.total // PAGE_SIZE))
@@ -104,6 +122,9 @@ async def queue(
         "view": current,
         "counts": await counts(user),
         "q": q,
+        "priority": priority,
+        "priorities": list(Priority),
+        "category": category,
         "sort": sort,
         "sorts": {name: title for name, title in SORTS.items() if user.is_staff or name is not TicketSort.PRIORITY},
         "found": found,
