@@ -31,9 +31,10 @@ import os
 import random
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
@@ -192,11 +193,14 @@ async def run(args: argparse.Namespace, root: Path) -> None:
     report(timings, tickets, args, loads)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def parse_args(
+    argv: Sequence[str] | None, *, description: str | None = __doc__, requests: int = 1000, warmup: int = 50
+) -> argparse.Namespace:
+    """The options of this bench and of bench/console.py (which passes its own description and defaults)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tickets", type=int, default=10_000, help="tickets in the store when measuring")
-    parser.add_argument("--requests", type=int, default=1000, help="measured requests per route")
-    parser.add_argument("--warmup", type=int, default=50, help="rounds sent first and not counted")
+    parser.add_argument("--requests", type=int, default=requests, help="measured requests per route")
+    parser.add_argument("--warmup", type=int, default=warmup, help="rounds sent first and not counted")
     parser.add_argument("--fill-concurrency", type=int, default=4, help="open_ticket calls at a time when seeding")
     parser.add_argument("--data-dir", type=Path, help="keep the store here and reuse it (default: a temp dir)")
     args = parser.parse_args(argv)
@@ -205,13 +209,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return args
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
+def run_in_store(
+    run: Callable[[argparse.Namespace, Path], Coroutine[Any, Any, None]], args: argparse.Namespace, prefix: str
+) -> None:
+    """`run` on the store in `--data-dir`, kept, or in a temporary directory named from `prefix`."""
     if args.data_dir is not None:
         asyncio.run(run(args, args.data_dir.resolve()))
         return
-    with tempfile.TemporaryDirectory(prefix="helpgate-bench-api-") as directory:
+    with tempfile.TemporaryDirectory(prefix=prefix) as directory:
         asyncio.run(run(args, Path(directory)))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    run_in_store(run, parse_args(argv), "helpgate-bench-api-")
 
 
 if __name__ == "__main__":

@@ -19,18 +19,16 @@ The report gives p50 and p99 per route and the console's ratio to its API call (
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import random
 import re
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import httpx
 
-from bench.api import AGENT_EMAIL, AGENT_PASSWORD, HOST, Timings, seed, timed
+from bench.api import AGENT_EMAIL, AGENT_PASSWORD, HOST, Timings, parse_args, run_in_store, seed, timed
 from bench.events import gateway_settings
 from bench.store import say
 from helpgate.gateway import Gateway
@@ -130,26 +128,9 @@ async def run(args: argparse.Namespace, root: Path) -> None:
     report(timings, tickets, args, (total, sizes), loads)
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tickets", type=int, default=10_000, help="tickets in the store when measuring")
-    parser.add_argument("--requests", type=int, default=500, help="measured requests per route")
-    parser.add_argument("--warmup", type=int, default=30, help="rounds sent first and not counted")
-    parser.add_argument("--fill-concurrency", type=int, default=4, help="open_ticket calls at a time when seeding")
-    parser.add_argument("--data-dir", type=Path, help="keep the store here and reuse it (default: a temp dir)")
-    args = parser.parse_args(argv)
-    if args.tickets < 1 or args.requests < 1 or args.warmup < 0 or args.fill_concurrency < 1:
-        parser.error("--tickets, --requests and --fill-concurrency must be >= 1, --warmup >= 0")
-    return args
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    args = parse_args(argv)
-    if args.data_dir is not None:
-        asyncio.run(run(args, args.data_dir.resolve()))
-        return
-    with tempfile.TemporaryDirectory(prefix="helpgate-bench-console-") as directory:
-        asyncio.run(run(args, Path(directory)))
+    args = parse_args(argv, description=__doc__, requests=500, warmup=30)
+    run_in_store(run, args, "helpgate-bench-console-")
 
 
 if __name__ == "__main__":

@@ -6,10 +6,11 @@ blank out).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import Request
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -32,6 +33,11 @@ HEADERS = {
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
 }
+
+
+def link_to(path: str, values: Mapping[str, object]) -> str:
+    """`path` with the values given as its query, leaving out the empty ones (the queue's and lists' links)."""
+    return f"{path}?" + urlencode({name: value for name, value in values.items() if value not in ("", None)})
 
 
 def _when(moment: datetime | None) -> str:

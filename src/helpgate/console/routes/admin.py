@@ -5,7 +5,6 @@ and the same audit entries."""
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import Path, Query, Request
 from starlette.responses import Response
@@ -49,8 +48,7 @@ async def user_list(
     found = await users.list_users(role=role, q=q or None, page=page, page_size=PAGE_SIZE)
 
     def link(**changed: object) -> str:
-        values: dict[str, object] = {"q": q, "role": role or "", "page": page, **changed}
-        return "/admin/users?" + urlencode({name: value for name, value in values.items() if value not in ("", None)})
+        return pages.link_to("/admin/users", {"q": q, "role": role or "", "page": page, **changed})
 
     context: dict[str, Any] = {
         "found": found,
@@ -148,8 +146,7 @@ async def audit_log(
     found = await audit.list_entries(actor=actor or None, action=action, page=page, page_size=PAGE_SIZE)
 
     def link(**changed: object) -> str:
-        values: dict[str, object] = {"actor": actor, "action": action or "", "page": page, **changed}
-        return "/admin/audit?" + urlencode({name: value for name, value in values.items() if value not in ("", None)})
+        return pages.link_to("/admin/audit", {"actor": actor, "action": action or "", "page": page, **changed})
 
     context: dict[str, Any] = {
         "found": found,

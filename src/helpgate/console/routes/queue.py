@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import urlencode
 
 from fastapi import Query, Request
 from starlette.responses import Response
@@ -114,7 +113,7 @@ async def queue(
             "page": page,
             **changed,
         }
-        return "/?" + urlencode({name: value for name, value in values.items() if value not in ("", None)})
+        return pages.link_to("/", values)
 
     last_page = max(1, -(-found.total // PAGE_SIZE))
     context: dict[str, Any] = {
