@@ -378,3 +378,31 @@ async def test_cookies_are_secure_behind_a_proxy_that_says_https(gateway: Gatewa
     assert answer.status_code == 303
     cookies = answer.headers.get_list("set-cookie")
     assert len(cookies) == 2 and all("Secure" in cookie and "HttpOnly" in cookie for cookie in cookies)
+
+
+@pytest.mark.parametrize(
+    ("given", "goes_to"),
+    [
+        ("/tickets/1", "/tickets/1"),
+        ("/?view=mine&q=a%20b", "/?view=mine&q=a%20b"),
+        ("//evil.example/", "/"),
+        ("/\\evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("https://evil.example/", "/"),
+        ("javascript:alert(1)", "/"),
+    ],
+)
+async def test_after_login_only_a_path_of_ours_is_followed(
+    gateway: Gateway, client: httpx.AsyncClient, given: str, goes_to: str
+) -> None:
+    await make_user(AGENT, Role.AGENT)
+    answer = await client.post("/login", data={"email": AGENT, "password": PASSWORD, "next": given})
+    assert answer.status_code == 303 and answer.headers["location"] == goes_to
+
+
+async def test_a_malformed_address_is_an_html_page(gateway: Gateway, client: httpx.AsyncClient) -> None:
+    await make_user(AGENT, Role.AGENT)
+    await log_in(client, AGENT)
+    answer = await client.get("/tickets/not-a-number")
+    assert answer.status_code == 422 and answer.headers["content-type"].startswith("text/html")
+    assert "number" in answer.text and "frame-ancestors 'none'" in answer.headers["content-security-policy"]

@@ -8,6 +8,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
@@ -27,6 +28,11 @@ class ConsoleRoute(APIRoute):
                 return await handle(request)
             except SignInNeeded:
                 return pages.sign_in(request)
+            except RequestValidationError as error:
+                first = error.errors()[0] if error.errors() else {}
+                where = ".".join(str(part) for part in first.get("loc", ()))
+                detail = f"{where}: {first.get('msg', 'not valid')}" if where else "the request is not valid"
+                return pages.page(request, None, "error.html.j2", status=422, detail=detail)
             except HelpgateError as error:
                 if error.http_status >= 500:
                     log.error("console.error path=%s detail=%s", request.url.path, error.detail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from fastapi import Request
@@ -17,9 +18,15 @@ from helpgate.core.errors import NotAuthenticated, TooManyAttempts
 routes = router()
 
 
+#: A path of ours: one slash, then printable ASCII without backslashes (browsers drop tabs and newlines from a
+#: URL, so "/\t/evil.example" would be "//evil.example", another site).
+_OUR_PATH = re.compile(r"/(?![/])[\x21-\x5b\x5d-\x7e]*")
+
+
 def _next(value: str | None) -> str:
-    """Where to go after logging in: a path of ours only (never `//host` or a URL), else the queue."""
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")):
+    """Where to go after logging in: a path of ours only (never `//host`, a URL, or a path with control
+    characters or backslashes), else the queue."""
+    if value and _OUR_PATH.fullmatch(value):
         return value
     return "/"
 
