@@ -20,7 +20,7 @@ from helpgate.outbox.models.workflow_run import RunStatus, WorkflowRun
 from helpgate.tickets.models.attachment import Attachment
 from helpgate.tickets.models.counter import Counter
 from helpgate.tickets.models.message import AttachmentRef, Direction, Message, MessageFlag, MessageKind
-from helpgate.tickets.models.ticket import Participant, Priority, Ticket, TicketStatus, TriageRecord
+from helpgate.tickets.models.ticket import Participant, Priority, Ticket, TicketStatus, TriageRecord, TriageReview
 
 ALL_MODELS: tuple[type[Document], ...] = (
     User,
@@ -76,6 +76,7 @@ __all__ = [
     "TicketStatus",
     "Transition",
     "TriageRecord",
+    "TriageReview",
     "User",
     "WorkflowRun",
 ]

@@ -124,6 +124,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/reports/dashboard"): Row((401, 403, 403, 403, 200)),
+    ("GET", "/api/triage/quality"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/suppressions"): Row((401, 403, 403, 403, 200)),
     ("DELETE", "/api/suppressions/{address}"): Row(
         (401, 403, 403, 403, 404), path="/api/suppressions/nobody@example.org"

@@ -270,6 +270,7 @@ async def test_the_dashboard_draws_the_reports_numbers_for_admins(gateway: Gatew
     assert chart.count("<rect") == 2 * 7  # opened and solved, each day
     assert chart.count('class="opened" x=') == 7 and 'height="0.0"' in chart
     assert "<script" not in page.text.split("</head>")[1]  # drawn on the server: nothing runs
+    assert "No triage reviewed yet." in page.text  # nothing was triaged here (no workflows)
 
 
 async def test_an_admin_deactivates_an_agent_whose_console_session_then_ends(

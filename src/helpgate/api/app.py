@@ -27,6 +27,7 @@ from helpgate.api.routes import (
     skills,
     suppressions,
     tickets,
+    triage,
     users,
 )
 from helpgate.api.routes.health import HealthProbe
@@ -71,6 +72,7 @@ def create_app(
     app.include_router(suppressions.router)
     app.include_router(events.router)
     app.include_router(reports.router)
+    app.include_router(triage.router)
     serve_docs(app)
     keep_null_examples(app)
     document_body_limit(app, body_limits.of)

@@ -271,3 +271,21 @@ DASHBOARD: Example = {
 }
 
 TICKET_MERGE: Example = {"into": 41}
+
+_KEPT: Example = {"reviewed": 40, "corrected": 6, "category_kept": 36, "priority_kept": 35}
+TRIAGE_QUALITY: Example = {
+    "since": "2026-11-30T00:00:00Z",
+    "until": "2026-12-06T09:00:00Z",
+    "by_source": {"gemini": {"reviewed": 40, "corrected": 6, "category_kept": 36, "priority_kept": 35}},
+    "weeks": [
+        {
+            "source": "gemini",
+            "week": "2026-W49",
+            "reviewed": 40,
+            "corrected": 6,
+            "category_kept": 36,
+            "priority_kept": 35,
+        }
+    ],
+    "confusion": {"billing": {"billing": 20, "account": 2}, "technical": {"technical": 16, "bug": 2}},
+}

@@ -51,7 +51,7 @@ RULES: dict[str, Rule] = {
     events.TICKET_TRIAGED: Rule(staff=("priority", "skills", "response_due_at")),
     events.TICKET_ASSIGNED: Rule(staff=("assignee_id", "by", "reason")),
     events.TICKET_UPDATED: Rule(
-        staff=("fields", "status", "priority", "category", "assignee", "by"),
+        staff=("fields", "status", "priority", "category", "assignee", "skills", "by"),
         customer=("status",),
         customer_needs="status",
     ),

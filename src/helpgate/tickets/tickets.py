@@ -14,6 +14,7 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from helpgate.accounts import skills as catalog
 from helpgate.accounts import users
 from helpgate.audit import audit
 from helpgate.core import metrics
@@ -31,6 +32,7 @@ from helpgate.models import (
     Priority,
     Ticket,
     TicketStatus,
+    TriageReview,
     User,
 )
 from helpgate.outbox import events
@@ -616,6 +618,7 @@ class TicketChanges:
     priority: Priority | None = None
     assignee: str | None = None  # the email of an active agent or admin
     category: str | None = None
+    skills: tuple[str, ...] | None = None  # from the catalog
 
     def asked(self) -> dict[str, object]:
         """The fields sent with their values, as the audit log records them."""
@@ -624,6 +627,7 @@ class TicketChanges:
             "priority": self.priority,
             "assignee": self.assignee,
             "category": self.category,
+            "skills": list(self.skills) if self.skills is not None else None,
         }
         return {name: value for name, value in values.items() if name in self.given}
 
@@ -649,6 +653,8 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
     if "assignee" in changes.given:
         ticket.assignee = await _assignee(changes.assignee)
         values["assignee"] = ticket.assignee.model_dump() if ticket.assignee else None
+    if "skills" in changes.given and changes.skills is not None:
+        values["skills"] = ticket.skills = await catalog.check_known(changes.skills)
     if not values:
         return ticket
     asked = changes.asked()
@@ -658,6 +664,10 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
         values["assigned_at"] = ticket.assigned_at = now
     if ticket.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED:
         values["solved_at"] = ticket.solved_at = now
+    review = triage_review(before, ticket, actor=actor, now=now)
+    if review is not None:
+        ticket.triage_review = review
+        values["triage_review"] = review.model_dump()
     assert ticket.id is not None
     await apply_update(ticket.id, {"$set": values})
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
@@ -681,7 +691,42 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
     return ticket
 
 
-_CHANGEABLE = ("status", "priority", "category", "assignee")
+_CHANGEABLE = ("status", "priority", "category", "assignee", "skills")
+TRIAGED = ("category", "priority", "skills")
+CORRECTED, CONFIRMED = "corrected", "confirmed"
+
+
+def _as_triaged(ticket: Ticket) -> tuple[str | None, str | None, list[str]]:
+    return ticket.category, str(ticket.priority) if ticket.priority else None, list(ticket.skills)
+
+
+def triage_review(before: Ticket, after: Ticket, *, actor: User, now: datetime) -> TriageReview | None:
+    """Staff's verdict on a triaged ticket from one change: `corrected` when its category, priority or skills now
+    differ (what triage said is kept from the first correction on), `confirmed` when it is solved without any
+    correction; None when there is nothing new to record (no triage, or nothing that tells)."""
+    if before.triage is None:
+        return None
+    corrected = any(getattr(before, name) != getattr(after, name) for name in TRIAGED)
+    solved_now = after.status is TicketStatus.SOLVED and before.status is not TicketStatus.SOLVED
+    if not corrected and not (solved_now and before.triage_review is None):
+        return None
+    earlier = before.triage_review if before.triage_review and before.triage_review.outcome == CORRECTED else None
+    said = (earlier.said_category, earlier.said_priority, earlier.said_skills) if earlier else _as_triaged(before)
+    category, priority, skills = _as_triaged(after)
+    return TriageReview(
+        outcome=CORRECTED if corrected else CONFIRMED,
+        source=before.triage.source,
+        model=before.triage.model,
+        said_category=said[0],
+        said_priority=said[1],
+        said_skills=said[2],
+        category=category,
+        priority=priority,
+        skills=skills,
+        by=actor.id,
+        by_email=actor.email,
+        at=now,
+    )
 
 
 async def announce_update(ticket: Ticket, *, fields: list[str], by: User | None, now: datetime) -> None:
@@ -692,6 +737,7 @@ async def announce_update(ticket: Ticket, *, fields: list[str], by: User | None,
         "priority": str(ticket.priority) if ticket.priority else None,
         "category": ticket.category,
         "assignee": str(ticket.assignee.user_id) if ticket.assignee else None,
+        "skills": list(ticket.skills),
     }
     await events.emit(
         events.TICKET_UPDATED,

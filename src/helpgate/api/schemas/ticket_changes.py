@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from helpgate.api import examples
+from helpgate.api.schemas.admin import MAX_SKILLS, SkillName
 from helpgate.api.schemas.fields import CONTROL, MAX_BASE64_CHARS, Email, Moment, no_line_breaks
 from helpgate.core.paging import MAX_PAGE_SIZE
 from helpgate.models import Priority, TicketStatus
@@ -83,12 +84,20 @@ class TicketPatch(BaseModel):
     priority: Priority | None = None
     assignee: Email | None = None
     category: Category | None = None
+    skills: list[SkillName] | None = Field(default=None, max_length=MAX_SKILLS, description="from the skill catalog")
 
     @field_validator("status")
     @classmethod
     def _status_not_null(cls, value: TicketStatus | None) -> TicketStatus:
         if value is None:
             raise ValueError("a ticket always has a status")
+        return value
+
+    @field_validator("skills")
+    @classmethod
+    def _skills_not_null(cls, value: list[str] | None) -> list[str]:
+        if value is None:
+            raise ValueError("send [] for no skills")
         return value
 
 

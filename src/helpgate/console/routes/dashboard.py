@@ -11,7 +11,7 @@ from helpgate.console import charts, pages
 from helpgate.console.routing import router
 from helpgate.console.session import CurrentViewer
 from helpgate.core.clock import utcnow
-from helpgate.tickets import reports
+from helpgate.tickets import reports, triage_quality
 
 routes = router()
 
@@ -22,12 +22,15 @@ PERIODS = (7, 30, 90)
 async def dashboard(
     request: Request, viewer: CurrentViewer, days: Annotated[int, Query(ge=1, le=reports.MAX_DAYS)] = 30
 ) -> Response:
-    board = await reports.dashboard(viewer=viewer.user, now=utcnow(), days=days)
+    now = utcnow()
+    board = await reports.dashboard(viewer=viewer.user, now=now, days=days)
+    quality = await triage_quality.quality(viewer=viewer.user, now=now, weeks=-(-days // 7))
     return pages.page(
         request,
         viewer,
         "dashboard.html.j2",
         board=board,
+        quality=quality,
         chart=charts.opened_and_solved(board.days),
         duration=charts.duration,
         periods=PERIODS,

@@ -219,8 +219,11 @@ async def change(request: Request, viewer: CurrentViewer, number: TicketNumber) 
         "priority": str(ticket.priority) if ticket.priority else None,
         "assignee": ticket.assignee.email if ticket.assignee else None,
         "category": ticket.category,
+        "skills": ticket.skills,
     }
-    asked: dict[str, object] = {name: form[name] or None for name in now if name in form}
+    asked: dict[str, object] = {name: form[name] or None for name in now if name in form and name != "skills"}
+    if "skills" in form:
+        asked["skills"] = [name.strip() for name in form["skills"].replace(";", ",").split(",") if name.strip()]
     patch = valid(TicketPatch, {name: value for name, value in asked.items() if value != now[name]})
     if patch.model_fields_set:
         changes = TicketChanges(given=frozenset(patch.model_fields_set), **patch.model_dump(exclude_unset=True))

@@ -54,6 +54,24 @@ class TriageRecord(BaseModel):
     at: datetime = Field(default_factory=utcnow)
 
 
+class TriageReview(BaseModel):
+    """What staff made of a ticket's triage: changed its category, priority or skills (`corrected`: what triage
+    said is kept in `said_*`, what staff left in the others), or solved it as triaged (`confirmed`)."""
+
+    outcome: str  # "corrected" or "confirmed"
+    source: str  # the triage's source and model, as recorded then
+    model: str | None = None
+    said_category: str | None = None
+    said_priority: str | None = None
+    said_skills: list[str] = Field(default_factory=list)
+    category: str | None = None
+    priority: str | None = None
+    skills: list[str] = Field(default_factory=list)
+    by: PydanticObjectId | None = None
+    by_email: str = ""
+    at: datetime = Field(default_factory=utcnow)
+
+
 class Ticket(Document):
     number: int
     subject: str
@@ -80,6 +98,7 @@ class Ticket(Document):
     merged_from: list[int] = Field(default_factory=list)  # tickets merged into this one
     linked_tickets: list[int] = Field(default_factory=list)  # tickets the opening mail referred to but may not join
     triage: TriageRecord | None = None
+    triage_review: TriageReview | None = None  # staff's verdict on the triage (none until they change or solve it)
     assigned_at: datetime | None = None
     first_response_at: datetime | None = None  # an agent's first reply to the customer
     response_due_at: datetime | None = None  # first-response target from the priority (SLA)
