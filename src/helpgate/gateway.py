@@ -37,7 +37,7 @@ from helpgate.installation import Installation
 from helpgate.mail_out import wiring
 from helpgate.mail_out.worker import OutboundWorker
 from helpgate.maintenance import retention
-from helpgate.tickets import tickets
+from helpgate.tickets import categories, tickets
 from helpgate.workflows.engine import Workflows
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,7 @@ class Gateway(Installation):
             secret = load_jwt_secret(settings.jwt_secret, settings.data_dir)
             await self.connect_store()
             await tickets.ensure_counters()
+            await categories.ensure_defaults()
             await self.worker.start(policy=self.inbound_policy())
             outgoing = wiring.make_outgoing(
                 settings, secret=self.load_secret_key(), wake=self._wake_outbound, handover=lambda: self.outbound

@@ -18,6 +18,7 @@ from helpgate.mailboxes.models.mailbox import ImapSecurity, Mailbox, MailboxStat
 from helpgate.outbox.models.event import EventStatus, OutboxEvent
 from helpgate.outbox.models.workflow_run import RunStatus, WorkflowRun
 from helpgate.tickets.models.attachment import Attachment
+from helpgate.tickets.models.category import Category
 from helpgate.tickets.models.counter import Counter
 from helpgate.tickets.models.message import AttachmentRef, Direction, Message, MessageFlag, MessageKind
 from helpgate.tickets.models.ticket import Participant, Priority, Ticket, TicketStatus, TriageRecord, TriageReview
@@ -40,6 +41,7 @@ ALL_MODELS: tuple[type[Document], ...] = (
     PasswordResetToken,
     AuditEntry,
     Lease,
+    Category,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "AttachmentRef",
     "AuditAction",
     "AuditEntry",
+    "Category",
     "Counter",
     "DeliveryStatus",
     "Direction",

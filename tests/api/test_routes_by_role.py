@@ -101,6 +101,10 @@ ROUTES: dict[tuple[str, str], Row] = {
         (401, 403, 403, 403, 200), path="/api/users/{agent_id}", body=lambda actor: {"away": True}
     ),
     ("GET", "/api/skills"): Row((401, 403, 403, 200, 200)),
+    ("GET", "/api/categories"): Row((401, 403, 403, 200, 200)),
+    ("PUT", "/api/categories"): Row(
+        (401, 403, 403, 403, 200), body=lambda actor: [{"name": "billing"}, {"name": "bug", "keywords": ["crash"]}]
+    ),
     ("PUT", "/api/skills"): Row((401, 403, 403, 403, 200), body=lambda actor: [{"name": "printers"}]),
     ("GET", "/api/mailboxes"): Row((401, 403, 403, 403, 200)),
     ("POST", "/api/mailboxes"): Row(

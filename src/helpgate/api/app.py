@@ -19,6 +19,7 @@ from helpgate.api.request_metrics import RequestMetrics
 from helpgate.api.routes import (
     audit,
     auth,
+    categories,
     events,
     health,
     mailboxes,
@@ -67,6 +68,7 @@ def create_app(
     app.include_router(tickets.router)
     app.include_router(users.router)
     app.include_router(skills.router)
+    app.include_router(categories.router)
     app.include_router(mailboxes.router)
     app.include_router(audit.router)
     app.include_router(suppressions.router)

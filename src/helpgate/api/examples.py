@@ -289,3 +289,9 @@ TRIAGE_QUALITY: Example = {
     ],
     "confusion": {"billing": {"billing": 20, "account": 2}, "technical": {"technical": 16, "bug": 2}},
 }
+
+CATEGORY: Example = {
+    "name": "bug",
+    "description": "something that should work and does not (how-to and setup questions are technical)",
+    "keywords": ["crash", "error", "broken", "not working"],
+}

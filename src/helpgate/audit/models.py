@@ -15,6 +15,7 @@ class AuditAction(StrEnum):
     USER_CREATED = "user.created"
     USER_UPDATED = "user.updated"
     SKILLS_REPLACED = "skills.replaced"
+    CATEGORIES_REPLACED = "categories.replaced"
     MAILBOX_CREATED = "mailbox.created"
     MAILBOX_UPDATED = "mailbox.updated"
     MAILBOX_DELETED = "mailbox.deleted"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from helpgate import __version__
-from helpgate.cli import data, mailboxes, raw, serve, staff, suppressions
+from helpgate.cli import categories, data, mailboxes, raw, serve, staff, suppressions
 
 if TYPE_CHECKING:
     from helpgate.core.settings import Settings
@@ -24,7 +24,9 @@ log = logging.getLogger("helpgate")
 
 #: The group module of each command.
 GROUPS = {
-    command: module for module in (serve, staff, mailboxes, raw, data, suppressions) for command in module.COMMANDS
+    command: module
+    for module in (serve, staff, categories, mailboxes, raw, data, suppressions)
+    for command in module.COMMANDS
 }
 
 

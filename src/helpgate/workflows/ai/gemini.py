@@ -24,9 +24,17 @@ from pydantic import ValidationError
 
 from helpgate.core import metrics
 from helpgate.core.errors import HelpgateError
+from helpgate.tickets.categories import CategoryEntry
 from helpgate.workflows.ai.heuristic import heuristic_triage
 from helpgate.workflows.ai.prompt import system_instruction, ticket_block
-from helpgate.workflows.ai.triage import SkillInfo, TicketText, Triage, TriageOutcome, clamp
+from helpgate.workflows.ai.triage import (
+    DEFAULT_CATEGORIES,
+    SkillInfo,
+    TicketText,
+    Triage,
+    TriageOutcome,
+    clamp,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -187,12 +195,14 @@ class GeminiTriager:
         usage.add(response.usage_metadata)
         return _parse(response)
 
-    async def triage(self, ticket: TicketText, catalog: Sequence[SkillInfo]) -> TriageOutcome:
+    async def triage(
+        self, ticket: TicketText, catalog: Sequence[SkillInfo], categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES
+    ) -> TriageOutcome:
         """Gemini's triage, clamped; raises TriageFailed after the last attempt or a final error."""
         config = types.GenerateContentConfig(
             response_mime_type="application/json",
             response_schema=Triage,
-            system_instruction=system_instruction(catalog),
+            system_instruction=system_instruction(catalog, categories),
             temperature=0,
         )
         usage = _Usage()
@@ -201,7 +211,7 @@ class GeminiTriager:
             result = await self._attempt(ticket, config, usage)
             if isinstance(result, Triage):
                 return TriageOutcome(
-                    triage=clamp(result, catalog),
+                    triage=clamp(result, catalog, categories),
                     source="gemini",
                     model=self.model,
                     input_tokens=usage.input_tokens,
@@ -228,15 +238,19 @@ class GeminiTriager:
 
 
 async def triage_ticket(
-    ticket: TicketText, catalog: Sequence[SkillInfo], triager: GeminiTriager | None
+    ticket: TicketText,
+    catalog: Sequence[SkillInfo],
+    triager: GeminiTriager | None,
+    categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES,
 ) -> TriageOutcome:
-    """Gemini's triage when a triager is configured and answers; otherwise the heuristic's, saying why."""
+    """Gemini's triage when a triager is configured and answers; otherwise the heuristic's, saying why. Both
+    choose from `categories` (the store's catalog; the defaults when not given)."""
     started = time.monotonic()
     if triager is not None:
         try:
-            outcome = await triager.triage(ticket, catalog)
+            outcome = await triager.triage(ticket, catalog, categories)
         except TriageFailed as failure:
-            return _fallback(ticket, catalog, failure.detail, started, failure, triager.model)
+            return _fallback(ticket, catalog, categories, failure.detail, started, failure, triager.model)
         logger.info(
             "triage.done ticket=%s source=gemini latency_ms=%s attempts=%s category=%s priority=%s",
             ticket.number,
@@ -247,18 +261,19 @@ async def triage_ticket(
         )
         metrics.observe_triage(source="gemini", fallback_reason=None, seconds=time.monotonic() - started)
         return outcome
-    return _fallback(ticket, catalog, NO_KEY_REASON, started, None, None)
+    return _fallback(ticket, catalog, categories, NO_KEY_REASON, started, None, None)
 
 
 def _fallback(
     ticket: TicketText,
     catalog: Sequence[SkillInfo],
+    categories: Sequence[CategoryEntry],
     reason: str,
     started: float,
     failure: TriageFailed | None,
     model: str | None,
 ) -> TriageOutcome:
-    triage = heuristic_triage(ticket, catalog)
+    triage = heuristic_triage(ticket, catalog, categories)
     outcome = TriageOutcome(
         triage=triage,
         source="heuristic",

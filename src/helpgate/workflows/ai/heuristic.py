@@ -1,8 +1,9 @@
 """Keyword triage: what stands in for Gemini when there is no API key or Gemini keeps failing.
 
-Deterministic and free of I/O. The policy is the tables below (keywords per category, priority, sentiment
-and language); the functions only count whole-word, case-insensitive matches against them. The notes name
-the keywords that decided, so an agent can see why a ticket landed where it did.
+Deterministic and free of I/O. The policy is the category catalog's keywords (the admin's; tickets/categories.py
+has the defaults) and the tables below (priority, sentiment and language); the functions only count whole-word,
+case-insensitive matches against them. The notes name the keywords that decided, so an agent can see why a
+ticket landed where it did.
 """
 
 from __future__ import annotations
@@ -11,27 +12,19 @@ import re
 from collections.abc import Iterable, Sequence
 from functools import cache
 
-from helpgate.workflows.ai.triage import FALLBACK_CATEGORY, Priority, Sentiment, SkillInfo, TicketText, Triage, clamp
-
-# fmt: off
-# Order breaks ties: the earlier category wins at equal counts.
-CATEGORY_KEYWORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("billing", ("invoice", "refund", "refunded", "charge", "charged", "payment", "billing", "billed", "receipt",
-                 "credit card", "vat", "rechnung", "facture", "factura", "reembolso", "remboursement")),
-    ("technical", ("error", "crash", "crashes", "crashed", "bug", "not working", "doesn't work", "does not work",
-                   "500", "502", "503", "api", "timeout", "exception", "broken", "fails", "failing", "webhook", "sync",
-                   "fehler", "erreur")),
-    ("account", ("password", "login", "log in", "sign in", "2fa", "two-factor", "account locked", "locked out",
-                 "reset link", "username", "delete my account", "close my account", "passwort", "mot de passe",
-                 "contraseña")),
-    ("shipping", ("delivery", "delivered", "tracking", "parcel", "package", "shipping", "shipment", "shipped",
-                  "courier", "lieferung", "paket", "livraison", "colis", "envío", "pedido")),
-    ("sales", ("pricing", "price", "quote", "demo", "plan upgrade", "upgrade", "enterprise plan", "discount",
-               "licenses", "seats", "trial", "purchase order")),
-    ("feedback", ("thanks", "thank you", "suggestion", "feature request", "would love", "would be nice", "feedback",
-                  "compliment", "love the")),
+from helpgate.tickets.categories import CategoryEntry
+from helpgate.workflows.ai.triage import (
+    DEFAULT_CATEGORIES,
+    FALLBACK_CATEGORY,
+    Priority,
+    Sentiment,
+    SkillInfo,
+    TicketText,
+    Triage,
+    clamp,
 )
 
+# fmt: off
 HIGH_PRIORITY = ("urgent", "urgently", "outage", "down", "asap", "security", "breach", "data loss", "lost data",
                  "cannot log in for everyone", "nobody can log in", "legal", "lawyer", "production", "critical",
                  "emergency", "dringend", "urgente")
@@ -78,12 +71,13 @@ def _hits(text: str, keywords: Iterable[str]) -> list[str]:
     return [keyword for keyword in keywords if _pattern(keyword).search(text)]
 
 
-def category_of(text: str) -> tuple[str, list[str]]:
+def category_of(text: str, categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES) -> tuple[str, list[str]]:
+    """The category with the most keyword hits (the catalog's order breaks ties), else "other"."""
     best, best_hits = FALLBACK_CATEGORY, list[str]()
-    for category, keywords in CATEGORY_KEYWORDS:
-        hits = _hits(text, keywords)
+    for entry in categories:
+        hits = _hits(text, entry.keywords)
         if len(hits) > len(best_hits):
-            best, best_hits = category, hits
+            best, best_hits = entry.name, hits
     return best, best_hits
 
 
@@ -146,10 +140,12 @@ def _quoted(words: Iterable[str]) -> str:
     return ", ".join(f"'{word}'" for word in words)
 
 
-def heuristic_triage(ticket: TicketText, catalog: Sequence[SkillInfo]) -> Triage:
-    """Triage by keyword tables; the notes say which keywords decided."""
+def heuristic_triage(
+    ticket: TicketText, catalog: Sequence[SkillInfo], categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES
+) -> Triage:
+    """Triage by keyword tables (the categories' keywords from the catalog); the notes say which keywords decided."""
     text = f"{ticket.subject}\n{ticket.body}"
-    category, category_hits = category_of(text)
+    category, category_hits = category_of(text, categories)
     priority, priority_hits = priority_of(text)
     skills = skills_of(text, catalog)
     notes = ["Keyword triage (no AI)."]
@@ -167,4 +163,4 @@ def heuristic_triage(ticket: TicketText, catalog: Sequence[SkillInfo]) -> Triage
         language=language_of(text),
         sentiment=sentiment_of(text),
     )
-    return clamp(raw, catalog)
+    return clamp(raw, catalog, categories)

@@ -11,7 +11,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from helpgate.workflows.ai.triage import CATEGORIES, MAX_SKILLS, SkillInfo, TicketText
+from helpgate.tickets.categories import CategoryEntry
+from helpgate.workflows.ai.triage import (
+    DEFAULT_CATEGORIES,
+    FALLBACK_CATEGORY,
+    MAX_SKILLS,
+    SkillInfo,
+    TicketText,
+)
 
 MAX_BODY = 12_000  # characters of the first message sent; the start of a mail carries the request
 _DELIMITER = re.compile(r"<(\s*/?\s*ticket)", re.IGNORECASE)
@@ -21,7 +28,7 @@ SYSTEM_RULES = """\
 You triage support tickets for a help desk. Classify the ticket and answer with JSON only, in the given schema.
 
 Rules:
-- category: exactly one of: {categories}.
+- category: exactly one name from the category catalog below ("{fallback}" when none fits).
 - priority: "high" for outages, security incidents, data loss, legal matters or many users blocked; "low" for \
 questions, feedback and requests that can wait; otherwise "medium".
 - skills: up to {max_skills} names, copied exactly from the skill catalog below; an empty list when none fits. \
@@ -30,6 +37,9 @@ Never invent a skill.
 - helpful_notes: plain text for the agent who will answer: what to check or ask. No HTML, no Markdown, no links.
 - language: the ISO 639-1 code of the language the customer wrote in.
 - sentiment: "positive", "neutral" or "negative".
+
+Category catalog:
+{categories}
 
 Skill catalog:
 {catalog}
@@ -46,14 +56,19 @@ def _one_line(text: str) -> str:
     return _ONE_LINE.sub(" ", text).strip()
 
 
-def system_instruction(catalog: Sequence[SkillInfo]) -> str:
-    """The rules, with the allowed categories and the admin's skill catalog."""
-    lines = [
-        f"- {_one_line(skill.name)}: {_one_line(skill.description)}" if skill.description else f"- {skill.name}"
-        for skill in catalog
-    ]
+def _entry(name: str, description: str) -> str:
+    return f"- {_one_line(name)}: {_one_line(description)}" if description else f"- {_one_line(name)}"
+
+
+def system_instruction(catalog: Sequence[SkillInfo], categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES) -> str:
+    """The rules, with the admin's category and skill catalogs (names and descriptions)."""
+    lines = [_entry(skill.name, skill.description) for skill in catalog]
+    listed = [_entry(entry.name, entry.description) for entry in categories]
+    if FALLBACK_CATEGORY not in {entry.name for entry in categories}:
+        listed.append(_entry(FALLBACK_CATEGORY, "anything that fits no other category"))
     return SYSTEM_RULES.format(
-        categories=", ".join(CATEGORIES),
+        fallback=FALLBACK_CATEGORY,
+        categories="\n".join(listed),
         max_skills=MAX_SKILLS,
         catalog="\n".join(lines) or "(empty: answer with no skills)",
     )

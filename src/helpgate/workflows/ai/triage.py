@@ -14,8 +14,13 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-CATEGORIES = ("billing", "technical", "account", "shipping", "sales", "feedback", "other")
-FALLBACK_CATEGORY = "other"
+from helpgate.tickets import categories
+from helpgate.tickets.categories import CategoryEntry
+
+#: The catalog a store starts with; triage is given the store's own (tickets/categories.py).
+DEFAULT_CATEGORIES: tuple[CategoryEntry, ...] = categories.DEFAULTS
+
+FALLBACK_CATEGORY = categories.FALLBACK  # always allowed: where a ticket goes when nothing fits
 UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined"
 MAX_SKILLS = 5
 MAX_SUMMARY = 500
@@ -106,11 +111,14 @@ def clamp_language(language: str) -> str:
     return primary if _LANGUAGE.fullmatch(primary) else UNKNOWN_LANGUAGE
 
 
-def clamp(raw: Triage, catalog: Sequence[SkillInfo]) -> Triage:
-    """`raw` held to the rules whatever produced it: an unknown category becomes "other", and so on."""
+def clamp(
+    raw: Triage, catalog: Sequence[SkillInfo], categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES
+) -> Triage:
+    """`raw` held to the rules whatever produced it: a category not in the catalog becomes "other", and so on."""
     category = raw.category.strip().lower()
+    known = {entry.name for entry in categories}
     return Triage(
-        category=category if category in CATEGORIES else FALLBACK_CATEGORY,
+        category=category if category in known else FALLBACK_CATEGORY,
         priority=raw.priority,
         skills=clamp_skills(raw.skills, catalog),
         summary=plain_text(raw.summary, MAX_SUMMARY, single_line=True),

@@ -9,7 +9,8 @@ from beanie import PydanticObjectId
 from helpgate.accounts import skills
 from helpgate.models import Priority, TriageRecord
 from helpgate.outbox import events
-from helpgate.tickets import routing, tickets
+from helpgate.tickets import categories, routing, tickets
+from helpgate.tickets.categories import CategoryEntry
 from helpgate.workflows.ai.gemini import triage_ticket as classify
 from helpgate.workflows.ai.triage import SkillInfo, TicketText, TriageOutcome
 from helpgate.workflows.functions.deps import Deps, log_failure
@@ -31,7 +32,10 @@ def triage_ticket(deps: Deps) -> Workflow:
             requester=ticket.requester.email,
         )
         catalog = [SkillInfo(name=skill.name, description=skill.description) for skill in await skills.catalog()]
-        outcome = await classify(text, catalog, deps.triager)
+        kinds = [
+            CategoryEntry(entry.name, entry.description, tuple(entry.keywords)) for entry in await categories.catalog()
+        ]
+        outcome = await classify(text, catalog, deps.triager, kinds)
         return {**outcome.model_dump(mode="json"), "seen": routing.Seen.of(ticket).as_json()}
 
     async def record_step(ticket_id: PydanticObjectId, answer: dict[str, Any]) -> dict[str, Any]:
