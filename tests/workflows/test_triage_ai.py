@@ -308,3 +308,18 @@ def test_heuristic_summary_is_the_first_sentences_within_200_chars() -> None:
     body = "First sentence here. Second one follows! " + "Third is very long " * 20 + "end."
     triage = heuristic_triage(TicketText(1, "Subject", body, "c@example.com"), CATALOG)
     assert triage.summary == "First sentence here. Second one follows!"
+
+
+@pytest.mark.parametrize(
+    ("subject", "body", "priority"),
+    [
+        ("The printer is on fire", "Help, it is really burning.", "high"),  # the quickstart's mail
+        ("Nobody can work", "Our whole team cannot work since this morning's update.", "high"),
+        ("Invoice copy", "Not urgent: could you resend last month's invoice?", "low"),
+        ("Invoice wrong", "No emergency, but the VAT number on the invoice is wrong.", "medium"),
+        ("App crash", "The app crashes immediately when I open it.", "medium"),  # "immediately" is no urgency
+    ],
+)
+def test_priority_cues_and_their_negation(subject: str, body: str, priority: str) -> None:
+    triage = heuristic_triage(TicketText(1, subject, body, "c@example.com"), CATALOG)
+    assert triage.priority == priority, triage.helpful_notes

@@ -27,9 +27,17 @@ from helpgate.workflows.ai.triage import (
 # fmt: off
 HIGH_PRIORITY = ("urgent", "urgently", "outage", "down", "asap", "security", "breach", "data loss", "lost data",
                  "cannot log in for everyone", "nobody can log in", "legal", "lawyer", "production", "critical",
-                 "emergency", "dringend", "urgente")
+                 "emergency", "dringend", "urgente",
+                 # danger and whole teams stopped (issue 18's cues)
+                 "on fire", "burning", "smoke", "everyone", "all users", "whole team", "cannot work", "can't work",
+                 "data lost", "deadline", "hacked", "en panne", "feuer", "brennt")
 LOW_PRIORITY = ("question", "feedback", "thanks", "thank you", "feature request", "suggestion", "just wondering",
-                "no rush", "when you have time")
+                "no rush", "when you have time", "not urgent", "no hurry")
+# "not urgent", "no emergency": a high cue said not to apply is no cue.
+NEGATED_HIGH = re.compile(
+    r"\b(?:not|no|nothing|isn't|is not|wasn't|without)\s+(?:\w+\s+)?(?:urgent|critical|emergency|asap)\b",
+    re.IGNORECASE,
+)
 
 NEGATIVE = ("angry", "unacceptable", "terrible", "still not", "frustrated", "frustrating", "disappointed",
             "ridiculous", "worst", "furious", "awful")
@@ -82,7 +90,7 @@ def category_of(text: str, categories: Sequence[CategoryEntry] = DEFAULT_CATEGOR
 
 
 def priority_of(text: str) -> tuple[Priority, list[str]]:
-    if high := _hits(text, HIGH_PRIORITY):
+    if high := _hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY):
         return "high", high
     if low := _hits(text, LOW_PRIORITY):
         return "low", low
