@@ -21,7 +21,15 @@ from helpgate.tickets.models.attachment import Attachment
 from helpgate.tickets.models.category import Category
 from helpgate.tickets.models.counter import Counter
 from helpgate.tickets.models.message import AttachmentRef, Direction, Message, MessageFlag, MessageKind
-from helpgate.tickets.models.ticket import Participant, Priority, Ticket, TicketStatus, TriageRecord, TriageReview
+from helpgate.tickets.models.ticket import (
+    Participant,
+    Priority,
+    Rating,
+    Ticket,
+    TicketStatus,
+    TriageRecord,
+    TriageReview,
+)
 
 ALL_MODELS: tuple[type[Document], ...] = (
     User,
@@ -68,6 +76,7 @@ __all__ = [
     "PasswordResetToken",
     "Priority",
     "RateWindow",
+    "Rating",
     "RawMessage",
     "RawStatus",
     "RefreshToken",

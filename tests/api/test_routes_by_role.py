@@ -128,6 +128,7 @@ ROUTES: dict[tuple[str, str], Row] = {
     ),
     ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/reports/dashboard"): Row((401, 403, 403, 403, 200)),
+    ("GET", "/api/reports/satisfaction"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/triage/quality"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/suppressions"): Row((401, 403, 403, 403, 200)),
     ("DELETE", "/api/suppressions/{address}"): Row(

@@ -25,6 +25,8 @@ from tests.console.by_role import CONSOLE_PATHS
 from tests.console.pages import base_url, csrf_of, log_in
 
 SEE_LOGIN = 303  # no session: to the login form
+# What fills the paths' parameters: none of these exists but ticket 1 (the agent's id is filled in too).
+PATH_VALUES = {"number": 1, "message_id": "0" * 24, "index": 0, "mailbox_id": "0" * 24, "token": "1.9999999999.forged"}
 
 # (method, path) -> status per role, in the order of ROLES; a 303 of a signed-in role is a form's redirect.
 ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
@@ -36,6 +38,8 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/password-reset"): (200, 200, 200, 200, 200),
     ("GET", "/password-reset/confirm"): (200, 200, 200, 200, 200),
     ("POST", "/password-reset/confirm"): (400, 400, 400, 400, 400),  # no such code
+    ("GET", "/rate/{token}"): (404, 404, 404, 404, 404),  # a link not signed by us (real ones: test_ratings.py)
+    ("POST", "/rate/{token}"): (404, 404, 404, 404, 404),
     ("GET", "/"): (SEE_LOGIN, 200, 200, 200, 200),
     ("GET", "/tickets/{number}"): (SEE_LOGIN, 200, 404, 200, 200),
     # No such message: the real downloads are in test_console_http.py.
@@ -77,6 +81,7 @@ FORMS = {
     "/admin/mailboxes": {"address": "not an address"},
     "/admin/mailboxes/{mailbox_id}": {"enabled": "false"},
     "/admin/mailboxes/{mailbox_id}/test": {},
+    "/rate/{token}": {"score": "good"},
     "/signup": {"email": "someone@example.net"},
     "/password-reset": {"email": "someone@example.net"},
     "/password-reset/confirm": {"token": "not-a-code", "password": "a long enough passphrase"},
@@ -113,7 +118,7 @@ async def test_each_role_gets_the_status_in_the_table(gateway: Gateway) -> None:
         async for client in _signed_in(gateway, role, email):
             token = csrf_of(await client.get("/")) if role != "anonymous" else ""
             for method, template in ROUTES:
-                path = template.format(number=1, message_id="0" * 24, index=0, user_id=agent_id, mailbox_id="0" * 24)
+                path = template.format(**PATH_VALUES, user_id=agent_id)
                 if method == "GET" and template == "/live":
                     async with client.stream("GET", path) as response:
                         actual[method, template].append(response.status_code)

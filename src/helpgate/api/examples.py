@@ -295,3 +295,10 @@ CATEGORY: Example = {
     "description": "something that should work and does not (how-to and setup questions are technical)",
     "keywords": ["crash", "error", "broken", "not working"],
 }
+
+SATISFACTION: Example = {
+    "since": "2026-11-30T00:00:00Z",
+    "until": "2026-12-06T09:00:00Z",
+    "by_agent": {"sam@example.com": {"good": 12, "bad": 1, "comments": 3}},
+    "weeks": [{"agent": "sam@example.com", "week": "2026-W49", "good": 12, "bad": 1, "comments": 3}],
+}

@@ -10,12 +10,24 @@ from starlette.staticfiles import StaticFiles
 
 from helpgate.console.pages import STATIC
 from helpgate.console.presence import Presence
-from helpgate.console.routes import accounts, admin, collisions, dashboard, live, login, mailboxes, queue, tickets
+from helpgate.console.routes import (
+    accounts,
+    admin,
+    collisions,
+    dashboard,
+    live,
+    login,
+    mailboxes,
+    queue,
+    ratings,
+    tickets,
+)
 
 STATIC_PATH = "/console/static"
 ROUTERS = (
     login.routes,
     accounts.routes,
+    ratings.routes,
     queue.routes,
     tickets.routes,
     collisions.routes,

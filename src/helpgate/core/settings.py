@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     )
     http_host: str = Field(default="127.0.0.1", description="the address the API listens on")
     http_port: int = Field(default=8000, ge=0, le=65535, description="the port the API listens on")
+    public_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="the address people reach helpgate's console at (`https://support.example.com`), for links in "
+        "mail (the customer's rating links); unset: `http://HELPGATE_HTTP_HOST:HELPGATE_HTTP_PORT`, which suits a "
+        "trial on one machine only",
+    )
     trusted_proxies: Annotated[list[str], NoDecode] = Field(
         default=["127.0.0.1"],
         description="comma-separated addresses or networks (`10.0.0.0/8`, `*` for any) of reverse proxies whose"

@@ -50,6 +50,7 @@ class Outgoing:
     secret: str
     templates: Templates
     max_attachment_bytes: int = 10 * 1024 * 1024
+    public_url: str = "http://127.0.0.1:8000"  # where links in mail point (HELPGATE_PUBLIC_URL)
     wake: Callable[[], None] = field(default=_nothing)
     handover: Callable[[], Handover | None] = field(default=_no_handover)
 

@@ -50,6 +50,7 @@ def make_outgoing(
         secret=secret,
         templates=Templates(settings.data_dir),
         max_attachment_bytes=settings.max_reply_attachment_bytes,
+        public_url=(settings.public_url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/"),
         wake=wake,
         **({} if handover is None else {"handover": handover}),
     )

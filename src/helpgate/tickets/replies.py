@@ -24,7 +24,7 @@ from helpgate.mail_out.outgoing import Outgoing
 from helpgate.mail_out.templates import TemplateKind, clean_html, paragraphs
 from helpgate.models import Attachment, Direction, Message, MessageKind, OutboundMail, Ticket, TicketStatus, User
 from helpgate.outbox import events
-from helpgate.tickets import attachments, tickets
+from helpgate.tickets import attachments, ratings, tickets
 from helpgate.tickets.attachments import NewAttachment
 from helpgate.tickets.tickets import NewMessage
 
@@ -163,8 +163,10 @@ async def acknowledge(
 
 
 async def tell_solved(*, ticket: Ticket, outgoing: Outgoing, idempotency: str | None = None) -> OutboundMail | None:
-    """The automatic "your ticket is solved" (rate-limited; None when the limit says no)."""
-    return await _to_requester(TemplateKind.TICKET_SOLVED, ticket, outgoing, idempotency)
+    """The automatic "your ticket is solved" (rate-limited; None when the limit says no), with the two links the
+    customer rates the answer by (tickets/ratings.py)."""
+    rating = ratings.links(ticket.number, base_url=outgoing.public_url, secret=outgoing.secret, now=utcnow())
+    return await _to_requester(TemplateKind.TICKET_SOLVED, ticket, outgoing, idempotency, extra={"rating": rating})
 
 
 async def _to_requester(
@@ -175,13 +177,14 @@ async def _to_requester(
     *,
     screened: bool = False,
     answers: outbound.Parent | None = None,
+    extra: dict[str, object] | None = None,
 ) -> OutboundMail | None:
     return await outbound.queue_automatic(
         outgoing=outgoing,
         template=template,
         to=ticket.requester.email,
         subject=compose.ticket_subject(ticket.subject, ticket.number),
-        context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name},
+        context={"ticket": outbound.ticket_context(ticket), "customer_name": ticket.requester.name, **(extra or {})},
         now=utcnow(),
         ticket=ticket,
         idempotency=idempotency,

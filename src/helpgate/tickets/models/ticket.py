@@ -72,6 +72,16 @@ class TriageReview(BaseModel):
     at: datetime = Field(default_factory=utcnow)
 
 
+class Rating(BaseModel):
+    """The customer's rating of how their ticket was solved, from the links in the `ticket_solved` mail."""
+
+    score: str  # "good" or "bad"
+    comment: str = ""
+    at: datetime = Field(default_factory=utcnow)
+    agent_email: str | None = None  # the assignee when it was rated
+    solved_at: datetime | None = None  # the solving it rates
+
+
 class Ticket(Document):
     number: int
     subject: str
@@ -99,6 +109,7 @@ class Ticket(Document):
     linked_tickets: list[int] = Field(default_factory=list)  # tickets the opening mail referred to but may not join
     triage: TriageRecord | None = None
     triage_review: TriageReview | None = None  # staff's verdict on the triage (none until they change or solve it)
+    rating: Rating | None = None  # the customer's, from the solved mail's links (rating again replaces it)
     assigned_at: datetime | None = None
     first_response_at: datetime | None = None  # an agent's first reply to the customer
     response_due_at: datetime | None = None  # first-response target from the priority (SLA)
