@@ -38,7 +38,8 @@ from helpgate.mail_out import wiring
 from helpgate.mail_out.worker import OutboundWorker
 from helpgate.maintenance import retention
 from helpgate.tickets import categories, tickets
-from helpgate.workflows.engine import Workflows
+from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.engine import Workflows, triager_from
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,7 @@ class Gateway(Installation):
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
         self._purging: asyncio.Task[None] | None = None
+        self.drafter: GeminiTriager | None = None
 
     @property
     def http_serving(self) -> bool:
@@ -187,6 +189,7 @@ class Gateway(Installation):
                 deferred=self.deferred,
             )
             app.state.auth_policy = sessions.AuthPolicy.from_settings(settings)
+            app.state.drafter = self.drafter = triager_from(settings)  # reply drafts (POST .../draft)
             app.state.box = self.box
             app.state.mailboxes_changed = self.imap.wake
             app.state.readiness = lambda: probes.readiness(self)
@@ -278,6 +281,9 @@ class Gateway(Installation):
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = self._http_task = None
         await self.deferred.stop(grace)  # it queues mail: before the outbound worker stops
+        if self.drafter is not None:
+            await self.drafter.aclose()
+            self.drafter = None
         if self.workflows is not None:
             await self.workflows.stop(grace)
             self.workflows = None

@@ -83,6 +83,8 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/tickets/{number}/merge"): Row(
         (401, 403, 404, 404, 404), path="/api/tickets/1/merge", body=lambda actor: {"into": 999}
     ),
+    # No AI in the tests' gateway: staff get 409 (drafts with a fake Gemini: tests/api/test_drafts.py).
+    ("POST", "/api/tickets/{number}/draft"): Row((401, 403, 404, 409, 409), path="/api/tickets/1/draft"),
     ("POST", "/api/tickets/{number}/notes"): Row(
         (401, 403, 404, 201, 201), path="/api/tickets/1/notes", body=lambda actor: {"text": "Internal."}
     ),

@@ -49,6 +49,7 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("POST", "/tickets/{number}/change"): (SEE_LOGIN, 403, 403, 303, 303),
     ("POST", "/tickets/{number}/answer"): (SEE_LOGIN, 303, 404, 403, 403),
     ("POST", "/tickets/{number}/presence"): (SEE_LOGIN, 403, 403, 200, 200),
+    ("POST", "/tickets/{number}/draft"): (SEE_LOGIN, 403, 403, 200, 200),  # no AI here: the box says so
     ("POST", "/tickets/{number}/merge"): (SEE_LOGIN, 403, 403, 404, 404),  # into a ticket that is not there
     ("GET", "/dashboard"): (SEE_LOGIN, 403, 403, 403, 200),
     ("GET", "/admin/users"): (SEE_LOGIN, 403, 403, 403, 200),
@@ -77,6 +78,7 @@ FORMS = {
     "/admin/users/{user_id}": {"name": "Same Agent", "role": "agent", "active": "on"},
     "/admin/skills": {"name": "billing", "description": "Invoices"},
     "/tickets/{number}/presence": {"state": "viewing"},
+    "/tickets/{number}/draft": {},
     "/tickets/{number}/merge": {"into": "999"},
     "/admin/mailboxes": {"address": "not an address"},
     "/admin/mailboxes/{mailbox_id}": {"enabled": "false"},

@@ -302,3 +302,8 @@ SATISFACTION: Example = {
     "by_agent": {"sam@example.com": {"good": 12, "bad": 1, "comments": 3}},
     "weeks": [{"agent": "sam@example.com", "week": "2026-W49", "good": 12, "bad": 1, "comments": 3}],
 }
+
+DRAFT: Example = {
+    "text": "Hello Jane,\n\nsorry about the double charge: we have refunded the second payment of $49 today.",
+    "model": "gemini-2.5-flash",
+}

@@ -42,6 +42,7 @@ _MEANINGS: dict[int, tuple[str, str]] = {
         "",
     ),
     429: ("too many attempts: wait the seconds the Retry-After header gives", "too many attempts; try again later"),
+    502: ("a service helpgate asked gave no usable answer", "gemini failed after 3 attempts: timeout after 20 s"),
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 
 from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser
 from helpgate.api.openapi import error, errors
@@ -18,10 +18,14 @@ from helpgate.api.schemas.ticket_changes import (
     TicketPatch,
     TicketQuery,
 )
-from helpgate.api.schemas.tickets import MessageOut, TicketDetailOut, TicketOut, TicketPage, TicketStatsOut
+from helpgate.api.schemas.tickets import DraftOut, MessageOut, TicketDetailOut, TicketOut, TicketPage, TicketStatsOut
+from helpgate.core.clock import utcnow
+from helpgate.core.errors import TooManyAttempts
 from helpgate.tickets import merging, replies, ticket_list, tickets
 from helpgate.tickets.replies import NewFile
 from helpgate.tickets.tickets import TicketChanges
+from helpgate.workflows import drafting
+from helpgate.workflows.ai.gemini import GeminiTriager
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=errors(401))
 
@@ -116,6 +120,27 @@ async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch
     changes = TicketChanges(given=frozenset(body.model_fields_set), **body.model_dump(exclude_unset=True))
     ticket = await tickets.update(actor=user, number=number, changes=changes)
     return TicketOut.of(ticket, staff=True)
+
+
+@router.post(
+    "/{number}/draft",
+    responses=STAFF_ONLY
+    | NO_TICKET
+    | INVALID
+    | error(409, "no AI is configured (GEMINI_API_KEY): the keyword triage writes no drafts", detail=drafting.NO_AI)
+    | error(429, f"more than {drafting.PER_HOUR.count} drafts in an hour by one agent; Retry-After says how long")
+    | error(502, "the AI gave no usable answer after its attempts"),
+)
+async def draft_reply(user: StaffUser, number: TicketNumber, request: Request) -> DraftOut:
+    """A reply drafted by the AI from the thread and the internal notes, in the customer's language, for you to
+    edit: it is never sent by itself (send it through /replies). At most 30 an hour per agent."""
+    drafter: GeminiTriager | None = getattr(request.app.state, "drafter", None)
+    try:
+        draft = await drafting.draft(viewer=user, number=number, drafter=drafter, now=utcnow())
+    except TooManyAttempts as limited:
+        headers = {"Retry-After": str(limited.retry_after)}
+        raise HTTPException(limited.http_status, detail=limited.detail, headers=headers) from None
+    return DraftOut(text=draft.text, model=draft.model)
 
 
 @router.post(

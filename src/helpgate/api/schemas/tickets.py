@@ -222,3 +222,11 @@ class AttachmentOut(BaseModel):
     content_type: str
     size: int
     purged_at: datetime | None = None  # retention removed the bytes then; the record stays
+
+
+class DraftOut(BaseModel):
+    """A reply drafted by the AI, for the agent to edit; never sent by itself."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.DRAFT]})
+    text: str
+    model: str | None = Field(description="the AI model that wrote it")

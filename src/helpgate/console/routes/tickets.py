@@ -19,12 +19,15 @@ from helpgate.console.forms import first, posted, posted_with_files, valid
 from helpgate.console.routing import router
 from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, keep
 from helpgate.core import safe_html
-from helpgate.core.errors import Forbidden
+from helpgate.core.clock import utcnow
+from helpgate.core.errors import Conflict, Forbidden, TooManyAttempts
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Direction, Message, MessageKind, OutboundMail, Priority, TicketStatus
 from helpgate.tickets import downloads, merging, replies, tickets
 from helpgate.tickets.replies import NewFile
 from helpgate.tickets.tickets import TicketChanges
+from helpgate.workflows import drafting
+from helpgate.workflows.ai.gemini import TriageFailed
 
 routes = router()
 
@@ -139,6 +142,7 @@ async def ticket_page(
         "statuses": list(TicketStatus),
         "priorities": list(Priority),
         "csrf_field": CSRF_FIELD,
+        "can_draft": user.is_staff and getattr(request.app.state, "drafter", None) is not None,
     }
     if request.headers.get("hx-request"):
         return pages.page(request, viewer, "_thread.html.j2", csp=csp, **context)
@@ -229,6 +233,22 @@ async def change(request: Request, viewer: CurrentViewer, number: TicketNumber) 
         changes = TicketChanges(given=frozenset(patch.model_fields_set), **patch.model_dump(exclude_unset=True))
         await tickets.update(actor=viewer.user, number=number, changes=changes)
     return _back(request, viewer, number)
+
+
+@routes.post("/tickets/{number}/draft")
+async def draft(request: Request, viewer: CurrentViewer, number: TicketNumber) -> Response:
+    """The AI's draft in the reply box (htmx swaps the box), or why there is none: the agent edits and sends."""
+    await posted_with_files(request, viewer, max_files=1)  # the reply form's encoding; only its token is read
+    text, problem = "", None
+    try:
+        drafted = await drafting.draft(
+            viewer=viewer.user, number=number, drafter=getattr(request.app.state, "drafter", None), now=utcnow()
+        )
+        text = drafted.text
+    except (Conflict, TooManyAttempts, TriageFailed) as error:
+        problem = error.detail
+    ticket = await tickets.get_for_staff(viewer=viewer.user, number=number)
+    return pages.page(request, viewer, "_reply_box.html.j2", ticket=ticket, draft=text, draft_error=problem)
 
 
 @routes.post("/tickets/{number}/merge")

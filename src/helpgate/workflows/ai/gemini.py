@@ -25,6 +25,8 @@ from pydantic import ValidationError
 from helpgate.core import metrics
 from helpgate.core.errors import HelpgateError
 from helpgate.tickets.categories import CategoryEntry
+from helpgate.workflows.ai import drafts
+from helpgate.workflows.ai.drafts import Draft, DraftThread
 from helpgate.workflows.ai.heuristic import heuristic_triage
 from helpgate.workflows.ai.prompt import system_instruction, ticket_block
 from helpgate.workflows.ai.triage import (
@@ -122,6 +124,14 @@ def _api_failure(error: errors.APIError) -> _Failure:
     return _Failure(reason, retryable, requested_wait(error) if retryable else None, kind)
 
 
+def _text(response: types.GenerateContentResponse) -> str | _Failure:
+    text = response.text
+    if not text or not text.strip():
+        finish = response.candidates[0].finish_reason if response.candidates else None
+        return _Failure(f"empty answer (finish reason {finish})", retryable=True)
+    return text
+
+
 def _parse(response: types.GenerateContentResponse) -> Triage | _Failure:
     if isinstance(response.parsed, Triage):
         return response.parsed
@@ -177,14 +187,18 @@ class GeminiTriager:
         ceiling = min(self.backoff_base * 2.0 ** (attempt - 1), self.max_wait)
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    async def _attempt(
-        self, ticket: TicketText, config: types.GenerateContentConfig, usage: _Usage
-    ) -> Triage | _Failure:
+    async def _attempt[T](
+        self,
+        contents: str,
+        config: types.GenerateContentConfig,
+        usage: _Usage,
+        parse: Callable[[types.GenerateContentResponse], T | _Failure],
+    ) -> T | _Failure:
         try:
             # The SDK's own timeout bounds each socket operation; this one bounds the whole call.
             async with asyncio.timeout(self.timeout_seconds):
                 response = await self._client.aio.models.generate_content(
-                    model=self.model, contents=ticket_block(ticket), config=config
+                    model=self.model, contents=contents, config=config
                 )
         except errors.APIError as error:
             return _api_failure(error)
@@ -193,7 +207,35 @@ class GeminiTriager:
         except httpx2.TransportError as error:
             return _Failure(_short(f"{type(error).__name__}: {error}"), retryable=True, kind="transport")
         usage.add(response.usage_metadata)
-        return _parse(response)
+        return parse(response)
+
+    async def _ask[T](
+        self,
+        number: int,
+        contents: str,
+        config: types.GenerateContentConfig,
+        parse: Callable[[types.GenerateContentResponse], T | _Failure],
+    ) -> tuple[T, _Usage, int]:
+        """The parsed answer, what it cost and the attempts it took; TriageFailed after the last attempt or a
+        final error. Retries wait as `backoff` says."""
+        usage = _Usage()
+        for attempt in range(1, self.attempts + 1):
+            result = await self._attempt(contents, config, usage, parse)
+            if not isinstance(result, _Failure):
+                return result, usage, attempt
+            if not result.retryable or attempt == self.attempts:
+                plural = "s" if attempt > 1 else ""
+                raise TriageFailed(
+                    f"gemini failed after {attempt} attempt{plural}: {result.reason}",
+                    kind=result.kind,
+                    attempts=attempt,
+                    input_tokens=usage.input_tokens,
+                    output_tokens=usage.output_tokens,
+                )
+            wait = self.backoff(attempt, result.wait)
+            logger.info("triage.retry ticket=%s attempt=%s wait_s=%.2f reason=%s", number, attempt, wait, result.reason)
+            await self._sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def triage(
         self, ticket: TicketText, catalog: Sequence[SkillInfo], categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES
@@ -205,36 +247,29 @@ class GeminiTriager:
             system_instruction=system_instruction(catalog, categories),
             temperature=0,
         )
-        usage = _Usage()
         started = time.monotonic()
-        for attempt in range(1, self.attempts + 1):
-            result = await self._attempt(ticket, config, usage)
-            if isinstance(result, Triage):
-                return TriageOutcome(
-                    triage=clamp(result, catalog, categories),
-                    source="gemini",
-                    model=self.model,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    latency_ms=round((time.monotonic() - started) * 1000),
-                    attempts=attempt,
-                    fallback_reason=None,
-                )
-            if not result.retryable or attempt == self.attempts:
-                plural = "s" if attempt > 1 else ""
-                raise TriageFailed(
-                    f"gemini failed after {attempt} attempt{plural}: {result.reason}",
-                    kind=result.kind,
-                    attempts=attempt,
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                )
-            wait = self.backoff(attempt, result.wait)
-            logger.info(
-                "triage.retry ticket=%s attempt=%s wait_s=%.2f reason=%s", ticket.number, attempt, wait, result.reason
-            )
-            await self._sleep(wait)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        result, usage, attempts = await self._ask(ticket.number, ticket_block(ticket), config, _parse)
+        return TriageOutcome(
+            triage=clamp(result, catalog, categories),
+            source="gemini",
+            model=self.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            latency_ms=round((time.monotonic() - started) * 1000),
+            attempts=attempts,
+            fallback_reason=None,
+        )
+
+    async def draft(self, thread: DraftThread) -> Draft:
+        """A reply for an agent to edit, in the customer's language; TriageFailed as for triage."""
+        config = types.GenerateContentConfig(system_instruction=drafts.DRAFT_RULES, temperature=0.3)
+        text, usage, _ = await self._ask(thread.number, drafts.draft_block(thread), config, _text)
+        return Draft(
+            text=drafts.clean(text),
+            model=self.model,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+        )
 
 
 async def triage_ticket(
