@@ -94,7 +94,7 @@ async def create(
         email=address,
         name=name,
         role=role,
-        password_hash=hash_password(password) if password is not None else None,
+        password_hash=await asyncio.to_thread(hash_password, password) if password is not None else None,
         skills=await catalog.check_known(skills) if skills else [],
     )
     try:
@@ -117,7 +117,7 @@ async def create(
 async def set_password(user: User, password: str) -> None:
     """Store a new password (checked first) for the account."""
     check_password(password, email=user.email)
-    user.password_hash = hash_password(password)
+    user.password_hash = await asyncio.to_thread(hash_password, password)  # argon2: off the event loop
     await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": {"password_hash": user.password_hash}})
     log.info("user.password_set id=%s", user.id)
 
