@@ -11,12 +11,11 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from helpgate.core.clock import utcnow
+from helpgate.core.clock import utcnow, week_of
 from helpgate.core.errors import NotFound
 from helpgate.gateway import Gateway
 from helpgate.models import OutboundMail, Role, Ticket
 from helpgate.tickets import ratings
-from helpgate.tickets.triage_quality import week_of
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 

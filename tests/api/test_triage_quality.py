@@ -10,10 +10,9 @@ from typing import Any
 import httpx
 import pytest
 
-from helpgate.core.clock import utcnow
+from helpgate.core.clock import utcnow, week_of
 from helpgate.gateway import Gateway
 from helpgate.models import Role, Ticket
-from helpgate.tickets.triage_quality import week_of
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 

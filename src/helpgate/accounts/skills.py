@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from helpgate.audit import audit
 from helpgate.core.errors import InvalidInput
+from helpgate.core.naming import catalog_name
 from helpgate.models import AuditAction, Skill, User
 
 log = logging.getLogger(__name__)
-
-_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 
 
 @dataclass(frozen=True)
@@ -23,11 +21,8 @@ class SkillEntry:
 
 
 def normalise(name: str) -> str:
-    """A skill's name as stored: lower-case, 1-40 of a-z 0-9 _ . -; InvalidInput otherwise."""
-    candidate = name.strip().lower()
-    if not _NAME.fullmatch(candidate):
-        raise InvalidInput(f"invalid skill name {name!r}: use 1-40 of a-z, 0-9, '_', '.', '-'")
-    return candidate
+    """A skill's name as stored; InvalidInput for one that cannot be (core/naming.py)."""
+    return catalog_name(name, what="skill")
 
 
 async def catalog() -> list[Skill]:

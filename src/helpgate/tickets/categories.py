@@ -9,12 +9,12 @@ catalog stays on the tickets that have it.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from helpgate.audit import audit
 from helpgate.core.errors import InvalidInput
+from helpgate.core.naming import catalog_name
 from helpgate.models import AuditAction, Category, User
 from helpgate.tickets import counters
 
@@ -23,7 +23,6 @@ log = logging.getLogger(__name__)
 FALLBACK = "other"
 MAX_CATEGORIES = 100
 MAX_KEYWORDS = 100
-_NAME = re.compile(r"[a-z0-9][a-z0-9_.-]{0,39}")
 SEEDED = "categories_seeded"  # a counter: the defaults were written once
 
 
@@ -62,11 +61,8 @@ DEFAULTS: tuple[CategoryEntry, ...] = (
 
 
 def normalise(name: str) -> str:
-    """A category's name as stored: lower-case, 1-40 of a-z 0-9 _ . -; InvalidInput otherwise."""
-    candidate = name.strip().lower()
-    if not _NAME.fullmatch(candidate):
-        raise InvalidInput(f"invalid category name {name!r}: use 1-40 of a-z, 0-9, '_', '.', '-'")
-    return candidate
+    """A category's name as stored; InvalidInput for one that cannot be (core/naming.py)."""
+    return catalog_name(name, what="category")
 
 
 async def catalog() -> list[Category]:

@@ -13,12 +13,12 @@ import hashlib
 import hmac
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, timedelta
 
+from helpgate.core.clock import aware, week_of, weeks_back
 from helpgate.core.errors import Forbidden, NotFound
 from helpgate.models import Rating, Role, Ticket, User
 from helpgate.tickets import tickets
-from helpgate.tickets.triage_quality import week_of
 
 GOOD, BAD = "good", "bad"
 SCORES = (GOOD, BAD)
@@ -97,14 +97,13 @@ async def satisfaction(*, viewer: User, now: datetime, weeks: int = 12) -> Satis
     if viewer.role is not Role.ADMIN:
         raise Forbidden("only admins can do this")
     weeks = max(1, min(weeks, MAX_WEEKS))
-    monday = now.date() - timedelta(days=now.weekday() + 7 * (weeks - 1))
-    since = datetime.combine(monday, time.min, tzinfo=UTC)
+    since = weeks_back(now, weeks)
     by_agent: defaultdict[str, Tally] = defaultdict(Tally)
     by_week: defaultdict[tuple[str, str], Tally] = defaultdict(Tally)
     cursor = Ticket.get_pymongo_collection().find({"rating.at": {"$gte": since}}, projection={"rating": True})
     async for document in cursor:
         rating = document["rating"]
-        at = rating["at"] if rating["at"].tzinfo else rating["at"].replace(tzinfo=UTC)
+        at = aware(rating["at"])
         agent = rating.get("agent_email") or UNASSIGNED
         for tally in (by_agent[agent], by_week[agent, week_of(at)]):
             tally.good += rating["score"] == GOOD

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 
+from helpgate.core.clock import aware, week_of, weeks_back
 from helpgate.core.errors import Forbidden
 from helpgate.models import Role, Ticket, User
 from helpgate.tickets.tickets import CORRECTED
@@ -34,18 +35,12 @@ class Quality:
     confusion: dict[str, dict[str, int]]  # triage's category -> staff's category -> tickets
 
 
-def week_of(moment: datetime) -> str:
-    year, week, _ = moment.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
 async def quality(*, viewer: User, now: datetime, weeks: int = 12) -> Quality:
     """Admins only (Forbidden otherwise): the reviews of the last `weeks` ISO weeks, this one included."""
     if viewer.role is not Role.ADMIN:
         raise Forbidden("only admins can do this")
     weeks = max(1, min(weeks, MAX_WEEKS))
-    monday = now.date() - timedelta(days=now.weekday() + 7 * (weeks - 1))
-    since = datetime.combine(monday, time.min, tzinfo=UTC)
+    since = weeks_back(now, weeks)
     cursor = Ticket.get_pymongo_collection().find(
         {"triage_review.at": {"$gte": since}}, projection={"triage_review": True}
     )
@@ -54,7 +49,7 @@ async def quality(*, viewer: User, now: datetime, weeks: int = 12) -> Quality:
     confusion: defaultdict[str, Counter[str]] = defaultdict(Counter)
     async for document in cursor:
         review = document["triage_review"]
-        at = review["at"] if review["at"].tzinfo else review["at"].replace(tzinfo=UTC)
+        at = aware(review["at"])
         said, set_ = review.get("said_category") or NO_CATEGORY, review.get("category") or NO_CATEGORY
         for kept in (by_source[review["source"]], by_week[review["source"], week_of(at)]):
             kept.reviewed += 1
