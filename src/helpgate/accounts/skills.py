@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from helpgate.audit import audit
 from helpgate.core.errors import InvalidInput
 from helpgate.core.naming import catalog_name
+from helpgate.core.recent import Recent
 from helpgate.models import AuditAction, Skill, User
 
 log = logging.getLogger(__name__)
@@ -27,6 +28,19 @@ def normalise(name: str) -> str:
 
 async def catalog() -> list[Skill]:
     return await Skill.find({}).sort("name").to_list()
+
+
+RECENT_SECONDS = 10.0  # another instance's change to the catalog reaches triage here within this
+_RECENT = Recent(catalog, seconds=RECENT_SECONDS)
+
+
+def _database() -> str:
+    return str(Skill.get_pymongo_collection().database.name)
+
+
+async def for_triage() -> list[Skill]:
+    """The catalog as triage reads it: from the store at most every RECENT_SECONDS (one read less per ticket)."""
+    return await _RECENT.get(_database())
 
 
 async def names() -> set[str]:
@@ -51,6 +65,7 @@ async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) ->
         await User.get_pymongo_collection().update_many(
             {"skills": {"$in": removed}}, {"$pull": {"skills": {"$in": removed}}}
         )
+    _RECENT.forget(_database())
     log.info("skills.replaced count=%d removed=%s", len(wanted), ",".join(removed) or "-")
     replaced = await catalog()
     if actor is not None:

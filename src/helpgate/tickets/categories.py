@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from helpgate.audit import audit
 from helpgate.core.errors import InvalidInput
 from helpgate.core.naming import catalog_name
+from helpgate.core.recent import Recent
 from helpgate.models import AuditAction, Category, User
 from helpgate.tickets import counters
 
@@ -24,6 +25,7 @@ FALLBACK = "other"
 MAX_CATEGORIES = 100
 MAX_KEYWORDS = 100
 SEEDED = "categories_seeded"  # a counter: the defaults were written once
+RECENT_SECONDS = 10.0  # another instance's change to the catalog reaches triage here within this
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,18 @@ async def catalog() -> list[Category]:
     return await Category.find({}).sort("rank", "name").to_list()
 
 
+_RECENT = Recent(catalog, seconds=RECENT_SECONDS)
+
+
+def _database() -> str:
+    return str(Category.get_pymongo_collection().database.name)
+
+
+async def for_triage() -> list[Category]:
+    """The catalog as triage reads it: from the store at most every RECENT_SECONDS (one read less per ticket)."""
+    return await _RECENT.get(_database())
+
+
 async def ensure_defaults() -> None:
     """Write DEFAULTS once, for a store that has never had a catalog (at start-up); an admin's catalog, even an
     emptied one, is never touched."""
@@ -96,6 +110,7 @@ async def replace(entries: Sequence[CategoryEntry], *, actor: User | str | None)
             raise InvalidInput(f"category {name!r}: at most {MAX_KEYWORDS} keywords")
         checked.append(CategoryEntry(name, entry.description.strip()[:500], keywords))
     await _write(checked)
+    _RECENT.forget(_database())
     replaced = await catalog()
     log.info("categories.replaced count=%d", len(replaced))
     if actor is not None:

@@ -31,9 +31,10 @@ def triage_ticket(deps: Deps) -> Workflow:
             body=(first.text if first else "")[:MAX_BODY_CHARS],
             requester=ticket.requester.email,
         )
-        catalog = [SkillInfo(name=skill.name, description=skill.description) for skill in await skills.catalog()]
+        catalog = [SkillInfo(name=skill.name, description=skill.description) for skill in await skills.for_triage()]
         kinds = [
-            CategoryEntry(entry.name, entry.description, tuple(entry.keywords)) for entry in await categories.catalog()
+            CategoryEntry(entry.name, entry.description, tuple(entry.keywords))
+            for entry in await categories.for_triage()
         ]
         outcome = await classify(text, catalog, deps.triager, kinds)
         return {**outcome.model_dump(mode="json"), "seen": routing.Seen.of(ticket).as_json()}
