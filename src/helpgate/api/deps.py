@@ -4,6 +4,7 @@ started after the answer, the account policy, who is asking and the box that enc
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated
 from urllib.parse import parse_qs
 
@@ -22,6 +23,7 @@ from helpgate.core.security import TokenIssuer
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Role, User
 from helpgate.tickets import tickets
+from helpgate.workflows.ai.gemini import GeminiTriager
 
 # The OAuth2 password flow makes the "Authorize" button of /docs log in through POST /api/auth/token;
 # any client may send the same bearer token it gets from POST /api/auth/login instead.
@@ -39,6 +41,18 @@ def get_issuer(request: Request) -> TokenIssuer:
 
 
 Issuer = Annotated[TokenIssuer, Depends(get_issuer)]
+
+
+def get_refresh_ttl(request: Request) -> timedelta:
+    """How long a refresh token lives (`app.state.refresh_ttl`, from Settings)."""
+    ttl: timedelta = request.app.state.refresh_ttl
+    return ttl
+
+
+def get_drafter(request: Request) -> GeminiTriager | None:
+    """The AI that drafts replies (`app.state.drafter`, set by the gateway when GEMINI_API_KEY is); None without."""
+    drafter: GeminiTriager | None = getattr(request.app.state, "drafter", None)
+    return drafter
 
 
 BearerToken = Annotated[str | None, Depends(_bearer)]
@@ -115,21 +129,32 @@ def get_client(request: Request) -> sessions.Client:
 ClientInfo = Annotated[sessions.Client, Depends(get_client)]
 
 MAX_FORM_BYTES = 8 * 1024
-_FORM = "application/x-www-form-urlencoded"
+URLENCODED = "application/x-www-form-urlencoded"
+
+
+def media_type(request: Request) -> str:
+    """The request body's media type, without its parameters, lower-cased."""
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+async def read_urlencoded(request: Request, *, what: str, limit: int, max_fields: int) -> dict[str, list[str]]:
+    """A url-encoded form's fields, with every value each was sent with (`what` names the form in the errors):
+    InvalidInput for another body or one that cannot be read, PayloadTooLarge past `limit` bytes. Parsed here
+    rather than with FastAPI's form support, which needs python-multipart for url-encoded bodies as well."""
+    if media_type(request) != URLENCODED:
+        raise InvalidInput(f"send the {what} as {URLENCODED}")
+    body = await request.body()
+    if len(body) > limit:
+        raise PayloadTooLarge(f"a {what} is at most {limit} bytes")
+    try:
+        return parse_qs(body.decode(), keep_blank_values=True, max_num_fields=max_fields, strict_parsing=False)
+    except (UnicodeDecodeError, ValueError):
+        raise InvalidInput("the form cannot be read") from None
 
 
 async def get_token_form(request: Request) -> TokenForm:
-    """The OAuth2 password grant's form (RFC 6749 section 4.3.2), parsed here rather than with FastAPI's
-    form support, which needs python-multipart for url-encoded bodies as well."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidInput(f"send the token request as {_FORM}")
-    body = await request.body()
-    if len(body) > MAX_FORM_BYTES:
-        raise PayloadTooLarge(f"a token request is at most {MAX_FORM_BYTES} bytes")
-    try:
-        fields = parse_qs(body.decode(), keep_blank_values=True, max_num_fields=20, strict_parsing=False)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidInput("the form cannot be read") from None
+    """The OAuth2 password grant's form (RFC 6749 section 4.3.2)."""
+    fields = await read_urlencoded(request, what="token request", limit=MAX_FORM_BYTES, max_fields=20)
     values: dict[str, object] = {name: given[0] if len(given) == 1 else given for name, given in fields.items()}
     try:
         return TokenForm.model_validate(values)

@@ -4,33 +4,24 @@ attachments; bounded by the body limit middleware and Starlette's parser, python
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
 from starlette.formparsers import MultiPartException
 
+from helpgate.api.deps import media_type, read_urlencoded
 from helpgate.console.session import CSRF_FIELD, Viewer, check_csrf, same_origin
-from helpgate.core.errors import InvalidInput, PayloadTooLarge
+from helpgate.core.errors import InvalidInput
 
 MAX_FORM_BYTES = 256 * 1024  # a reply's text with room to spare
 MAX_FIELDS = 2 * 200 + 20  # the skill catalog's rows (name and description) and then some
-_FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
 
 
 async def read_fields(request: Request, *, limit: int = MAX_FORM_BYTES) -> dict[str, list[str]]:
     """The form's fields with every value each was sent with; InvalidInput when the body is not a url-encoded
-    form, PayloadTooLarge past `limit`."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _FORM:
-        raise InvalidInput(f"send the form as {_FORM}")
-    body = await request.body()
-    if len(body) > limit:
-        raise PayloadTooLarge(f"a form is at most {limit} bytes")
-    try:
-        return parse_qs(body.decode(), keep_blank_values=True, max_num_fields=MAX_FIELDS)
-    except (UnicodeDecodeError, ValueError):
-        raise InvalidInput("the form cannot be read") from None
+    form, PayloadTooLarge past `limit` (the API's parser: api/deps.py)."""
+    return await read_urlencoded(request, what="form", limit=limit, max_fields=MAX_FIELDS)
 
 
 async def read_form(request: Request, *, limit: int = MAX_FORM_BYTES) -> dict[str, str]:
@@ -58,7 +49,7 @@ async def posted_with_files(
 ) -> tuple[dict[str, list[str]], list[Upload]]:
     """A form that changes something and may carry files (multipart/form-data): its fields and files, once its
     CSRF token and origin are checked. A url-encoded form has no files. A file input left empty is no file."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() != _MULTIPART:
+    if media_type(request) != _MULTIPART:
         return await posted(request, viewer), []
     same_origin(request)  # before the body is read
     fields: dict[str, list[str]] = {}

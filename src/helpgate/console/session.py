@@ -25,6 +25,7 @@ from fastapi import Depends, Request
 from starlette.responses import Response
 
 from helpgate.accounts import sessions
+from helpgate.api.deps import get_issuer, get_refresh_ttl
 from helpgate.core.clock import utcnow
 from helpgate.core.errors import Forbidden, NotAuthenticated
 from helpgate.core.security import TokenIssuer
@@ -57,18 +58,8 @@ class Viewer:
     renewed: sessions.TokenPair | None = None
 
 
-def issuer_of(request: Request) -> TokenIssuer:
-    issuer: TokenIssuer = request.app.state.issuer
-    return issuer
-
-
 def csrf_token(issuer: TokenIssuer, session: str) -> str:
     return hmac.new(issuer.secret.encode(), _CSRF_PURPOSE + session.encode(), hashlib.sha256).hexdigest()
-
-
-def _refresh_ttl(request: Request) -> timedelta:
-    ttl: timedelta = request.app.state.refresh_ttl
-    return ttl
 
 
 async def _from_access(token: str, issuer: TokenIssuer) -> Viewer:
@@ -81,7 +72,7 @@ async def _from_access(token: str, issuer: TokenIssuer) -> Viewer:
 
 async def viewer_of(request: Request) -> Viewer:
     """The signed-in viewer, renewing the access token when it expired; SignInNeeded otherwise."""
-    issuer = issuer_of(request)
+    issuer = get_issuer(request)
     access = request.cookies.get(ACCESS_COOKIE)
     if access:
         try:
@@ -93,7 +84,7 @@ async def viewer_of(request: Request) -> Viewer:
         raise SignInNeeded("sign in")
     try:
         pair = await sessions.refresh(
-            token=refresh, issuer=issuer, refresh_ttl=_refresh_ttl(request), now=utcnow(), leeway=REFRESH_LEEWAY
+            token=refresh, issuer=issuer, refresh_ttl=get_refresh_ttl(request), now=utcnow(), leeway=REFRESH_LEEWAY
         )
         viewer = await _from_access(pair.access_token, issuer)
     except NotAuthenticated:
@@ -135,7 +126,7 @@ def _secure(request: Request) -> bool:
 
 
 def set_cookies(response: Response, request: Request, pair: sessions.TokenPair) -> None:
-    max_age = int(_refresh_ttl(request).total_seconds())
+    max_age = int(get_refresh_ttl(request).total_seconds())
     for name, value in ((ACCESS_COOKIE, pair.access_token), (REFRESH_COOKIE, pair.refresh_token)):
         response.set_cookie(
             name, value, max_age=max_age, path="/", httponly=True, samesite="lax", secure=_secure(request)

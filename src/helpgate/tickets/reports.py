@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from helpgate.accounts import users
+from helpgate.core.clock import aware
 from helpgate.core.errors import Forbidden
 from helpgate.models import Priority, Role, Ticket, TicketStatus, User
 from helpgate.tickets import routing, ticket_list
@@ -74,13 +75,14 @@ def _each_day(first: date, days: int) -> list[date]:
     return [first + timedelta(days=offset) for offset in range(days)]
 
 
-def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
+def _moment(value: object) -> datetime | None:
+    """A date field of a ticket as read from the store, with its zone (None when it is not set)."""
+    return aware(value) if isinstance(value, datetime) else None
 
 
 def _breached(ticket: dict[str, object], now: datetime) -> bool:
-    due = _aware(ticket.get("response_due_at"))  # type: ignore[arg-type]
-    answered = _aware(ticket.get("first_response_at"))  # type: ignore[arg-type]
+    due = _moment(ticket.get("response_due_at"))
+    answered = _moment(ticket.get("first_response_at"))
     if ticket.get("escalated_at") is not None:
         return True
     if due is None:
@@ -107,16 +109,15 @@ async def dashboard(*, viewer: User, now: datetime, days: int = 30) -> Dashboard
     sources: Counter[str] = Counter()
     breaches = 0
     async for ticket in cursor:
-        created = _aware(ticket["created_at"])
-        assert created is not None
-        solved_at = _aware(ticket.get("solved_at"))
+        created = aware(ticket["created_at"])
+        solved_at = _moment(ticket.get("solved_at"))
         if solved_at is not None and solved_at >= since:
             solved[solved_at.date()] += 1
             resolution.append((solved_at - created).total_seconds())
         if created < since:
             continue
         opened[created.date()] += 1
-        answered = _aware(ticket.get("first_response_at"))
+        answered = _moment(ticket.get("first_response_at"))
         if answered is not None:
             first_response.append((answered - created).total_seconds())
         breaches += _breached(ticket, now)

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 
 from beanie import PydanticObjectId
 
 from helpgate.accounts import users
 from helpgate.core import paging
+from helpgate.core.clock import aware
 from helpgate.core.errors import Forbidden, InvalidInput
 from helpgate.core.paging import Page
 from helpgate.models import Priority, Ticket, TicketStatus, User
@@ -66,10 +67,6 @@ def _user_id(value: str) -> PydanticObjectId:
     return found
 
 
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
-
-
 def _filter_query(viewer: User, wanted: TicketFilter) -> dict[str, object]:
     """The Mongo filter: values only from the typed TicketFilter, `q` escaped so it is never a pattern."""
     query = tickets.visible_filter(viewer)
@@ -90,9 +87,9 @@ def _filter_query(viewer: User, wanted: TicketFilter) -> dict[str, object]:
         query["search_text"] = {"$regex": re.escape(wanted.q.lower())}
     created: dict[str, datetime] = {}
     if wanted.created_after is not None:
-        created["$gte"] = _aware(wanted.created_after)
+        created["$gte"] = aware(wanted.created_after)
     if wanted.created_before is not None:
-        created["$lt"] = _aware(wanted.created_before)
+        created["$lt"] = aware(wanted.created_before)
     if created:
         query["created_at"] = created
     return query
@@ -114,7 +111,7 @@ async def list_tickets(
     queue")."""
     page, page_size = paging.bounds(page, page_size)
     wanted = where or TicketFilter()
-    if wanted.created_after and wanted.created_before and _aware(wanted.created_after) >= _aware(wanted.created_before):
+    if wanted.created_after and wanted.created_before and aware(wanted.created_after) >= aware(wanted.created_before):
         raise InvalidInput("created_after must be before created_before")
     staff_only = wanted.priorities or wanted.assignee is not None or wanted.category is not None
     if not viewer.is_staff and (staff_only or sort is TicketSort.PRIORITY):

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable
-from datetime import timedelta
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from helpgate.accounts import account_codes, sessions
-from helpgate.api.deps import ClientInfo, CurrentUser, Deferred, Issuer, OutgoingMail, PasswordForm, Policy
+from helpgate.api.deps import (
+    ClientInfo,
+    CurrentUser,
+    Deferred,
+    Issuer,
+    OutgoingMail,
+    PasswordForm,
+    Policy,
+    get_refresh_ttl,
+)
 from helpgate.api.openapi import PUBLIC, error, errors
 from helpgate.api.schemas.auth import (
     Accepted,
@@ -31,11 +39,6 @@ router = APIRouter(prefix="/api/auth", tags=["auth"])
 INVALID = errors(400, 422)
 WRONG_CREDENTIALS = error(401, "the email or the password is not correct", detail="incorrect email or password")
 LIMITED = error(429, "too many failed attempts; the Retry-After header says how many seconds to wait")
-
-
-def _refresh_ttl(request: Request) -> timedelta:
-    ttl: timedelta = request.app.state.refresh_ttl
-    return ttl
 
 
 async def _limited[T](call: Awaitable[T]) -> T:
@@ -83,7 +86,7 @@ async def login(
             email=body.email,
             password=body.password,
             issuer=issuer,
-            refresh_ttl=_refresh_ttl(request),
+            refresh_ttl=get_refresh_ttl(request),
             client=client,
             policy=policy,
         )
@@ -110,7 +113,7 @@ async def token(
             email=form.username,
             password=form.password,
             issuer=issuer,
-            refresh_ttl=_refresh_ttl(request),
+            refresh_ttl=get_refresh_ttl(request),
             client=client,
             policy=policy,
         )
@@ -125,7 +128,7 @@ async def token(
 async def refresh(body: RefreshRequest, issuer: Issuer, request: Request) -> TokenResponse:
     """A new pair for a refresh token, which is spent: sending it again ends its whole session (reuse means theft)."""
     pair = await sessions.refresh(
-        token=body.refresh_token, issuer=issuer, refresh_ttl=_refresh_ttl(request), now=utcnow()
+        token=body.refresh_token, issuer=issuer, refresh_ttl=get_refresh_ttl(request), now=utcnow()
     )
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token)
 
@@ -159,7 +162,7 @@ async def change_password(
             current=body.current_password,
             new=body.new_password,
             issuer=issuer,
-            refresh_ttl=_refresh_ttl(request),
+            refresh_ttl=get_refresh_ttl(request),
             client=client,
             policy=policy,
         )

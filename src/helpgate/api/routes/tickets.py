@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 
-from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser
+from helpgate.api.deps import CurrentUser, OutgoingMail, StaffUser, get_drafter
 from helpgate.api.openapi import error, errors
 from helpgate.api.schemas.ticket_changes import (
     NoteRequest,
@@ -25,7 +25,6 @@ from helpgate.tickets import merging, replies, ticket_list, tickets
 from helpgate.tickets.replies import NewFile
 from helpgate.tickets.tickets import TicketChanges
 from helpgate.workflows import drafting
-from helpgate.workflows.ai.gemini import GeminiTriager
 
 router = APIRouter(prefix="/api/tickets", tags=["tickets"], responses=errors(401))
 
@@ -134,9 +133,8 @@ async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch
 async def draft_reply(user: StaffUser, number: TicketNumber, request: Request) -> DraftOut:
     """A reply drafted by the AI from the thread and the internal notes, in the customer's language, for you to
     edit: it is never sent by itself (send it through /replies). At most 30 an hour per agent."""
-    drafter: GeminiTriager | None = getattr(request.app.state, "drafter", None)
     try:
-        draft = await drafting.draft(viewer=user, number=number, drafter=drafter, now=utcnow())
+        draft = await drafting.draft(viewer=user, number=number, drafter=get_drafter(request), now=utcnow())
     except TooManyAttempts as limited:
         headers = {"Retry-After": str(limited.retry_after)}
         raise HTTPException(limited.http_status, detail=limited.detail, headers=headers) from None

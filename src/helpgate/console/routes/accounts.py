@@ -9,8 +9,8 @@ from typing import Annotated, Any
 from fastapi import Query, Request
 from starlette.responses import Response
 
-from helpgate.accounts import account_codes, sessions
-from helpgate.api.deferred import DeferredWork
+from helpgate.accounts import account_codes
+from helpgate.api.deps import get_auth_policy, get_client, get_deferred, get_outgoing
 from helpgate.api.schemas.auth import PasswordResetConfirm, PasswordResetRequest, SignupRequest
 from helpgate.console import pages
 from helpgate.console.forms import read_form, valid
@@ -18,30 +18,16 @@ from helpgate.console.routing import router
 from helpgate.console.session import same_origin
 from helpgate.core.clock import utcnow
 from helpgate.core.errors import HelpgateError
-from helpgate.mail_out.outgoing import Outgoing
 
 routes = router()
 
 MAILED = "If the address can receive mail, a message with a code is on its way. Enter it below with your password."
 
 
-def _policy(request: Request) -> sessions.AuthPolicy:
-    policy: sessions.AuthPolicy = getattr(request.app.state, "auth_policy", sessions.AuthPolicy())
-    return policy
-
-
-def _client(request: Request) -> sessions.Client:
-    return sessions.Client(ip=request.client.host if request.client else "unknown", now=utcnow())
-
-
-def _later(request: Request) -> tuple[DeferredWork, Outgoing]:
-    return request.app.state.deferred, request.app.state.outgoing
-
-
 @routes.get("/signup")
 async def signup_form(request: Request) -> Response:
     return pages.page(
-        request, None, "signup.html.j2", email="", name="", error=None, open=_policy(request).allow_signup
+        request, None, "signup.html.j2", email="", name="", error=None, open=get_auth_policy(request).allow_signup
     )
 
 
@@ -52,13 +38,13 @@ async def signup(request: Request) -> Response:
     email, name = form.get("email", ""), form.get("name", "")
     try:
         body = valid(SignupRequest, {"email": email, "name": name})
-        client, policy = _client(request), _policy(request)
+        client, policy = get_client(request), get_auth_policy(request)
         address = await account_codes.admit_signup(email=body.email, client=client, policy=policy)
     except HelpgateError as error:
         context: dict[str, Any] = {"email": email, "name": name, "error": error.detail}
-        context["open"] = _policy(request).allow_signup
+        context["open"] = get_auth_policy(request).allow_signup
         return pages.page(request, None, "signup.html.j2", status=error.http_status, **context)
-    deferred, outgoing = _later(request)
+    deferred, outgoing = get_deferred(request), get_outgoing(request)
     work = account_codes.signup(address=address, name=body.name, outgoing=outgoing, client=client, policy=policy)
     deferred.start(work, what="signup")
     return pages.page(request, None, "choose_password.html.j2", token="", notice=MAILED, error=None)
@@ -78,8 +64,10 @@ async def reset(request: Request) -> Response:
     except HelpgateError as error:
         email = form.get("email", "")
         return pages.page(request, None, "reset.html.j2", status=error.http_status, email=email, error=error.detail)
-    deferred, outgoing = _later(request)
-    work = account_codes.request_reset(email=body.email, outgoing=outgoing, policy=_policy(request), now=utcnow())
+    deferred, outgoing = get_deferred(request), get_outgoing(request)
+    work = account_codes.request_reset(
+        email=body.email, outgoing=outgoing, policy=get_auth_policy(request), now=utcnow()
+    )
     deferred.start(work, what="password reset")
     return pages.page(request, None, "choose_password.html.j2", token="", notice=MAILED, error=None)
 

@@ -18,10 +18,11 @@ from typing import Annotated
 from fastapi import Depends, Header, Request, Response
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
+from helpgate.api.deps import get_issuer
 from helpgate.api.routes.events import CLOSED, RETRY_MS, FeedEventOut, Stream, Streams
 from helpgate.console.routes.collisions import presence_of
 from helpgate.console.routing import router
-from helpgate.console.session import CurrentViewer, issuer_of, keep
+from helpgate.console.session import CurrentViewer, keep
 from helpgate.outbox import event_feed
 
 routes = router()
@@ -40,7 +41,7 @@ async def open_stream(
     resume = event_feed.parse_event_id(last_event_id) if last_event_id is not None else None
     subscription = await streams.subscribe(str(viewer.user.id), replace_oldest=True)
     try:
-        yield Stream(subscription, viewer.user, viewer.token, issuer_of(request), streams.policy, resume)
+        yield Stream(subscription, viewer.user, viewer.token, get_issuer(request), streams.policy, resume)
     finally:
         streams.unsubscribe(subscription)
 

@@ -9,6 +9,7 @@ from fastapi import Request
 from starlette.responses import Response
 
 from helpgate.accounts import sessions
+from helpgate.api.deps import get_auth_policy, get_client, get_issuer, get_refresh_ttl
 from helpgate.console import pages, session
 from helpgate.console.forms import posted, read_form
 from helpgate.console.routing import router
@@ -41,16 +42,14 @@ async def login(request: Request) -> Response:
     session.same_origin(request)
     form = await read_form(request)
     email, to = form.get("email", ""), _next(form.get("next"))
-    policy: sessions.AuthPolicy = getattr(request.app.state, "auth_policy", sessions.AuthPolicy())
-    client = sessions.Client(ip=request.client.host if request.client else "unknown", now=utcnow())
     try:
         pair = await sessions.login(
             email=email,
             password=form.get("password", ""),
-            issuer=session.issuer_of(request),
-            refresh_ttl=request.app.state.refresh_ttl,
-            client=client,
-            policy=policy,
+            issuer=get_issuer(request),
+            refresh_ttl=get_refresh_ttl(request),
+            client=get_client(request),
+            policy=get_auth_policy(request),
         )
     except (NotAuthenticated, TooManyAttempts) as error:
         status = error.http_status
@@ -65,7 +64,7 @@ async def login(request: Request) -> Response:
 async def logout(request: Request, viewer: session.CurrentViewer) -> Response:
     await posted(request, viewer)
     refresh = viewer.renewed.refresh_token if viewer.renewed else request.cookies.get(session.REFRESH_COOKIE, "")
-    await sessions.logout(token=refresh, issuer=session.issuer_of(request), now=utcnow())
+    await sessions.logout(token=refresh, issuer=get_issuer(request), now=utcnow())
     response = pages.redirect(request, None, "/login")
     session.clear_cookies(response, request)
     return response

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from starlette.responses import Response
 
+from helpgate.api.deps import get_mailboxes_changed, get_secret_box
 from helpgate.api.routes.mailboxes import PROBE_TIMEOUT, probe
 from helpgate.api.schemas.mailboxes import MailboxCreate, MailboxOut, MailboxPatch
 from helpgate.console import pages
@@ -16,8 +17,6 @@ from helpgate.console.forms import first, posted, valid
 from helpgate.console.routes.admin import admin_only
 from helpgate.console.routing import router
 from helpgate.console.session import CurrentViewer
-from helpgate.core.crypto import SecretBox
-from helpgate.core.errors import ConfigurationError
 from helpgate.mailboxes import leases, mailboxes
 from helpgate.mailboxes.mailboxes import MailboxChanges
 from helpgate.models import ImapSecurity
@@ -25,19 +24,6 @@ from helpgate.models import ImapSecurity
 routes = router()
 
 MailboxId = Annotated[str, Path(min_length=1, max_length=64)]
-
-
-def _box(request: Request) -> SecretBox:
-    box: SecretBox | None = getattr(request.app.state, "box", None)
-    if box is None:
-        raise ConfigurationError("no secret key is configured: secrets cannot be stored")
-    return box
-
-
-def _changed(request: Request) -> None:
-    changed = getattr(request.app.state, "mailboxes_changed", None)
-    if changed is not None:
-        changed()  # the running supervisor reconciles now
 
 
 @routes.get("/admin/mailboxes")
@@ -61,8 +47,8 @@ async def add_mailbox(request: Request, viewer: CurrentViewer) -> Response:
     if first(fields, "imap_port"):
         given["imap_port"] = first(fields, "imap_port")
     body = valid(MailboxCreate, given)
-    mailbox = await mailboxes.create(actor=viewer.user, box=_box(request), **body.model_dump())
-    _changed(request)
+    mailbox = await mailboxes.create(actor=viewer.user, box=get_secret_box(request), **body.model_dump())
+    get_mailboxes_changed(request)()  # the running supervisor reconciles now
     return pages.redirect(request, viewer, f"/admin/mailboxes/{mailbox.id}")
 
 
@@ -80,7 +66,7 @@ async def test_connection(request: Request, viewer: CurrentViewer, mailbox_id: M
     await posted(request, viewer)
     admin_only(viewer)
     mailbox = await mailboxes.require(mailbox_id)
-    tested = await probe(mailbox, box=_box(request), timeout=PROBE_TIMEOUT)
+    tested = await probe(mailbox, box=get_secret_box(request), timeout=PROBE_TIMEOUT)
     shown = MailboxOut.of(mailbox, (await leases.of_mailboxes([mailbox])).get(mailbox.id))
     return pages.page(request, viewer, "admin_mailbox.html.j2", mailbox=shown, tested=tested)
 
@@ -92,10 +78,10 @@ async def change_mailbox(request: Request, viewer: CurrentViewer, mailbox_id: Ma
     admin_only(viewer)
     if "remove" in fields:
         await mailboxes.delete_by_id(mailbox_id, actor=viewer.user)
-        _changed(request)
+        get_mailboxes_changed(request)()  # the running supervisor reconciles now
         return pages.redirect(request, viewer, "/admin/mailboxes")
     patch = valid(MailboxPatch, {"enabled": first(fields, "enabled") == "true"})
     changes = MailboxChanges(**patch.model_dump(exclude_unset=True))
-    await mailboxes.update(actor=viewer.user, box=_box(request), mailbox_id=mailbox_id, changes=changes)
-    _changed(request)
+    await mailboxes.update(actor=viewer.user, box=get_secret_box(request), mailbox_id=mailbox_id, changes=changes)
+    get_mailboxes_changed(request)()  # the running supervisor reconciles now
     return pages.redirect(request, viewer, f"/admin/mailboxes/{mailbox_id}")

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 from fastapi import Path, Query, Request
 from starlette.responses import Response
 
+from helpgate.api.deps import get_outgoing
 from helpgate.console import pages
 from helpgate.console.forms import read_form
 from helpgate.console.routing import router
 from helpgate.console.session import same_origin
 from helpgate.core.clock import utcnow
-from helpgate.mail_out.outgoing import Outgoing
 from helpgate.tickets import ratings, tickets
 
 routes = router()
@@ -21,14 +21,9 @@ routes = router()
 Token = Annotated[str, Path(max_length=120)]
 
 
-def _secret(request: Request) -> str:
-    outgoing: Outgoing = request.app.state.outgoing
-    return outgoing.secret
-
-
 @routes.get("/rate/{token}")
 async def rating_page(request: Request, token: Token, score: Annotated[str, Query(max_length=10)] = "") -> Response:
-    number = ratings.ticket_of(token, secret=_secret(request), now=utcnow())
+    number = ratings.ticket_of(token, secret=get_outgoing(request).secret, now=utcnow())
     ticket = await tickets.get_by_number(number)
     context: dict[str, Any] = {"token": token, "score": score if score in ratings.SCORES else ratings.GOOD}
     context["ticket"] = ticket
@@ -41,7 +36,7 @@ async def rate(request: Request, token: Token) -> Response:
     form = await read_form(request)
     ticket = await ratings.rate(
         given=token,
-        secret=_secret(request),
+        secret=get_outgoing(request).secret,
         score=form.get("score", ""),
         comment=form.get("comment", ""),
         now=utcnow(),

@@ -13,6 +13,7 @@ from fastapi import Path, Query, Request
 from starlette.responses import Response
 
 from helpgate.accounts import users
+from helpgate.api.deps import get_drafter, get_outgoing
 from helpgate.api.schemas.ticket_changes import NoteRequest, ReplyRequest, RequesterMessage, TicketMerge, TicketPatch
 from helpgate.console import pages
 from helpgate.console.forms import first, posted, posted_with_files, valid
@@ -21,7 +22,6 @@ from helpgate.console.session import CSRF_FIELD, CurrentViewer, Viewer, keep
 from helpgate.core import safe_html
 from helpgate.core.clock import utcnow
 from helpgate.core.errors import Conflict, Forbidden, TooManyAttempts
-from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Direction, Message, MessageKind, OutboundMail, Priority, TicketStatus
 from helpgate.tickets import downloads, merging, replies, tickets
 from helpgate.tickets.replies import NewFile
@@ -104,11 +104,6 @@ def shown(
     )
 
 
-def _outgoing(request: Request) -> Outgoing:
-    outgoing: Outgoing = request.app.state.outgoing
-    return outgoing
-
-
 @routes.get("/tickets/{number}")
 async def ticket_page(
     request: Request,
@@ -120,7 +115,7 @@ async def ticket_page(
     policy then allows: tracking pixels load only when the viewer asks, for that message."""
     user = viewer.user
     detail = await tickets.get_detail(viewer=user, number=number)
-    our_address = _outgoing(request).from_address
+    our_address = get_outgoing(request).from_address
     thread = [
         shown(
             message,
@@ -142,7 +137,7 @@ async def ticket_page(
         "statuses": list(TicketStatus),
         "priorities": list(Priority),
         "csrf_field": CSRF_FIELD,
-        "can_draft": user.is_staff and getattr(request.app.state, "drafter", None) is not None,
+        "can_draft": user.is_staff and get_drafter(request) is not None,
     }
     if request.headers.get("hx-request"):
         return pages.page(request, viewer, "_thread.html.j2", csp=csp, **context)
@@ -199,7 +194,7 @@ async def reply(request: Request, viewer: CurrentViewer, number: TicketNumber) -
         cc=body.cc,
         files=[NewFile(filename=each.filename, content_type=each.content_type, data=each.data) for each in uploads],
         status=body.status,
-        outgoing=_outgoing(request),
+        outgoing=get_outgoing(request),
     )
     return _back(request, viewer, number)
 
@@ -241,9 +236,7 @@ async def draft(request: Request, viewer: CurrentViewer, number: TicketNumber) -
     await posted_with_files(request, viewer, max_files=1)  # the reply form's encoding; only its token is read
     text, problem = "", None
     try:
-        drafted = await drafting.draft(
-            viewer=viewer.user, number=number, drafter=getattr(request.app.state, "drafter", None), now=utcnow()
-        )
+        drafted = await drafting.draft(viewer=viewer.user, number=number, drafter=get_drafter(request), now=utcnow())
         text = drafted.text
     except (Conflict, TooManyAttempts, TriageFailed) as error:
         problem = error.detail
