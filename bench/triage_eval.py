@@ -1,4 +1,4 @@
-"""Evaluation of ticket triage: how often the heuristic (and Gemini, when a key is set) agrees with hand labels.
+"""Evaluation of ticket triage: how often the heuristic (and the AIs configured) agrees with hand labels.
 
 What it measures, over ``bench/data/triage_tickets.jsonl`` (support tickets written and labelled by hand for
 this bench: all seven categories, three priorities, a few non-English, two with prompt-injection text) and the
@@ -7,16 +7,18 @@ skill catalog ``bench/data/skills.json``:
 * category accuracy and priority accuracy (exact match with the label);
 * skills precision and recall, micro-averaged over all (ticket, skill) pairs, and how many tickets got exactly
   the labelled skill set;
-* for Gemini (``GEMINI_API_KEY`` set; ``GEMINI_MODEL``, ``GEMINI_BASE_URL`` honoured): the same through
+* for Gemini (``GEMINI_API_KEY`` set; ``GEMINI_MODEL``, ``GEMINI_BASE_URL`` honoured) and an OpenAI-compatible
+  endpoint (``OPENAI_BASE_URL`` set; ``OPENAI_API_KEY``, ``OPENAI_MODEL`` honoured): the same through
   ``triage_ticket``, plus how many tickets fell back to the heuristic, median/p95 latency and tokens per ticket.
 
-Both triagers appear in ONE table. The labels are the test: the heuristic's keyword tables are not tuned to them.
+All triagers appear in ONE table. The labels are the test: the heuristic's keyword tables are not tuned to them.
 
 Run::
 
     cd /work/main && uv run python -m bench.triage_eval
     uv run python -m bench.triage_eval --misses            # also list each disagreement
     GEMINI_API_KEY=... uv run python -m bench.triage_eval --concurrency 4
+    OPENAI_BASE_URL=http://localhost:11434/v1 OPENAI_MODEL=llama3.2 uv run python -m bench.triage_eval
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from pathlib import Path
 
 from helpgate.workflows.ai.gemini import GeminiTriager, triage_ticket
 from helpgate.workflows.ai.heuristic import heuristic_triage
+from helpgate.workflows.ai.openai_compat import OpenAITriager
+from helpgate.workflows.ai.provider import Provider
 from helpgate.workflows.ai.triage import SkillInfo, TicketText, Triage
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -108,23 +112,47 @@ def run_heuristic(items: Sequence[Labelled], catalog: Sequence[SkillInfo]) -> Sc
     return score
 
 
-async def run_gemini(items: Sequence[Labelled], catalog: Sequence[SkillInfo], args: argparse.Namespace) -> Score:
-    triager = GeminiTriager(
-        os.environ["GEMINI_API_KEY"],
-        args.model,
-        timeout_seconds=args.timeout,
-        attempts=args.attempts,
-        base_url=os.environ.get("GEMINI_BASE_URL") or None,
-    )
-    score = Score(f"gemini ({args.model})")
+def configured_triagers(args: argparse.Namespace) -> list[Provider]:
+    triagers: list[Provider] = []
+    if os.environ.get("GEMINI_API_KEY"):
+        triagers.append(
+            GeminiTriager(
+                os.environ["GEMINI_API_KEY"],
+                args.model,
+                timeout_seconds=args.timeout,
+                attempts=args.attempts,
+                base_url=os.environ.get("GEMINI_BASE_URL") or None,
+            )
+        )
+    else:
+        print("(GEMINI_API_KEY unset: Gemini is not evaluated)", file=sys.stderr)
+    if os.environ.get("OPENAI_BASE_URL"):
+        triagers.append(
+            OpenAITriager(
+                os.environ.get("OPENAI_API_KEY") or None,
+                args.openai_model,
+                base_url=os.environ["OPENAI_BASE_URL"],
+                timeout_seconds=args.timeout,
+                attempts=args.attempts,
+            )
+        )
+    else:
+        print("(OPENAI_BASE_URL unset: no OpenAI-compatible AI is evaluated)", file=sys.stderr)
+    return triagers
+
+
+async def run_ai(
+    triager: Provider, items: Sequence[Labelled], catalog: Sequence[SkillInfo], args: argparse.Namespace
+) -> Score:
+    score = Score(f"{triager.source} ({triager.model})")
     gate = asyncio.Semaphore(args.concurrency)
 
     async def one(item: Labelled) -> None:
         async with gate:
             outcome = await triage_ticket(item.ticket, catalog, triager)
         score.add(item, outcome.triage)
-        score.fallbacks += outcome.source != "gemini"
-        if outcome.source == "gemini":
+        score.fallbacks += outcome.source != triager.source
+        if outcome.source == triager.source:
             score.latencies_ms.append(outcome.latency_ms)
             score.tokens.append((outcome.input_tokens or 0) + (outcome.output_tokens or 0))
         progress(score.name, score.total, len(items))
@@ -165,19 +193,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skills", type=Path, default=DATA / "skills.json")
     parser.add_argument("--limit", type=int, default=None, help="only the first N tickets")
     parser.add_argument("--model", default=os.environ.get("GEMINI_MODEL", "gemini-2.5-flash"))
-    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per Gemini call")
+    parser.add_argument("--openai-model", default=os.environ.get("OPENAI_MODEL", "gpt-4o-mini"))
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds per AI call")
     parser.add_argument("--attempts", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=2, help="Gemini calls in flight")
+    parser.add_argument("--concurrency", type=int, default=2, help="AI calls in flight")
     parser.add_argument("--misses", action="store_true", help="list every ticket a triager got wrong")
     args = parser.parse_args(argv)
 
     items, catalog = load(args.data, args.skills, args.limit)
     print(f"{len(items)} labelled tickets, {len(catalog)} skills in the catalog", file=sys.stderr)
     scores = [run_heuristic(items, catalog)]
-    if os.environ.get("GEMINI_API_KEY"):
-        scores.append(asyncio.run(run_gemini(items, catalog, args)))
-    else:
-        print("(GEMINI_API_KEY unset: Gemini is not evaluated)", file=sys.stderr)
+    for triager in configured_triagers(args):
+        scores.append(asyncio.run(run_ai(triager, items, catalog, args)))
     report(scores)
     if args.misses:
         for score in scores:

@@ -296,7 +296,7 @@ def test_compose_environment_makes_valid_settings(monkeypatch: pytest.MonkeyPatc
 
 def test_secrets_come_from_the_environment_never_from_the_file() -> None:
     raw = service("helpgate")["environment"]
-    for name in ("JWT_SECRET", "HELPGATE_SECRET_KEY", "GEMINI_API_KEY"):
+    for name in ("JWT_SECRET", "HELPGATE_SECRET_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY"):
         assert re.fullmatch(r"\$\{" + name + r"(:?[-?][^}]*)?\}", str(raw[name])), f"{name}: {raw[name]!r}"
         assert interpolate(str(raw[name]), {}) == "", f"{name} must not default to a value everyone knows"
     assert service_env("helpgate", {"JWT_SECRET": "s" * 40})["JWT_SECRET"] == "s" * 40

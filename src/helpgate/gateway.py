@@ -38,7 +38,7 @@ from helpgate.mail_out import wiring
 from helpgate.mail_out.worker import OutboundWorker
 from helpgate.maintenance import retention
 from helpgate.tickets import categories, tickets
-from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.ai.provider import Provider
 from helpgate.workflows.engine import Workflows, triager_from
 
 log = logging.getLogger(__name__)
@@ -105,7 +105,7 @@ class Gateway(Installation):
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
         self._purging: asyncio.Task[None] | None = None
-        self.drafter: GeminiTriager | None = None
+        self.drafter: Provider | None = None
 
     @property
     def http_serving(self) -> bool:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from helpgate.core.settings import Settings, SmtpSecurity
+from helpgate import cli
+from helpgate.core.settings import Settings, SmtpSecurity, TriageProvider
 from tests.test_deploy_files import documented_setting_names
 
 SENTINEL = "undocumented"
@@ -27,6 +28,10 @@ DOCUMENTED = {  # every name with an alias, and a few with the prefix, set to a 
     "GEMINI_API_KEY": "gemini-key",
     "GEMINI_MODEL": "gemini-x",
     "GEMINI_BASE_URL": "http://gemini.example",
+    "OPENAI_BASE_URL": "http://ollama.example:11434/v1",
+    "OPENAI_API_KEY": "openai-key",
+    "OPENAI_MODEL": "llama-x",
+    "HELPGATE_TRIAGE_PROVIDER": "openai",
     "INNGEST_DEV": "1",
     "INNGEST_BASE_URL": "http://inngest.example",
     "INNGEST_EVENT_KEY": "event-key",
@@ -68,6 +73,9 @@ def _assert_documented_values(settings: Settings) -> None:
     assert settings.outbound_smtp_ca_file == Path("/etc/relay-ca.pem")
     assert settings.gemini_api_key is not None and settings.gemini_api_key.get_secret_value() == "gemini-key"
     assert (settings.gemini_model, settings.gemini_base_url) == ("gemini-x", "http://gemini.example")
+    assert (settings.openai_base_url, settings.openai_model) == ("http://ollama.example:11434/v1", "llama-x")
+    assert settings.openai_api_key is not None and settings.openai_api_key.get_secret_value() == "openai-key"
+    assert settings.triage_by is TriageProvider.OPENAI
     assert (settings.inngest_dev, settings.inngest_base_url) == ("1", "http://inngest.example")
     assert settings.inngest_event_key is not None and settings.inngest_event_key.get_secret_value() == "event-key"
     assert settings.inngest_signing_key is not None
@@ -145,3 +153,61 @@ def test_smtp_tls_certificate_and_key_come_together(environment: pytest.MonkeyPa
     environment.setenv(other[only], "/etc/helpgate/tls.key")
     settings = Settings(_env_file=None)
     assert settings.smtp_tls_cert is not None and settings.smtp_tls_key is not None
+
+
+@pytest.mark.parametrize(
+    ("variables", "chosen"),
+    [
+        ({}, TriageProvider.HEURISTIC),
+        ({"GEMINI_API_KEY": "g"}, TriageProvider.GEMINI),
+        ({"OPENAI_BASE_URL": "http://localhost:11434/v1"}, TriageProvider.OPENAI),
+        ({"GEMINI_API_KEY": "g", "OPENAI_BASE_URL": "http://localhost:11434/v1"}, TriageProvider.GEMINI),
+        ({"OPENAI_API_KEY": "sk-for-another-tool"}, TriageProvider.HEURISTIC),  # a key alone sends no mail out
+        ({"GEMINI_API_KEY": "", "OPENAI_BASE_URL": ""}, TriageProvider.HEURISTIC),  # compose's `${VAR:-}`
+        ({"HELPGATE_TRIAGE_PROVIDER": "heuristic", "GEMINI_API_KEY": "g"}, TriageProvider.HEURISTIC),
+        ({"HELPGATE_TRIAGE_PROVIDER": "OpenAI", "OPENAI_API_KEY": "sk"}, TriageProvider.OPENAI),
+        ({"HELPGATE_TRIAGE_PROVIDER": "openai", "GEMINI_API_KEY": "g", "OPENAI_API_KEY": "sk"}, TriageProvider.OPENAI),
+        ({"HELPGATE_TRIAGE_PROVIDER": "", "OPENAI_BASE_URL": "http://vllm:8000/v1"}, TriageProvider.OPENAI),
+    ],
+)
+def test_the_triage_provider_is_named_or_follows_what_is_configured(
+    environment: pytest.MonkeyPatch, variables: dict[str, str], chosen: TriageProvider
+) -> None:
+    for name, value in variables.items():
+        environment.setenv(name, value)
+    assert Settings(_env_file=None).triage_by is chosen
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"HELPGATE_TRIAGE_PROVIDER": "gemini"}, "HELPGATE_TRIAGE_PROVIDER=gemini needs GEMINI_API_KEY"),
+        ({"HELPGATE_TRIAGE_PROVIDER": "openai"}, "HELPGATE_TRIAGE_PROVIDER=openai needs OPENAI_BASE_URL"),
+        ({"HELPGATE_TRIAGE_PROVIDER": "openai", "OPENAI_API_KEY": ""}, "HELPGATE_TRIAGE_PROVIDER=openai needs"),
+        ({"HELPGATE_TRIAGE_PROVIDER": "claude"}, "triage_provider"),
+        ({"OPENAI_BASE_URL": "localhost:11434"}, "OPENAI_BASE_URL"),
+    ],
+)
+def test_a_provider_named_but_not_configured_is_refused(
+    environment: pytest.MonkeyPatch, variables: dict[str, str], message: str
+) -> None:
+    for name, value in variables.items():
+        environment.setenv(name, value)
+    with pytest.raises(ValidationError, match=message):
+        Settings(_env_file=None)
+
+
+def test_start_up_stops_with_the_reason(environment: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    async def serve(settings: Settings) -> int:
+        raise AssertionError("helpgate started")
+
+    environment.setattr(cli.serve, "run", serve)
+    environment.setenv("HELPGATE_TRIAGE_PROVIDER", "openai")
+    assert cli.main(["serve"]) == 2
+    assert "HELPGATE_TRIAGE_PROVIDER=openai needs OPENAI_BASE_URL" in capsys.readouterr().err
+
+
+def test_the_openai_key_is_never_shown(environment: pytest.MonkeyPatch) -> None:
+    environment.setenv("OPENAI_API_KEY", "sk-very-secret")
+    settings = Settings(_env_file=None)
+    assert "sk-very-secret" not in repr(settings) and "sk-very-secret" not in settings.model_dump_json()

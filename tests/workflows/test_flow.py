@@ -1,7 +1,8 @@
 """A mail to the listener ends, with no further action, triaged, assigned, acknowledged and notified.
 
 The whole gateway runs (SMTP listener, store, local runner, outbound worker), mail goes out to a
-Mailtrap-like sink, and Gemini is the local fake server driven through the real google-genai client.
+Mailtrap-like sink, and Gemini (or an OpenAI-compatible AI) is a local fake server driven through the real
+google-genai (or openai) client.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from helpgate.tickets.routing import RAISED
 from helpgate.workflows.step import Event
 from tests.conftest import login, make_user
 from tests.fake_gemini import FakeGemini, answer, running_fake_gemini
+from tests.fake_openai import FakeOpenAI, running_fake_openai
+from tests.fake_openai import answer as answer_openai
 from tests.mail import make_mail, send
 from tests.mail_capture import CaptureServer, wait_for_status
 
@@ -243,6 +246,48 @@ class TestWithGemini:
         assert ticket.assignee is not None and ticket.assignee.email == "bob@acme.test"
         [request] = fake_gemini.requests
         assert request.headers["x-goog-api-key"] == "test-key" and "I want my money back." in request.body.decode()
+
+
+@pytest.fixture
+async def fake_openai() -> AsyncIterator[FakeOpenAI]:
+    async with running_fake_openai() as fake:
+        yield fake
+
+
+class TestWithOpenAI:
+    @pytest.fixture
+    def settings_overrides(self, sink: CaptureServer, fake_openai: FakeOpenAI) -> dict[str, Any]:
+        return {
+            **sink.settings(),
+            "run_workflows": True,
+            "openai_base_url": f"{fake_openai.base_url}/v1",  # no GEMINI_API_KEY: the base URL chooses OpenAI
+            "openai_api_key": "sk-test",
+            "openai_model": "llama-test",
+        }
+
+    async def test_openai_triage_lands_on_the_ticket(
+        self, gateway: Gateway, sink: CaptureServer, fake_openai: FakeOpenAI
+    ) -> None:
+        await _staff()
+        triage = {
+            "category": "billing",
+            "priority": "high",
+            "skills": ["billing"],
+            "summary": "Customer asks for a refund.",
+            "helpful_notes": "Check the last invoice.",
+            "language": "en",
+            "sentiment": "negative",
+        }
+        fake_openai.play(answer_openai(triage, input_tokens=210, output_tokens=33))
+        ticket = await _mail_in(gateway, make_mail(subject="Money back", body="I want my money back."))
+
+        assert ticket.triage is not None and ticket.triage.source == "openai"
+        assert (ticket.triage.model, ticket.triage.input_tokens, ticket.triage.output_tokens) == ("llama-test", 210, 33)
+        assert ticket.category == "billing" and ticket.priority is Priority.HIGH
+        assert ticket.assignee is not None and ticket.assignee.email == "bob@acme.test"
+        [request] = fake_openai.requests
+        assert request.path == "/v1/chat/completions" and request.headers["authorization"] == "Bearer sk-test"
+        assert "I want my money back." in request.json()["messages"][1]["content"]
 
 
 async def test_an_assignment_notice_is_not_sent_once_someone_else_has_the_ticket(

@@ -166,7 +166,7 @@ async def test_500_until_the_end_falls_back_with_reason(
     fake: FakeGemini, make_triager: MakeTriager, waits: list[float], caplog: pytest.LogCaptureFixture
 ) -> None:
     fake.play(error(500, "backend exploded"))
-    with caplog.at_level(logging.INFO, logger="helpgate.workflows.ai.gemini"):
+    with caplog.at_level(logging.INFO, logger="helpgate.workflows.ai"):
         outcome = await triage_ticket(TICKET, CATALOG, make_triager(backoff_base=1.0))
     assert outcome.source == "heuristic"
     assert outcome.fallback_reason == "gemini failed after 3 attempts: ServerError 500 INTERNAL: backend exploded"
@@ -234,7 +234,7 @@ async def test_prompt_injection_stays_data_and_its_effects_are_clamped(
 async def test_no_triager_means_heuristic_and_says_so() -> None:
     outcome = await triage_ticket(TICKET, CATALOG, None)
     assert (outcome.source, outcome.attempts, outcome.model) == ("heuristic", 0, None)
-    assert outcome.fallback_reason == "no GEMINI_API_KEY"
+    assert outcome.fallback_reason == "no AI provider configured (GEMINI_API_KEY, OPENAI_BASE_URL)"
     assert outcome.triage.skills == ["billing"]
 
 

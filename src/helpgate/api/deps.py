@@ -23,7 +23,7 @@ from helpgate.core.security import TokenIssuer
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.models import Role, User
 from helpgate.tickets import tickets
-from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.ai.provider import Provider
 
 # The OAuth2 password flow makes the "Authorize" button of /docs log in through POST /api/auth/token;
 # any client may send the same bearer token it gets from POST /api/auth/login instead.
@@ -49,9 +49,10 @@ def get_refresh_ttl(request: Request) -> timedelta:
     return ttl
 
 
-def get_drafter(request: Request) -> GeminiTriager | None:
-    """The AI that drafts replies (`app.state.drafter`, set by the gateway when GEMINI_API_KEY is); None without."""
-    drafter: GeminiTriager | None = getattr(request.app.state, "drafter", None)
+def get_drafter(request: Request) -> Provider | None:
+    """The AI that drafts replies (`app.state.drafter`, set by the gateway when an AI provider is configured); None
+    without."""
+    drafter: Provider | None = getattr(request.app.state, "drafter", None)
     return drafter
 
 

@@ -56,7 +56,7 @@ TRIAGE = Counter(
 )
 TRIAGE_SECONDS = Histogram(
     "helpgate_triage_duration_seconds",
-    "Time to triage one ticket, Gemini's retries included",
+    "Time to triage one ticket, the AI's retries included",
     ["source"],
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0),
 )

@@ -36,6 +36,22 @@ class SmtpSecurity(StrEnum):
     NONE = "none"  # plain text: only for a relay on the same host or network
 
 
+def _secret(value: SecretStr | None) -> str:
+    """A secret's value, empty when unset (compose passes an unset `${VAR:-}` as empty)."""
+    return value.get_secret_value() if value is not None else ""
+
+
+class TriageProvider(StrEnum):
+    """Who triages new tickets and drafts replies."""
+
+    GEMINI = "gemini"
+    OPENAI = "openai"  # any OpenAI-compatible chat-completions endpoint
+    HEURISTIC = "heuristic"  # the keyword tables: no AI, no drafts
+
+
+OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
 class _DocumentedNames(PydanticBaseSettingsSource):
     """The environment (or `.env`) as docs/settings.md names it: a field with an alias only by that alias.
 
@@ -339,12 +355,22 @@ class Settings(BaseSettings):
         " [Retention](operations.md#retention)); `0` keeps them forever. Runs still waiting (an SLA sleep) and"
         " events not yet delivered are never deleted",
     )
-    # AI triage. With no GEMINI_API_KEY the heuristic triage runs instead.
+    # AI triage: Gemini, an OpenAI-compatible endpoint, or (with neither configured) the heuristic triage.
+    triage_provider: TriageProvider | None = Field(
+        default=None,
+        description="`gemini`, `openai` (any OpenAI-compatible endpoint: OpenAI, Azure OpenAI, Ollama, vLLM, LM"
+        " Studio) or `heuristic` (the keyword tables: no AI, no reply drafts); a provider named here but not"
+        " configured stops helpgate at start-up",
+        json_schema_extra=_shown(
+            "unset: `gemini` when `GEMINI_API_KEY` is set, else `openai` when `OPENAI_BASE_URL` is set, else"
+            " `heuristic`"
+        ),
+    )
     gemini_api_key: SecretStr | None = Field(
         default=None,
         validation_alias="GEMINI_API_KEY",
         description="Gemini API key for triage",
-        json_schema_extra=_shown("unset: the heuristic triage"),
+        json_schema_extra=_shown("unset: no Gemini"),
     )
     gemini_model: str = Field(
         default="gemini-2.5-flash", validation_alias="GEMINI_MODEL", description="the model triage asks"
@@ -355,8 +381,33 @@ class Settings(BaseSettings):
         description="a proxy (or a test server) in front of the Gemini API",
         json_schema_extra=_shown("unset: Google's endpoint"),
     )
-    triage_timeout_seconds: float = Field(default=30.0, gt=0, description="how long one Gemini call may take")
-    triage_attempts: int = Field(default=3, ge=1, le=10, description="Gemini calls before the heuristic takes over")
+    openai_base_url: str | None = Field(
+        default=None,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        validation_alias="OPENAI_BASE_URL",
+        description="an OpenAI-compatible API, up to and including its version (Ollama: `http://localhost:11434/v1`;"
+        " Azure OpenAI: `https://<resource>.openai.azure.com/openai/v1`); setting it chooses this provider when"
+        " there is no `GEMINI_API_KEY`",
+        json_schema_extra=_shown(f"unset: `{OPENAI_DEFAULT_BASE_URL}` when `HELPGATE_TRIAGE_PROVIDER=openai`"),
+    )
+    openai_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="OPENAI_API_KEY",
+        description="the API key sent as `Authorization: Bearer`; servers on your own machine (Ollama, LM Studio)"
+        " need none. A key alone does not choose OpenAI: set `HELPGATE_TRIAGE_PROVIDER=openai` too",
+    )
+    openai_model: str = Field(
+        default="gpt-4o-mini",
+        min_length=1,
+        validation_alias="OPENAI_MODEL",
+        description="the model triage asks (Azure OpenAI: the deployment name; Ollama: `llama3.2`, say)",
+    )
+    triage_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="how long one call to the AI (Gemini or OpenAI-compatible) may take"
+    )
+    triage_attempts: int = Field(
+        default=3, ge=1, le=10, description="calls to the AI before the heuristic takes over (or a draft fails)"
+    )
     # First-response targets per priority.
     sla_high_hours: float = Field(
         default=1.0,
@@ -461,6 +512,17 @@ class Settings(BaseSettings):
             return [str(item).strip().lower() for item in value if str(item).strip()]
         return value
 
+    @field_validator("triage_provider", "openai_base_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose passes `${VAR:-}` as an empty string: the same as not setting it.
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("triage_provider", mode="before")
+    @classmethod
+    def _provider_in_any_case(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _split_proxies(cls, value: object) -> object:
@@ -496,6 +558,29 @@ class Settings(BaseSettings):
         if (self.smtp_tls_cert is None) != (self.smtp_tls_key is None):
             raise ValueError("set both HELPGATE_SMTP_TLS_CERT and HELPGATE_SMTP_TLS_KEY, or neither")
         return self
+
+    @model_validator(mode="after")
+    def _chosen_provider_configured(self) -> Settings:
+        if self.triage_provider is TriageProvider.GEMINI and not _secret(self.gemini_api_key):
+            raise ValueError("HELPGATE_TRIAGE_PROVIDER=gemini needs GEMINI_API_KEY")
+        if self.triage_provider is TriageProvider.OPENAI and not (self.openai_base_url or _secret(self.openai_api_key)):
+            raise ValueError(
+                "HELPGATE_TRIAGE_PROVIDER=openai needs OPENAI_BASE_URL (an OpenAI-compatible server such as Ollama)"
+                " or OPENAI_API_KEY (OpenAI itself)"
+            )
+        return self
+
+    @property
+    def triage_by(self) -> TriageProvider:
+        """The provider chosen: HELPGATE_TRIAGE_PROVIDER, else Gemini with a key, else OpenAI-compatible with a base
+        URL, else the heuristic. An OpenAI key alone never sends customer mail to OpenAI: other tools set it too."""
+        if self.triage_provider is not None:
+            return self.triage_provider
+        if _secret(self.gemini_api_key):
+            return TriageProvider.GEMINI
+        if self.openai_base_url:
+            return TriageProvider.OPENAI
+        return TriageProvider.HEURISTIC
 
     @property
     def uses_inngest(self) -> bool:

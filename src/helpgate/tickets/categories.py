@@ -1,4 +1,4 @@
-"""The category catalog: what triage may file a ticket under (Gemini reads the names and descriptions, the
+"""The category catalog: what triage may file a ticket under (the AI reads the names and descriptions, the
 keyword triage the keywords), managed by admins over the API and the command line.
 
 A store starts with DEFAULTS (written once, at start-up, when it has no catalog yet). "other" is always a

@@ -13,13 +13,13 @@ from helpgate.models import User
 from helpgate.tickets import tickets
 from helpgate.workflows.ai import drafts
 from helpgate.workflows.ai.drafts import Draft
-from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.ai.provider import Provider
 
 PER_HOUR = Limit(30, timedelta(hours=1))
-NO_AI = "no AI is configured (set GEMINI_API_KEY): the keyword triage writes no drafts"
+NO_AI = "no AI is configured (set GEMINI_API_KEY or OPENAI_BASE_URL): the keyword triage writes no drafts"
 
 
-async def draft(*, viewer: User, number: int, drafter: GeminiTriager | None, now: datetime) -> Draft:
+async def draft(*, viewer: User, number: int, drafter: Provider | None, now: datetime) -> Draft:
     """The AI's draft of the next reply on ticket `number`: Forbidden for customers, Conflict without an AI,
     TooManyAttempts past PER_HOUR drafts by this agent, TriageFailed (502) when the AI gives no usable answer."""
     if not viewer.is_staff:

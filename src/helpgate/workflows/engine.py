@@ -11,12 +11,14 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from helpgate.core.settings import Settings
+from helpgate.core.settings import OPENAI_DEFAULT_BASE_URL, Settings, TriageProvider
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.outbox import events
 from helpgate.tickets.routing import Targets
 from helpgate.workflows import functions, inngest_app
 from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.ai.openai_compat import OpenAITriager
+from helpgate.workflows.ai.provider import Provider
 from helpgate.workflows.relay import Relay
 from helpgate.workflows.runner import LocalRunner
 from helpgate.workflows.step import Event
@@ -34,16 +36,28 @@ def targets_from(settings: Settings) -> Targets:
     )
 
 
-def triager_from(settings: Settings) -> GeminiTriager | None:
-    if settings.gemini_api_key is None or not settings.gemini_api_key.get_secret_value():
-        return None
-    return GeminiTriager(
-        settings.gemini_api_key.get_secret_value(),
-        settings.gemini_model,
-        timeout_seconds=settings.triage_timeout_seconds,
-        attempts=settings.triage_attempts,
-        base_url=settings.gemini_base_url,
-    )
+def triager_from(settings: Settings) -> Provider | None:
+    """The AI provider the settings choose (Settings.triage_by), or None for the heuristic triage."""
+    gemini_key, openai_key = settings.gemini_api_key, settings.openai_api_key  # Settings checked the one chosen
+    match settings.triage_by:
+        case TriageProvider.GEMINI:
+            return GeminiTriager(
+                gemini_key.get_secret_value() if gemini_key is not None else "",
+                settings.gemini_model,
+                timeout_seconds=settings.triage_timeout_seconds,
+                attempts=settings.triage_attempts,
+                base_url=settings.gemini_base_url,
+            )
+        case TriageProvider.OPENAI:
+            return OpenAITriager(
+                openai_key.get_secret_value() if openai_key is not None else None,
+                settings.openai_model,
+                base_url=settings.openai_base_url or OPENAI_DEFAULT_BASE_URL,
+                timeout_seconds=settings.triage_timeout_seconds,
+                attempts=settings.triage_attempts,
+            )
+        case TriageProvider.HEURISTIC:
+            return None
 
 
 class Workflows:
@@ -81,6 +95,10 @@ class Workflows:
             self.relay = Relay(self.runner.dispatch, lease=outbox_lease)
 
     @property
+    def triage_source(self) -> str:
+        return self.triager.source if self.triager is not None else "heuristic"
+
+    @property
     def back_end(self) -> str:
         return "inngest" if self.inngest is not None else "local"
 
@@ -99,7 +117,7 @@ class Workflows:
         log.info(
             "workflows.started back_end=%s triage=%s functions=%d",
             self.back_end,
-            "gemini" if self.triager else "heuristic",
+            self.triage_source,
             len(self.functions),
         )
 
@@ -133,4 +151,4 @@ class Workflows:
             await asyncio.sleep(0)
 
     def health(self) -> dict[str, Any]:
-        return {"back_end": self.back_end, "triage": "gemini" if self.triager else "heuristic", **self.relay.health()}
+        return {"back_end": self.back_end, "triage": self.triage_source, **self.relay.health()}

@@ -126,7 +126,7 @@ async def update_ticket(user: StaffUser, number: TicketNumber, body: TicketPatch
     responses=STAFF_ONLY
     | NO_TICKET
     | INVALID
-    | error(409, "no AI is configured (GEMINI_API_KEY): the keyword triage writes no drafts", detail=drafting.NO_AI)
+    | error(409, "no AI is configured: the keyword triage writes no drafts", detail=drafting.NO_AI)
     | error(429, f"more than {drafting.PER_HOUR.count} drafts in an hour by one agent; Retry-After says how long")
     | error(502, "the AI gave no usable answer after its attempts"),
 )

@@ -137,7 +137,7 @@ class TicketOut(BaseModel):
 
 
 class TriageOut(BaseModel):
-    """What triage decided and how (staff only): `source` is gemini or heuristic."""
+    """What triage decided and how (staff only): `source` is gemini, openai (an OpenAI-compatible AI) or heuristic."""
 
     source: str
     model: str | None

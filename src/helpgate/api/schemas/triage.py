@@ -27,7 +27,7 @@ class KeptOut(BaseModel):
 
 
 class WeekOut(KeptOut):
-    source: str = Field(description="gemini or heuristic (the triage's recorded source)")
+    source: str = Field(description="gemini, openai or heuristic (the triage's recorded source)")
     week: str = Field(description="ISO week of the review, such as 2026-W49")
 
 

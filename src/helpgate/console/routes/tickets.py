@@ -27,7 +27,7 @@ from helpgate.tickets import downloads, merging, replies, tickets
 from helpgate.tickets.replies import NewFile
 from helpgate.tickets.tickets import TicketChanges
 from helpgate.workflows import drafting
-from helpgate.workflows.ai.gemini import TriageFailed
+from helpgate.workflows.ai.provider import TriageFailed
 
 routes = router()
 

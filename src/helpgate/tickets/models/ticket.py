@@ -40,7 +40,7 @@ class Participant(BaseModel):
 class TriageRecord(BaseModel):
     """What the triage decided and how: shown to agents beside the ticket."""
 
-    source: str  # "gemini" or "heuristic"
+    source: str  # "gemini", "openai" (any OpenAI-compatible endpoint) or "heuristic"
     model: str | None = None
     summary: str = ""
     helpful_notes: str = ""
@@ -49,7 +49,7 @@ class TriageRecord(BaseModel):
     input_tokens: int | None = None
     output_tokens: int | None = None
     latency_ms: int = 0
-    attempts: int = 0  # Gemini calls made
+    attempts: int = 0  # calls to the AI made
     fallback_reason: str | None = None  # why the heuristic ran
     at: datetime = Field(default_factory=utcnow)
 

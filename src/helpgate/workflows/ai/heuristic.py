@@ -1,4 +1,4 @@
-"""Keyword triage: what stands in for Gemini when there is no API key or Gemini keeps failing.
+"""Keyword triage: what stands in for the AI when none is configured or it keeps failing.
 
 Deterministic and free of I/O. The policy is the category catalog's keywords (the admin's; tickets/categories.py
 has the defaults) and the tables below (priority, sentiment and language); the functions only count whole-word,

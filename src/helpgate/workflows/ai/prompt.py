@@ -1,4 +1,4 @@
-"""What Gemini is told: the rules in the system instruction, the ticket as delimited data in the user turn.
+"""What the AI is told: the rules in the system instruction, the ticket as delimited data in the user turn.
 
 Ticket text is written by whoever sent the mail, so it is data, never instructions. It travels only in the
 user turn, between `<ticket>` and `</ticket>`; any such tag inside the text is neutralised so the text cannot

@@ -1,8 +1,9 @@
 """The shared vocabulary of triage: what goes in, what comes out, and the rules any answer is held to.
 
-`Triage` is also the model's structured-output schema. Whatever produced it (Gemini, possibly steered by text
-in the ticket, or the heuristic), `clamp` enforces the rules before anything is stored: a known category,
-skills only from the admin's catalog, plain-text summary and notes of bounded length, a two-letter language.
+`Triage` is also the model's structured-output schema. Whatever produced it (Gemini or an OpenAI-compatible model,
+possibly steered by text in the ticket, or the heuristic), `clamp` enforces the rules before anything is stored: a
+known category, skills only from the admin's catalog, plain-text summary and notes of bounded length, a two-letter
+language.
 """
 
 from __future__ import annotations
@@ -26,13 +27,15 @@ MAX_SKILLS = 5
 MAX_SUMMARY = 500
 MAX_NOTES = 2_000
 
-# Plain aliases, not `type` statements: pydantic inlines them, so the schema sent to Gemini has no $defs.
+# Plain aliases, not `type` statements: pydantic inlines them, so the schema sent to the model has no $defs.
 Priority = Literal["low", "medium", "high"]
 Sentiment = Literal["positive", "neutral", "negative"]
+AiSource = Literal["gemini", "openai"]  # the AI providers (`openai`: any OpenAI-compatible endpoint)
+Source = Literal["gemini", "openai", "heuristic"]  # who made a triage, as recorded on the ticket
 
 
 class Triage(BaseModel):
-    """One ticket's classification; the JSON schema Gemini answers in."""
+    """One ticket's classification; the JSON schema the model answers in."""
 
     category: str
     priority: Priority
@@ -65,12 +68,12 @@ class TriageOutcome(BaseModel):
     """A triage and how it was reached, to be recorded on the ticket."""
 
     triage: Triage
-    source: Literal["gemini", "heuristic"]
+    source: Source
     model: str | None
     input_tokens: int | None
     output_tokens: int | None
     latency_ms: int
-    attempts: int  # Gemini calls made, 0 when it was not asked
+    attempts: int  # calls to the AI made, 0 when it was not asked
     fallback_reason: str | None
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.tickets.routing import Targets
-from helpgate.workflows.ai.gemini import GeminiTriager
+from helpgate.workflows.ai.provider import Provider
 from helpgate.workflows.step import Context
 
 log = logging.getLogger("helpgate.workflows")
@@ -18,7 +18,7 @@ class Deps:
     outgoing: Outgoing
     targets: Targets
     support_address: str  # where customers write (named in the welcome mail)
-    triager: GeminiTriager | None = None  # None: the heuristic triage
+    triager: Provider | None = None  # None: the heuristic triage
 
 
 async def log_failure(ctx: Context, error: str) -> None:

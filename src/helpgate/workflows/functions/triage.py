@@ -1,4 +1,4 @@
-"""triage-ticket: on a new ticket, decide category, priority and skills (Gemini, else the heuristic)."""
+"""triage-ticket: on a new ticket, decide category, priority and skills (the AI provider, else the heuristic)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from helpgate.models import Priority, TriageRecord
 from helpgate.outbox import events
 from helpgate.tickets import categories, routing, tickets
 from helpgate.tickets.categories import CategoryEntry
-from helpgate.workflows.ai.gemini import triage_ticket as classify
 from helpgate.workflows.ai.triage import SkillInfo, TicketText, TriageOutcome
+from helpgate.workflows.ai.triaging import triage_ticket as classify
 from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Context, Step, Workflow
 
