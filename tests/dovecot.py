@@ -41,8 +41,11 @@ def _free_port() -> int:
 
 
 class Dovecot:
-    def __init__(self, *, capabilities_without: tuple[str, ...] = ()) -> None:
+    def __init__(self, *, capabilities_without: tuple[str, ...] = (), introspection_url: str | None = None) -> None:
+        """`introspection_url`: also accept XOAUTH2 and OAUTHBEARER, asking that URL whether a token is valid
+        (RFC 7662, as a fake identity provider answers: tests/fake_idp.py); Dovecot checks tokens at login only."""
         self.capabilities_without = capabilities_without
+        self.introspection_url = introspection_url
         self.root = Path(tempfile.mkdtemp(prefix="helpgate-dovecot-", dir="/tmp"))
         self.imap_port = _free_port()
         self.imaps_port = _free_port()
@@ -72,12 +75,12 @@ default_login_user = dovenull
 first_valid_uid = 8
 mail_location = maildir:~/Maildir
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = plain login{" xoauth2 oauthbearer" if self.introspection_url else ""}
 auth_failure_delay = 0
 ssl = yes
 ssl_cert = <{root}/cert.pem
 ssl_key = <{root}/key.pem
-passdb {{
+{self._oauth_passdb()}passdb {{
   driver = passwd-file
   args = {root}/users
 }}
@@ -87,6 +90,9 @@ userdb {{
 }}
 service anvil {{
   chroot =
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
 }}
 service imap-login {{
   chroot =
@@ -106,6 +112,26 @@ service imap-login {{
             with (root / "dovecot.conf").open("a") as conf:
                 conf.write(f"imap_capability = {' '.join(announced)}\n")
         root.chmod(0o755)
+
+    def _oauth_passdb(self) -> str:
+        if self.introspection_url is None:
+            return ""
+        settings = (
+            "introspection_mode = post",
+            f"introspection_url = {self.introspection_url}",
+            "username_attribute = email",
+            "active_attribute = active",
+            "active_value = true",
+        )
+        (self.root / "oauth2.conf.ext").write_text("".join(f"{line}\n" for line in settings))
+        args = self.root / "oauth2.conf.ext"
+        return f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n  args = {args}\n}}\n"
+
+    def kick(self, user: str = "test") -> None:
+        """End the user's IMAP sessions, as an admin's `doveadm kick` does (a token that expired meanwhile is asked
+        for again only at the next login)."""
+        config = str(self.root / "dovecot.conf")
+        subprocess.run(["doveadm", "-c", config, "kick", user], check=True, capture_output=True)
 
     def start(self) -> None:
         self.process = subprocess.Popen(

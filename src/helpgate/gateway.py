@@ -36,6 +36,8 @@ from helpgate.inbound.worker import InboundWorker
 from helpgate.installation import Installation
 from helpgate.mail_out import wiring
 from helpgate.mail_out.worker import OutboundWorker
+from helpgate.mailboxes import alerts
+from helpgate.mailboxes.oauth import Tokens
 from helpgate.maintenance import retention
 from helpgate.tickets import categories, tickets
 from helpgate.workflows.ai.provider import Provider
@@ -106,6 +108,7 @@ class Gateway(Installation):
         self.http_port = settings.http_port
         self._purging: asyncio.Task[None] | None = None
         self.drafter: Provider | None = None
+        self.tokens: Tokens | None = None  # OAuth2 mailboxes' access tokens
 
     @property
     def http_serving(self) -> bool:
@@ -136,10 +139,16 @@ class Gateway(Installation):
             if settings.run_workflows:
                 self.workflows = Workflows(settings, outgoing)
                 await self.workflows.start()
+            self.tokens = Tokens(
+                box=self.box,
+                instance_id=settings.instance_id,
+                on_needs_consent=lambda mailbox, reason: alerts.needs_consent(mailbox, reason, outgoing=outgoing),
+            )
             self.imap = Supervisor(
                 box=self.box,
                 on_stored=self.worker.take,
                 instance_id=settings.instance_id,
+                tokens=self.tokens,
                 lease_seconds=settings.mailbox_lease_seconds,
             )
             await self.imap.start()
@@ -191,6 +200,7 @@ class Gateway(Installation):
             app.state.auth_policy = sessions.AuthPolicy.from_settings(settings)
             app.state.drafter = self.drafter = triager_from(settings)  # reply drafts (POST .../draft)
             app.state.box = self.box
+            app.state.oauth_tokens = self.tokens
             app.state.mailboxes_changed = self.imap.wake
             app.state.readiness = lambda: probes.readiness(self)
             app.state.metrics = metrics.Exporter(lambda: probes.queues(self))
@@ -281,6 +291,9 @@ class Gateway(Installation):
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = self._http_task = None
         await self.deferred.stop(grace)  # it queues mail: before the outbound worker stops
+        if self.tokens is not None:
+            await self.tokens.aclose()
+            self.tokens = None
         if self.drafter is not None:
             await self.drafter.aclose()
             self.drafter = None

@@ -13,8 +13,18 @@ from helpgate.core.rate_window import RateWindow
 from helpgate.inbound.models.raw_message import RawMessage, RawStatus
 from helpgate.mail_out.models.outbound import DeliveryStatus, OutboundMail, Transition
 from helpgate.mail_out.models.suppression import Suppression
+from helpgate.mailboxes.models.consent import OAuthConsent
 from helpgate.mailboxes.models.lease import Lease
-from helpgate.mailboxes.models.mailbox import ImapSecurity, Mailbox, MailboxState
+from helpgate.mailboxes.models.mailbox import (
+    GrantState,
+    ImapSecurity,
+    Mailbox,
+    MailboxAuth,
+    MailboxState,
+    OAuthClient,
+    OAuthFlow,
+    OAuthProvider,
+)
 from helpgate.outbox.models.event import EventStatus, OutboxEvent
 from helpgate.outbox.models.workflow_run import RunStatus, WorkflowRun
 from helpgate.tickets.models.attachment import Attachment
@@ -50,6 +60,7 @@ ALL_MODELS: tuple[type[Document], ...] = (
     AuditEntry,
     Lease,
     Category,
+    OAuthConsent,
 )
 
 __all__ = [
@@ -63,13 +74,19 @@ __all__ = [
     "DeliveryStatus",
     "Direction",
     "EventStatus",
+    "GrantState",
     "ImapSecurity",
     "Lease",
     "Mailbox",
+    "MailboxAuth",
     "MailboxState",
     "Message",
     "MessageFlag",
     "MessageKind",
+    "OAuthClient",
+    "OAuthConsent",
+    "OAuthFlow",
+    "OAuthProvider",
     "OutboundMail",
     "OutboxEvent",
     "Participant",

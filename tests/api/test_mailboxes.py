@@ -26,12 +26,12 @@ SECRET = "imap-pass-Zq7!x"  # a test password, looked for in every response
 FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with its version byte 0x80, base64-encoded
 MAILBOX_FIELDS = {
     "id", "address", "display_name", "imap_host", "imap_port", "imap_security", "imap_verify_tls", "username",
-    "folder", "after_import", "import_history", "poll_interval_seconds", "enabled", "authserv_ids",
+    "auth", "oauth", "folder", "after_import", "import_history", "poll_interval_seconds", "enabled", "authserv_ids",
     "trust_first_authentication_results", "has_password", "status", "created_at", "updated_at",
 }  # fmt: skip
 STATUS_FIELDS = {
     "connected", "last_poll_at", "last_error", "last_error_at", "imported", "uidvalidity", "last_uid", "owner",
-    "lease_expires_at",
+    "lease_expires_at", "auth_state", "auth_error", "token_expires_at", "token_refreshed_at",
 }  # fmt: skip
 NO_SUCH_ID = "0123456789abcdef01234567"
 
@@ -93,6 +93,8 @@ async def test_admin_adds_mailbox_and_password_is_encrypted(gateway: Gateway, ap
         "imap_security": "tls",
         "imap_verify_tls": True,
         "username": "support@example.com",
+        "auth": "password",
+        "oauth": None,
         "folder": "INBOX",
         "after_import": "move:Done",
         "import_history": False,
@@ -111,6 +113,10 @@ async def test_admin_adds_mailbox_and_password_is_encrypted(gateway: Gateway, ap
             "last_uid": 0,
             "owner": None,  # no instance polls it yet: the supervisor starts at its next reconciliation
             "lease_expires_at": None,
+            "auth_state": None,  # a password mailbox
+            "auth_error": None,
+            "token_expires_at": None,
+            "token_refreshed_at": None,
         },
         "created_at": "",
         "updated_at": "",

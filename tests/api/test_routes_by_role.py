@@ -128,6 +128,13 @@ ROUTES: dict[tuple[str, str], Row] = {
     ("POST", "/api/mailboxes/{mailbox_id}/test"): Row(
         (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}/test"
     ),
+    ("POST", "/api/mailboxes/{mailbox_id}/oauth/start"): Row(
+        (401, 403, 403, 403, 404), path=f"/api/mailboxes/{NO_MAILBOX}/oauth/start"
+    ),
+    # The provider's redirect carries no Bearer token: only the state counts (tests/api/test_mailbox_oauth.py).
+    ("GET", "/api/mailboxes/oauth/callback"): Row(
+        (400, 400, 400, 400, 400), path="/api/mailboxes/oauth/callback?state=unknown&code=x"
+    ),
     ("GET", "/api/audit"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/reports/dashboard"): Row((401, 403, 403, 403, 200)),
     ("GET", "/api/reports/satisfaction"): Row((401, 403, 403, 403, 200)),

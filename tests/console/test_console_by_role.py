@@ -65,6 +65,7 @@ ROUTES: dict[tuple[str, str], tuple[int, int, int, int, int]] = {
     ("GET", "/admin/mailboxes/{mailbox_id}"): (SEE_LOGIN, 403, 403, 403, 404),
     ("POST", "/admin/mailboxes/{mailbox_id}"): (SEE_LOGIN, 403, 403, 403, 404),
     ("POST", "/admin/mailboxes/{mailbox_id}/test"): (SEE_LOGIN, 403, 403, 403, 404),
+    ("POST", "/admin/mailboxes/{mailbox_id}/connect"): (SEE_LOGIN, 403, 403, 403, 404),
     ("GET", "/live"): (SEE_LOGIN, 200, 200, 200, 200),
     ("POST", "/logout"): (SEE_LOGIN, 303, 303, 303, 303),  # last: it ends the session
 }
@@ -83,6 +84,7 @@ FORMS = {
     "/admin/mailboxes": {"address": "not an address"},
     "/admin/mailboxes/{mailbox_id}": {"enabled": "false"},
     "/admin/mailboxes/{mailbox_id}/test": {},
+    "/admin/mailboxes/{mailbox_id}/connect": {},
     "/rate/{token}": {"score": "good"},
     "/signup": {"email": "someone@example.net"},
     "/password-reset": {"email": "someone@example.net"},

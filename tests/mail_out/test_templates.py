@@ -47,6 +47,12 @@ CONTEXTS: dict[TemplateKind, dict[str, Any]] = {
         "token": "tok-123",
         "expires_minutes": 30,
     },
+    TemplateKind.MAILBOX_NEEDS_CONSENT: {
+        "address": "support@acme.test",
+        "mailbox_id": "65f0c0ffee0000000000abcd",
+        "reason": "invalid_grant: <script>AADSTS50173</script>",
+        "flow": "authorization_code",
+    },
 }
 
 

@@ -21,6 +21,7 @@ from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import ConfigurationError, Forbidden, InvalidInput, NotAuthenticated, PayloadTooLarge
 from helpgate.core.security import TokenIssuer
 from helpgate.mail_out.outgoing import Outgoing
+from helpgate.mailboxes.oauth import Tokens
 from helpgate.models import Role, User
 from helpgate.tickets import tickets
 from helpgate.workflows.ai.provider import Provider
@@ -188,3 +189,14 @@ def get_mailboxes_changed(request: Request) -> Callable[[], None]:
 
 
 MailboxesChanged = Annotated[Callable[[], None], Depends(get_mailboxes_changed)]
+
+
+def get_oauth_tokens(request: Request) -> Tokens:
+    """OAuth2 mailboxes' tokens (`app.state.oauth_tokens`, set by the gateway)."""
+    tokens: Tokens | None = getattr(request.app.state, "oauth_tokens", None)
+    if tokens is None:
+        raise ConfigurationError("OAuth2 mailboxes are not served by this process")
+    return tokens
+
+
+OAuthTokens = Annotated[Tokens, Depends(get_oauth_tokens)]

@@ -187,6 +187,10 @@ MAILBOX_STATUS: Example = {
     "last_uid": 4711,
     "owner": "helpgate-1",
     "lease_expires_at": "2026-11-27T09:43:00Z",
+    "auth_state": None,
+    "auth_error": None,
+    "token_expires_at": None,
+    "token_refreshed_at": None,
 }
 MAILBOX: Example = {
     "id": MAILBOX_ID,
@@ -197,6 +201,8 @@ MAILBOX: Example = {
     "imap_security": "tls",
     "imap_verify_tls": True,
     "username": "support@example.com",
+    "auth": "password",
+    "oauth": None,
     "folder": "INBOX",
     "after_import": "move:Imported",
     "import_history": False,
@@ -209,6 +215,13 @@ MAILBOX: Example = {
     "created_at": AT,
     "updated_at": LATER,
 }
+OAUTH_START: Example = {
+    "authorization_url": "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/authorize?client_id="
+    "...&response_type=code&state=...&code_challenge=...&code_challenge_method=S256",
+    "redirect_uri": "https://support.example.com/api/mailboxes/oauth/callback",
+    "expires_in": 900,
+}
+OAUTH_CONNECTED: Example = {"address": "support@example.com", "auth_state": "ok"}
 MAILBOX_TEST: Example = {"ok": True, "detail": "logged in to imap.example.com:993 and opened INBOX (128 messages)"}
 AUDIT_PAGE: Example = {
     "items": [

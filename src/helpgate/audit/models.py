@@ -19,6 +19,7 @@ class AuditAction(StrEnum):
     MAILBOX_CREATED = "mailbox.created"
     MAILBOX_UPDATED = "mailbox.updated"
     MAILBOX_DELETED = "mailbox.deleted"
+    MAILBOX_CONNECTED = "mailbox.connected"  # an admin gave OAuth2 consent
     TICKET_UPDATED = "ticket.updated"
     TICKET_MERGED = "ticket.merged"
     SUPPRESSION_LIFTED = "suppression.lifted"

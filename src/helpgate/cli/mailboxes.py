@@ -1,17 +1,20 @@
-"""`helpgate mailbox add | list | test | enable | disable | remove`: IMAP mailboxes from the command line; each change
-is audited as `cli:<operating-system user>`."""
+"""`helpgate mailbox add | list | test | connect | enable | disable | remove`: IMAP mailboxes from the command line;
+each change is audited as `cli:<operating-system user>`."""
 
 from __future__ import annotations
 
 import argparse
 import getpass
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
-from helpgate.models import ImapSecurity, Mailbox
+from helpgate.models import ImapSecurity, Mailbox, MailboxAuth, OAuthFlow, OAuthProvider
 
 if TYPE_CHECKING:
     from helpgate.installation import Installation
+    from helpgate.mailboxes.mailboxes import OAuthSettings
+    from helpgate.mailboxes.oauth import Tokens
 
 COMMANDS = ("mailbox",)
 
@@ -32,6 +35,21 @@ def add_commands(commands: Any) -> None:
     add.add_argument("--no-verify-tls", action="store_true", help="accept a self-signed server certificate")
     add.add_argument("--username", required=True)
     add.add_argument("--password", help="the IMAP password (prompted for when left out); stored encrypted")
+    add.add_argument("--auth", choices=[a.value for a in MailboxAuth], default=MailboxAuth.PASSWORD.value,
+                     help="password (default), or oauth2: XOAUTH2 with the app given by --provider ...")  # fmt: skip
+    add.add_argument("--provider", choices=[p.value for p in OAuthProvider], help="oauth2: the provider")
+    add.add_argument("--flow", choices=[f.value for f in OAuthFlow], default=OAuthFlow.AUTHORIZATION_CODE.value,
+                     help="oauth2: how access is granted (device_code: `helpgate mailbox connect`; "
+                     "client_credentials: Microsoft app-only, no consent)")  # fmt: skip
+    add.add_argument("--client-id", help="oauth2: the app's client (application) id")
+    add.add_argument(
+        "--client-secret", help="oauth2: the app's secret, stored encrypted (or HELPGATE_OAUTH_CLIENT_SECRET)"
+    )
+    add.add_argument("--tenant", default="", help="oauth2, microsoft: the tenant (directory) id or domain")
+    add.add_argument("--authorization-url", default="", help="oauth2: the consent endpoint (generic providers)")
+    add.add_argument("--token-url", default="", help="oauth2: the token endpoint (generic providers)")
+    add.add_argument("--device-url", default="", help="oauth2: the device authorization endpoint (generic providers)")
+    add.add_argument("--scope", action="append", default=[], dest="scopes", help="oauth2: a scope (repeat; generic)")
     add.add_argument("--folder", default="INBOX")
     add.add_argument("--after-import", default="seen", help="'seen' (default) or 'move:<folder>'")
     add.add_argument("--import-history", action="store_true",
@@ -43,6 +61,12 @@ def add_commands(commands: Any) -> None:
     add.add_argument("--trust-first-authentication-results", action="store_true",
                      help="believe the topmost Authentication-Results (Microsoft 365 writes no id)")  # fmt: skip
     actions.add_parser("list", help="list mailboxes and their status (JSON)")
+    connect = actions.add_parser(
+        "connect",
+        help="connect an OAuth2 mailbox with a device code",
+        description="Print a code and a URL, and wait while you sign in as the mailbox on any device.",
+    )
+    connect.add_argument("address")
     for action, text in (
         ("test", "connect and log in, and say what the server answered"),
         ("enable", "start importing again"),
@@ -59,17 +83,38 @@ def _status(mailbox: Mailbox) -> dict[str, Any]:
         "after_import": mailbox.after_import,
         "enabled": mailbox.enabled,
         "state": mailbox.state.model_dump(mode="json"),
+        **(
+            {"auth_state": str(mailbox.grant.state), "auth_error": mailbox.grant.error}
+            if mailbox.auth is MailboxAuth.OAUTH2
+            else {}
+        ),
     }
 
 
 async def run(args: argparse.Namespace, installation: Installation) -> int:
+    from helpgate.mailboxes.oauth import Tokens
+
+    tokens = Tokens(box=installation.box, instance_id=installation.settings.instance_id)
+    try:
+        return await _act(args, installation, tokens)
+    finally:
+        await tokens.aclose()
+
+
+async def _act(args: argparse.Namespace, installation: Installation, tokens: Tokens) -> int:
     from helpgate.audit import audit
     from helpgate.inbound import imap
-    from helpgate.mailboxes import mailboxes
+    from helpgate.mailboxes import mailboxes, oauth_consent
 
     actor = audit.cli_actor()
     if args.action == "add":
-        password = args.password if args.password is not None else getpass.getpass("IMAP password: ")
+        auth = MailboxAuth(args.auth)
+        password = None
+        oauth = None
+        if auth is MailboxAuth.PASSWORD:
+            password = args.password if args.password is not None else getpass.getpass("IMAP password: ")
+        else:
+            oauth = _oauth_settings(args)
         mailbox = await mailboxes.create(
             actor=actor,
             box=installation.box,
@@ -79,7 +124,9 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
             imap_security=ImapSecurity(args.security),
             imap_verify_tls=not args.no_verify_tls,
             username=args.username,
+            auth=auth,
             password=password,
+            oauth=oauth,
             folder=args.folder,
             after_import=args.after_import,
             import_history=args.import_history,
@@ -93,9 +140,16 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
         print(json.dumps([_status(mailbox) for mailbox in await mailboxes.list_all()], indent=2))
     elif args.action == "test":
         mailbox = await mailboxes.get_by_address(args.address)
-        result = await imap.probe(mailbox, box=installation.box)
+        result = await imap.probe(mailbox, box=installation.box, tokens=tokens)
         print(f"{mailbox.address}: {result}")
         return 0 if result.startswith("ok") else 1
+    elif args.action == "connect":
+        mailbox = await mailboxes.get_by_address(args.address)
+        device = await oauth_consent.start_device(mailbox, tokens=tokens)
+        print(device.message, flush=True)
+        print(f"Waiting up to {device.expires_in // 60} minutes...", flush=True)
+        await oauth_consent.wait_device(mailbox, device, tokens=tokens, by=actor)
+        print(f"mailbox {mailbox.address} connected (audited as {actor}); a running gateway logs in within 10 seconds")
     elif args.action in ("enable", "disable"):
         mailbox = await mailboxes.set_enabled(args.address, args.action == "enable", actor=actor)
         print(f"mailbox {mailbox.address} {args.action}d (audited as {actor})")
@@ -103,3 +157,22 @@ async def run(args: argparse.Namespace, installation: Installation) -> int:
         await mailboxes.delete(args.address, actor=actor)
         print(f"mailbox {args.address} removed (audited as {actor})")
     return 0
+
+
+def _oauth_settings(args: argparse.Namespace) -> OAuthSettings:
+    from helpgate.mailboxes.mailboxes import OAuthSettings
+
+    if not args.provider or not args.client_id:
+        raise SystemExit("--auth oauth2 needs --provider and --client-id")
+    secret = args.client_secret or os.environ.get("HELPGATE_OAUTH_CLIENT_SECRET") or None
+    return OAuthSettings(
+        provider=OAuthProvider(args.provider),
+        flow=OAuthFlow(args.flow),
+        client_id=args.client_id,
+        client_secret=secret,
+        tenant_id=args.tenant,
+        authorization_url=args.authorization_url,
+        token_url=args.token_url,
+        device_authorization_url=args.device_url,
+        scopes=tuple(args.scopes),
+    )

@@ -23,11 +23,12 @@ from helpgate.core import metrics
 from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.loops import Backoff, Clock, SystemClock
-from helpgate.inbound import raw_messages
+from helpgate.inbound import imap_xoauth2, raw_messages
 from helpgate.inbound.imap_names import mailbox_argument
 from helpgate.inbound.mime import message_ids
 from helpgate.mailboxes import mailboxes
-from helpgate.models import ImapSecurity, Mailbox, RawMessage
+from helpgate.mailboxes.oauth import Tokens
+from helpgate.models import ImapSecurity, Mailbox, MailboxAuth, RawMessage
 from helpgate.tickets import tickets
 
 log = logging.getLogger(__name__)
@@ -74,6 +75,7 @@ class Poller:
         *,
         box: SecretBox,
         on_stored: Callable[[RawMessage], None],
+        tokens: Tokens | None = None,
         on_duty: Callable[[], bool] = lambda: True,
         command_timeout: float = 30.0,
         idle_renew_seconds: float = 25 * 60,
@@ -82,6 +84,7 @@ class Poller:
     ) -> None:
         self.mailbox = mailbox
         self._box = box
+        self._tokens = tokens
         self._on_stored = on_stored
         self._on_duty = on_duty
         self._timeout = command_timeout
@@ -138,8 +141,7 @@ class Poller:
         )
         try:
             await self._do(client.wait_hello_from_server(), "greeting", CONNECT_TIMEOUT)
-            password = self._box.decrypt(mailbox.password_encrypted)
-            await self._command(client.login(mailbox.username, password), "LOGIN")
+            await self._log_in(client)
             # Servers announce more (or fewer) capabilities once logged in; IDLE and MOVE are read from these.
             await self._do(client.protocol.capability(), "CAPABILITY")
         except BaseException:
@@ -147,6 +149,24 @@ class Poller:
                 client.protocol.transport.close()
             raise
         return client
+
+    async def _log_in(self, client: aioimaplib.IMAP4) -> None:
+        mailbox = self.mailbox
+        if mailbox.auth is not MailboxAuth.OAUTH2:
+            password = self._box.decrypt(mailbox.password_encrypted)
+            await self._command(client.login(mailbox.username, password), "LOGIN")
+            return
+        if self._tokens is None:
+            raise ImapError("OAuth2 mailbox without a token source")
+        # A token the server refuses before we thought it expired (revoked, or the server's clock) is replaced once.
+        for fresh in (False, True):
+            token = await self._tokens.access_token(mailbox, fresh=fresh)
+            response, challenge = await self._do(imap_xoauth2.login(client, mailbox.username, token), "XOAUTH2")
+            if response.result == "OK":
+                return
+            log.info("imap.xoauth2_refused mailbox=%s fresh=%s challenge=%s", self.name, fresh, challenge)
+        detail = b" ".join(bytes(line) for line in response.lines[-1:]).decode(errors="replace")
+        raise ImapError(f"AUTHENTICATE XOAUTH2 refused: {response.result} {detail} ({challenge})".strip())
 
     async def _session(self) -> None:
         client = await self._connect()
@@ -316,9 +336,9 @@ class Poller:
                 log.debug("imap.state_not_saved mailbox=%s reason=%s", self.name, error)
 
 
-async def probe(mailbox: Mailbox, *, box: SecretBox) -> str:
+async def probe(mailbox: Mailbox, *, box: SecretBox, tokens: Tokens | None = None) -> str:
     """Connect, log in and open the folder once: "ok ..." or the server's error in plain words."""
-    poller = Poller(mailbox, box=box, on_stored=lambda _raw: None, command_timeout=15.0)
+    poller = Poller(mailbox, box=box, tokens=tokens, on_stored=lambda _raw: None, command_timeout=15.0)
     try:
         client = await poller._connect()
     except Exception as error:

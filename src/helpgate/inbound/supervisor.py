@@ -26,6 +26,7 @@ from helpgate.core.crypto import SecretBox
 from helpgate.core.loops import Clock, PollingLoop, SystemClock
 from helpgate.inbound.imap import Poller
 from helpgate.mailboxes import leases, mailboxes
+from helpgate.mailboxes.oauth import Tokens
 from helpgate.models import Mailbox, RawMessage
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,14 @@ class Supervisor:
         box: SecretBox,
         on_stored: Callable[[RawMessage], None],
         instance_id: str,
+        tokens: Tokens | None = None,
         lease_seconds: float = 60.0,
         reconcile_seconds: float = 10.0,
         clock: Clock | None = None,
     ) -> None:
         self._box = box
         self._on_stored = on_stored
+        self._tokens = tokens
         self.instance_id = instance_id
         self._ttl = lease_seconds
         self._retry_seconds = min(1.0, lease_seconds / 10)  # between renewals that failed, until the deadline
@@ -167,6 +170,7 @@ class Supervisor:
         poller = Poller(
             mailbox,
             box=self._box,
+            tokens=self._tokens,
             on_stored=self._on_stored,
             on_duty=lambda: not tenure.expired(self._clock.monotonic()),
             clock=self._clock,

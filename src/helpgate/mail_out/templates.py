@@ -42,6 +42,7 @@ class TemplateKind(StrEnum):
     TICKET_SOLVED = "ticket_solved"
     SLA_ESCALATION = "sla_escalation"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a template name
+    MAILBOX_NEEDS_CONSENT = "mailbox_needs_consent"
 
 
 @dataclass(frozen=True)

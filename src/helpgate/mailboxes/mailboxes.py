@@ -1,5 +1,5 @@
-"""IMAP mailboxes: configuration (each change audited, the password only as changed), and the cursor and status
-their pollers keep."""
+"""IMAP mailboxes: configuration (each change audited, the password and client secret only as changed), and the
+cursor and status their pollers keep. OAuth2 tokens are kept by mailboxes/oauth.py."""
 
 from __future__ import annotations
 
@@ -16,9 +16,56 @@ from helpgate.core import paging
 from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
-from helpgate.models import AuditAction, ImapSecurity, Mailbox, User
+from helpgate.mailboxes import oauth_providers
+from helpgate.mailboxes.models.mailbox import GrantState, OAuthGrant
+from helpgate.models import AuditAction, ImapSecurity, Mailbox, MailboxAuth, OAuthClient, OAuthFlow, OAuthProvider, User
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class OAuthSettings:
+    """The app an OAuth2 mailbox logs in through, as an admin gives it (the secret in clear, encrypted here)."""
+
+    provider: OAuthProvider
+    client_id: str
+    flow: OAuthFlow = OAuthFlow.AUTHORIZATION_CODE
+    client_secret: str | None = None  # None on a change: keep the stored one
+    tenant_id: str = ""
+    authorization_url: str = ""
+    token_url: str = ""
+    device_authorization_url: str = ""
+    scopes: tuple[str, ...] = ()
+
+    def client(self, box: SecretBox, *, kept_secret: str = "") -> OAuthClient:
+        secret = box.encrypt(self.client_secret) if self.client_secret else kept_secret
+        client = OAuthClient(
+            provider=self.provider,
+            flow=self.flow,
+            client_id=self.client_id,
+            client_secret_encrypted=secret,
+            tenant_id=self.tenant_id.strip(),
+            authorization_url=self.authorization_url,
+            token_url=self.token_url,
+            device_authorization_url=self.device_authorization_url,
+            scopes=list(self.scopes),
+        )
+        oauth_providers.check(client, has_secret=bool(secret))
+        return client
+
+    def audited(self) -> dict[str, Any]:
+        """As the audit log keeps it: the secret only as "(changed)"."""
+        shown = {name: value for name, value in asdict(self).items() if value not in (None, "", ())}
+        if self.client_secret:
+            shown["client_secret"] = audit.CHANGED
+        return shown
+
+
+def _login(auth: MailboxAuth, *, password: str | None, oauth: OAuthSettings | None) -> None:
+    if auth is MailboxAuth.PASSWORD and not password:
+        raise InvalidInput("a mailbox with auth password needs its password")
+    if auth is MailboxAuth.OAUTH2 and oauth is None:
+        raise InvalidInput("a mailbox with auth oauth2 needs its oauth settings (provider, client_id...)")
 
 
 def check_after_import(action: str) -> str:
@@ -34,7 +81,9 @@ async def create(
     address: str,
     imap_host: str,
     username: str,
-    password: str,
+    password: str | None = None,
+    auth: MailboxAuth = MailboxAuth.PASSWORD,
+    oauth: OAuthSettings | None = None,
     imap_port: int | None = None,
     imap_security: ImapSecurity = ImapSecurity.TLS,
     imap_verify_tls: bool = True,
@@ -49,6 +98,7 @@ async def create(
 ) -> Mailbox:
     """A new mailbox, audited as made by `actor` with the settings asked for (None audits nothing: a store seeded
     for tests or benchmarks)."""
+    _login(auth, password=password, oauth=oauth)
     mailbox = Mailbox(
         address=normalise_email(address),
         display_name=display_name,
@@ -57,7 +107,9 @@ async def create(
         imap_security=imap_security,
         imap_verify_tls=imap_verify_tls,
         username=username,
-        password_encrypted=box.encrypt(password),
+        auth=auth,
+        password_encrypted=box.encrypt(password) if password and auth is MailboxAuth.PASSWORD else "",
+        oauth=oauth.client(box) if oauth is not None and auth is MailboxAuth.OAUTH2 else None,
         folder=folder,
         after_import=check_after_import(after_import),
         import_history=import_history,
@@ -72,7 +124,7 @@ async def create(
         raise Conflict(f"a mailbox for {mailbox.address} exists") from None
     log.info("mailbox.created address=%s host=%s:%d", mailbox.address, imap_host, mailbox.imap_port)
     if actor is not None:
-        asked = {
+        asked: dict[str, Any] = {
             "address": address,
             "display_name": display_name,
             "imap_host": imap_host,
@@ -80,7 +132,7 @@ async def create(
             "imap_security": imap_security,
             "imap_verify_tls": imap_verify_tls,
             "username": username,
-            "password": password,
+            "auth": auth,
             "folder": folder,
             "after_import": after_import,
             "import_history": import_history,
@@ -89,6 +141,10 @@ async def create(
             "authserv_ids": authserv_ids or [],
             "trust_first_authentication_results": trust_first_authentication_results,
         }
+        if mailbox.password_encrypted:
+            asked["password"] = password
+        if mailbox.oauth is not None and oauth is not None:
+            asked["oauth"] = oauth.audited()
         await _audit(actor, AuditAction.MAILBOX_CREATED, mailbox, asked)
     return mailbox
 
@@ -188,7 +244,9 @@ class MailboxChanges:
     imap_security: ImapSecurity | None = None
     imap_verify_tls: bool | None = None
     username: str | None = None
+    auth: MailboxAuth | None = None
     password: str | None = None
+    oauth: OAuthSettings | None = None
     folder: str | None = None
     after_import: str | None = None
     import_history: bool | None = None
@@ -210,16 +268,17 @@ async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes:
     `import_history`). A new security without a port moves a default port along (993 <-> 143).
     """
     mailbox = await require(mailbox_id)
-    given = {name: value for name, value in asdict(changes).items() if value is not None}
-    values = {name: value for name, value in given.items() if name != "password"}
+    given: dict[str, Any] = {name: value for name, value in asdict(changes).items() if value is not None}
+    values = {name: value for name, value in given.items() if name not in ("password", "oauth", "auth")}
+    if changes.oauth is not None:
+        given["oauth"] = changes.oauth.audited()
+    values.update(_login_changes(mailbox, changes, box))
     if changes.address is not None:
         values["address"] = normalise_email(changes.address)
     if changes.authserv_ids is not None:
         values["authserv_ids"] = [item.strip().lower() for item in changes.authserv_ids if item.strip()]
     if changes.after_import is not None:
         check_after_import(changes.after_import)
-    if changes.password is not None:
-        values["password_encrypted"] = box.encrypt(changes.password)
     security = changes.imap_security
     if security is not None and changes.imap_port is None and mailbox.imap_port == default_port(mailbox.imap_security):
         values["imap_port"] = default_port(security)
@@ -240,6 +299,52 @@ async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes:
     changed = await require(mailbox_id)
     await _audit(actor, AuditAction.MAILBOX_UPDATED, changed, given)
     return changed
+
+
+def _login_changes(mailbox: Mailbox, changes: MailboxChanges, box: SecretBox) -> dict[str, Any]:
+    """The stored fields a change of password, auth or OAuth2 client means.
+
+    Another app (provider, client id, tenant) or auth needs a new grant: the tokens go. A new secret alone keeps the
+    grant, but lifts `needs_consent` (an expired secret was the refusal) so the poller tries again.
+    """
+    auth = changes.auth or mailbox.auth
+    password = changes.password if changes.password is not None else None
+    oauth = changes.oauth
+    if changes.auth is not None:
+        _login(auth, password=password or mailbox.password_encrypted, oauth=oauth or _kept(mailbox))
+    if oauth is not None and auth is not MailboxAuth.OAUTH2:
+        raise InvalidInput("oauth settings need auth oauth2")
+    values: dict[str, Any] = {}
+    if changes.auth is not None:
+        values["auth"] = str(auth)
+    if password is not None:
+        values["password_encrypted"] = box.encrypt(password)
+    if auth is MailboxAuth.OAUTH2 and oauth is not None:
+        kept = mailbox.oauth.client_secret_encrypted if mailbox.oauth is not None else ""
+        client = oauth.client(box, kept_secret=kept)
+        values["oauth"] = client.model_dump(mode="json")
+        before = mailbox.oauth
+        same_app = before is not None and (before.provider, before.client_id, before.tenant_id, before.flow) == (
+            client.provider,
+            client.client_id,
+            client.tenant_id,
+            client.flow,
+        )
+        if not same_app or mailbox.auth is not MailboxAuth.OAUTH2:
+            values["grant"] = OAuthGrant(version=mailbox.grant.version + 1).model_dump(mode="json")
+        elif mailbox.grant.state is GrantState.NEEDS_CONSENT:
+            has_tokens = bool(mailbox.grant.refresh_token_encrypted) or client.flow is OAuthFlow.CLIENT_CREDENTIALS
+            values["grant.state"] = str(GrantState.OK if has_tokens else GrantState.NOT_CONNECTED)
+            values["grant.error"] = None
+    elif changes.auth is MailboxAuth.PASSWORD and mailbox.auth is MailboxAuth.OAUTH2:
+        values["grant"] = OAuthGrant(version=mailbox.grant.version + 1).model_dump(mode="json")
+    return values
+
+
+def _kept(mailbox: Mailbox) -> OAuthSettings | None:
+    if mailbox.oauth is None:
+        return None
+    return OAuthSettings(provider=mailbox.oauth.provider, client_id=mailbox.oauth.client_id)
 
 
 async def delete_by_id(mailbox_id: str, *, actor: User | str) -> Mailbox:

@@ -61,6 +61,7 @@ LEFT_OUT = {
     "password_reset_tokens": "pending password resets: ask for a new one",
     "rate_windows": "rate-limit windows: they start afresh",
     "leases": "which instance polls which mailbox: taken again at start",
+    "oauth_consents": "mailbox consents under way: start the consent again",
 }
 PROGRESS_EVERY = 1000
 INSERT_BATCH_DOCUMENTS = 500

@@ -1,7 +1,8 @@
-"""IMAP mailboxes, for admins: add, list, show with status, change, remove, and test the connection.
+"""IMAP mailboxes, for admins: add, list, show with status, change, remove, test the connection, and connect an
+OAuth2 mailbox (the provider's consent, then its redirect back to the callback).
 
-A running gateway picks changes up at its next reconciliation (within 10 seconds). Passwords are
-encrypted at rest and never returned.
+A running gateway picks changes up at its next reconciliation (within 10 seconds). Passwords, client secrets and
+tokens are encrypted at rest and never returned.
 """
 
 from __future__ import annotations
@@ -9,15 +10,24 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
+from fastapi.responses import RedirectResponse
 
-from helpgate.api.deps import AdminUser, Box, MailboxesChanged
+from helpgate.api.deps import AdminUser, Box, MailboxesChanged, OAuthTokens, OutgoingMail
 from helpgate.api.openapi import error, errors
-from helpgate.api.schemas.mailboxes import MailboxCreate, MailboxOut, MailboxPatch, MailboxTestOut
+from helpgate.api.schemas.mailboxes import (
+    MailboxCreate,
+    MailboxOut,
+    MailboxPatch,
+    MailboxTestOut,
+    OAuthConnectedOut,
+    OAuthStartOut,
+)
 from helpgate.core.crypto import SecretBox
 from helpgate.inbound import imap
-from helpgate.mailboxes import leases, mailboxes
+from helpgate.mailboxes import leases, mailboxes, oauth_consent
 from helpgate.mailboxes.mailboxes import MailboxChanges
+from helpgate.mailboxes.oauth import Tokens
 from helpgate.models import Mailbox
 
 router = APIRouter(prefix="/api/mailboxes", tags=["mailboxes"], responses=errors(401, 403))
@@ -39,7 +49,9 @@ async def list_mailboxes(admin: AdminUser) -> list[MailboxOut]:
 @router.post("", status_code=201, responses=TAKEN | errors(400, 422))
 async def create_mailbox(admin: AdminUser, body: MailboxCreate, box: Box, changed: MailboxesChanged) -> MailboxOut:
     """Add a mailbox to import from (audited, the password never): polling starts within 10 seconds when enabled."""
-    mailbox = await mailboxes.create(actor=admin, box=box, **body.model_dump())
+    fields = body.model_dump(exclude={"oauth"})
+    oauth = body.oauth.settings() if body.oauth is not None else None
+    mailbox = await mailboxes.create(actor=admin, box=box, oauth=oauth, **fields)
     changed()
     return MailboxOut.of(mailbox)
 
@@ -56,7 +68,8 @@ async def update_mailbox(
     admin: AdminUser, mailbox_id: MailboxId, body: MailboxPatch, box: Box, changed: MailboxesChanged
 ) -> MailboxOut:
     """Change a mailbox (audited, a new password only as "(changed)"); the poller reconnects with the new settings."""
-    changes = MailboxChanges(**body.model_dump(exclude_unset=True))
+    oauth = body.oauth.settings() if body.oauth is not None else None
+    changes = MailboxChanges(**body.model_dump(exclude_unset=True, exclude={"oauth"}), oauth=oauth)
     mailbox = await mailboxes.update(actor=admin, box=box, mailbox_id=mailbox_id, changes=changes)
     changed()
     return MailboxOut.of(mailbox)
@@ -71,15 +84,55 @@ async def delete_mailbox(admin: AdminUser, mailbox_id: MailboxId, changed: Mailb
 
 
 @router.post("/{mailbox_id}/test", responses=NO_MAILBOX | errors(422))
-async def test_mailbox(admin: AdminUser, mailbox_id: MailboxId, box: Box) -> MailboxTestOut:
+async def test_mailbox(admin: AdminUser, mailbox_id: MailboxId, box: Box, tokens: OAuthTokens) -> MailboxTestOut:
     """Connect, log in and open the folder once, as the poller would; `ok` false with the server's error."""
-    return await probe(await mailboxes.require(mailbox_id), box=box, timeout=PROBE_TIMEOUT)
+    return await probe(await mailboxes.require(mailbox_id), box=box, tokens=tokens, timeout=PROBE_TIMEOUT)
 
 
-async def probe(mailbox: Mailbox, *, box: SecretBox, timeout: float) -> MailboxTestOut:
+@router.post("/{mailbox_id}/oauth/start", responses=NO_MAILBOX | errors(422))
+async def start_oauth(admin: AdminUser, mailbox_id: MailboxId, box: Box, outgoing: OutgoingMail) -> OAuthStartOut:
+    """The provider's consent URL for an OAuth2 mailbox (authorization code with PKCE). The admin opens it; the
+    provider sends the browser back to `/api/mailboxes/oauth/callback` (under HELPGATE_PUBLIC_URL, which must be
+    registered with the provider as a redirect URI), which stores the grant. The link works once, for 15 minutes,
+    and only for the admin who asked for it."""
+    mailbox = await mailboxes.require(mailbox_id)
+    url = await oauth_consent.start(mailbox, admin=admin, box=box, public_url=outgoing.public_url)
+    back = oauth_consent.redirect_uri(outgoing.public_url)
+    return OAuthStartOut(authorization_url=url, redirect_uri=back, expires_in=oauth_consent.CONSENT_MINUTES * 60)
+
+
+@router.get(
+    "/oauth/callback",
+    response_model=OAuthConnectedOut,
+    responses=errors(400, 422) | {303: {"description": "to the console's mailbox page, when the console started it"}},
+    openapi_extra={"security": []},
+)
+async def oauth_callback(
+    box: Box,
+    tokens: OAuthTokens,
+    changed: MailboxesChanged,
+    state: Annotated[str, Query(min_length=1, max_length=200)],
+    code: Annotated[str | None, Query(max_length=4000)] = None,
+    error: Annotated[str | None, Query(max_length=200)] = None,
+    error_description: Annotated[str | None, Query(max_length=2000)] = None,
+) -> OAuthConnectedOut | Response:
+    """Where the provider sends the admin's browser after consent. No Bearer token: the single-use `state` names
+    the admin and mailbox that started the consent. 400 with the reason when the state is unknown, used or
+    expired, or the provider refused."""
+    connected = await oauth_consent.finish(
+        state=state, code=code, error=error, error_description=error_description, tokens=tokens, box=box
+    )
+    changed()
+    if connected.return_to is not None:
+        return RedirectResponse(connected.return_to, status_code=303)
+    mailbox = connected.mailbox
+    return OAuthConnectedOut(address=mailbox.address, auth_state=str(mailbox.grant.state))
+
+
+async def probe(mailbox: Mailbox, *, box: SecretBox, tokens: Tokens | None, timeout: float) -> MailboxTestOut:
     """`imap.probe` within `timeout` seconds, whatever the server does."""
     try:
-        result = await asyncio.wait_for(imap.probe(mailbox, box=box), timeout)
+        result = await asyncio.wait_for(imap.probe(mailbox, box=box, tokens=tokens), timeout)
     except TimeoutError:
         where = f"{mailbox.imap_host}:{mailbox.imap_port}"
         return MailboxTestOut(ok=False, detail=f"no complete answer from {where} within {timeout:g} s")

@@ -6,11 +6,12 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from helpgate.api import examples
 from helpgate.api.schemas.fields import Email, no_line_breaks
-from helpgate.models import ImapSecurity, Lease, Mailbox
+from helpgate.mailboxes.mailboxes import OAuthSettings
+from helpgate.models import ImapSecurity, Lease, Mailbox, MailboxAuth, OAuthFlow, OAuthProvider
 
 # aioimaplib sends the LOGIN username as an IMAP atom, unquoted (RFC 3501 section 9): printable ASCII without
 # spaces and without the characters that would start another token. Folder names may be anything but control
@@ -62,6 +63,58 @@ TrustFirst = Annotated[
 ]
 
 
+OAuthUrl = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s]+$")]
+OAuthText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=255, pattern=r"^[!-~]*$")]
+Scope = Annotated[str, StringConstraints(min_length=1, max_length=500, pattern=r"^[!-~]+$")]
+
+
+class OAuthIn(BaseModel):
+    """The app registered with the provider. `microsoft`: `tenant_id` and `client_id`, and `client_secret` for
+    `client_credentials` (app-only, a shared mailbox) or a confidential app; `google`: `client_id` and
+    `client_secret`; `generic`: also its endpoints and scopes. Endpoints set here win over the provider's (a
+    national cloud). The secret is stored encrypted and never returned; left out on a change, it is kept."""
+
+    model_config = ConfigDict(extra="forbid")
+    provider: OAuthProvider
+    flow: OAuthFlow = OAuthFlow.AUTHORIZATION_CODE
+    client_id: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[!-~]+$")
+    ]
+    client_secret: ImapPassword | None = None
+    tenant_id: OAuthText = ""
+    authorization_url: OAuthUrl | None = None
+    token_url: OAuthUrl | None = None
+    device_authorization_url: OAuthUrl | None = None
+    scopes: Annotated[list[Scope], Field(max_length=20)] = []
+
+    def settings(self) -> OAuthSettings:
+        return OAuthSettings(
+            provider=self.provider,
+            flow=self.flow,
+            client_id=self.client_id,
+            client_secret=self.client_secret,
+            tenant_id=self.tenant_id,
+            authorization_url=self.authorization_url or "",
+            token_url=self.token_url or "",
+            device_authorization_url=self.device_authorization_url or "",
+            scopes=tuple(self.scopes),
+        )
+
+
+class OAuthOut(BaseModel):
+    """The app, never its secret: only `has_client_secret`."""
+
+    provider: OAuthProvider
+    flow: OAuthFlow
+    client_id: str
+    tenant_id: str
+    authorization_url: str
+    token_url: str
+    device_authorization_url: str
+    scopes: list[str]
+    has_client_secret: bool
+
+
 class MailboxCreate(BaseModel):
     """An IMAP mailbox to import support mail from. The password is stored encrypted and never returned."""
 
@@ -88,7 +141,11 @@ class MailboxCreate(BaseModel):
     )
     imap_verify_tls: bool = True
     username: ImapName
-    password: ImapPassword
+    auth: MailboxAuth = Field(
+        default=MailboxAuth.PASSWORD, description="`password`, or `oauth2` (XOAUTH2) with `oauth`"
+    )
+    password: ImapPassword | None = Field(default=None, description="with auth password")
+    oauth: OAuthIn | None = Field(default=None, description="with auth oauth2")
     folder: FolderName = "INBOX"
     after_import: AfterImport = Field(default="seen", description="`seen` or `move:<folder>`")
     import_history: bool = Field(default=False, description="first connection: also import mail already read")
@@ -96,6 +153,14 @@ class MailboxCreate(BaseModel):
     enabled: bool = True
     authserv_ids: AuthservIds = []
     trust_first_authentication_results: TrustFirst = False
+
+    @model_validator(mode="after")
+    def _login(self) -> MailboxCreate:
+        if self.auth is MailboxAuth.PASSWORD and self.password is None:
+            raise ValueError("auth password needs the password")
+        if self.auth is MailboxAuth.OAUTH2 and self.oauth is None:
+            raise ValueError("auth oauth2 needs oauth (provider, client_id...)")
+        return self
 
 
 class MailboxPatch(BaseModel):
@@ -109,7 +174,9 @@ class MailboxPatch(BaseModel):
     imap_security: ImapSecurity | None = None
     imap_verify_tls: bool | None = None
     username: ImapName | None = None
+    auth: MailboxAuth | None = None
     password: ImapPassword | None = None
+    oauth: OAuthIn | None = Field(default=None, description="replaces the app; a left-out client_secret is kept")
     folder: FolderName | None = None
     after_import: AfterImport | None = None
     import_history: bool | None = None
@@ -139,6 +206,13 @@ class MailboxStatusOut(BaseModel):
     last_uid: int
     owner: str | None
     lease_expires_at: datetime | None
+    auth_state: str | None = Field(
+        description="OAuth2 mailboxes: `ok`, `not_connected` (an admin connects it) or `needs_consent` (the provider "
+        "refused: `auth_error` says why); null with a password"
+    )
+    auth_error: str | None
+    token_expires_at: datetime | None
+    token_refreshed_at: datetime | None
 
 
 class MailboxOut(BaseModel):
@@ -154,6 +228,8 @@ class MailboxOut(BaseModel):
     imap_security: ImapSecurity
     imap_verify_tls: bool
     username: str
+    auth: MailboxAuth
+    oauth: OAuthOut | None
     folder: str
     after_import: str
     import_history: bool
@@ -168,14 +244,29 @@ class MailboxOut(BaseModel):
 
     @classmethod
     def of(cls, mailbox: Mailbox, lease: Lease | None = None) -> MailboxOut:
-        fields = mailbox.model_dump(exclude={"id", "password_encrypted", "state"})
+        fields = mailbox.model_dump(exclude={"id", "password_encrypted", "state", "oauth", "grant"})
         held = {"owner": lease.owner if lease else None, "lease_expires_at": lease.expires_at if lease else None}
+        oauth = mailbox.auth is MailboxAuth.OAUTH2 and mailbox.oauth is not None
+        grant = mailbox.grant
+        auth = {
+            "auth_state": str(grant.state) if oauth else None,
+            "auth_error": grant.error if oauth else None,
+            "token_expires_at": grant.expires_at if oauth else None,
+            "token_refreshed_at": grant.refreshed_at if oauth else None,
+        }
+        client = None
+        if oauth and mailbox.oauth is not None:
+            client = {
+                **mailbox.oauth.model_dump(exclude={"client_secret_encrypted"}),
+                "has_client_secret": bool(mailbox.oauth.client_secret_encrypted),
+            }
         return cls.model_validate(
             {
                 **fields,
                 "id": str(mailbox.id),
+                "oauth": client,
                 "has_password": bool(mailbox.password_encrypted),
-                "status": {**mailbox.state.model_dump(), **held},
+                "status": {**mailbox.state.model_dump(), **held, **auth},
             }
         )
 
@@ -187,3 +278,20 @@ class MailboxTestOut(BaseModel):
 
     ok: bool
     detail: str
+
+
+class OAuthStartOut(BaseModel):
+    """Open `authorization_url` in a browser within `expires_in` seconds; the provider sends you back to helpgate."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.OAUTH_START]})
+
+    authorization_url: str
+    redirect_uri: str
+    expires_in: int
+
+
+class OAuthConnectedOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.OAUTH_CONNECTED]})
+
+    address: str
+    auth_state: str

@@ -1,6 +1,6 @@
 """The admins' mailboxes page: the IMAP mailboxes with their status, adding one, testing its connection,
-turning it off and on, and removing it. The services, schemas and connection test of /api/mailboxes; the
-password is stored encrypted and never shown."""
+connecting an OAuth2 one (the provider's consent), turning it off and on, and removing it. The services, schemas
+and connection test of /api/mailboxes; the password is stored encrypted and never shown."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import Path, Request
 from starlette.responses import Response
 
-from helpgate.api.deps import get_mailboxes_changed, get_secret_box
+from helpgate.api.deps import get_mailboxes_changed, get_oauth_tokens, get_outgoing, get_secret_box
 from helpgate.api.routes.mailboxes import PROBE_TIMEOUT, probe
 from helpgate.api.schemas.mailboxes import MailboxCreate, MailboxOut, MailboxPatch
 from helpgate.console import pages
@@ -17,7 +17,7 @@ from helpgate.console.forms import first, posted, valid
 from helpgate.console.routes.admin import admin_only
 from helpgate.console.routing import router
 from helpgate.console.session import CurrentViewer
-from helpgate.mailboxes import leases, mailboxes
+from helpgate.mailboxes import leases, mailboxes, oauth_consent
 from helpgate.mailboxes.mailboxes import MailboxChanges
 from helpgate.models import ImapSecurity
 
@@ -66,9 +66,28 @@ async def test_connection(request: Request, viewer: CurrentViewer, mailbox_id: M
     await posted(request, viewer)
     admin_only(viewer)
     mailbox = await mailboxes.require(mailbox_id)
-    tested = await probe(mailbox, box=get_secret_box(request), timeout=PROBE_TIMEOUT)
+    tested = await probe(mailbox, box=get_secret_box(request), tokens=get_oauth_tokens(request), timeout=PROBE_TIMEOUT)
     shown = MailboxOut.of(mailbox, (await leases.of_mailboxes([mailbox])).get(mailbox.id))
     return pages.page(request, viewer, "admin_mailbox.html.j2", mailbox=shown, tested=tested)
+
+
+@routes.post("/admin/mailboxes/{mailbox_id}/connect")
+async def connect(request: Request, viewer: CurrentViewer, mailbox_id: MailboxId) -> Response:
+    """An OAuth2 mailbox: a link to the provider's consent, which sends the browser back to this mailbox's page.
+    A link, not a redirect: the console's CSP (`form-action 'self'`) stops a form post that redirects elsewhere."""
+    await posted(request, viewer)
+    admin_only(viewer)
+    assert viewer.user is not None
+    mailbox = await mailboxes.require(mailbox_id)
+    url = await oauth_consent.start(
+        mailbox,
+        admin=viewer.user,
+        box=get_secret_box(request),
+        public_url=get_outgoing(request).public_url,
+        return_to=f"/admin/mailboxes/{mailbox.id}",
+    )
+    shown = MailboxOut.of(mailbox, (await leases.of_mailboxes([mailbox])).get(mailbox.id))
+    return pages.page(request, viewer, "admin_mailbox.html.j2", mailbox=shown, tested=None, consent_url=url)
 
 
 @routes.post("/admin/mailboxes/{mailbox_id}")

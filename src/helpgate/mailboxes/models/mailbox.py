@@ -1,4 +1,5 @@
-"""An IMAP mailbox helpgate imports support mail from, with its cursor and status."""
+"""An IMAP mailbox helpgate imports support mail from, with its cursor and status, and how it logs in: a password, or
+OAuth2 (XOAUTH2) with the provider's client and the grant it gave (mailboxes/oauth.py)."""
 
 from datetime import datetime
 from enum import StrEnum
@@ -13,6 +14,61 @@ from helpgate.core.clock import utcnow
 class ImapSecurity(StrEnum):
     TLS = "tls"  # IMAPS, implicit TLS (port 993)
     NONE = "none"  # plain text: only for a server on the same host
+
+
+class MailboxAuth(StrEnum):
+    PASSWORD = "password"  # noqa: S105 - a kind of login, not a password
+    OAUTH2 = "oauth2"
+
+
+class OAuthProvider(StrEnum):
+    MICROSOFT = "microsoft"  # Entra ID: tenant-specific endpoints
+    GOOGLE = "google"
+    GENERIC = "generic"  # any OAuth2 server: its endpoints and scopes given
+
+
+class OAuthFlow(StrEnum):
+    """How the grant is obtained: an admin's consent in the browser (with PKCE), a code typed on another device,
+    or no user at all (Microsoft app-only access to a shared mailbox)."""
+
+    AUTHORIZATION_CODE = "authorization_code"
+    DEVICE_CODE = "device_code"
+    CLIENT_CREDENTIALS = "client_credentials"
+
+
+class OAuthClient(BaseModel):
+    """The app registered with the provider. The secret is encrypted (Fernet) and never returned."""
+
+    provider: OAuthProvider
+    flow: OAuthFlow = OAuthFlow.AUTHORIZATION_CODE
+    client_id: str
+    client_secret_encrypted: str = ""
+    tenant_id: str = ""  # Microsoft: the directory (tenant) id or domain; never "common" for app-only
+    authorization_url: str = ""  # generic providers
+    token_url: str = ""
+    device_authorization_url: str = ""
+    scopes: list[str] = Field(default_factory=list)  # empty: the provider's (oauth_providers.py)
+
+
+class GrantState(StrEnum):
+    NOT_CONNECTED = "not_connected"  # no token yet: an admin connects the mailbox
+    OK = "ok"
+    NEEDS_CONSENT = "needs_consent"  # the provider refused the grant or the client: an admin must act
+
+
+class OAuthGrant(BaseModel):
+    """What the provider granted, tokens encrypted; `version` moves with each write, so a refresh never overwrites
+    a newer one."""
+
+    state: GrantState = GrantState.NOT_CONNECTED
+    access_token_encrypted: str = ""
+    refresh_token_encrypted: str = ""
+    expires_at: datetime | None = None
+    refreshed_at: datetime | None = None
+    error: str | None = None  # the provider's words when it refused
+    error_at: datetime | None = None
+    connected_by: str | None = None  # who gave consent (an admin's id, or cli:<user>)
+    version: int = 0
 
 
 class MailboxState(BaseModel):
@@ -35,7 +91,10 @@ class Mailbox(Document):
     imap_security: ImapSecurity = ImapSecurity.TLS
     imap_verify_tls: bool = True
     username: str
-    password_encrypted: str  # Fernet token; the clear password is never stored or returned
+    auth: MailboxAuth = MailboxAuth.PASSWORD
+    password_encrypted: str = ""  # Fernet token; the clear password is never stored or returned
+    oauth: OAuthClient | None = None  # with auth oauth2
+    grant: OAuthGrant = Field(default_factory=OAuthGrant)
     folder: str = "INBOX"
     after_import: str = "seen"  # "seen" or "move:<folder>"
     import_history: bool = False  # first connection: also import mail already marked \Seen

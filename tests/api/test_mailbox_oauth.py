@@ -1,0 +1,366 @@
+"""OAuth2 mailboxes end to end: Dovecot with an oauth2 passdb asks a fake identity provider about every token, the
+admin connects the mailbox over the API as a browser would, mail is imported over XOAUTH2; tokens expire, rotate
+and are revoked; the CLI connects one by device code."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+from beanie import PydanticObjectId
+
+from helpgate.core.settings import Settings
+from helpgate.gateway import Gateway
+from helpgate.mailboxes import mailboxes
+from helpgate.mailboxes.models.mailbox import OAuthClient
+from helpgate.mailboxes.oauth_providers import MICROSOFT_APP_ONLY, endpoints
+from helpgate.models import Mailbox, OAuthFlow, OAuthProvider, OutboundMail, Role, Ticket
+from tests.api.conftest import forbid_in_responses
+from tests.cli import run_cli
+from tests.conftest import login, make_user
+from tests.console.pages import browser_client, log_in, post_form
+from tests.dovecot import PASSWORD as DOVECOT_PASSWORD
+from tests.dovecot import Dovecot
+from tests.fake_idp import CLIENT_SECRET, FakeIdP
+from tests.inbound.test_imap import eventually
+from tests.mail import make_mail
+
+Api = httpx.AsyncClient
+
+
+@pytest.fixture
+async def idp() -> AsyncIterator[FakeIdP]:
+    fake = await FakeIdP().start()
+    yield fake
+    await fake.stop()
+
+
+@pytest.fixture
+def oauth_dovecot(idp: FakeIdP) -> Iterator[Dovecot]:
+    server = Dovecot(introspection_url=idp.introspection_url)
+    server.start()
+    yield server
+    server.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_client_secret_in_any_response(api: Api) -> Iterator[None]:
+    with forbid_in_responses(api, CLIENT_SECRET, "client_secret_encrypted", "access_token_encrypted", "gAAAAA"):
+        yield
+
+
+def oauth_mailbox(idp: FakeIdP, dovecot: Dovecot, **overrides: Any) -> dict[str, Any]:
+    return {
+        "address": "support@localhost",
+        "imap_host": "127.0.0.1",
+        "imap_port": dovecot.imap_port,
+        "imap_security": "none",
+        "username": "test",
+        "auth": "oauth2",
+        "oauth": idp.endpoints(),
+        **overrides,
+    }
+
+
+async def add(api: Api, admin: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    response = await api.post("/api/mailboxes", json=body, headers=admin)
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+async def consent(api: Api, admin: dict[str, str], mailbox_id: str) -> httpx.Response:
+    """Start the consent, let the fake provider consent, and follow its redirect to helpgate's callback."""
+    started = await api.post(f"/api/mailboxes/{mailbox_id}/oauth/start", headers=admin)
+    assert started.status_code == 200, started.text
+    url = started.json()["authorization_url"]
+    query = parse_qs(urlsplit(url).query)
+    assert query["code_challenge_method"] == ["S256"] and len(query["code_challenge"][0]) == 43
+    assert query["redirect_uri"] == [started.json()["redirect_uri"]]
+    async with httpx.AsyncClient() as browser:
+        at_provider = await browser.get(url)
+    assert at_provider.status_code == 302
+    back = urlsplit(at_provider.headers["location"])
+    assert back.path == "/api/mailboxes/oauth/callback"
+    return await api.get(f"{back.path}?{back.query}")  # the browser lands on helpgate: no Bearer token
+
+
+async def status(api: Api, admin: dict[str, str], mailbox_id: str) -> dict[str, Any]:
+    response = await api.get(f"/api/mailboxes/{mailbox_id}", headers=admin)
+    assert response.status_code == 200, response.text
+    found: dict[str, Any] = response.json()["status"]
+    return found
+
+
+async def stored(mailbox_id: str) -> Mailbox:
+    mailbox = await Mailbox.get(PydanticObjectId(mailbox_id))
+    assert mailbox is not None
+    return mailbox
+
+
+async def tickets(count: int) -> bool:
+    return await Ticket.find_all().count() == count
+
+
+async def test_an_admin_connects_a_mailbox_by_consent_and_it_keeps_importing_as_tokens_expire_and_rotate(
+    gateway: Gateway,
+    api: Api,
+    admin: dict[str, str],
+    idp: FakeIdP,
+    oauth_dovecot: Dovecot,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot))
+    assert created["auth"] == "oauth2" and created["has_password"] is False
+    assert created["oauth"]["has_client_secret"] is True and "client_secret" not in created["oauth"]
+    assert created["status"]["auth_state"] == "not_connected"
+
+    connected = await consent(api, admin, created["id"])
+    assert connected.status_code == 200, connected.text
+    assert connected.json() == {"address": "support@localhost", "auth_state": "ok"}
+    code_grant = idp.grants("authorization_code")[0]
+    assert code_grant["client_secret"] == CLIENT_SECRET and len(code_grant["code_verifier"]) >= 43
+
+    oauth_dovecot.append([bytes(make_mail(subject="First over XOAUTH2", message_id="<x1@example.org>"))])
+    await eventually(lambda: tickets(1), timeout=30, what="the first mail imported")
+    shown = await status(api, admin, created["id"])
+    assert shown["auth_state"] == "ok" and shown["token_expires_at"] and shown["token_refreshed_at"]
+
+    # The provider expires the access token; Dovecot asks again only at the next login, so the session is ended.
+    first_refresh = (await stored(created["id"])).grant.refresh_token_encrypted
+    idp.expire_access_tokens()
+    oauth_dovecot.kick()
+    oauth_dovecot.append([bytes(make_mail(subject="After the token expired", message_id="<x2@example.org>"))])
+    await eventually(lambda: tickets(2), timeout=30, what="the mail after the new login imported")
+    assert len(idp.grants("refresh_token")) == 1
+    after = await stored(created["id"])
+    assert after.grant.refresh_token_encrypted != first_refresh  # the rotated refresh token was stored
+    assert gateway.box.decrypt(after.grant.refresh_token_encrypted) not in (
+        idp.grants("refresh_token")[0]["refresh_token"],
+    )
+    assert after.state.imported == 2
+
+    # The state works once: the same redirect replayed is refused.
+    replay = await api.get(f"/api/mailboxes/oauth/callback?state={'x' * 43}&code=nothing")
+    assert replay.status_code == 400 and "start the consent again" in replay.json()["detail"]
+
+    logged = "\n".join(record.getMessage() for record in caplog.records)
+    for token in idp.issued() | {CLIENT_SECRET, gateway.box.decrypt(after.grant.refresh_token_encrypted)}:
+        assert token not in logged
+
+
+async def test_a_revoked_grant_stops_only_that_mailbox_and_mails_the_admins_once(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot))
+    assert (await consent(api, admin, created["id"])).status_code == 200
+    await add(
+        api,
+        admin,
+        {
+            "address": "billing@localhost",
+            "imap_host": "127.0.0.1",
+            "imap_port": oauth_dovecot.imap_port,
+            "imap_security": "none",
+            "username": "other",
+            "password": DOVECOT_PASSWORD,
+        },
+    )
+    oauth_dovecot.append([bytes(make_mail(subject="Before", message_id="<r1@example.org>"))])
+    await eventually(lambda: tickets(1), timeout=30, what="the first mail imported")
+
+    idp.revoke()
+    oauth_dovecot.kick()
+
+    async def refused() -> bool:
+        return bool((await status(api, admin, created["id"]))["auth_state"] == "needs_consent")
+
+    await eventually(refused, timeout=30, what="needs_consent")
+    shown = await status(api, admin, created["id"])
+    assert "invalid_grant" in shown["auth_error"] and "revoked" in shown["auth_error"]
+    refreshes = len(idp.grants("refresh_token"))
+
+    oauth_dovecot.append([bytes(make_mail(subject="Meanwhile", message_id="<r2@example.org>"))], user="other")
+    await eventually(lambda: tickets(2), timeout=30, what="the other mailbox's mail imported")
+
+    async def poller_retried() -> bool:
+        found = await stored(created["id"])
+        return found.state.last_error is not None and "needs consent" in found.state.last_error
+
+    await eventually(poller_retried, timeout=30, what="the poller's retry")
+    alerts = await OutboundMail.find({"template": "mailbox_needs_consent"}).to_list()
+    assert [mail.recipients for mail in alerts] == [["admin@example.com"]]
+    assert len(idp.grants("refresh_token")) == refreshes  # no more requests with a revoked grant
+
+    # The admin connects it again: the mailbox imports again, with no mail lost or doubled.
+    oauth_dovecot.append([bytes(make_mail(subject="While refused", message_id="<r3@example.org>"))])
+    assert (await consent(api, admin, created["id"])).status_code == 200
+    await eventually(lambda: tickets(3), timeout=30, what="the mail waiting while refused")
+    assert (await status(api, admin, created["id"]))["auth_state"] == "ok"
+
+
+async def test_a_refused_token_is_reported_not_waited_on(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    """Dovecot answers a bad token with a `+ <base64 JSON>` continuation; without an answer to it the login hangs."""
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, username="broken", enabled=False))
+    assert (await consent(api, admin, created["id"])).status_code == 200  # the fake grants USER, not "broken"
+
+    tested = await api.post(f"/api/mailboxes/{created['id']}/test", headers=admin)
+
+    detail = tested.json()["detail"]
+    assert tested.json()["ok"] is False
+    assert "AUTHENTICATE XOAUTH2 refused" in detail and "timed out" not in detail, detail
+    assert len(idp.grants("refresh_token")) == 1  # refused once more with a fresh token, then reported
+
+
+async def test_app_only_access_for_a_shared_microsoft_mailbox(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    app_only = {
+        "provider": "microsoft",
+        "flow": "client_credentials",
+        "tenant_id": "contoso.example",
+        "client_id": idp.endpoints()["client_id"],
+        "client_secret": "an-expired-secret",
+        "token_url": idp.endpoints()["token_url"],  # a national cloud's login host would be set so
+    }
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, oauth=app_only, enabled=False))
+
+    tested = await api.post(f"/api/mailboxes/{created['id']}/test", headers=admin)
+    assert tested.json()["ok"] is False and "AADSTS7000222" in tested.json()["detail"]
+    assert (await status(api, admin, created["id"]))["auth_state"] == "needs_consent"
+
+    patched = await api.patch(
+        f"/api/mailboxes/{created['id']}", json={"oauth": {**app_only, "client_secret": CLIENT_SECRET}}, headers=admin
+    )
+    assert patched.status_code == 200 and patched.json()["status"]["auth_state"] == "ok"
+    tested = await api.post(f"/api/mailboxes/{created['id']}/test", headers=admin)
+    assert tested.json()["ok"] is True, tested.json()
+    asked = idp.grants("client_credentials")[-1]
+    assert asked["scope"] == MICROSOFT_APP_ONLY[0] and "refresh_token" not in asked
+
+
+async def test_consent_is_bound_to_the_admin_who_started_it(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, enabled=False))
+    other = await make_user("other-admin@example.com", Role.ADMIN)
+    other_admin = await login(api, "other-admin@example.com")
+    started = await api.post(f"/api/mailboxes/{created['id']}/oauth/start", headers=other_admin)
+    demoted = await api.patch(f"/api/users/{other.id}", json={"role": "agent"}, headers=admin)
+    assert demoted.status_code == 200, demoted.text
+    async with httpx.AsyncClient() as browser:
+        back = urlsplit((await browser.get(started.json()["authorization_url"])).headers["location"])
+
+    refused = await api.get(f"{back.path}?{back.query}")
+
+    assert refused.status_code == 400 and "no longer an admin" in refused.json()["detail"]
+    assert (await stored(created["id"])).grant.refresh_token_encrypted == ""
+
+    idp.deny_next_consent = True
+    declined = await consent(api, admin, created["id"])
+    assert declined.status_code == 400 and "access_denied" in declined.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("oauth", "words"),
+    [
+        ({"provider": "microsoft", "client_id": "app"}, "tenant id"),
+        ({"provider": "microsoft", "client_id": "app", "tenant_id": "common"}, "not 'common'"),
+        ({"provider": "google", "client_id": "app", "flow": "device_code"}, "device flow"),
+        ({"provider": "generic", "client_id": "app"}, "needs"),
+        ({"provider": "microsoft", "client_id": "app", "tenant_id": "t", "flow": "client_credentials"}, "secret"),
+    ],
+)
+async def test_an_oauth_client_that_cannot_work_is_422(
+    gateway: Gateway, api: Api, admin: dict[str, str], oauth: dict[str, Any], words: str
+) -> None:
+    body = {"address": "a@localhost", "imap_host": "imap.example.com", "username": "a", "auth": "oauth2"}
+    response = await api.post("/api/mailboxes", json={**body, "oauth": oauth}, headers=admin)
+    assert response.status_code == 422 and words in response.text, response.text
+    missing = await api.post("/api/mailboxes", json=body, headers=admin)
+    assert missing.status_code == 422 and "needs oauth" in missing.text
+
+
+def test_microsoft_endpoints_are_the_tenants_own() -> None:
+    client = OAuthClient(provider=OAuthProvider.MICROSOFT, client_id="app", tenant_id="contoso.onmicrosoft.com")
+    found = endpoints(client)
+    assert found.token_url == "https://login.microsoftonline.com/contoso.onmicrosoft.com/oauth2/v2.0/token"
+    assert "offline_access" in found.scopes and "https://outlook.office.com/IMAP.AccessAsUser.All" in found.scopes
+    app_only = endpoints(client.model_copy(update={"flow": OAuthFlow.CLIENT_CREDENTIALS}))
+    assert app_only.scopes == MICROSOFT_APP_ONLY
+
+
+async def test_the_cli_connects_a_mailbox_by_device_code(
+    store: object, settings: Settings, idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    added = await asyncio.to_thread(
+        run_cli,
+        "mailbox", "add", "help@localhost", "--host", "127.0.0.1", "--port", str(oauth_dovecot.imap_port),
+        "--security", "none", "--username", "test", "--auth", "oauth2", "--provider", "generic",
+        "--flow", "device_code", "--client-id", idp.endpoints()["client_id"],
+        "--token-url", idp.endpoints()["token_url"], "--device-url", idp.endpoints()["device_authorization_url"],
+        "--scope", "imap",
+        settings=settings,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    connected = await asyncio.to_thread(run_cli, "mailbox", "connect", "help@localhost", settings=settings)
+    assert connected.returncode == 0, connected.stderr
+    assert "FAKE-CODE" in connected.stdout and "connected" in connected.stdout
+    tested = await asyncio.to_thread(run_cli, "mailbox", "test", "help@localhost", settings=settings)
+    assert tested.returncode == 0 and "ok: logged in" in tested.stdout, tested.stdout + tested.stderr
+    mailbox = await mailboxes.get_by_address("help@localhost")
+    assert mailbox.grant.connected_by and mailbox.grant.connected_by.startswith("cli:")
+    assert len(idp.grants("urn:ietf:params:oauth:grant-type:device_code")) == 2  # pending once, then granted
+
+
+async def test_an_admin_connects_a_mailbox_from_the_console(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot))
+    page = f"/admin/mailboxes/{created['id']}"
+    async for browser in browser_client(gateway):
+        await log_in(browser, "admin@example.com")
+        assert 'id="auth-state"' in (shown := (await browser.get(page)).text) and "not connected yet" in shown
+
+        linked = await post_form(browser, f"{page}/connect", page)
+
+        assert linked.status_code == 200, linked.text
+        found = re.search(r'id="consent-link" href="([^"]+)"', linked.text)
+        assert found is not None and found.group(1).startswith(f"{idp.base}/authorize?")
+        async with httpx.AsyncClient() as outside:
+            back = urlsplit((await outside.get(html.unescape(found.group(1)))).headers["location"])
+        returned = await browser.get(f"{back.path}?{back.query}")
+        assert returned.status_code == 303 and returned.headers["location"] == page
+        assert "connected (token until" in (await browser.get(page)).text
+
+
+async def test_a_password_mailbox_moves_to_oauth2_and_back(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP
+) -> None:
+    created = await add(
+        api,
+        admin,
+        {"address": "a@localhost", "imap_host": "imap.example.com", "username": "a", "password": "old-password"},
+    )
+    path = f"/api/mailboxes/{created['id']}"
+    alone = await api.patch(path, json={"oauth": idp.endpoints()}, headers=admin)
+    assert alone.status_code == 422 and "need auth oauth2" in alone.text
+
+    moved = await api.patch(path, json={"auth": "oauth2", "oauth": idp.endpoints()}, headers=admin)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["auth"] == "oauth2" and moved.json()["status"]["auth_state"] == "not_connected"
+
+    back = await api.patch(path, json={"auth": "password"}, headers=admin)
+    assert back.status_code == 200 and back.json()["auth"] == "password" and back.json()["has_password"] is True
+    assert back.json()["status"]["auth_state"] is None and back.json()["oauth"] is None
+    assert (await stored(created["id"])).grant.version >= 1  # the grant was dropped with the move back
