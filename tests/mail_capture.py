@@ -8,14 +8,17 @@ threaded Controller: a sink for tests and benchmarks, never part of helpgate.
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import email
 import ipaddress
+import json
 import socket
 import ssl
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage
@@ -124,6 +127,34 @@ class CaptureHandler:
         return f"250 2.0.0 Ok: queued as {len(self.received)}"
 
 
+@dataclass
+class OAuthCaptureHandler(CaptureHandler):
+    """A sink that takes AUTH XOAUTH2 only (as smtp.office365.com does for OAuth2 apps), asking `valid` whether
+    a token is good for a user. A refused token gets the base64 JSON challenge and, after the client's empty
+    line, 535."""
+
+    valid: Callable[[str, str], bool] = lambda _user, _token: False
+    refused: int = 0
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        try:
+            user, token = _xoauth2(args[1]) if len(args) > 1 else ("", "")
+        except ValueError:
+            return AuthResult(success=False, handled=False)
+        if self.valid(user, token):
+            return AuthResult(success=True, auth_data=LoginPassword(user.encode(), b""))
+        self.refused += 1
+        await server.challenge_auth(json.dumps({"status": "401", "schemes": "bearer"}))
+        return AuthResult(success=False, handled=False)  # not handled: aiosmtpd answers 535
+
+
+def _xoauth2(initial: str) -> tuple[str, str]:
+    fields = dict(
+        part.split("=", 1) for part in base64.b64decode(initial, validate=True).decode().split("\x01") if "=" in part
+    )
+    return fields["user"], fields["auth"].removeprefix("Bearer ")
+
+
 def _authenticate(server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any) -> AuthResult:
     ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USERNAME.encode(), PASSWORD.encode())
     return AuthResult(success=ok, handled=False, auth_data=data)
@@ -138,8 +169,15 @@ def free_port() -> int:
 class CaptureServer:
     """The sink, started on a free port of 127.0.0.1; `stop` closes it."""
 
-    def __init__(self, certificate: Certificate, *, require_tls: bool = True) -> None:
-        self.handler = CaptureHandler()
+    def __init__(
+        self,
+        certificate: Certificate,
+        *,
+        require_tls: bool = True,
+        xoauth2: Callable[[str, str], bool] | None = None,
+    ) -> None:
+        """`xoauth2`: take AUTH XOAUTH2 only, with tokens this says are valid for the user."""
+        self.handler = CaptureHandler() if xoauth2 is None else OAuthCaptureHandler(valid=xoauth2)
         tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         tls.load_cert_chain(certificate.cert, certificate.key)
         self.certificate = certificate
@@ -155,6 +193,7 @@ class CaptureServer:
             auth_require_tls=require_tls,
             authenticator=_authenticate,
             decode_data=False,
+            auth_exclude_mechanism=["PLAIN", "LOGIN"] if xoauth2 is not None else None,
         )
 
     def start(self) -> CaptureServer:

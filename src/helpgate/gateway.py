@@ -38,6 +38,7 @@ from helpgate.mail_out import wiring
 from helpgate.mail_out.worker import OutboundWorker
 from helpgate.mailboxes import alerts
 from helpgate.mailboxes.oauth import Tokens
+from helpgate.mailboxes.senders import Senders
 from helpgate.maintenance import retention
 from helpgate.tickets import categories, tickets
 from helpgate.workflows.ai.provider import Provider
@@ -109,10 +110,18 @@ class Gateway(Installation):
         self._purging: asyncio.Task[None] | None = None
         self.drafter: Provider | None = None
         self.tokens: Tokens | None = None  # OAuth2 mailboxes' access tokens
+        self.senders: Senders | None = None  # mailboxes that send their own mail
 
     @property
     def http_serving(self) -> bool:
         return self._http is not None and self._http.started and not self._http.should_exit
+
+    def _mailboxes_changed(self) -> None:
+        """An admin changed mailboxes through this process: the pollers and the sending routes follow now."""
+        if self.imap is not None:
+            self.imap.wake()
+        if self.senders is not None:
+            self.senders.forget()
 
     def _wake_outbound(self) -> None:
         if self.outbound is not None:
@@ -129,21 +138,29 @@ class Gateway(Installation):
             await tickets.ensure_counters()
             await categories.ensure_defaults()
             await self.worker.start(policy=self.inbound_policy())
-            outgoing = wiring.make_outgoing(
-                settings, secret=self.load_secret_key(), wake=self._wake_outbound, handover=lambda: self.outbound
-            )
-            self.outbound = wiring.make_worker(
-                settings, wiring.make_transport(settings), loop_marker=outgoing.loop_marker
-            )
-            await self.outbound.start()
-            if settings.run_workflows:
-                self.workflows = Workflows(settings, outgoing)
-                await self.workflows.start()
             self.tokens = Tokens(
                 box=self.box,
                 instance_id=settings.instance_id,
                 on_needs_consent=lambda mailbox, reason: alerts.needs_consent(mailbox, reason, outgoing=outgoing),
             )
+            self.senders = Senders(box=self.box, tokens=self.tokens, relay=bool(settings.outbound_smtp_host))
+            outgoing = wiring.make_outgoing(
+                settings,
+                secret=self.load_secret_key(),
+                wake=self._wake_outbound,
+                handover=lambda: self.outbound,
+                route=self.senders.route,
+            )
+            self.outbound = wiring.make_worker(
+                settings,
+                wiring.make_transport(settings),
+                loop_marker=outgoing.loop_marker,
+                routes=self.senders.transport,
+            )
+            await self.outbound.start()
+            if settings.run_workflows:
+                self.workflows = Workflows(settings, outgoing)
+                await self.workflows.start()
             self.imap = Supervisor(
                 box=self.box,
                 on_stored=self.worker.take,
@@ -201,7 +218,7 @@ class Gateway(Installation):
             app.state.drafter = self.drafter = triager_from(settings)  # reply drafts (POST .../draft)
             app.state.box = self.box
             app.state.oauth_tokens = self.tokens
-            app.state.mailboxes_changed = self.imap.wake
+            app.state.mailboxes_changed = self._mailboxes_changed
             app.state.readiness = lambda: probes.readiness(self)
             app.state.metrics = metrics.Exporter(lambda: probes.queues(self))
             app.state.metrics_token = settings.metrics_token
@@ -291,9 +308,6 @@ class Gateway(Installation):
             await asyncio.gather(self._http_task, return_exceptions=True)
             self._http = self._http_task = None
         await self.deferred.stop(grace)  # it queues mail: before the outbound worker stops
-        if self.tokens is not None:
-            await self.tokens.aclose()
-            self.tokens = None
         if self.drafter is not None:
             await self.drafter.aclose()
             self.drafter = None
@@ -303,6 +317,9 @@ class Gateway(Installation):
         if self.outbound is not None:
             await self.outbound.stop(grace)
             self.outbound = None
+        if self.tokens is not None:
+            await self.tokens.aclose()
+            self.tokens = None
         await self.worker.stop(grace)
         await self.close_store()
         log.info("gateway.stopped")

@@ -31,6 +31,7 @@ from tests.dovecot import Dovecot
 from tests.fake_idp import CLIENT_SECRET, FakeIdP
 from tests.inbound.test_imap import eventually
 from tests.mail import make_mail
+from tests.mail_capture import CaptureServer, Certificate, OAuthCaptureHandler, wait_for_status
 
 Api = httpx.AsyncClient
 
@@ -48,6 +49,26 @@ def oauth_dovecot(idp: FakeIdP) -> Iterator[Dovecot]:
     server.start()
     yield server
     server.close()
+
+
+@pytest.fixture
+def mailbox_smtp(idp: FakeIdP, sink_certificate: Certificate) -> Iterator[CaptureServer]:
+    """The mailbox's own submission server, as smtp.office365.com: STARTTLS, then AUTH XOAUTH2 only, each token
+    checked with the fake provider."""
+    server = CaptureServer(sink_certificate, xoauth2=lambda user, token: token in idp.issued() and user == "test")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings_overrides(
+    sink: CaptureServer, mailbox_smtp: CaptureServer, request: pytest.FixtureRequest
+) -> dict[str, Any]:
+    """The global relay is a Mailtrap-like sink (`"no relay"`: none), and mail a mailbox sends itself must not go
+    there. Both servers start before the gateway and stop after it: a sink stopped first would wait for the
+    gateway's open session to end."""
+    return {} if getattr(request, "param", None) == "no relay" else sink.settings()
 
 
 @pytest.fixture(autouse=True)
@@ -364,3 +385,91 @@ async def test_a_password_mailbox_moves_to_oauth2_and_back(
     assert back.status_code == 200 and back.json()["auth"] == "password" and back.json()["has_password"] is True
     assert back.json()["status"]["auth_state"] is None and back.json()["oauth"] is None
     assert (await stored(created["id"])).grant.version >= 1  # the grant was dropped with the move back
+
+
+async def test_a_reply_leaves_through_the_mailbox_the_ticket_came_in_on_and_the_answer_threads_back(
+    gateway: Gateway,
+    api: Api,
+    admin: dict[str, str],
+    idp: FakeIdP,
+    oauth_dovecot: Dovecot,
+    sink: CaptureServer,
+    mailbox_smtp: CaptureServer,
+) -> None:
+    smtp = {"host": "127.0.0.1", "port": mailbox_smtp.port, "security": "starttls", "verify_tls": False}
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, address="help@example.com", smtp=smtp))
+    assert created["smtp"] == {**smtp, "username": "", "has_password": False}
+    assert (await consent(api, admin, created["id"])).status_code == 200
+    oauth_dovecot.append([bytes(make_mail(to="help@example.com", message_id="<q1@example.org>"))])
+    await eventually(lambda: tickets(1), timeout=30, what="the customer's mail imported")
+
+    reply = await api.post("/api/tickets/1/replies", json={"text": "Unplug it."}, headers=admin)
+
+    assert reply.status_code == 201, reply.text
+    [sent] = await mailbox_smtp.wait_for(1)
+    assert sent.login == "test" and sent.tls  # XOAUTH2 as the mailbox, over STARTTLS
+    assert sent.mail_from == "help@example.com" and sent.rcpt_tos == ["jane@example.org"]
+    mail = sent.message
+    assert mail["From"].addresses[0].addr_spec == "help@example.com"
+    assert str(mail["Message-ID"]).endswith("@example.com>")
+    assert str(mail["Reply-To"]).startswith("help+1.") and str(mail["Reply-To"]).endswith("@example.com")
+    assert sink.received == []  # not through the global relay
+
+    answer = make_mail(
+        to="help@example.com", subject="Re: it worked", message_id="<q2@example.org>", in_reply_to=mail["Message-ID"]
+    )
+    oauth_dovecot.append([bytes(answer)])
+
+    async def threaded() -> bool:
+        ticket = await Ticket.find_one({"number": 1})
+        return ticket is not None and ticket.message_count == 3
+
+    await eventually(threaded, timeout=30, what="the customer's answer on the ticket")
+    assert await Ticket.find_all().count() == 1
+
+    # The provider expires the token early: the submission server refuses it once, a fresh one is sent.
+    idp.expire_access_tokens()
+    again = await api.post("/api/tickets/1/replies", json={"text": "Glad it works."}, headers=admin)
+    assert again.status_code == 201
+    await wait_for_status(again.json()["message_id"], "sent")  # recorded, so no session is left mid-reply
+    assert len(mailbox_smtp.received) == 2
+    assert isinstance(mailbox_smtp.handler, OAuthCaptureHandler) and mailbox_smtp.handler.refused == 1
+
+
+@pytest.mark.parametrize("settings_overrides", ["no relay"], indirect=True)  # mail would be written to files
+async def test_with_no_relay_mail_about_no_ticket_goes_through_the_default_sender(
+    gateway: Gateway, api: Api, admin: dict[str, str], sink: CaptureServer
+) -> None:
+    from tests.mail_capture import PASSWORD as SINK_PASSWORD
+    from tests.mail_capture import USERNAME as SINK_USER
+
+    smtp = {
+        "host": "127.0.0.1",
+        "port": sink.port,
+        "security": "starttls",
+        "verify_tls": False,
+        "username": SINK_USER,
+        "password": SINK_PASSWORD,
+    }
+    body = {
+        "address": "desk@example.net",
+        "imap_host": "imap.example.net",
+        "username": "desk",
+        "password": "imap-password",
+        "enabled": False,
+        "smtp": smtp,
+        "default_sender": True,
+    }
+    created = await add(api, admin, body)
+    assert created["default_sender"] is True and created["smtp"]["has_password"] is True
+    assert SINK_PASSWORD not in str(created)
+
+    asked = await api.post("/api/auth/password-reset", json={"email": "admin@example.com"})
+
+    assert asked.status_code == 202
+    [sent] = await sink.wait_for(1)
+    reset = await OutboundMail.find_one({"template": "password_reset"})
+    assert reset is not None and reset.via_mailbox == PydanticObjectId(created["id"])
+    await wait_for_status(reset.key, "sent")
+    assert sent.mail_from == "desk@example.net" and sent.login == SINK_USER
+    assert sent.message["From"].addresses[0].addr_spec == "desk@example.net"

@@ -26,7 +26,8 @@ SECRET = "imap-pass-Zq7!x"  # a test password, looked for in every response
 FERNET_PREFIX = "gAAAAA"  # every Fernet token starts with its version byte 0x80, base64-encoded
 MAILBOX_FIELDS = {
     "id", "address", "display_name", "imap_host", "imap_port", "imap_security", "imap_verify_tls", "username",
-    "auth", "oauth", "folder", "after_import", "import_history", "poll_interval_seconds", "enabled", "authserv_ids",
+    "auth", "oauth", "smtp", "default_sender", "folder", "after_import", "import_history", "poll_interval_seconds",
+    "enabled", "authserv_ids",
     "trust_first_authentication_results", "has_password", "status", "created_at", "updated_at",
 }  # fmt: skip
 STATUS_FIELDS = {
@@ -95,6 +96,8 @@ async def test_admin_adds_mailbox_and_password_is_encrypted(gateway: Gateway, ap
         "username": "support@example.com",
         "auth": "password",
         "oauth": None,
+        "smtp": None,
+        "default_sender": False,
         "folder": "INBOX",
         "after_import": "move:Done",
         "import_history": False,

@@ -66,14 +66,15 @@ async def test_reply_reaches_customer_threaded_with_both_parts(
     assert body["delivery"]["status"] in ("queued", "sending", "sent")
     [received] = await sink.wait_for(1)
     assert received.tls and received.login == USERNAME
-    assert received.mail_from == "help@acme.test" and received.rcpt_tos == ["jane@example.org"]
+    # From the address the customer wrote to (not HELPGATE_MAIL_FROM), with our display name
+    assert received.mail_from == "support@localhost" and received.rcpt_tos == ["jane@example.org"]
     mail = received.message
-    assert mail["From"] == "Acme Support <help@acme.test>"
+    assert mail["From"] == "Acme Support <support@localhost>"
     assert mail["To"] == "jane@example.org"
     assert mail["Subject"] == "Re: Printer on fire [#1]"
     assert mail["In-Reply-To"] == "<first@example.org>"
     assert mail["References"] == "<first@example.org>"
-    assert mail["Message-ID"] == f"<{body['message_id']}>"
+    assert mail["Message-ID"] == f"<{body['message_id']}>" and body["message_id"].endswith("@localhost")
     assert message_ids.ticket_of(body["message_id"], secret=gateway.secret_key) == 1
     assert message_ids.ticket_of_address(str(mail["Reply-To"]), secret=gateway.secret_key) == 1
     assert str(mail["Reply-To"]).startswith("support+1.")

@@ -9,11 +9,12 @@ import json
 import os
 from typing import TYPE_CHECKING, Any
 
+from helpgate.core.settings import SmtpSecurity
 from helpgate.models import ImapSecurity, Mailbox, MailboxAuth, OAuthFlow, OAuthProvider
 
 if TYPE_CHECKING:
     from helpgate.installation import Installation
-    from helpgate.mailboxes.mailboxes import OAuthSettings
+    from helpgate.mailboxes.mailboxes import OAuthSettings, SmtpSettings
     from helpgate.mailboxes.oauth import Tokens
 
 COMMANDS = ("mailbox",)
@@ -50,6 +51,14 @@ def add_commands(commands: Any) -> None:
     add.add_argument("--token-url", default="", help="oauth2: the token endpoint (generic providers)")
     add.add_argument("--device-url", default="", help="oauth2: the device authorization endpoint (generic providers)")
     add.add_argument("--scope", action="append", default=[], dest="scopes", help="oauth2: a scope (repeat; generic)")
+    add.add_argument("--smtp-host", help="send mail about this mailbox's tickets through this server, as its address")
+    add.add_argument("--smtp-port", type=int, help="(default 587 with starttls, 465 with tls, 25 with none)")
+    add.add_argument("--smtp-security", choices=[s.value for s in SmtpSecurity], default=SmtpSecurity.STARTTLS.value)
+    add.add_argument("--smtp-username", default="", help="(default: the IMAP username)")
+    add.add_argument("--smtp-password", help="(default: the IMAP password; oauth2 mailboxes use their token)")
+    add.add_argument("--smtp-no-verify-tls", action="store_true", help="accept a self-signed SMTP certificate")
+    add.add_argument("--default-sender", action="store_true",
+                     help="with no SMTP_HOST, mail about no ticket goes through this mailbox")  # fmt: skip
     add.add_argument("--folder", default="INBOX")
     add.add_argument("--after-import", default="seen", help="'seen' (default) or 'move:<folder>'")
     add.add_argument("--import-history", action="store_true",
@@ -127,6 +136,8 @@ async def _act(args: argparse.Namespace, installation: Installation, tokens: Tok
             auth=auth,
             password=password,
             oauth=oauth,
+            smtp=_smtp_settings(args),
+            default_sender=args.default_sender,
             folder=args.folder,
             after_import=args.after_import,
             import_history=args.import_history,
@@ -175,4 +186,19 @@ def _oauth_settings(args: argparse.Namespace) -> OAuthSettings:
         token_url=args.token_url,
         device_authorization_url=args.device_url,
         scopes=tuple(args.scopes),
+    )
+
+
+def _smtp_settings(args: argparse.Namespace) -> SmtpSettings | None:
+    from helpgate.mailboxes.mailboxes import SmtpSettings
+
+    if not args.smtp_host:
+        return None
+    return SmtpSettings(
+        host=args.smtp_host,
+        port=args.smtp_port,
+        security=SmtpSecurity(args.smtp_security),
+        verify_tls=not args.smtp_no_verify_tls,
+        username=args.smtp_username,
+        password=args.smtp_password or None,
     )

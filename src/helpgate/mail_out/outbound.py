@@ -96,15 +96,23 @@ async def prepare(
             in_reply_to = parent.message_id
             references = compose.references_after(parent.message_id, parent.references)
     rendered = outgoing.templates.render(template, **{"support_name": outgoing.display_name, **context})
+    # Mail about a ticket is From the address the customer wrote to, whatever sends it (SPF and DMARC align
+    # with that domain); mail about no ticket is From a mailbox only when that mailbox sends it.
+    written_to = ticket.mailbox if ticket is not None and ticket.mailbox else None
+    sender = await outgoing.route(written_to)
+    mail_from = written_to or (sender.address if sender is not None else outgoing.from_address)
     return OutboundMail(
-        key=outgoing.new_message_id(ticket.number if ticket else None, seed=idempotency),
+        key=outgoing.new_message_id(
+            ticket.number if ticket else None, seed=idempotency, domain=mail_from.rpartition("@")[2]
+        ),
         template=str(template),
         automatic=automatic,
         ticket_id=ticket.id if ticket else None,
         ticket_number=ticket.number if ticket else None,
         message_ref=message_ref,
-        mail_from=outgoing.from_address,
-        from_name=outgoing.from_name,
+        mail_from=mail_from,
+        via_mailbox=sender.mailbox_id if sender is not None else None,
+        from_name=(sender.name if sender is not None and sender.name else outgoing.from_name),
         to=list(to),
         cc=[address for address in cc if address not in to],
         reply_to=outgoing.reply_address(ticket.number, ticket.mailbox) if ticket and thread else None,

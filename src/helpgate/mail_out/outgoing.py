@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.headerregistry import Address
 from email.utils import parseaddr
 from typing import Protocol
+
+from beanie import PydanticObjectId
 
 from helpgate.core.errors import ConfigurationError
 from helpgate.mail_out import message_ids
@@ -26,6 +28,24 @@ class Handover(Protocol):
     def claim(self, now: datetime) -> tuple[str, datetime] | None: ...
 
     def take(self, mail: OutboundMail, *, screened: bool) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A mailbox that sends mail itself, through its own SMTP server, as its own address."""
+
+    mailbox_id: PydanticObjectId
+    address: str
+    name: str = ""
+
+
+#: The mailbox that sends mail about a ticket that came in at `address` (None: mail about no ticket); None when
+#: the global relay sends it. The gateway wires it to mailboxes/senders.py.
+Route = Callable[[str | None], Awaitable[Sender | None]]
+
+
+async def _global_relay(_address: str | None) -> Sender | None:
+    return None
 
 
 def _nothing() -> None:
@@ -53,6 +73,7 @@ class Outgoing:
     public_url: str = "http://127.0.0.1:8000"  # where links in mail point (HELPGATE_PUBLIC_URL)
     wake: Callable[[], None] = field(default=_nothing)
     handover: Callable[[], Handover | None] = field(default=_no_handover)
+    route: Route = field(default=_global_relay)
 
     @classmethod
     def parse_from(cls, mail_from: str) -> tuple[str, str]:
@@ -80,8 +101,9 @@ class Outgoing:
         local, _, domain = self.from_address.partition("@")
         return str(Address(display_name=self.from_name, username=local, domain=domain))
 
-    def new_message_id(self, ticket_number: int | None, *, seed: str | None = None) -> str:
-        return message_ids.make(ticket_number or 0, secret=self.secret, domain=self.domain, seed=seed)
+    def new_message_id(self, ticket_number: int | None, *, seed: str | None = None, domain: str | None = None) -> str:
+        """A signed Message-ID in `domain` (the domain the mail is From; ours by default)."""
+        return message_ids.make(ticket_number or 0, secret=self.secret, domain=domain or self.domain, seed=seed)
 
     def reply_address(self, ticket_number: int, mailbox: str | None) -> str:
         """The ticket's reply address on the mailbox it came through (so the reply reaches us there)."""

@@ -21,12 +21,14 @@ from typing import Protocol
 
 import aiosmtplib
 
-from helpgate.core.errors import PermanentDeliveryError, TemporaryDeliveryError
+from helpgate.core.errors import HelpgateError, PermanentDeliveryError, TemporaryDeliveryError
 from helpgate.core.settings import SmtpSecurity
 
 log = logging.getLogger(__name__)
 
 BeforeData = Callable[[], Awaitable[None]]
+#: An OAuth2 access token for XOAUTH2; `fresh`: the server refused the last one.
+TokenSource = Callable[[bool], Awaitable[str]]
 
 
 DEFAULT_PORTS = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity.NONE: 25}
@@ -56,6 +58,8 @@ class SmtpConfig:
     ca_file: Path | None = None  # trust this CA (a self-signed relay) instead of the system's
     timeout: float = 30.0
     local_hostname: str | None = None
+    verify_tls: bool = True
+    oauth_token: TokenSource | None = None  # log in with XOAUTH2 as `username` instead of a password
 
 
 class SmtpTransport:
@@ -63,6 +67,9 @@ class SmtpTransport:
         self.config = config
         self.description = f"smtp://{config.host}:{config.port} ({config.security})"
         self._tls = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        if not config.verify_tls:
+            self._tls.check_hostname = False
+            self._tls.verify_mode = ssl.CERT_NONE
 
     def connect(self) -> SmtpConnection:
         return SmtpConnection(self.config, self._tls)
@@ -75,16 +82,39 @@ class SmtpConnection:
         self._config = config
         self._tls = tls
         self._client: aiosmtplib.SMTP | None = None
+        self._refused_token = False  # the server refused the last XOAUTH2 token: ask for a new one
+        self._retried = False
+
+    async def _token(self) -> str:
+        assert self._config.oauth_token is not None
+        try:
+            return await self._config.oauth_token(self._refused_token)
+        except HelpgateError as error:  # no token (needs consent, the provider is down): keep the mail, retry
+            raise TemporaryDeliveryError(f"no OAuth2 token: {error.detail}") from None
 
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
             return self._client
+        try:
+            return await self._connect()
+        except TemporaryDeliveryError:
+            if not self._refused_token or self._retried:
+                raise
+        # An OAuth2 token the server refused before it should have expired (revoked, clocks): once more, fresh.
+        self._retried = True
+        try:
+            return await self._connect()
+        finally:
+            self._retried = False
+
+    async def _connect(self) -> aiosmtplib.SMTP:
         config = self._config
         client = aiosmtplib.SMTP(
             hostname=config.host,
             port=config.port,
             username=config.username,
-            password=config.password,
+            password=None if config.oauth_token is not None else config.password,
+            oauth_token_generator=self._token if config.oauth_token is not None else None,
             use_tls=config.security is SmtpSecurity.TLS,
             start_tls=config.security is SmtpSecurity.STARTTLS,
             tls_context=self._tls if config.security is not SmtpSecurity.NONE else None,
@@ -93,8 +123,10 @@ class SmtpConnection:
         )
         try:
             await client.connect()
+            self._refused_token = False
         except aiosmtplib.SMTPAuthenticationError as error:
             # Wrong credentials are the operator's to fix: keep the mail and retry, do not fail it.
+            self._refused_token = config.oauth_token is not None
             raise TemporaryDeliveryError(f"authentication refused: {_reply(error)}", reply=_reply(error)) from None
         except aiosmtplib.SMTPResponseException as error:
             raise TemporaryDeliveryError(f"connection refused: {_reply(error)}", reply=_reply(error)) from None

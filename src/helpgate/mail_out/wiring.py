@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from helpgate.core.settings import Settings
-from helpgate.mail_out.outgoing import Handover, Outgoing
+from helpgate.mail_out.outgoing import Handover, Outgoing, Route
 from helpgate.mail_out.templates import Templates
 from helpgate.mail_out.transport import DEFAULT_PORTS, FileTransport, SmtpConfig, SmtpTransport, Transport
-from helpgate.mail_out.worker import OutboundWorker, RetryPolicy
+from helpgate.mail_out.worker import OutboundWorker, RetryPolicy, Routes
 
 log = logging.getLogger(__name__)
 
@@ -42,8 +43,15 @@ def make_outgoing(
     secret: str,
     wake: Callable[[], None],
     handover: Callable[[], Handover | None] | None = None,
+    route: Route | None = None,
 ) -> Outgoing:
+    """`route`: which mailbox sends which mail (mailboxes/senders.py); without it the global relay sends all."""
     address, name = Outgoing.parse_from(settings.mail_from or settings.support_addresses[0])
+    extra: dict[str, Any] = {}
+    if handover is not None:
+        extra["handover"] = handover
+    if route is not None:
+        extra["route"] = route
     return Outgoing(
         from_address=address,
         from_name=name,
@@ -52,14 +60,18 @@ def make_outgoing(
         max_attachment_bytes=settings.max_reply_attachment_bytes,
         public_url=(settings.public_url or f"http://{settings.http_host}:{settings.http_port}").rstrip("/"),
         wake=wake,
-        **({} if handover is None else {"handover": handover}),
+        **extra,
     )
 
 
-def make_worker(settings: Settings, transport: Transport, *, loop_marker: str) -> OutboundWorker:
+def make_worker(
+    settings: Settings, transport: Transport, *, loop_marker: str, routes: Routes | None = None
+) -> OutboundWorker:
+    """`routes`: the transports of mailboxes that send their own mail (mailboxes/senders.py)."""
     return OutboundWorker(
         transport=transport,
         loop_marker=loop_marker,
+        routes=routes,
         connections=settings.outbound_connections,
         retry=RetryPolicy(base_seconds=settings.outbound_retry_seconds, max_attempts=settings.outbound_max_attempts),
         lease_seconds=settings.outbound_lease_seconds,

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -57,6 +57,10 @@ class RetryPolicy:
         return Backoff(base=self.base_seconds, cap=self.cap_seconds, rng=self.rng).delay(attempt)
 
 
+#: The transport of a mailbox that sends its own mail (its SMTP server, as that mailbox); None: the global relay.
+Routes = Callable[[PydanticObjectId], Awaitable[Transport | None]]
+
+
 class OutboundWorker:
     def __init__(
         self,
@@ -68,8 +72,10 @@ class OutboundWorker:
         lease_seconds: float = 300.0,
         batch: int = BATCH,
         clock: Clock | None = None,
+        routes: Routes | None = None,
     ) -> None:
         self.transport = transport
+        self._routes = routes
         self._loop_marker = loop_marker
         self._connections = max(1, connections)
         self._retry = retry or RetryPolicy()
@@ -251,13 +257,18 @@ class OutboundWorker:
             await deliveries.release(mail, at=now + timedelta(seconds=1), now=now, detail="reply not stored yet")
 
     async def _sender(self, index: int) -> None:
-        connection = self.transport.connect()
+        relay = self.transport.connect()
+        # A session of its own per transport: the relay's, and each sending mailbox's (by the transport object,
+        # so a mailbox whose settings changed gets a new session).
+        connections: dict[Transport, Connection] = {self.transport: relay}
         try:
             while True:
                 try:
                     mail = await asyncio.wait_for(self._work.get(), IDLE_SECONDS)
                 except TimeoutError:
-                    await connection.close()  # do not hold an idle session open at the relay
+                    for connection in connections.values():
+                        await connection.close()  # do not hold an idle session open at the relay
+                    connections = {self.transport: relay}
                     continue
                 if mail is None:
                     return
@@ -272,13 +283,24 @@ class OutboundWorker:
                             self._unscreened.discard(mail.id)
                             if await self._suppressed(mail, await suppressions.reasons(sorted(mail.recipients))):
                                 continue
-                        await self._deliver(mail, connection)
+                        transport = await self._transport(mail)
+                        if transport not in connections:
+                            connections[transport] = transport.connect()
+                        await self._deliver(mail, connections[transport])
                 except Exception:
                     log.exception("outbound.sender_error sender=%d key=%s", index, mail.key)
                 finally:
                     self.busy -= 1
         finally:
-            await connection.close()
+            for connection in connections.values():
+                await connection.close()
+
+    async def _transport(self, mail: OutboundMail) -> Transport:
+        """The mailbox's own SMTP for mail it sends; the global relay for the rest, and for mail of a mailbox that
+        has no SMTP settings (any more)."""
+        if mail.via_mailbox is None or self._routes is None:
+            return self.transport
+        return await self._routes(mail.via_mailbox) or self.transport
 
     async def _deliver(self, mail: OutboundMail, connection: Connection) -> None:
         # Listed in the journal while the mail is composed and addressed: the group write overlaps that work.

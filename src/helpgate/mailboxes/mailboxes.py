@@ -16,8 +16,9 @@ from helpgate.core import paging
 from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
+from helpgate.core.settings import SmtpSecurity
 from helpgate.mailboxes import oauth_providers
-from helpgate.mailboxes.models.mailbox import GrantState, OAuthGrant
+from helpgate.mailboxes.models.mailbox import GrantState, MailboxSmtp, OAuthGrant
 from helpgate.models import AuditAction, ImapSecurity, Mailbox, MailboxAuth, OAuthClient, OAuthFlow, OAuthProvider, User
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,44 @@ class OAuthSettings:
         return shown
 
 
+SMTP_PORTS = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity.NONE: 25}
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The mailbox's own submission server, as an admin gives it (a password in clear, encrypted here)."""
+
+    host: str
+    port: int | None = None  # None: 587 with starttls, 465 with tls, 25 with none
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    verify_tls: bool = True
+    username: str = ""  # empty: the IMAP username
+    password: str | None = None  # None: the IMAP password (or, on a change, the one stored)
+
+    def stored(self, box: SecretBox, *, kept_password: str = "") -> MailboxSmtp:
+        return MailboxSmtp(
+            host=self.host,
+            port=self.port or SMTP_PORTS[self.security],
+            security=self.security,
+            verify_tls=self.verify_tls,
+            username=self.username,
+            password_encrypted=box.encrypt(self.password) if self.password else kept_password,
+        )
+
+    def audited(self) -> dict[str, Any]:
+        shown = {name: value for name, value in asdict(self).items() if value not in (None, "")}
+        if self.password:
+            shown["password"] = audit.CHANGED
+        return shown
+
+
+async def _only_default_sender(mailbox: Mailbox) -> None:
+    """One mailbox sends mail about no ticket: marking one unmarks the others."""
+    await Mailbox.get_pymongo_collection().update_many(
+        {"_id": {"$ne": mailbox.id}, "default_sender": True}, {"$set": {"default_sender": False}}
+    )
+
+
 def _login(auth: MailboxAuth, *, password: str | None, oauth: OAuthSettings | None) -> None:
     if auth is MailboxAuth.PASSWORD and not password:
         raise InvalidInput("a mailbox with auth password needs its password")
@@ -84,6 +123,8 @@ async def create(
     password: str | None = None,
     auth: MailboxAuth = MailboxAuth.PASSWORD,
     oauth: OAuthSettings | None = None,
+    smtp: SmtpSettings | None = None,
+    default_sender: bool = False,
     imap_port: int | None = None,
     imap_security: ImapSecurity = ImapSecurity.TLS,
     imap_verify_tls: bool = True,
@@ -110,6 +151,8 @@ async def create(
         auth=auth,
         password_encrypted=box.encrypt(password) if password and auth is MailboxAuth.PASSWORD else "",
         oauth=oauth.client(box) if oauth is not None and auth is MailboxAuth.OAUTH2 else None,
+        smtp=smtp.stored(box) if smtp is not None else None,
+        default_sender=default_sender,
         folder=folder,
         after_import=check_after_import(after_import),
         import_history=import_history,
@@ -122,6 +165,8 @@ async def create(
         await mailbox.insert()
     except DuplicateKeyError:
         raise Conflict(f"a mailbox for {mailbox.address} exists") from None
+    if default_sender:
+        await _only_default_sender(mailbox)
     log.info("mailbox.created address=%s host=%s:%d", mailbox.address, imap_host, mailbox.imap_port)
     if actor is not None:
         asked: dict[str, Any] = {
@@ -145,6 +190,10 @@ async def create(
             asked["password"] = password
         if mailbox.oauth is not None and oauth is not None:
             asked["oauth"] = oauth.audited()
+        if smtp is not None:
+            asked["smtp"] = smtp.audited()
+        if default_sender:
+            asked["default_sender"] = True
         await _audit(actor, AuditAction.MAILBOX_CREATED, mailbox, asked)
     return mailbox
 
@@ -247,6 +296,9 @@ class MailboxChanges:
     auth: MailboxAuth | None = None
     password: str | None = None
     oauth: OAuthSettings | None = None
+    smtp: SmtpSettings | None = None
+    remove_smtp: bool = False  # mail about its tickets goes through the global relay again
+    default_sender: bool | None = None
     folder: str | None = None
     after_import: str | None = None
     import_history: bool | None = None
@@ -269,9 +321,18 @@ async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes:
     """
     mailbox = await require(mailbox_id)
     given: dict[str, Any] = {name: value for name, value in asdict(changes).items() if value is not None}
-    values = {name: value for name, value in given.items() if name not in ("password", "oauth", "auth")}
+    values = {name: value for name, value in given.items() if name not in ("password", "oauth", "auth", "smtp")}
+    values.pop("remove_smtp", None)
+    if not changes.remove_smtp:
+        given.pop("remove_smtp", None)
     if changes.oauth is not None:
         given["oauth"] = changes.oauth.audited()
+    if changes.smtp is not None:
+        kept = mailbox.smtp.password_encrypted if mailbox.smtp is not None else ""
+        values["smtp"] = changes.smtp.stored(box, kept_password=kept).model_dump(mode="json")
+        given["smtp"] = changes.smtp.audited()
+    elif changes.remove_smtp:
+        values["smtp"] = None
     values.update(_login_changes(mailbox, changes, box))
     if changes.address is not None:
         values["address"] = normalise_email(changes.address)
@@ -297,6 +358,8 @@ async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes:
         raise Conflict(f"a mailbox for {values['address']} exists") from None
     log.info("mailbox.updated address=%s fields=%s", mailbox.address, ",".join(sorted(given)))
     changed = await require(mailbox_id)
+    if changes.default_sender:
+        await _only_default_sender(changed)
     await _audit(actor, AuditAction.MAILBOX_UPDATED, changed, given)
     return changed
 

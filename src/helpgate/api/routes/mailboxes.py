@@ -49,9 +49,10 @@ async def list_mailboxes(admin: AdminUser) -> list[MailboxOut]:
 @router.post("", status_code=201, responses=TAKEN | errors(400, 422))
 async def create_mailbox(admin: AdminUser, body: MailboxCreate, box: Box, changed: MailboxesChanged) -> MailboxOut:
     """Add a mailbox to import from (audited, the password never): polling starts within 10 seconds when enabled."""
-    fields = body.model_dump(exclude={"oauth"})
+    fields = body.model_dump(exclude={"oauth", "smtp"})
     oauth = body.oauth.settings() if body.oauth is not None else None
-    mailbox = await mailboxes.create(actor=admin, box=box, oauth=oauth, **fields)
+    smtp = body.smtp.settings() if body.smtp is not None else None
+    mailbox = await mailboxes.create(actor=admin, box=box, oauth=oauth, smtp=smtp, **fields)
     changed()
     return MailboxOut.of(mailbox)
 
@@ -69,7 +70,10 @@ async def update_mailbox(
 ) -> MailboxOut:
     """Change a mailbox (audited, a new password only as "(changed)"); the poller reconnects with the new settings."""
     oauth = body.oauth.settings() if body.oauth is not None else None
-    changes = MailboxChanges(**body.model_dump(exclude_unset=True, exclude={"oauth"}), oauth=oauth)
+    smtp = body.smtp.settings() if body.smtp is not None else None
+    removed = "smtp" in body.model_fields_set and body.smtp is None
+    fields = body.model_dump(exclude_unset=True, exclude={"oauth", "smtp"})
+    changes = MailboxChanges(**fields, oauth=oauth, smtp=smtp, remove_smtp=removed)
     mailbox = await mailboxes.update(actor=admin, box=box, mailbox_id=mailbox_id, changes=changes)
     changed()
     return MailboxOut.of(mailbox)

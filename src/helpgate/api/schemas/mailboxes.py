@@ -6,11 +6,21 @@ import re
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from helpgate.api import examples
 from helpgate.api.schemas.fields import Email, no_line_breaks
-from helpgate.mailboxes.mailboxes import OAuthSettings
+from helpgate.core.settings import SmtpSecurity
+from helpgate.mailboxes.mailboxes import OAuthSettings, SmtpSettings
 from helpgate.models import ImapSecurity, Lease, Mailbox, MailboxAuth, OAuthFlow, OAuthProvider
 
 # aioimaplib sends the LOGIN username as an IMAP atom, unquoted (RFC 3501 section 9): printable ASCII without
@@ -115,6 +125,49 @@ class OAuthOut(BaseModel):
     has_client_secret: bool
 
 
+class SmtpIn(BaseModel):
+    """The mailbox's own submission server, for mail about the tickets that came in through it (Microsoft 365:
+    `smtp.office365.com`, port 587, starttls; Google: `smtp.gmail.com`). It logs in as the mailbox: XOAUTH2 with
+    the mailbox's token, or the password given here, else the IMAP password."""
+
+    model_config = ConfigDict(extra="forbid")
+    host: ImapHost
+    port: ImapPort | None = Field(default=None, description="587 with starttls, 465 with tls, 25 with none")
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    verify_tls: bool = True
+    username: Annotated[str, StringConstraints(max_length=255, pattern=r"^[!-~]*$")] = ""
+    password: ImapPassword | None = None
+
+    def settings(self) -> SmtpSettings:
+        return SmtpSettings(
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            verify_tls=self.verify_tls,
+            username=self.username,
+            password=self.password,
+        )
+
+
+class SmtpOut(BaseModel):
+    host: str
+    port: int
+    security: SmtpSecurity
+    verify_tls: bool
+    username: str
+    has_password: bool
+
+
+Smtp = Annotated[
+    SmtpIn | None,
+    Field(description="send mail about this mailbox's tickets through its own server, as its address (null: the "
+          "global relay)"),
+]  # fmt: skip
+DefaultSender = Annotated[
+    bool, Field(description="mail about no ticket goes out through this mailbox when there is no global relay")
+]
+
+
 class MailboxCreate(BaseModel):
     """An IMAP mailbox to import support mail from. The password is stored encrypted and never returned."""
 
@@ -146,6 +199,8 @@ class MailboxCreate(BaseModel):
     )
     password: ImapPassword | None = Field(default=None, description="with auth password")
     oauth: OAuthIn | None = Field(default=None, description="with auth oauth2")
+    smtp: Smtp = None
+    default_sender: DefaultSender = False
     folder: FolderName = "INBOX"
     after_import: AfterImport = Field(default="seen", description="`seen` or `move:<folder>`")
     import_history: bool = Field(default=False, description="first connection: also import mail already read")
@@ -177,6 +232,8 @@ class MailboxPatch(BaseModel):
     auth: MailboxAuth | None = None
     password: ImapPassword | None = None
     oauth: OAuthIn | None = Field(default=None, description="replaces the app; a left-out client_secret is kept")
+    smtp: Smtp = Field(default=None, description="replaces the server (a left-out password is kept); null removes it")
+    default_sender: DefaultSender | None = None
     folder: FolderName | None = None
     after_import: AfterImport | None = None
     import_history: bool | None = None
@@ -187,8 +244,8 @@ class MailboxPatch(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _not_null(cls, value: object) -> object:
-        if value is None:
+    def _not_null(cls, value: object, info: ValidationInfo) -> object:
+        if value is None and info.field_name != "smtp":
             raise ValueError("may be left out, but not null")
         return value
 
@@ -230,6 +287,8 @@ class MailboxOut(BaseModel):
     username: str
     auth: MailboxAuth
     oauth: OAuthOut | None
+    smtp: SmtpOut | None
+    default_sender: bool
     folder: str
     after_import: str
     import_history: bool
@@ -244,7 +303,7 @@ class MailboxOut(BaseModel):
 
     @classmethod
     def of(cls, mailbox: Mailbox, lease: Lease | None = None) -> MailboxOut:
-        fields = mailbox.model_dump(exclude={"id", "password_encrypted", "state", "oauth", "grant"})
+        fields = mailbox.model_dump(exclude={"id", "password_encrypted", "state", "oauth", "grant", "smtp"})
         held = {"owner": lease.owner if lease else None, "lease_expires_at": lease.expires_at if lease else None}
         oauth = mailbox.auth is MailboxAuth.OAUTH2 and mailbox.oauth is not None
         grant = mailbox.grant
@@ -265,6 +324,12 @@ class MailboxOut(BaseModel):
                 **fields,
                 "id": str(mailbox.id),
                 "oauth": client,
+                "smtp": None
+                if mailbox.smtp is None
+                else {
+                    **mailbox.smtp.model_dump(exclude={"password_encrypted"}),
+                    "has_password": bool(mailbox.smtp.password_encrypted),
+                },
                 "has_password": bool(mailbox.password_encrypted),
                 "status": {**mailbox.state.model_dump(), **held, **auth},
             }

@@ -60,6 +60,7 @@ class OutboundMail(Document):
     ticket_number: int | None = None
     message_ref: PydanticObjectId | None = None  # the ticket Message it delivers, when there is one
     mail_from: str  # envelope sender and From address
+    via_mailbox: PydanticObjectId | None = None  # sent through this mailbox's own SMTP; None: the global relay
     from_name: str = ""
     to: list[str]
     cc: list[str] = Field(default_factory=list)

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 from pymongo import ASCENDING, IndexModel
 
 from helpgate.core.clock import utcnow
+from helpgate.core.settings import SmtpSecurity
 
 
 class ImapSecurity(StrEnum):
@@ -71,6 +72,20 @@ class OAuthGrant(BaseModel):
     version: int = 0
 
 
+class MailboxSmtp(BaseModel):
+    """Where mail about this mailbox's tickets goes out: the provider's submission server, as the mailbox.
+
+    It logs in as the mailbox does: XOAUTH2 with the mailbox's token, or a password (its own, else the IMAP one).
+    """
+
+    host: str
+    port: int = 587
+    security: SmtpSecurity = SmtpSecurity.STARTTLS
+    verify_tls: bool = True
+    username: str = ""  # empty: the IMAP username
+    password_encrypted: str = ""  # empty: the IMAP password
+
+
 class MailboxState(BaseModel):
     """Where the poller stands: the IMAP cursor and what happened last."""
 
@@ -95,6 +110,8 @@ class Mailbox(Document):
     password_encrypted: str = ""  # Fernet token; the clear password is never stored or returned
     oauth: OAuthClient | None = None  # with auth oauth2
     grant: OAuthGrant = Field(default_factory=OAuthGrant)
+    smtp: MailboxSmtp | None = None  # None: mail about its tickets goes through the global relay (SMTP_*)
+    default_sender: bool = False  # mail about no ticket goes out through this mailbox when there is no global relay
     folder: str = "INBOX"
     after_import: str = "seen"  # "seen" or "move:<folder>"
     import_history: bool = False  # first connection: also import mail already marked \Seen
