@@ -17,7 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+import jwt
 import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import rsa
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -25,6 +29,7 @@ from starlette.routing import Route
 
 CLIENT_ID = "helpgate-test-app"
 CLIENT_SECRET = "fake-client-secret-value"
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 USER = "test"  # the Dovecot user every grant is for (introspection answers it as `email`)
 SCOPE = "imap smtp offline"
 
@@ -40,6 +45,7 @@ class Grant:
 class FakeIdP:
     access_ttl: int = 3600  # what `expires_in` says
     deny_next_consent: bool = False
+    certificate_pem: str | None = None  # the app's certificate credential: client assertions signed for it pass
     device_pending_polls: int = 1  # answers of authorization_pending before a device code is approved
     requests: list[dict[str, Any]] = field(default_factory=list)  # token endpoint forms, in order
     port: int = 0
@@ -143,6 +149,8 @@ class FakeIdP:
         self.requests.append({key: str(value) for key, value in form.items()})
         if form.get("client_id") != CLIENT_ID:
             return self._refused("invalid_client", "AADSTS700016: application not found")
+        if not self._client_authenticated(form):
+            return self._refused("invalid_client", "AADSTS7000215: invalid client secret or assertion")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             pending = self._codes.pop(str(form.get("code")), None)
@@ -158,7 +166,7 @@ class FakeIdP:
                 return self._refused("invalid_grant", "AADSTS70000: the grant was revoked")
             return JSONResponse(self._issue(grant.user, grant.scope))
         if grant_type == "client_credentials":
-            if form.get("client_secret") != CLIENT_SECRET:
+            if form.get("client_secret") != CLIENT_SECRET and "client_assertion" not in form:
                 return self._refused("invalid_client", "AADSTS7000222: the client secret has expired")
             return JSONResponse(self._issue(USER, str(form.get("scope", "")), refresh=False))
         if grant_type == "urn:ietf:params:oauth:grant-type:device_code":
@@ -171,6 +179,28 @@ class FakeIdP:
             del self._devices[device]
             return JSONResponse(self._issue(USER, SCOPE))
         return self._refused("unsupported_grant_type")
+
+    def _client_authenticated(self, form: Any) -> bool:
+        """A client assertion, when one is sent, must be signed by the app's certificate, for this endpoint."""
+        assertion = form.get("client_assertion")
+        if assertion is None:
+            return True
+        if self.certificate_pem is None or form.get("client_assertion_type") != ASSERTION_TYPE:
+            return False
+        certificate = x509.load_pem_x509_certificate(self.certificate_pem.encode())
+        public = certificate.public_key()
+        assert isinstance(public, rsa.RSAPublicKey)
+        thumbprint = base64.urlsafe_b64encode(certificate.fingerprint(hashes.SHA256())).rstrip(b"=").decode()
+        try:
+            if jwt.get_unverified_header(str(assertion)).get("x5t#S256") != thumbprint:
+                return False
+            claims = jwt.decode(
+                str(assertion), public, algorithms=["RS256"], audience=f"{self.base}/token",
+                issuer=CLIENT_ID, options={"require": ["exp", "nbf", "jti", "sub"]},
+            )  # fmt: skip
+        except jwt.InvalidTokenError:
+            return False
+        return bool(claims["sub"] == CLIENT_ID)
 
     async def _devicecode(self, request: Request) -> Response:
         form = await request.form()

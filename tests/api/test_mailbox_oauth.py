@@ -9,12 +9,17 @@ import html
 import logging
 import re
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 from beanie import PydanticObjectId
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
@@ -473,3 +478,56 @@ async def test_with_no_relay_mail_about_no_ticket_goes_through_the_default_sende
     await wait_for_status(reset.key, "sent")
     assert sent.mail_from == "desk@example.net" and sent.login == SINK_USER
     assert sent.message["From"].addresses[0].addr_spec == "desk@example.net"
+
+
+def _certificate_credential() -> tuple[str, str]:
+    """An app's certificate credential as an admin uploads it (key and certificate in one PEM), and the certificate
+    alone, as registered with the provider."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "helpgate app")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return key_pem + cert_pem, cert_pem
+
+
+async def test_app_only_access_with_a_certificate_instead_of_a_secret(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    credential, registered = _certificate_credential()
+    idp.certificate_pem = registered
+    app_only = {
+        "provider": "microsoft",
+        "flow": "client_credentials",
+        "tenant_id": "contoso.example",
+        "client_id": idp.endpoints()["client_id"],
+        "client_certificate": credential,
+        "token_url": idp.endpoints()["token_url"],
+    }
+    key_line = credential.splitlines()[1]
+    with forbid_in_responses(api, key_line):
+        created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, oauth=app_only, enabled=False))
+        assert created["oauth"]["has_client_certificate"] is True and created["oauth"]["has_client_secret"] is False
+
+        tested = await api.post(f"/api/mailboxes/{created['id']}/test", headers=admin)
+
+    assert tested.json()["ok"] is True, tested.json()
+    asked = idp.grants("client_credentials")[-1]
+    assert "client_secret" not in asked and asked["client_assertion_type"].endswith("jwt-bearer")
+    assert key_line not in (await stored(created["id"])).model_dump_json()
+
+    bad = await api.post(
+        "/api/mailboxes",
+        json=oauth_mailbox(
+            idp, oauth_dovecot, address="b@localhost", oauth={**app_only, "client_certificate": registered}
+        ),
+        headers=admin,
+    )
+    assert bad.status_code == 422 and "private key" in bad.text

@@ -7,6 +7,7 @@ import argparse
 import getpass
 import json
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from helpgate.core.settings import SmtpSecurity
@@ -46,6 +47,8 @@ def add_commands(commands: Any) -> None:
     add.add_argument(
         "--client-secret", help="oauth2: the app's secret, stored encrypted (or HELPGATE_OAUTH_CLIENT_SECRET)"
     )
+    add.add_argument("--client-certificate", type=Path, metavar="PEM_FILE",
+                     help="oauth2, microsoft: instead of a secret, the app's RSA key and certificate")  # fmt: skip
     add.add_argument("--tenant", default="", help="oauth2, microsoft: the tenant (directory) id or domain")
     add.add_argument("--authorization-url", default="", help="oauth2: the consent endpoint (generic providers)")
     add.add_argument("--token-url", default="", help="oauth2: the token endpoint (generic providers)")
@@ -181,6 +184,7 @@ def _oauth_settings(args: argparse.Namespace) -> OAuthSettings:
         flow=OAuthFlow(args.flow),
         client_id=args.client_id,
         client_secret=secret,
+        client_certificate=args.client_certificate.read_text() if args.client_certificate else None,
         tenant_id=args.tenant,
         authorization_url=args.authorization_url,
         token_url=args.token_url,

@@ -32,33 +32,40 @@ class OAuthSettings:
     client_id: str
     flow: OAuthFlow = OAuthFlow.AUTHORIZATION_CODE
     client_secret: str | None = None  # None on a change: keep the stored one
+    client_certificate: str | None = None  # PEM private key and certificate; None on a change: keep the stored one
     tenant_id: str = ""
     authorization_url: str = ""
     token_url: str = ""
     device_authorization_url: str = ""
     scopes: tuple[str, ...] = ()
 
-    def client(self, box: SecretBox, *, kept_secret: str = "") -> OAuthClient:
+    def client(self, box: SecretBox, *, kept_secret: str = "", kept_certificate: str = "") -> OAuthClient:
         secret = box.encrypt(self.client_secret) if self.client_secret else kept_secret
+        certificate = kept_certificate
+        if self.client_certificate:
+            oauth_providers.check_certificate(self.client_certificate)
+            certificate = box.encrypt(self.client_certificate)
         client = OAuthClient(
             provider=self.provider,
             flow=self.flow,
             client_id=self.client_id,
             client_secret_encrypted=secret,
+            client_certificate_encrypted=certificate,
             tenant_id=self.tenant_id.strip(),
             authorization_url=self.authorization_url,
             token_url=self.token_url,
             device_authorization_url=self.device_authorization_url,
             scopes=list(self.scopes),
         )
-        oauth_providers.check(client, has_secret=bool(secret))
+        oauth_providers.check(client, has_secret=bool(secret or certificate))
         return client
 
     def audited(self) -> dict[str, Any]:
         """As the audit log keeps it: the secret only as "(changed)"."""
         shown = {name: value for name, value in asdict(self).items() if value not in (None, "", ())}
-        if self.client_secret:
-            shown["client_secret"] = audit.CHANGED
+        for secret in ("client_secret", "client_certificate"):
+            if shown.get(secret):
+                shown[secret] = audit.CHANGED
         return shown
 
 
@@ -383,8 +390,12 @@ def _login_changes(mailbox: Mailbox, changes: MailboxChanges, box: SecretBox) ->
     if password is not None:
         values["password_encrypted"] = box.encrypt(password)
     if auth is MailboxAuth.OAUTH2 and oauth is not None:
-        kept = mailbox.oauth.client_secret_encrypted if mailbox.oauth is not None else ""
-        client = oauth.client(box, kept_secret=kept)
+        before_client = mailbox.oauth
+        client = oauth.client(
+            box,
+            kept_secret=before_client.client_secret_encrypted if before_client is not None else "",
+            kept_certificate=before_client.client_certificate_encrypted if before_client is not None else "",
+        )
         values["oauth"] = client.model_dump(mode="json")
         before = mailbox.oauth
         same_app = before is not None and (before.provider, before.client_id, before.tenant_id, before.flow) == (

@@ -13,7 +13,8 @@ admin connects it again or changes its client. Network failures and 5xx answers 
 poller's backoff) and change nothing.
 
 Token requests go through plain httpx2 (already used by google-genai) with the client's id and secret in the form
-(`client_secret_post`, which Entra ID, Google and generic servers accept): the flows are a handful of form posts,
+(`client_secret_post`, which Entra ID, Google and generic servers accept), or a signed client assertion for an app
+registered with a certificate (client_assertion.py): the flows are a handful of form posts,
 and msal or google-auth would each cover one provider only.
 """
 
@@ -32,7 +33,7 @@ from beanie import PydanticObjectId
 from helpgate.core.clock import aware, utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import HelpgateError
-from helpgate.mailboxes import leases
+from helpgate.mailboxes import client_assertion, leases
 from helpgate.mailboxes.models.mailbox import GrantState, Mailbox, MailboxAuth, OAuthFlow, OAuthGrant
 from helpgate.mailboxes.oauth_providers import endpoints
 
@@ -176,7 +177,13 @@ class Tokens:
         body = {"client_id": client.client_id, **form}
         if "scope" not in body and form.get("grant_type") != "authorization_code":
             body["scope"] = " ".join(found.scopes)
-        if client.client_secret_encrypted:
+        if client.client_certificate_encrypted:
+            pem = self._box.decrypt(client.client_certificate_encrypted)
+            body["client_assertion_type"] = client_assertion.ASSERTION_TYPE
+            body["client_assertion"] = client_assertion.make(
+                pem, client_id=client.client_id, audience=found.token_url, now=self._now()
+            )
+        elif client.client_secret_encrypted:
             body["client_secret"] = self._box.decrypt(client.client_secret_encrypted)
         try:
             response = await self._client().post(url, data=body, headers={"Accept": "application/json"})

@@ -70,7 +70,7 @@ def check(client: OAuthClient, *, has_secret: bool) -> None:
         if client.provider is OAuthProvider.GOOGLE:
             raise InvalidInput("Google has no app-only access to IMAP: use authorization_code")
         if not has_secret:
-            raise InvalidInput("client_credentials needs the client secret")
+            raise InvalidInput("client_credentials needs the client secret or certificate")
     found = endpoints(client)
     needed = {
         OAuthFlow.AUTHORIZATION_CODE: ("authorization_url", found.authorization_url),
@@ -83,3 +83,13 @@ def check(client: OAuthClient, *, has_secret: bool) -> None:
         raise InvalidInput(f"a generic provider needs {' and '.join(sorted(set(missing)))}")
     if not found.scopes:
         raise InvalidInput("a generic provider needs its scopes")
+
+
+def check_certificate(pem: str) -> None:
+    """InvalidInput unless `pem` holds an RSA private key and a certificate (Entra ID's certificate credentials)."""
+    from helpgate.mailboxes.client_assertion import load
+
+    try:
+        load(pem)
+    except ValueError as error:
+        raise InvalidInput(f"client_certificate: {error}") from None

@@ -91,6 +91,11 @@ class OAuthIn(BaseModel):
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[!-~]+$")
     ]
     client_secret: ImapPassword | None = None
+    client_certificate: Annotated[str, StringConstraints(min_length=1, max_length=20_000)] | None = Field(
+        default=None,
+        description="Microsoft: instead of a secret, the app's certificate credential: an unencrypted RSA private key "
+        "and its certificate, in PEM; stored encrypted, never returned",
+    )
     tenant_id: OAuthText = ""
     authorization_url: OAuthUrl | None = None
     token_url: OAuthUrl | None = None
@@ -103,6 +108,7 @@ class OAuthIn(BaseModel):
             flow=self.flow,
             client_id=self.client_id,
             client_secret=self.client_secret,
+            client_certificate=self.client_certificate,
             tenant_id=self.tenant_id,
             authorization_url=self.authorization_url or "",
             token_url=self.token_url or "",
@@ -112,7 +118,7 @@ class OAuthIn(BaseModel):
 
 
 class OAuthOut(BaseModel):
-    """The app, never its secret: only `has_client_secret`."""
+    """The app, never its secret nor its certificate's key: only `has_client_secret`, `has_client_certificate`."""
 
     provider: OAuthProvider
     flow: OAuthFlow
@@ -123,6 +129,7 @@ class OAuthOut(BaseModel):
     device_authorization_url: str
     scopes: list[str]
     has_client_secret: bool
+    has_client_certificate: bool
 
 
 class SmtpIn(BaseModel):
@@ -316,8 +323,9 @@ class MailboxOut(BaseModel):
         client = None
         if oauth and mailbox.oauth is not None:
             client = {
-                **mailbox.oauth.model_dump(exclude={"client_secret_encrypted"}),
+                **mailbox.oauth.model_dump(exclude={"client_secret_encrypted", "client_certificate_encrypted"}),
                 "has_client_secret": bool(mailbox.oauth.client_secret_encrypted),
+                "has_client_certificate": bool(mailbox.oauth.client_certificate_encrypted),
             }
         return cls.model_validate(
             {

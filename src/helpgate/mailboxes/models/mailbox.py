@@ -44,6 +44,9 @@ class OAuthClient(BaseModel):
     flow: OAuthFlow = OAuthFlow.AUTHORIZATION_CODE
     client_id: str
     client_secret_encrypted: str = ""
+    # Or a certificate (Entra ID): its private key and certificate in PEM, encrypted; tokens are then asked for with
+    # a signed client assertion (RFC 7523) instead of the secret.
+    client_certificate_encrypted: str = ""
     tenant_id: str = ""  # Microsoft: the directory (tenant) id or domain; never "common" for app-only
     authorization_url: str = ""  # generic providers
     token_url: str = ""
