@@ -104,6 +104,8 @@ def make_settings(tmp_path: Path, store_uri: str, database_name: str, **override
         "shutdown_grace_seconds": 5.0,
         # Workflows mail acknowledgements and notifications; tests of other parts count mail, so they opt in.
         "run_workflows": False,
+        # The learned triage's retraining chain adds a run and an event at start; its tests opt in.
+        "triage_retrain_hours": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -40,6 +40,7 @@ from helpgate.tickets.models.ticket import (
     TriageRecord,
     TriageReview,
 )
+from helpgate.workflows.models.triage_model import TriageModel
 
 ALL_MODELS: tuple[type[Document], ...] = (
     User,
@@ -61,6 +62,7 @@ ALL_MODELS: tuple[type[Document], ...] = (
     Lease,
     Category,
     OAuthConsent,
+    TriageModel,
 )
 
 __all__ = [
@@ -104,6 +106,7 @@ __all__ = [
     "Ticket",
     "TicketStatus",
     "Transition",
+    "TriageModel",
     "TriageRecord",
     "TriageReview",
     "User",

@@ -14,12 +14,15 @@ import httpx
 import pytest
 
 from helpgate.accounts import users
+from helpgate.core.clock import utcnow
 from helpgate.gateway import Gateway
 from helpgate.models import DeliveryStatus, MessageKind, Role, Ticket, TicketStatus
 from helpgate.tickets import tickets
+from helpgate.workflows.ai import learning
 from tests.conftest import PASSWORD, make_user
 from tests.console.pages import base_url, browser_client, csrf_of, log_in, post_form, ticket_numbered
 from tests.mail import make_mail, send
+from tests.reviewed import mixed, reviewed
 
 AGENT, CUSTOMER, OTHER = "agent@example.com", "jane@example.org", "other@example.org"
 
@@ -271,6 +274,14 @@ async def test_the_dashboard_draws_the_reports_numbers_for_admins(gateway: Gatew
     assert chart.count('class="opened" x=') == 7 and 'height="0.0"' in chart
     assert "<script" not in page.text.split("</head>")[1]  # drawn on the server: nothing runs
     assert "No triage reviewed yet." in page.text  # nothing was triaged here (no workflows)
+    assert "Learned triage: not trained yet" in page.text
+
+    await reviewed(mixed(), first=1001)
+    await learning.retrain(now=utcnow())
+    page = await client.get("/dashboard", params={"days": 7})
+    learned = page.text.split('id="learned-triage">')[1].split("</p>")[0]
+    assert "on 48 reviewed tickets; on the 12 held out" in learned
+    assert learned.endswith("it answers category and priority where the keyword tables would.")
 
 
 async def test_an_admin_deactivates_an_agent_whose_console_session_then_ends(

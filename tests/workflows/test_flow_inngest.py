@@ -54,7 +54,7 @@ async def test_mail_runs_through_inngest(gateway: Gateway, api: httpx.AsyncClien
     assert gateway.workflows is not None and gateway.workflows.back_end == "inngest"
     assert gateway.workflows.runner is None
     introspection = await api.get("/api/inngest")
-    assert introspection.status_code == 200 and introspection.json()["function_count"] == 7
+    assert introspection.status_code == 200 and introspection.json()["function_count"] == 8
     await skills.replace([SkillEntry("printers", "printer toner paper jam")], actor=None)
     ann = await make_user("ann@acme.test", Role.AGENT)
     await ann.set({"skills": ["printers"]})

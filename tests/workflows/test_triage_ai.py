@@ -266,13 +266,17 @@ def test_clamp_makes_text_plain_and_bounded() -> None:
     ("subject", "body", "category", "priority", "skills"),
     [
         ("Refund please", "I was charged twice, please refund the second payment.", "billing", "medium", ["billing"]),
-        ("URGENT: API down", "Every API call answers 500. Production is down.", "technical", "high", ["api"]),
+        ("URGENT: API down", "Every API call answers 500. Production is down.", "bug", "high", ["api"]),
         ("Can't sign in", "I forgot my password and the reset link never arrives.", "account", "medium", []),
         ("Where is my parcel?", "The tracking has not moved for a week.", "shipping", "medium", ["shipping"]),
-        ("Quote for 50 seats", "Could you send a quote for the enterprise plan?", "sales", "medium", []),
-        ("Feature request", "Thanks for the great app! A dark mode would be nice.", "feedback", "low", []),
-        ("Hello", "Is your company hiring?", "other", "medium", []),
-        ("iPhone app", "The Android app freezes when I open a ticket.", "other", "medium", ["mobile"]),
+        ("Quote for 50 seats", "Could you send a quote for the enterprise plan?", "sales", "low", []),
+        ("Feature request", "Thanks for the great app! A dark mode would be nice.", "feature-request", "low", []),
+        ("Hello", "Is your company hiring?", "other", "low", []),
+        ("iPhone app", "The Android app freezes when I open a ticket.", "bug", "medium", ["mobile"]),
+        ("Webhooks", "How do I set up a webhook for new tickets?", "technical", "low", ["api"]),
+        ("Danke", "Vielen Dank, ich bin sehr zufrieden mit Ihrem Service!", "feedback", "low", []),
+        ("Webhooks fail", "Our webhook endpoint still gets an error since the update.", "bug", "medium", ["api"]),
+        ("Erstattung", "Bitte erstatten Sie den doppelt abgebuchten Betrag.", "billing", "medium", []),  # erstatt*
     ],
 )
 def test_heuristic_reads_category_priority_and_skills(
@@ -318,6 +322,10 @@ def test_heuristic_summary_is_the_first_sentences_within_200_chars() -> None:
         ("Invoice copy", "Not urgent: could you resend last month's invoice?", "low"),
         ("Invoice wrong", "No emergency, but the VAT number on the invoice is wrong.", "medium"),
         ("App crash", "The app crashes immediately when I open it.", "medium"),  # "immediately" is no urgency
+        ("Rechnung", "Nicht dringend: bitte korrigieren Sie die Rechnung.", "low"),
+        ("Out of office", "I am away until Monday. For urgent matters please call Ann.", "low"),
+        ("Pricing", "Could you send a quote for 40 seats?", "low"),  # a question that can wait
+        ("Pricing", "Your prices went up and I am very disappointed.", "medium"),  # a complaint
     ],
 )
 def test_priority_cues_and_their_negation(subject: str, body: str, priority: str) -> None:

@@ -408,6 +408,13 @@ class Settings(BaseSettings):
     triage_attempts: int = Field(
         default=3, ge=1, le=10, description="calls to the AI before the heuristic takes over (or a draft fails)"
     )
+    triage_retrain_hours: float = Field(
+        default=24.0,
+        ge=0,
+        le=720,
+        description="hours between trainings of the learned triage (a classifier trained on the tickets staff"
+        " reviewed; it answers where the keyword tables would, once it beats them); `0`: no learned triage",
+    )
     # First-response targets per priority.
     sla_high_hours: float = Field(
         default=1.0,

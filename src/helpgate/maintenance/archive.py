@@ -62,6 +62,7 @@ LEFT_OUT = {
     "rate_windows": "rate-limit windows: they start afresh",
     "leases": "which instance polls which mailbox: taken again at start",
     "oauth_consents": "mailbox consents under way: start the consent again",
+    "triage_models": "the learned triage: trained again from the reviewed tickets when the gateway starts",
 }
 PROGRESS_EVERY = 1000
 INSERT_BATCH_DOCUMENTS = 500

@@ -35,6 +35,7 @@ TICKET_SOLVED = "ticket/solved"  # staff marked it solved (the customer is told 
 TICKET_MERGED = "ticket/merged"  # another ticket was merged into it (`merged_from`); the live feed shows it
 TICKET_NOTE_ADDED = "ticket/note.added"  # an internal note; no workflow reacts, the live feed shows it to staff
 USER_CREATED = "user/created"
+TRIAGE_RETRAIN = "triage/retrain"  # the learned triage's retraining chain: each run sends the next one
 
 _listeners: list[tuple[Callable[[], None], bool]] = []  # (listener, pending events only)
 

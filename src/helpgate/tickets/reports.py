@@ -1,6 +1,6 @@
 """The dashboard's numbers over the last `days`: tickets opened and solved per day, the backlog by status and
 priority, first-response and resolution times (median and 90th percentile), SLA breaches, each agent's open
-tickets and who triaged the tickets (Gemini, an OpenAI-compatible AI or the heuristic).
+tickets and who triaged the tickets (Gemini, an OpenAI-compatible AI, the learned triage or the heuristic).
 
 The backlog comes from the queue's counters and the load from one aggregate; the rest from one read of the
 tickets opened or solved in the period, their dates and triage source only. Resolution counts tickets staff

@@ -11,11 +11,13 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from helpgate.core.clock import utcnow
 from helpgate.core.settings import OPENAI_DEFAULT_BASE_URL, Settings, TriageProvider
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.outbox import events
 from helpgate.tickets.routing import Targets
 from helpgate.workflows import functions, inngest_app
+from helpgate.workflows.ai import learning
 from helpgate.workflows.ai.gemini import GeminiTriager
 from helpgate.workflows.ai.openai_compat import OpenAITriager
 from helpgate.workflows.ai.provider import Provider
@@ -34,6 +36,11 @@ def targets_from(settings: Settings) -> Targets:
         medium=timedelta(hours=settings.sla_medium_hours),
         low=timedelta(hours=settings.sla_low_hours),
     )
+
+
+def retrain_every(settings: Settings) -> timedelta | None:
+    """How often the learned triage is trained; None: it is off (HELPGATE_TRIAGE_RETRAIN_HOURS=0)."""
+    return timedelta(hours=settings.triage_retrain_hours) if settings.triage_retrain_hours else None
 
 
 def triager_from(settings: Settings) -> Provider | None:
@@ -69,6 +76,7 @@ class Workflows:
             targets=targets_from(settings),
             support_address=settings.support_addresses[0],
             triager=self.triager,
+            retrain_every=retrain_every(settings),
         )
         self.functions = functions.build(self.deps)
         self.runner: LocalRunner | None = None
@@ -114,6 +122,8 @@ class Workflows:
             # instance that runs no workflows, or before this version).
             self._undispatch = events.dispatch_on_emit(self._dispatch)
         await self.relay.start()
+        if self.deps.retrain_every is not None:
+            await learning.start_chain(now=utcnow())
         log.info(
             "workflows.started back_end=%s triage=%s functions=%d",
             self.back_end,

@@ -1,4 +1,5 @@
-"""Triage quality for admins: how often the agents kept what triage decided, per source and week."""
+"""Triage quality for admins: how often the agents kept what triage decided, per source and week, and the state
+of the learned triage."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from helpgate.api.openapi import errors
 from helpgate.api.schemas.triage import TriageQualityOut
 from helpgate.core.clock import utcnow
 from helpgate.tickets import triage_quality
+from helpgate.workflows.ai import learning
 
 router = APIRouter(prefix="/api/triage", tags=["triage"], responses=errors(401, 403, 422))
 
@@ -22,5 +24,7 @@ async def quality(
 ) -> TriageQualityOut:
     """Of the tickets staff reviewed (changed a triaged category, priority or skills, or solved one as triaged),
     per triage source and ISO week: how many kept triage's category and priority; and which categories staff
-    changed into which. A ticket is counted once, by its latest review."""
-    return TriageQualityOut.of(await triage_quality.quality(viewer=admin, now=utcnow(), weeks=weeks))
+    changed into which. A ticket is counted once, by its latest review. `learned`: the classifier trained on the
+    reviewed tickets, how it did against the keyword tables, and which fields it answers."""
+    quality = await triage_quality.quality(viewer=admin, now=utcnow(), weeks=weeks)
+    return TriageQualityOut.of(quality, await learning.state())

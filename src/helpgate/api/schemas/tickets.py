@@ -137,7 +137,8 @@ class TicketOut(BaseModel):
 
 
 class TriageOut(BaseModel):
-    """What triage decided and how (staff only): `source` is gemini, openai (an OpenAI-compatible AI) or heuristic."""
+    """What triage decided and how (staff only): `source` is gemini, openai (an OpenAI-compatible AI), learned (the
+    classifier trained on the agents' reviews) or heuristic (the keyword tables)."""
 
     source: str
     model: str | None

@@ -12,6 +12,7 @@ from helpgate.console.routing import router
 from helpgate.console.session import CurrentViewer
 from helpgate.core.clock import utcnow
 from helpgate.tickets import reports, triage_quality
+from helpgate.workflows.ai import learning
 
 routes = router()
 
@@ -31,6 +32,7 @@ async def dashboard(
         "dashboard.html.j2",
         board=board,
         quality=quality,
+        learned=(await learning.state()).model,
         chart=charts.opened_and_solved(board.days),
         duration=charts.duration,
         periods=PERIODS,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import cache
 
 from helpgate.tickets.categories import CategoryEntry
@@ -25,22 +26,48 @@ from helpgate.workflows.ai.triage import (
 )
 
 # fmt: off
-HIGH_PRIORITY = ("urgent", "urgently", "outage", "down", "asap", "security", "breach", "data loss", "lost data",
-                 "cannot log in for everyone", "nobody can log in", "legal", "lawyer", "production", "critical",
-                 "emergency", "dringend", "urgente",
-                 # danger and whole teams stopped (issue 18's cues)
-                 "on fire", "burning", "smoke", "everyone", "all users", "whole team", "cannot work", "can't work",
-                 "data lost", "deadline", "hacked", "en panne", "feuer", "brennt")
-LOW_PRIORITY = ("question", "feedback", "thanks", "thank you", "feature request", "suggestion", "just wondering",
-                "no rush", "when you have time", "not urgent", "no hurry")
-# "not urgent", "no emergency": a high cue said not to apply is no cue.
+HIGH_PRIORITY = ("urgent", "urgently", "asap", "as soon as possible", "emergency", "critical", "outage", "down",
+                 "right now", "hurry", "breach", "data loss", "lost data", "data lost", "hacked", "compromised",
+                 "cannot log in for everyone", "nobody can", "no one can", "all agents", "all users", "all our",
+                 "everyone in", "everyone at", "for everyone", "whole team", "entire team", "cannot work", "can't work",
+                 "legal proceedings",
+                 "lawyer", "subpoena", "police", "production is down", "production line", "deadline", "losing",
+                 "suspended", "chaos", "vulnerability", "security issue", "exposed", "sensitive", "dispute",
+                 # danger (issue 18's cues)
+                 "on fire", "burning", "smoke",
+                 "dringend", "eilig", "sofort", "so schnell wie möglich", "ausgefallen", "feuer", "brennt", "gehackt",
+                 "urgence", "au plus vite", "rapidement", "en panne", "bloquée", "piraté",
+                 "urgente", "urgencia", "lo antes posible", "cuanto antes", "caído", "hackeado",
+                 "spoed", "zo snel mogelijk", "zit stil", "ligt plat", "help!",
+                 "o mais rápido possível", "o quanto antes", "invadida", "invadido", "quanto prima")
+LOW_PRIORITY = ("quick question", "just wondering", "no rush", "when you have time", "not urgent", "no hurry",
+                "small thing", "not a big deal", "just a suggestion", "just curious", "out of curiosity",
+                "possible to", "is that possible", "é possível", "ist es möglich", "est-il possible", "es posible",
+                "is het mogelijk", "do you", "is there", "how do i", "how can i", "where do i", "where can i",
+                "is there a way", "is it possible", "can i",
+                "keine eile", "nicht dringend", "pas urgent", "sin prisa", "no es urgente", "geen haast",
+                "niet dringend", "sem pressa")
+# Something does not work: a question or wish that says so is no longer a calm one.
+TROUBLE = ("cannot", "can't", "not working", "doesn't work", "does not work", "fails", "failed", "error", "blocked",
+           "blocks", "still", "stopped", "won't", "unable",
+           "funktioniert nicht", "nicht mehr", "kann nicht", "blockiert", "ne fonctionne pas", "ne marche pas",
+           "impossible", "bloque", "no funciona", "no puedo", "bloquea", "werkt niet", "kan niet", "blokkeert",
+           "não funciona", "não consigo", "bloqueia")
+# Categories that are rarely urgent (questions, wishes, opinions): low unless a cue or a complaint says otherwise.
+QUIET_CATEGORIES = frozenset(("technical", "sales", "feedback", "feature-request", "other"))
+# "not urgent", "no emergency": a high cue said not to apply is no cue; nor is an auto-reply's "for urgent matters".
 NEGATED_HIGH = re.compile(
-    r"\b(?:not|no|nothing|isn't|is not|wasn't|without)\s+(?:\w+\s+)?(?:urgent|critical|emergency|asap)\b",
+    r"\b(?:not|no|nothing|isn't|is not|wasn't|without|nicht|kein|keine|pas|niet|geen|no es|não é)\s+(?:\w+\s+)?"
+    r"(?:urgent|critical|emergency|asap|dringend|urgente|eilig|spoed)\b"
+    r"|\b(?:for|in)\s+urgent\s+(?:matters|cases|questions|issues)\b|\bin\s+dringenden\s+fällen\b",
     re.IGNORECASE,
 )
 
 NEGATIVE = ("angry", "unacceptable", "terrible", "still not", "frustrated", "frustrating", "disappointed",
-            "ridiculous", "worst", "furious", "awful")
+            "ridiculous", "worst", "furious", "awful", "useless", "rude", "not professional", "complaint",
+            "enttäuscht", "unverschämt", "inakzeptabel", "déçu", "inacceptable", "inaceptable", "maleducado",
+            "mala experiencia", "queja", "teleurgesteld", "klacht", "niet professioneel", "insatisfação",
+            "reclamação", "inaceitável")
 POSITIVE = ("thanks", "thank you", "great", "love", "awesome", "excellent", "appreciate", "danke", "merci", "gracias")
 
 # A few of each language's most common words; the language with the most hits wins, English when none do.
@@ -71,7 +98,9 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 @cache
 def _pattern(keyword: str) -> re.Pattern[str]:
-    # Whole words; a trailing "s" lets "invoice" also match "invoices".
+    # Whole words; a trailing "s" lets "invoice" also match "invoices", a trailing "*" any ending ("refund*").
+    if keyword.endswith("*"):
+        return re.compile(rf"(?<!\w){re.escape(keyword[:-1])}", re.IGNORECASE)
     return re.compile(rf"(?<!\w){re.escape(keyword)}s?(?!\w)", re.IGNORECASE)
 
 
@@ -79,21 +108,41 @@ def _hits(text: str, keywords: Iterable[str]) -> list[str]:
     return [keyword for keyword in keywords if _pattern(keyword).search(text)]
 
 
-def category_of(text: str, categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES) -> tuple[str, list[str]]:
-    """The category with the most keyword hits (the catalog's order breaks ties), else "other"."""
-    best, best_hits = FALLBACK_CATEGORY, list[str]()
+def _words(text: str, keywords: Iterable[str]) -> list[str]:
+    """The words of `text` the keywords matched ("refund*" → "refunded"), for the notes."""
+    return list(dict.fromkeys(match.group(0).lower() for word in keywords if (match := _pattern(word).search(text))))
+
+
+def _scored(subject: str, body: str, categories: Sequence[CategoryEntry]) -> list[tuple[str, list[str], int]]:
+    """(category, its keywords found, score) per catalog entry: a keyword in the subject counts twice."""
+    scored = []
     for entry in categories:
-        hits = _hits(text, entry.keywords)
-        if len(hits) > len(best_hits):
-            best, best_hits = entry.name, hits
+        hits = _hits(f"{subject}\n{body}", entry.keywords)
+        scored.append((entry.name, hits, len(hits) + len(_hits(subject, hits))))
+    return scored
+
+
+def category_of(
+    subject: str, body: str, categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES
+) -> tuple[str, list[str]]:
+    """The category whose keywords score most, a keyword in the subject counting twice (the catalog's order breaks
+    ties), else "other"."""
+    best, best_hits, best_score = FALLBACK_CATEGORY, list[str](), 0
+    for name, hits, score in _scored(subject, body, categories):
+        if score > best_score:
+            best, best_hits, best_score = name, hits, score
     return best, best_hits
 
 
-def priority_of(text: str) -> tuple[Priority, list[str]]:
+def priority_of(text: str, category: str = FALLBACK_CATEGORY) -> tuple[Priority, list[str]]:
+    """High on an urgency cue (not negated), low on a calm one; else by category: a question, wish or opinion
+    (QUIET_CATEGORIES) is low unless it complains, anything else medium."""
     if high := _hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY):
         return "high", high
     if low := _hits(text, LOW_PRIORITY):
         return "low", low
+    if category in QUIET_CATEGORIES and sentiment_of(text) != "negative" and not _hits(text, TROUBLE):
+        return "low", []
     return "medium", []
 
 
@@ -144,6 +193,33 @@ def summary_of(ticket: TicketText) -> str:
     return flat[: SUMMARY_LIMIT - 1].rsplit(" ", 1)[0] + "…"
 
 
+@dataclass(frozen=True)
+class Reading:
+    """What the keyword tables find in a ticket, as numbers: the learned triage reads them beside the words."""
+
+    scores: dict[str, int]  # category -> its keyword score
+    category: str
+    priority: Priority
+    high: int  # urgency cues, not negated
+    low: int  # calm cues
+    trouble: int
+    negative: bool
+
+
+def reading(subject: str, body: str, categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES) -> Reading:
+    text = f"{subject}\n{body}"
+    category, _hits_found = category_of(subject, body, categories)
+    return Reading(
+        scores={name: score for name, _found, score in _scored(subject, body, categories)},
+        category=category,
+        priority=priority_of(text, category)[0],
+        high=len(_hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY)),
+        low=len(_hits(text, LOW_PRIORITY)),
+        trouble=len(_hits(text, TROUBLE)),
+        negative=sentiment_of(text) == "negative",
+    )
+
+
 def _quoted(words: Iterable[str]) -> str:
     return ", ".join(f"'{word}'" for word in words)
 
@@ -153,13 +229,16 @@ def heuristic_triage(
 ) -> Triage:
     """Triage by keyword tables (the categories' keywords from the catalog); the notes say which keywords decided."""
     text = f"{ticket.subject}\n{ticket.body}"
-    category, category_hits = category_of(text, categories)
-    priority, priority_hits = priority_of(text)
+    category, category_hits = category_of(ticket.subject, ticket.body, categories)
+    priority, priority_hits = priority_of(text, category)
     skills = skills_of(text, catalog)
     notes = ["Keyword triage (no AI)."]
-    notes.append(f"Category {category} from {_quoted(category_hits)}." if category_hits else "No category keyword.")
+    if category_hits:
+        notes.append(f"Category {category} from {_quoted(_words(text, category_hits))}.")
+    else:
+        notes.append("No category keyword.")
     if priority_hits:
-        notes.append(f"Priority {priority} from {_quoted(priority_hits)}.")
+        notes.append(f"Priority {priority} from {_quoted(_words(text, priority_hits))}.")
     if skills:
         notes.append("Skills: " + ", ".join(f"{name} ('{word}')" for name, word in skills) + ".")
     raw = Triage(

@@ -26,12 +26,14 @@ UNKNOWN_LANGUAGE = "und"  # ISO 639-2 "undetermined"
 MAX_SKILLS = 5
 MAX_SUMMARY = 500
 MAX_NOTES = 2_000
+MAX_BODY_CHARS = 8_000  # what triage reads of a ticket's first message
 
 # Plain aliases, not `type` statements: pydantic inlines them, so the schema sent to the model has no $defs.
 Priority = Literal["low", "medium", "high"]
 Sentiment = Literal["positive", "neutral", "negative"]
 AiSource = Literal["gemini", "openai"]  # the AI providers (`openai`: any OpenAI-compatible endpoint)
-Source = Literal["gemini", "openai", "heuristic"]  # who made a triage, as recorded on the ticket
+# Who made a triage, as recorded on the ticket: an AI, the classifier learned from the agents, or the keyword tables
+Source = Literal["gemini", "openai", "learned", "heuristic"]
 
 
 class Triage(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.tickets.routing import Targets
@@ -19,6 +20,7 @@ class Deps:
     targets: Targets
     support_address: str  # where customers write (named in the welcome mail)
     triager: Provider | None = None  # None: the heuristic triage
+    retrain_every: timedelta | None = None  # how often the learned triage is trained; None: no learned triage
 
 
 async def log_failure(ctx: Context, error: str) -> None:

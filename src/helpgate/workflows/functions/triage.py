@@ -11,12 +11,11 @@ from helpgate.models import Priority, TriageRecord
 from helpgate.outbox import events
 from helpgate.tickets import categories, routing, tickets
 from helpgate.tickets.categories import CategoryEntry
-from helpgate.workflows.ai.triage import SkillInfo, TicketText, TriageOutcome
+from helpgate.workflows.ai import learning
+from helpgate.workflows.ai.triage import MAX_BODY_CHARS, SkillInfo, TicketText, TriageOutcome
 from helpgate.workflows.ai.triaging import triage_ticket as classify
 from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Context, Step, Workflow
-
-MAX_BODY_CHARS = 8_000  # what the model reads of the first message
 
 
 def triage_ticket(deps: Deps) -> Workflow:
@@ -36,7 +35,8 @@ def triage_ticket(deps: Deps) -> Workflow:
             CategoryEntry(entry.name, entry.description, tuple(entry.keywords))
             for entry in await categories.for_triage()
         ]
-        outcome = await classify(text, catalog, deps.triager, kinds)
+        learned = await learning.for_triage() if deps.retrain_every is not None else None
+        outcome = await classify(text, catalog, deps.triager, kinds, learned=learned)
         return {**outcome.model_dump(mode="json"), "seen": routing.Seen.of(ticket).as_json()}
 
     async def record_step(ticket_id: PydanticObjectId, answer: dict[str, Any]) -> dict[str, Any]:

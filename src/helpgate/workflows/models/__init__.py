@@ -1,0 +1,1 @@
+"""Documents of the workflows: the learned triage's model and schedule."""
