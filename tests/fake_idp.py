@@ -46,6 +46,7 @@ class FakeIdP:
     access_ttl: int = 3600  # what `expires_in` says
     deny_next_consent: bool = False
     certificate_pem: str | None = None  # the app's certificate credential: client assertions signed for it pass
+    refuse_next: str | None = None  # the next token request is refused with this error code (then it is reset)
     device_pending_polls: int = 1  # answers of authorization_pending before a device code is approved
     requests: list[dict[str, Any]] = field(default_factory=list)  # token endpoint forms, in order
     port: int = 0
@@ -149,6 +150,9 @@ class FakeIdP:
         self.requests.append({key: str(value) for key, value in form.items()})
         if form.get("client_id") != CLIENT_ID:
             return self._refused("invalid_client", "AADSTS700016: application not found")
+        if self.refuse_next is not None:
+            error, self.refuse_next = self.refuse_next, None
+            return self._refused(error, "AADSTS50196: the server terminated an operation because it hit a loop")
         if not self._client_authenticated(form):
             return self._refused("invalid_client", "AADSTS7000215: invalid client secret or assertion")
         grant_type = form.get("grant_type")

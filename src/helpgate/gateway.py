@@ -35,11 +35,13 @@ from helpgate.inbound.supervisor import Supervisor
 from helpgate.inbound.worker import InboundWorker
 from helpgate.installation import Installation
 from helpgate.mail_out import wiring
+from helpgate.mail_out.outgoing import Outgoing
 from helpgate.mail_out.worker import OutboundWorker
 from helpgate.mailboxes import alerts
 from helpgate.mailboxes.oauth import Tokens
 from helpgate.mailboxes.senders import Senders
 from helpgate.maintenance import retention
+from helpgate.models import Mailbox
 from helpgate.tickets import categories, tickets
 from helpgate.workflows.ai.provider import Provider
 from helpgate.workflows.engine import Workflows, triager_from
@@ -111,6 +113,7 @@ class Gateway(Installation):
         self.drafter: Provider | None = None
         self.tokens: Tokens | None = None  # OAuth2 mailboxes' access tokens
         self.senders: Senders | None = None  # mailboxes that send their own mail
+        self._outgoing: Outgoing | None = None
 
     @property
     def http_serving(self) -> bool:
@@ -122,6 +125,13 @@ class Gateway(Installation):
             self.imap.wake()
         if self.senders is not None:
             self.senders.forget()
+
+    async def _needs_consent(self, mailbox: Mailbox, reason: str) -> None:
+        """A mailbox's grant was refused: it sends nothing more (the routes read it again), and the admins hear."""
+        if self.senders is not None:
+            self.senders.forget()
+        if self._outgoing is not None:
+            await alerts.needs_consent(mailbox, reason, outgoing=self._outgoing)
 
     def _wake_outbound(self) -> None:
         if self.outbound is not None:
@@ -141,10 +151,10 @@ class Gateway(Installation):
             self.tokens = Tokens(
                 box=self.box,
                 instance_id=settings.instance_id,
-                on_needs_consent=lambda mailbox, reason: alerts.needs_consent(mailbox, reason, outgoing=outgoing),
+                on_needs_consent=self._needs_consent,
             )
             self.senders = Senders(box=self.box, tokens=self.tokens, relay=bool(settings.outbound_smtp_host))
-            outgoing = wiring.make_outgoing(
+            outgoing = self._outgoing = wiring.make_outgoing(
                 settings,
                 secret=self.load_secret_key(),
                 wake=self._wake_outbound,

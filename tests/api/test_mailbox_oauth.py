@@ -305,6 +305,16 @@ async def test_consent_is_bound_to_the_admin_who_started_it(
         ({"provider": "google", "client_id": "app", "flow": "device_code"}, "device flow"),
         ({"provider": "generic", "client_id": "app"}, "needs"),
         ({"provider": "microsoft", "client_id": "app", "tenant_id": "t", "flow": "client_credentials"}, "secret"),
+        (
+            {
+                "provider": "generic",
+                "client_id": "app",
+                "authorization_url": "https://idp.example/authorize",
+                "token_url": "http://idp.example/token",
+                "scopes": ["imap"],
+            },
+            "token_url must be https",
+        ),
     ],
 )
 async def test_an_oauth_client_that_cannot_work_is_422(
@@ -531,3 +541,24 @@ async def test_app_only_access_with_a_certificate_instead_of_a_secret(
         headers=admin,
     )
     assert bad.status_code == 422 and "private key" in bad.text
+
+
+async def test_a_refusal_a_retry_can_mend_leaves_the_mailbox_connected_and_refreshes_happen_once(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, enabled=False))
+    assert (await consent(api, admin, created["id"])).status_code == 200
+    expired = {"$set": {"grant.expires_at": datetime.now(UTC) - timedelta(minutes=1)}}
+    await Mailbox.get_pymongo_collection().update_one({"_id": PydanticObjectId(created["id"])}, expired)
+
+    idp.refuse_next = "temporarily_unavailable"
+    tested = await api.post(f"/api/mailboxes/{created['id']}/test", headers=admin)
+    assert tested.json()["ok"] is False and "refused for now" in tested.json()["detail"]
+    assert (await status(api, admin, created["id"]))["auth_state"] == "ok"  # not needs_consent: retried later
+
+    # Two callers in one process at once (the poller and a sender): one refresh, one refresh token spent.
+    assert gateway.tokens is not None
+    mailbox = await stored(created["id"])
+    first, second = await asyncio.gather(gateway.tokens.access_token(mailbox), gateway.tokens.access_token(mailbox))
+    assert first == second and len(idp.grants("refresh_token")) == 2  # the refused one and this one
+    assert (await status(api, admin, created["id"]))["auth_state"] == "ok"

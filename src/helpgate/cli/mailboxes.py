@@ -104,9 +104,17 @@ def _status(mailbox: Mailbox) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, installation: Installation) -> int:
+    from helpgate.mail_out import wiring
+    from helpgate.mailboxes import alerts
     from helpgate.mailboxes.oauth import Tokens
 
-    tokens = Tokens(box=installation.box, instance_id=installation.settings.instance_id)
+    # A refusal seen here first is the one the admins hear of: the alert waits in the queue for `helpgate serve`.
+    outgoing = wiring.make_outgoing(installation.settings, secret=installation.load_secret_key(), wake=lambda: None)
+    tokens = Tokens(
+        box=installation.box,
+        instance_id=installation.settings.instance_id,
+        on_needs_consent=lambda mailbox, reason: alerts.needs_consent(mailbox, reason, outgoing=outgoing),
+    )
     try:
         return await _act(args, installation, tokens)
     finally:

@@ -125,6 +125,7 @@ class Poller:
 
     async def _connect(self) -> aioimaplib.IMAP4:
         mailbox = self.mailbox
+        token = await self._token()
         context: ssl.SSLContext | None = None
         if mailbox.imap_security is ImapSecurity.TLS:
             context = ssl.create_default_context()
@@ -141,7 +142,7 @@ class Poller:
         )
         try:
             await self._do(client.wait_hello_from_server(), "greeting", CONNECT_TIMEOUT)
-            await self._log_in(client)
+            await self._log_in(client, token)
             # Servers announce more (or fewer) capabilities once logged in; IDLE and MOVE are read from these.
             await self._do(client.protocol.capability(), "CAPABILITY")
         except BaseException:
@@ -150,21 +151,31 @@ class Poller:
             raise
         return client
 
-    async def _log_in(self, client: aioimaplib.IMAP4) -> None:
+    async def _token(self, refused: str | None = None) -> str | None:
+        """The OAuth2 access token to log in with (None: the mailbox logs in with a password), asked for before the
+        connection is opened, so a mailbox that needs consent costs its server nothing."""
+        if self.mailbox.auth is not MailboxAuth.OAUTH2:
+            return None
+        if self._tokens is None:
+            raise ImapError("OAuth2 mailbox without a token source")
+        return await self._tokens.access_token(self.mailbox, refused=refused)
+
+    async def _log_in(self, client: aioimaplib.IMAP4, token: str | None) -> None:
         mailbox = self.mailbox
-        if mailbox.auth is not MailboxAuth.OAUTH2:
+        if token is None:
             password = self._box.decrypt(mailbox.password_encrypted)
             await self._command(client.login(mailbox.username, password), "LOGIN")
             return
-        if self._tokens is None:
-            raise ImapError("OAuth2 mailbox without a token source")
-        # A token the server refuses before we thought it expired (revoked, or the server's clock) is replaced once.
-        for fresh in (False, True):
-            token = await self._tokens.access_token(mailbox, fresh=fresh)
-            response, challenge = await self._do(imap_xoauth2.login(client, mailbox.username, token), "XOAUTH2")
-            if response.result == "OK":
-                return
-            log.info("imap.xoauth2_refused mailbox=%s fresh=%s challenge=%s", self.name, fresh, challenge)
+        response, challenge = await self._do(imap_xoauth2.login(client, mailbox.username, token), "XOAUTH2")
+        if response.result == "OK":
+            return
+        # Refused before we thought it expired (revoked, the server's clock): replaced once, unless already replaced.
+        log.info("imap.xoauth2_refused mailbox=%s challenge=%s", self.name, challenge)
+        token = await self._token(refused=token)
+        assert token is not None
+        response, challenge = await self._do(imap_xoauth2.login(client, mailbox.username, token), "XOAUTH2")
+        if response.result == "OK":
+            return
         detail = b" ".join(bytes(line) for line in response.lines[-1:]).decode(errors="replace")
         raise ImapError(f"AUTHENTICATE XOAUTH2 refused: {response.result} {detail} ({challenge})".strip())
 

@@ -27,8 +27,10 @@ from helpgate.core.settings import SmtpSecurity
 log = logging.getLogger(__name__)
 
 BeforeData = Callable[[], Awaitable[None]]
-#: An OAuth2 access token for XOAUTH2; `fresh`: the server refused the last one.
-TokenSource = Callable[[bool], Awaitable[str]]
+#: An OAuth2 access token for XOAUTH2; given the token the server refused, another one (unless already replaced).
+TokenSource = Callable[[str | None], Awaitable[str]]
+# Exchange Online's answer when SMTP AUTH is off for the tenant or the mailbox: no token mends that.
+_AUTH_DISABLED = "5.7.139"
 
 
 DEFAULT_PORTS = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity.NONE: 25}
@@ -82,30 +84,32 @@ class SmtpConnection:
         self._config = config
         self._tls = tls
         self._client: aiosmtplib.SMTP | None = None
-        self._refused_token = False  # the server refused the last XOAUTH2 token: ask for a new one
-        self._retried = False
+        self._sent_token: str | None = None  # the XOAUTH2 token of the last login
+        self._refused: str | None = None  # the token the server just refused, to be replaced
 
     async def _token(self) -> str:
         assert self._config.oauth_token is not None
         try:
-            return await self._config.oauth_token(self._refused_token)
+            self._sent_token = await self._config.oauth_token(self._refused)
         except HelpgateError as error:  # no token (needs consent, the provider is down): keep the mail, retry
             raise TemporaryDeliveryError(f"no OAuth2 token: {error.detail}") from None
+        return self._sent_token
 
     async def _connected(self) -> aiosmtplib.SMTP:
         if self._client is not None and self._client.is_connected:
             return self._client
+        self._refused = None
         try:
             return await self._connect()
-        except TemporaryDeliveryError:
-            if not self._refused_token or self._retried:
-                raise
-        # An OAuth2 token the server refused before it should have expired (revoked, clocks): once more, fresh.
-        self._retried = True
+        except _TokenRefused:
+            pass
+        # An OAuth2 token refused before it should have expired (revoked, clocks): once more with another one.
         try:
             return await self._connect()
+        except _TokenRefused as refused:
+            raise refused.error from None
         finally:
-            self._retried = False
+            self._refused = None
 
     async def _connect(self) -> aiosmtplib.SMTP:
         config = self._config
@@ -123,11 +127,14 @@ class SmtpConnection:
         )
         try:
             await client.connect()
-            self._refused_token = False
         except aiosmtplib.SMTPAuthenticationError as error:
             # Wrong credentials are the operator's to fix: keep the mail and retry, do not fail it.
-            self._refused_token = config.oauth_token is not None
-            raise TemporaryDeliveryError(f"authentication refused: {_reply(error)}", reply=_reply(error)) from None
+            client.close()
+            failed = TemporaryDeliveryError(f"authentication refused: {_reply(error)}", reply=_reply(error))
+            if config.oauth_token is not None and self._refused is None and _AUTH_DISABLED not in error.message:
+                self._refused = self._sent_token
+                raise _TokenRefused(failed) from None
+            raise failed from None
         except aiosmtplib.SMTPResponseException as error:
             raise TemporaryDeliveryError(f"connection refused: {_reply(error)}", reply=_reply(error)) from None
         except (aiosmtplib.SMTPException, OSError) as error:
@@ -165,6 +172,12 @@ class SmtpConnection:
             await asyncio.wait_for(client.quit(), 5.0)
         except (aiosmtplib.SMTPException, OSError, TimeoutError):
             client.close()
+
+
+class _TokenRefused(Exception):
+    def __init__(self, error: TemporaryDeliveryError) -> None:
+        super().__init__(error.detail)
+        self.error = error
 
 
 async def _recipients(client: aiosmtplib.SMTP, recipients: list[str]) -> dict[str, str]:

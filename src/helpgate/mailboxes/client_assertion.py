@@ -1,7 +1,8 @@
 """A client assertion (RFC 7523): how an app registered with a certificate proves itself to Entra ID's token
 endpoint instead of sending a secret. A JWT signed with the certificate's private key (RS256), naming the token
-endpoint as its audience and the client id as issuer and subject, with the certificate's SHA-256 thumbprint in the
-`x5t#S256` header so Entra ID knows which of the app's certificates to check it with. Valid for ten minutes."""
+endpoint as its audience and the client id as issuer and subject, with the certificate's thumbprints in the
+`x5t#S256` (SHA-256) and `x5t` (SHA-1) headers so Entra ID knows which of the app's certificates to check it with
+(it documents both). Valid for ten minutes."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ LIFETIME = timedelta(minutes=10)
 class Credential:
     key: rsa.RSAPrivateKey
     thumbprint: str  # base64url of the certificate's SHA-256, without padding
+    thumbprint_sha1: str  # the same of its SHA-1, which older Entra ID documents name
 
 
 def load(pem: str) -> Credential:
@@ -41,8 +43,15 @@ def load(pem: str) -> Credential:
     public = certificate.public_key()
     if not isinstance(public, rsa.RSAPublicKey) or public.public_numbers() != key.public_key().public_numbers():
         raise ValueError("the certificate is not the private key's")
-    digest = certificate.fingerprint(hashes.SHA256())
-    return Credential(key, base64.urlsafe_b64encode(digest).rstrip(b"=").decode())
+    return Credential(
+        key,
+        _b64url(certificate.fingerprint(hashes.SHA256())),
+        _b64url(certificate.fingerprint(hashes.SHA1())),  # noqa: S303 - an identifier, not a signature
+    )
+
+
+def _b64url(digest: bytes) -> str:
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
 def make(pem: str, *, client_id: str, audience: str, now: datetime) -> str:
@@ -56,4 +65,5 @@ def make(pem: str, *, client_id: str, audience: str, now: datetime) -> str:
         "iat": now,
         "exp": now + LIFETIME,
     }
-    return jwt.encode(claims, credential.key, algorithm="RS256", headers={"x5t#S256": credential.thumbprint})
+    headers = {"x5t#S256": credential.thumbprint, "x5t": credential.thumbprint_sha1}
+    return jwt.encode(claims, credential.key, algorithm="RS256", headers=headers)

@@ -398,12 +398,7 @@ def _login_changes(mailbox: Mailbox, changes: MailboxChanges, box: SecretBox) ->
         )
         values["oauth"] = client.model_dump(mode="json")
         before = mailbox.oauth
-        same_app = before is not None and (before.provider, before.client_id, before.tenant_id, before.flow) == (
-            client.provider,
-            client.client_id,
-            client.tenant_id,
-            client.flow,
-        )
+        same_app = before is not None and _app(before) == _app(client)
         if not same_app or mailbox.auth is not MailboxAuth.OAUTH2:
             values["grant"] = OAuthGrant(version=mailbox.grant.version + 1).model_dump(mode="json")
         elif mailbox.grant.state is GrantState.NEEDS_CONSENT:
@@ -413,6 +408,20 @@ def _login_changes(mailbox: Mailbox, changes: MailboxChanges, box: SecretBox) ->
     elif changes.auth is MailboxAuth.PASSWORD and mailbox.auth is MailboxAuth.OAUTH2:
         values["grant"] = OAuthGrant(version=mailbox.grant.version + 1).model_dump(mode="json")
     return values
+
+
+def _app(client: OAuthClient) -> tuple[object, ...]:
+    """What a grant belongs to: another provider, app, tenant, flow or endpoint needs a new one (a refresh token is
+    never sent to an endpoint it was not issued by)."""
+    return (
+        client.provider,
+        client.client_id,
+        client.tenant_id,
+        client.flow,
+        client.authorization_url,
+        client.token_url,
+        client.device_authorization_url,
+    )
 
 
 def _kept(mailbox: Mailbox) -> OAuthSettings | None:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -115,6 +116,7 @@ class Tokens:
         self._http = http
         self._own_http = http is None
         self._now = now
+        self._locks: dict[PydanticObjectId, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
         if self._http is not None and self._own_http:
@@ -126,27 +128,44 @@ class Tokens:
             self._http = httpx2.AsyncClient(timeout=REQUEST_TIMEOUT, follow_redirects=False)
         return self._http
 
-    async def access_token(self, mailbox: Mailbox, *, fresh: bool = False) -> str:
-        """A valid access token for the mailbox: the stored one while it has more than REFRESH_AHEAD left (unless
-        `fresh`: the server refused it), else a new one. NeedsConsent or OAuthUnavailable when there is none."""
+    async def access_token(self, mailbox: Mailbox, *, refused: str | None = None) -> str:
+        """A valid access token for the mailbox: the stored one while it has more than REFRESH_AHEAD left, else a
+        new one. `refused`: a token the server refused; a new one is asked for unless another caller has already
+        replaced it. NeedsConsent or OAuthUnavailable when there is none.
+
+        One refresh at a time per mailbox: in this process by a lock, across instances by the lease
+        `oauth:<mailbox id>`; whoever waited reads the grant again and uses the token the other one stored.
+        """
         assert mailbox.id is not None and mailbox.auth is MailboxAuth.OAUTH2 and mailbox.oauth is not None
-        for _ in range(int(LEASE_SECONDS * 2)):
-            grant = await _read(mailbox)
-            if grant.state is GrantState.NEEDS_CONSENT:
-                raise NeedsConsent(f"{mailbox.address} needs consent again: {grant.error or 'refused'}")
-            if not fresh and grant.access_token_encrypted and self._lasts(grant):
-                return self._box.decrypt(grant.access_token_encrypted)
-            if mailbox.oauth.flow is not OAuthFlow.CLIENT_CREDENTIALS and not grant.refresh_token_encrypted:
-                raise OAuthUnavailable(f"{mailbox.address} is not connected yet: an admin connects it")
-            name = f"oauth:{mailbox.id}"
-            if await leases.take(name, owner=self._owner, ttl=timedelta(seconds=LEASE_SECONDS), now=self._now()):
-                try:
-                    return await self._renew(mailbox, grant)
-                finally:
-                    await leases.release(name, owner=self._owner)
-            fresh = False  # another instance is refreshing: its token will do
-            await asyncio.sleep(0.5)
+        async with self._locks.setdefault(mailbox.id, asyncio.Lock()):
+            for _ in range(int(LEASE_SECONDS * 2)):
+                grant = await _read(mailbox)
+                token = self._usable(mailbox, grant, refused)
+                if token is not None:
+                    return token
+                name = f"oauth:{mailbox.id}"
+                owner = f"{self._owner}:{uuid.uuid4().hex}"  # unique per refresh: a lease is re-entrant per owner
+                if await leases.take(name, owner=owner, ttl=timedelta(seconds=LEASE_SECONDS), now=self._now()):
+                    try:
+                        grant = await _read(mailbox)  # another instance may have refreshed before the lease
+                        return self._usable(mailbox, grant, refused) or await self._renew(mailbox, grant)
+                    finally:
+                        await leases.release(name, owner=owner)
+                await asyncio.sleep(0.5)  # another instance is refreshing: its token will do
         raise OAuthUnavailable(f"{mailbox.address}: another instance holds the token refresh")
+
+    def _usable(self, mailbox: Mailbox, grant: OAuthGrant, refused: str | None) -> str | None:
+        """The stored access token if it will do; None when a new one is needed. Raises when none can be had."""
+        assert mailbox.oauth is not None
+        if grant.state is GrantState.NEEDS_CONSENT:
+            raise NeedsConsent(f"{mailbox.address} needs consent again: {grant.error or 'refused'}")
+        if grant.access_token_encrypted and self._lasts(grant):
+            token = self._box.decrypt(grant.access_token_encrypted)
+            if token != refused:
+                return token
+        if mailbox.oauth.flow is not OAuthFlow.CLIENT_CREDENTIALS and not grant.refresh_token_encrypted:
+            raise OAuthUnavailable(f"{mailbox.address} is not connected yet: an admin connects it")
+        return None
 
     def _lasts(self, grant: OAuthGrant) -> bool:
         return grant.expires_at is not None and aware(grant.expires_at) - self._now() > REFRESH_AHEAD
@@ -157,16 +176,19 @@ class Tokens:
             form = {"grant_type": "client_credentials"}
         else:
             form = {"grant_type": "refresh_token", "refresh_token": self._box.decrypt(grant.refresh_token_encrypted)}
-        answer = await self.request(mailbox, form)
+        answer = await self.request(mailbox, form, grant=grant.version)
         await self._store(mailbox, answer, replaces=grant.version)
         log.info("oauth.refreshed mailbox=%s flow=%s", mailbox.address, mailbox.oauth.flow)
         return answer.access_token
 
-    async def request(self, mailbox: Mailbox, form: dict[str, str]) -> TokenAnswer:
-        """Post a grant to the mailbox's token endpoint with the client's credentials and scopes."""
+    async def request(self, mailbox: Mailbox, form: dict[str, str], *, grant: int) -> TokenAnswer:
+        """Post a grant to the mailbox's token endpoint with the client's credentials and scopes. A refusal no retry
+        mends (NEEDS_CONSENT) puts grant version `grant` in needs_consent; any other is retried later."""
         answer = await self.post(mailbox, endpoints(_client_of(mailbox)).token_url, form)
         if isinstance(answer, Refusal):
-            await self.needs_consent(mailbox, str(answer))
+            if answer.error not in NEEDS_CONSENT:
+                raise OAuthUnavailable(f"the provider refused for now: {answer}")
+            await self.needs_consent(mailbox, str(answer), grant=grant)
             raise NeedsConsent(f"{mailbox.address} needs consent again: {answer}")
         return token_answer(answer)
 
@@ -201,8 +223,11 @@ class Tokens:
             return Refusal(words(answer.get("error")), words(answer.get("error_description"), 300))
         return answer
 
-    async def _store(self, mailbox: Mailbox, answer: TokenAnswer, *, replaces: int, by: str | None = None) -> None:
-        """Store the tokens over grant `replaces`; a new connection (`by`) also restarts the mailbox's poller."""
+    async def _store(
+        self, mailbox: Mailbox, answer: TokenAnswer, *, replaces: int | None, by: str | None = None
+    ) -> None:
+        """Store the tokens over grant version `replaces` (None: whatever is stored); a new connection (`by`) also
+        restarts the mailbox's poller."""
         now = self._now()
         fields: dict[str, Any] = {
             "grant.state": str(GrantState.OK),
@@ -214,11 +239,13 @@ class Tokens:
         }
         if answer.refresh_token:
             fields["grant.refresh_token_encrypted"] = self._box.encrypt(answer.refresh_token)
+        elif by is not None:
+            fields["grant.refresh_token_encrypted"] = ""
         if by is not None:
             fields["grant.connected_by"] = by
             fields["updated_at"] = now  # the supervisor restarts the poller, out of its backoff
         result = await Mailbox.get_pymongo_collection().update_one(
-            {"_id": mailbox.id, "grant.version": replaces} if replaces else _unversioned(mailbox.id),
+            {"_id": mailbox.id, **({} if replaces is None else _version(replaces))},
             {"$set": fields, "$inc": {"grant.version": 1}},
         )
         if result.matched_count == 0:
@@ -226,16 +253,17 @@ class Tokens:
         await _read(mailbox)
 
     async def connect(self, mailbox: Mailbox, answer: TokenAnswer, *, by: str) -> None:
-        """Store a grant an admin just gave (consent or device code), whatever was stored before."""
-        grant = await _read(mailbox)
-        await self._store(mailbox, answer, replaces=grant.version, by=by)
+        """Store a grant an admin just gave (consent or device code), whatever was stored before, refresh token
+        included (an answer without one leaves none: the old one belonged to the grant replaced)."""
+        await self._store(mailbox, answer, replaces=None, by=by)
         log.info("oauth.connected mailbox=%s by=%s", mailbox.address, by)
 
-    async def needs_consent(self, mailbox: Mailbox, reason: str) -> None:
-        """Record that the provider refused; the instance whose write flips the state alerts the admins, once."""
+    async def needs_consent(self, mailbox: Mailbox, reason: str, *, grant: int) -> None:
+        """Record that the provider refused grant version `grant` (a newer one, an admin's new consent, stays);
+        the instance whose write flips the state alerts the admins, once."""
         now = self._now()
         result = await Mailbox.get_pymongo_collection().update_one(
-            {"_id": mailbox.id, "grant.state": {"$ne": str(GrantState.NEEDS_CONSENT)}},
+            {"_id": mailbox.id, "grant.state": {"$ne": str(GrantState.NEEDS_CONSENT)}, **_version(grant)},
             {
                 "$set": {"grant.state": str(GrantState.NEEDS_CONSENT), "grant.error": reason, "grant.error_at": now},
                 "$inc": {"grant.version": 1},
@@ -260,9 +288,11 @@ async def _read(mailbox: Mailbox) -> OAuthGrant:
     return grant
 
 
-def _unversioned(mailbox_id: PydanticObjectId | None) -> dict[str, Any]:
-    """A grant never written yet (a mailbox stored before OAuth2 had no version)."""
-    return {"_id": mailbox_id, "$or": [{"grant.version": 0}, {"grant.version": {"$exists": False}}]}
+def _version(version: int) -> dict[str, Any]:
+    """The filter for grant version `version` (a mailbox stored before OAuth2 has none: version 0)."""
+    if version:
+        return {"grant.version": version}
+    return {"$or": [{"grant.version": 0}, {"grant.version": {"$exists": False}}]}
 
 
 def _client_of(mailbox: Mailbox) -> Any:

@@ -56,7 +56,7 @@ def _oauth_mailbox(mailbox: Mailbox, flow: OAuthFlow) -> None:
 async def start(mailbox: Mailbox, *, admin: User, box: SecretBox, public_url: str, return_to: str | None = None) -> str:
     """The provider's consent URL for this mailbox; the admin opens it in a browser. `return_to`: a path of ours
     the callback sends the browser on to once the grant is stored (else it answers JSON)."""
-    if return_to is not None and not (return_to.startswith("/") and not return_to.startswith("//")):
+    if return_to is not None and not (return_to.startswith("/") and return_to[1:2] not in ("/", "\\")):
         raise InvalidInput("return_to must be a path on this server")
     _oauth_mailbox(mailbox, OAuthFlow.AUTHORIZATION_CODE)
     assert mailbox.oauth is not None and mailbox.id is not None and admin.id is not None
@@ -84,11 +84,12 @@ async def start(mailbox: Mailbox, *, admin: User, box: SecretBox, public_url: st
         "state": state,
         "code_challenge": challenge,
         "code_challenge_method": "S256",
-        "login_hint": mailbox.username,
         **dict(found.authorize_extra),
     }
+    # No login_hint: a shared mailbox cannot sign in, the admin who has access to it does.
     log.info("oauth.consent_started mailbox=%s admin=%s", mailbox.address, admin.id)
-    return f"{found.authorization_url}?{urlencode(query)}"
+    joiner = "&" if "?" in found.authorization_url else "?"
+    return f"{found.authorization_url}{joiner}{urlencode(query)}"
 
 
 @dataclass(frozen=True)

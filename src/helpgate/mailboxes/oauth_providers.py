@@ -8,6 +8,7 @@ national cloud such as `login.microsoftonline.us`, or a generic provider, which 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from helpgate.core.errors import InvalidInput
 from helpgate.mailboxes.models.mailbox import OAuthClient, OAuthFlow, OAuthProvider
@@ -83,6 +84,18 @@ def check(client: OAuthClient, *, has_secret: bool) -> None:
         raise InvalidInput(f"a generic provider needs {' and '.join(sorted(set(missing)))}")
     if not found.scopes:
         raise InvalidInput("a generic provider needs its scopes")
+    for field, url in (
+        ("authorization_url", found.authorization_url),
+        ("token_url", found.token_url),
+        ("device_authorization_url", found.device_authorization_url),
+    ):
+        if url and not _protected(url):
+            raise InvalidInput(f"{field} must be https (plain http only on this host): tokens and secrets go there")
+
+
+def _protected(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
 
 
 def check_certificate(pem: str) -> None:

@@ -3,7 +3,8 @@
 Mail about a ticket that came in through a mailbox with SMTP settings goes out through that mailbox's server, as
 that mailbox (Microsoft 365: XOAUTH2 to smtp.office365.com:587). Mail about no ticket goes through the global
 relay, or, when there is none (no SMTP_HOST), through the mailbox an admin marked `default_sender`. Everything
-else goes through the global relay, as before mailboxes could send.
+else goes through the global relay, as before mailboxes could send; so does the mail of an OAuth2 mailbox whose
+grant was refused (needs consent), while there is a global relay, and the alert about it.
 
 The table of sending mailboxes is read at most every RECENT_SECONDS per process (a change made through this
 process is seen at once: `forget`), so routing a mail costs no store command; a transport is built once per
@@ -20,7 +21,7 @@ from helpgate.core.crypto import SecretBox
 from helpgate.core.recent import Recent
 from helpgate.mail_out.outgoing import Sender
 from helpgate.mail_out.transport import SmtpConfig, SmtpTransport, Transport
-from helpgate.mailboxes.models.mailbox import Mailbox, MailboxAuth
+from helpgate.mailboxes.models.mailbox import GrantState, Mailbox, MailboxAuth
 from helpgate.mailboxes.oauth import Tokens
 
 RECENT_SECONDS = 10.0
@@ -28,6 +29,10 @@ RECENT_SECONDS = 10.0
 
 async def _sending() -> list[Mailbox]:
     return await Mailbox.find({"smtp": {"$ne": None}}).to_list()
+
+
+def _can_send(mailbox: Mailbox) -> bool:
+    return mailbox.auth is not MailboxAuth.OAUTH2 or mailbox.grant.state is not GrantState.NEEDS_CONSENT
 
 
 def _database() -> str:
@@ -53,8 +58,8 @@ class Senders:
         sending = await self._recent.get(_database())
         if address is not None:
             found = next((mailbox for mailbox in sending if mailbox.address == address.lower()), None)
-        elif not self._relay:
-            found = next((mailbox for mailbox in sending if mailbox.default_sender), None)
+        elif not self._relay:  # never a mailbox that needs consent: it may be what the mail is about
+            found = next((mailbox for mailbox in sending if mailbox.default_sender and _can_send(mailbox)), None)
         else:
             found = None
         if found is None or found.id is None:
@@ -65,6 +70,8 @@ class Senders:
         """The SMTP transport of this mailbox, as it is set now; None when it sends no more (the global relay)."""
         sending = await self._recent.get(_database())
         mailbox = next((each for each in sending if each.id == mailbox_id), None)
+        if mailbox is not None and not _can_send(mailbox) and self._relay:
+            return None  # its grant was refused: the global relay sends for it until an admin connects it again
         if mailbox is None or mailbox.smtp is None:
             self._transports.pop(mailbox_id, None)
             return None
@@ -81,8 +88,8 @@ class Senders:
         username = smtp.username or mailbox.username
         if mailbox.auth is MailboxAuth.OAUTH2:
 
-            async def token(fresh: bool) -> str:
-                return await self._tokens.access_token(mailbox, fresh=fresh)
+            async def token(refused: str | None) -> str:
+                return await self._tokens.access_token(mailbox, refused=refused)
 
             return SmtpConfig(
                 host=smtp.host,
