@@ -73,7 +73,10 @@ def settings_overrides(
     """The global relay is a Mailtrap-like sink (`"no relay"`: none), and mail a mailbox sends itself must not go
     there. Both servers start before the gateway and stop after it: a sink stopped first would wait for the
     gateway's open session to end."""
-    return {} if getattr(request, "param", None) == "no relay" else sink.settings()
+    asked = getattr(request, "param", None)
+    if asked == "no relay":
+        return {}
+    return {**sink.settings(), **(asked if isinstance(asked, dict) else {})}
 
 
 @pytest.fixture(autouse=True)
@@ -562,3 +565,15 @@ async def test_a_refusal_a_retry_can_mend_leaves_the_mailbox_connected_and_refre
     first, second = await asyncio.gather(gateway.tokens.access_token(mailbox), gateway.tokens.access_token(mailbox))
     assert first == second and len(idp.grants("refresh_token")) == 2  # the refused one and this one
     assert (await status(api, admin, created["id"]))["auth_state"] == "ok"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"public_url": "http://support.example.com"}], indirect=True)
+async def test_consent_needs_a_public_url_the_provider_may_send_the_browser_back_to(
+    gateway: Gateway, api: Api, admin: dict[str, str], idp: FakeIdP, oauth_dovecot: Dovecot
+) -> None:
+    created = await add(api, admin, oauth_mailbox(idp, oauth_dovecot, enabled=False))
+
+    started = await api.post(f"/api/mailboxes/{created['id']}/oauth/start", headers=admin)
+
+    assert started.status_code == 422 and "HELPGATE_PUBLIC_URL" in started.json()["detail"]
+    assert "http://support.example.com/api/mailboxes/oauth/callback" in started.json()["detail"]

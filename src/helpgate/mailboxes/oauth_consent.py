@@ -24,6 +24,7 @@ from helpgate.core.clock import aware, utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import HelpgateError, InvalidInput
 from helpgate.core.security import hash_token
+from helpgate.mailboxes import oauth_providers
 from helpgate.mailboxes.models.consent import OAuthConsent
 from helpgate.mailboxes.models.mailbox import Mailbox, MailboxAuth, OAuthFlow
 from helpgate.mailboxes.oauth import OAuthUnavailable, Refusal, TokenAnswer, Tokens, token_answer, words
@@ -60,11 +61,17 @@ async def start(mailbox: Mailbox, *, admin: User, box: SecretBox, public_url: st
         raise InvalidInput("return_to must be a path on this server")
     _oauth_mailbox(mailbox, OAuthFlow.AUTHORIZATION_CODE)
     assert mailbox.oauth is not None and mailbox.id is not None and admin.id is not None
+    back = redirect_uri(public_url)
+    if not oauth_providers.protected(back):
+        # The provider would refuse the redirect URI with words of its own, after the admin signed in.
+        raise InvalidInput(
+            f"the provider cannot send the browser back to {back}: set HELPGATE_PUBLIC_URL to the https address "
+            "people reach helpgate at, and register that address's /api/mailboxes/oauth/callback with the provider"
+        )
     state = secrets.token_urlsafe(32)
     verifier = secrets.token_urlsafe(64)  # 86 characters, within RFC 7636's 43-128
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     now = utcnow()
-    back = redirect_uri(public_url)
     await OAuthConsent(
         id=hash_token(state),
         mailbox_id=mailbox.id,

@@ -89,11 +89,12 @@ def check(client: OAuthClient, *, has_secret: bool) -> None:
         ("token_url", found.token_url),
         ("device_authorization_url", found.device_authorization_url),
     ):
-        if url and not _protected(url):
+        if url and not protected(url):
             raise InvalidInput(f"{field} must be https (plain http only on this host): tokens and secrets go there")
 
 
-def _protected(url: str) -> bool:
+def protected(url: str) -> bool:
+    """https, or plain http to this host only (a test server, a provider on the same machine)."""
     parts = urlsplit(url)
     return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"))
 

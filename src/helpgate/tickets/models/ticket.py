@@ -40,7 +40,7 @@ class Participant(BaseModel):
 class TriageRecord(BaseModel):
     """What the triage decided and how: shown to agents beside the ticket."""
 
-    source: str  # "gemini", "openai" (any OpenAI-compatible endpoint) or "heuristic"
+    source: str  # "gemini", "openai" (any OpenAI-compatible endpoint), "learned" or "heuristic"
     model: str | None = None
     summary: str = ""
     helpful_notes: str = ""
