@@ -17,6 +17,7 @@ from helpgate.core.clock import utcnow
 from helpgate.core.crypto import SecretBox
 from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.settings import SmtpSecurity
+from helpgate.mail_out.transport import DEFAULT_PORTS
 from helpgate.mailboxes import oauth_providers
 from helpgate.mailboxes.models.mailbox import GrantState, MailboxSmtp, OAuthGrant
 from helpgate.models import AuditAction, ImapSecurity, Mailbox, MailboxAuth, OAuthClient, OAuthFlow, OAuthProvider, User
@@ -69,9 +70,6 @@ class OAuthSettings:
         return shown
 
 
-SMTP_PORTS = {SmtpSecurity.STARTTLS: 587, SmtpSecurity.TLS: 465, SmtpSecurity.NONE: 25}
-
-
 @dataclass(frozen=True)
 class SmtpSettings:
     """The mailbox's own submission server, as an admin gives it (a password in clear, encrypted here)."""
@@ -86,7 +84,7 @@ class SmtpSettings:
     def stored(self, box: SecretBox, *, kept_password: str = "") -> MailboxSmtp:
         return MailboxSmtp(
             host=self.host,
-            port=self.port or SMTP_PORTS[self.security],
+            port=self.port or DEFAULT_PORTS[self.security],
             security=self.security,
             verify_tls=self.verify_tls,
             username=self.username,
@@ -107,10 +105,10 @@ async def _only_default_sender(mailbox: Mailbox) -> None:
     )
 
 
-def _login(auth: MailboxAuth, *, password: str | None, oauth: OAuthSettings | None) -> None:
-    if auth is MailboxAuth.PASSWORD and not password:
+def _login(auth: MailboxAuth, *, has_password: bool, has_oauth: bool) -> None:
+    if auth is MailboxAuth.PASSWORD and not has_password:
         raise InvalidInput("a mailbox with auth password needs its password")
-    if auth is MailboxAuth.OAUTH2 and oauth is None:
+    if auth is MailboxAuth.OAUTH2 and not has_oauth:
         raise InvalidInput("a mailbox with auth oauth2 needs its oauth settings (provider, client_id...)")
 
 
@@ -146,7 +144,7 @@ async def create(
 ) -> Mailbox:
     """A new mailbox, audited as made by `actor` with the settings asked for (None audits nothing: a store seeded
     for tests or benchmarks)."""
-    _login(auth, password=password, oauth=oauth)
+    _login(auth, has_password=bool(password), has_oauth=oauth is not None)
     mailbox = Mailbox(
         address=normalise_email(address),
         display_name=display_name,
@@ -328,8 +326,8 @@ async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes:
     """
     mailbox = await require(mailbox_id)
     given: dict[str, Any] = {name: value for name, value in asdict(changes).items() if value is not None}
-    values = {name: value for name, value in given.items() if name not in ("password", "oauth", "auth", "smtp")}
-    values.pop("remove_smtp", None)
+    kept_apart = ("password", "oauth", "auth", "smtp", "remove_smtp")  # stored as _login_changes and below say
+    values = {name: value for name, value in given.items() if name not in kept_apart}
     if not changes.remove_smtp:
         given.pop("remove_smtp", None)
     if changes.oauth is not None:
@@ -378,10 +376,11 @@ def _login_changes(mailbox: Mailbox, changes: MailboxChanges, box: SecretBox) ->
     grant, but lifts `needs_consent` (an expired secret was the refusal) so the poller tries again.
     """
     auth = changes.auth or mailbox.auth
-    password = changes.password if changes.password is not None else None
+    password = changes.password
     oauth = changes.oauth
     if changes.auth is not None:
-        _login(auth, password=password or mailbox.password_encrypted, oauth=oauth or _kept(mailbox))
+        has_password = bool(password or mailbox.password_encrypted)
+        _login(auth, has_password=has_password, has_oauth=oauth is not None or mailbox.oauth is not None)
     if oauth is not None and auth is not MailboxAuth.OAUTH2:
         raise InvalidInput("oauth settings need auth oauth2")
     values: dict[str, Any] = {}
@@ -422,12 +421,6 @@ def _app(client: OAuthClient) -> tuple[object, ...]:
         client.token_url,
         client.device_authorization_url,
     )
-
-
-def _kept(mailbox: Mailbox) -> OAuthSettings | None:
-    if mailbox.oauth is None:
-        return None
-    return OAuthSettings(provider=mailbox.oauth.provider, client_id=mailbox.oauth.client_id)
 
 
 async def delete_by_id(mailbox_id: str, *, actor: User | str) -> Mailbox:
