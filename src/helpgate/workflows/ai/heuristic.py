@@ -127,8 +127,12 @@ def category_of(
 ) -> tuple[str, list[str]]:
     """The category whose keywords score most, a keyword in the subject counting twice (the catalog's order breaks
     ties), else "other"."""
+    return _best(_scored(subject, body, categories))
+
+
+def _best(scored: list[tuple[str, list[str], int]]) -> tuple[str, list[str]]:
     best, best_hits, best_score = FALLBACK_CATEGORY, list[str](), 0
-    for name, hits, score in _scored(subject, body, categories):
+    for name, hits, score in scored:
         if score > best_score:
             best, best_hits, best_score = name, hits, score
     return best, best_hits
@@ -208,9 +212,10 @@ class Reading:
 
 def reading(subject: str, body: str, categories: Sequence[CategoryEntry] = DEFAULT_CATEGORIES) -> Reading:
     text = f"{subject}\n{body}"
-    category, _hits_found = category_of(subject, body, categories)
+    scored = _scored(subject, body, categories)  # once: the scores and the category they give
+    category, _hits_found = _best(scored)
     return Reading(
-        scores={name: score for name, _found, score in _scored(subject, body, categories)},
+        scores={name: score for name, _found, score in scored},
         category=category,
         priority=priority_of(text, category)[0],
         high=len(_hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY)),
