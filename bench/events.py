@@ -642,6 +642,11 @@ def _by_task(commands: Commands, per: int) -> None:
     for task, count in tasks.most_common():
         polls = sum(n for key, n in commands.idle_polls.items() if key.split(" ", 1)[0] == task)
         say(f"  {task:<38} {(count - polls) / per:6.1f}" + (f"   (+{polls / per:.1f} idle polls)" if polls else ""))
+        for key, n in sorted(commands.by_task.items(), key=lambda item: -item[1]):
+            name, command = key.split(" ", 1)
+            busy = n - commands.idle_polls.get(key, 0)
+            if name == task and busy > 0:
+                say(f"      {command:<34} {busy / per:6.1f}")
 
 
 def _store_time(commands: Commands, per: int) -> None:
