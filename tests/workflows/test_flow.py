@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from beanie import PydanticObjectId
 
 from helpgate.accounts import skills, users
 from helpgate.accounts.skills import SkillEntry
@@ -21,6 +22,7 @@ from helpgate.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, U
 from helpgate.outbox import events
 from helpgate.tickets import replies, tickets
 from helpgate.tickets.routing import RAISED
+from helpgate.workflows.ai.triage import MAX_BODY_CHARS
 from helpgate.workflows.step import Event
 from tests.conftest import login, make_user
 from tests.fake_gemini import FakeGemini, answer, running_fake_gemini
@@ -111,6 +113,45 @@ async def test_mail_becomes_triaged_assigned_acknowledged_ticket(
     assert "Automatic assignment" in _text(note) and "heuristic triage" in _text(note)
     assert "printers" in _text(note)  # the helpful notes name what decided
     assert not {event.status for event in await OutboxEvent.find_all().to_list()} - {"sent"}
+
+
+async def test_triage_decides_from_what_ticket_created_carries_and_reads_the_store_for_an_older_event(
+    gateway: Gateway, sink: CaptureServer
+) -> None:
+    await _staff()
+    ticket = await _mail_in(gateway, make_mail(subject="Paper jam", body="The printer in room 4 has a paper jam."))
+    created = await OutboxEvent.find_one({"name": events.TICKET_CREATED})
+    assert created is not None and ticket.id is not None
+    opening = created.data[events.OPENING]
+    assert opening["subject"] == "Paper jam" and "room 4 has a paper jam" in opening["text"]
+    assert opening["requester"] == "jane@example.org" and opening["priority"] is None
+    assert gateway.workflows is not None and gateway.workflows.runner is not None
+
+    # The text comes from the event, not the store: for a ticket that is gone, it still classifies, records nothing.
+    gone = {
+        **created.data,
+        "ticket_id": str(PydanticObjectId()),
+        events.OPENING: {**opening, "subject": "Hi", "text": "ON FIRE"},
+    }
+    await gateway.workflows.runner.dispatch(Event(id="announced", name=events.TICKET_CREATED, data=gone))
+    # An event of an older version carries no text: triage reads the ticket and its first message.
+    older = {name: value for name, value in created.data.items() if name != events.OPENING}
+    await Ticket.get_pymongo_collection().update_one({"_id": ticket.id}, {"$set": {"priority": None}})
+    await gateway.workflows.runner.dispatch(Event(id="older", name=events.TICKET_CREATED, data=older))
+    await gateway.workflows.wait_idle(30)
+
+    announced = await WorkflowRun.find_one({"function_id": "triage-ticket", "event_id": "announced"})
+    assert announced is not None and announced.output == {"source": "heuristic", "recorded": False}
+    [classified] = [step["data"] for step in announced.steps.values() if step["id"] == "classify"]
+    assert classified["triage"]["priority"] == "high" and classified["triage"]["skills"] == []  # "on fire"
+    read = await WorkflowRun.find_one({"function_id": "triage-ticket", "event_id": "older"})
+    assert read is not None and read.output is not None and read.output["recorded"] is True
+    [classified] = [step["data"] for step in read.steps.values() if step["id"] == "classify"]
+    assert classified["triage"]["skills"] == ["printers"]  # "paper jam", read from the stored first message
+
+
+def test_ticket_created_carries_as_much_text_as_triage_reads() -> None:
+    assert tickets.OPENING_TEXT_CHARS >= MAX_BODY_CHARS
 
 
 async def test_redelivered_event_starts_nothing_twice(gateway: Gateway, sink: CaptureServer) -> None:

@@ -17,6 +17,7 @@ from helpgate.accounts import skills
 from helpgate.accounts.skills import SkillEntry
 from helpgate.gateway import Gateway
 from helpgate.models import OutboxEvent, Role, Ticket
+from helpgate.outbox import events
 from tests.conftest import make_user
 from tests.fake_inngest import FakeInngest, execute, memoise, request_body
 from tests.mail import make_mail, send
@@ -60,11 +61,13 @@ async def test_mail_runs_through_inngest(gateway: Gateway, api: httpx.AsyncClien
     await ann.set({"skills": ["printers"]})
 
     assert gateway.smtp is not None
-    await send(gateway.smtp.port, make_mail(subject="Paper jam", body="The printer has a paper jam."))
+    await send(gateway.smtp.port, make_mail(subject="Help please", body="The printer has a paper jam."))
     await gateway.worker.idle()
     created = await _sent_event(fake_inngest, "ticket/created")
     stored = await OutboxEvent.find_one({"name": "ticket/created"})
     assert stored is not None and created["id"] == str(stored.id)  # Inngest dedupes on the outbox id
+    # The customer's text stays in this store: Inngest's triage reads the ticket (its skills come from the body).
+    assert "paper jam" in stored.data[events.OPENING]["text"] and events.OPENING not in created["data"]
 
     result = await _run(api, "triage-ticket", created)
     assert result["source"] == "heuristic" and result["recorded"] is True

@@ -37,6 +37,16 @@ TICKET_NOTE_ADDED = "ticket/note.added"  # an internal note; no workflow reacts,
 USER_CREATED = "user/created"
 TRIAGE_RETRAIN = "triage/retrain"  # the learned triage's retraining chain: each run sends the next one
 
+# A field of event data kept in this store: the local runner's functions read it, Inngest never receives it.
+OPENING = "opening"  # ticket/created: what triage reads of the new ticket, customer text included
+LOCAL_ONLY = frozenset((OPENING,))
+
+
+def for_inngest(data: dict[str, Any]) -> dict[str, Any]:
+    """The event data sent to Inngest: without the LOCAL_ONLY fields (functions read those from the store)."""
+    return {name: value for name, value in data.items() if name not in LOCAL_ONLY}
+
+
 _listeners: list[tuple[Callable[[], None], bool]] = []  # (listener, pending events only)
 
 #: (event id, name, data) -> the event's workflow runs started. See the module's docstring.

@@ -41,6 +41,7 @@ from helpgate.tickets.models.ticket import APPLIED_KEPT, PRIORITY_RANK, SEARCH_T
 
 log = logging.getLogger(__name__)
 REFERENCES_KEPT = 20  # of the opening mail's References, carried by `ticket/created`
+OPENING_TEXT_CHARS = 8_000  # of the first message's text carried by `ticket/created`, for triage to read
 
 
 @dataclass(frozen=True)
@@ -165,11 +166,31 @@ async def add_first_message(*, ticket: Ticket, first: NewMessage) -> Message:
 
 async def _announce_opened(ticket: Ticket, first: NewMessage | Message) -> None:
     """`ticket/created`, once per ticket: triage, assignment and the acknowledgement follow from it."""
-    data: dict[str, object] = {**ticket_ref(ticket), "automatic": first.auto_reply_block is not None}
+    data: dict[str, object] = {
+        **ticket_ref(ticket),
+        "automatic": first.auto_reply_block is not None,
+        events.OPENING: opening(ticket, first.text),
+    }
     if first.message_id and first.direction is Direction.INBOUND and first.kind is MessageKind.EMAIL:
         # What the acknowledgement answers, so it need not look for it (never shown in the live feed).
         data["opened_by"] = {"message_id": first.message_id, "references": first.references[-REFERENCES_KEPT:]}
     await events.emit(events.TICKET_CREATED, key=f"{events.TICKET_CREATED} {ticket.id}", data=data)
+
+
+def opening(ticket: Ticket, text: str) -> dict[str, object]:
+    """What triage reads of a new ticket, carried by `ticket/created` so that triage need not read the ticket
+    and its first message: the text, and the fields triage decides from as they were when it opened (its write
+    is conditional on them, so a change made meanwhile is seen). Kept in this store: never shown in the live
+    feed, never sent to Inngest (events.LOCAL_ONLY)."""
+    return {
+        "subject": ticket.subject,
+        "text": text[:OPENING_TEXT_CHARS],
+        "requester": ticket.requester.email,
+        "created_at": ticket.created_at.isoformat(),
+        "priority": None if ticket.priority is None else str(ticket.priority),
+        "category": ticket.category,
+        "response_due_at": None if ticket.response_due_at is None else ticket.response_due_at.isoformat(),
+    }
 
 
 def _api_key(purpose: str, author: User, idempotency_key: str | None) -> str:

@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from helpgate.core import log_context
 from helpgate.core.errors import ConfigurationError, HelpgateError
+from helpgate.outbox import events
 from helpgate.workflows.step import Context, Event, Json, PermanentError, Workflow, ticket_of
 
 log = logging.getLogger(__name__)
@@ -262,7 +263,9 @@ class InngestSender:
         """Send one event or raise EventNotSent; bounded by the timeout, as the SDK alone may wait for minutes."""
         try:
             async with asyncio.timeout(self._timeout):
-                await self._client.send(inngest.Event(id=event.id, name=event.name, data=event.data))
+                await self._client.send(
+                    inngest.Event(id=event.id, name=event.name, data=events.for_inngest(event.data))
+                )
         except TimeoutError as error:
             raise EventNotSent(f"Inngest did not take event {event.id} within {self._timeout:g}s") from error
         except Exception as error:  # an edge: whatever the SDK raises, the relay keeps the event and retries

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
@@ -18,18 +19,51 @@ from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Context, Step, Workflow
 
 
+async def _read(ticket_id: PydanticObjectId) -> tuple[TicketText, routing.Seen] | None:
+    """The new ticket and its first message as triage reads them from the store (None: the ticket is gone)."""
+    ticket = await tickets.get_by_id(ticket_id)
+    if ticket is None:
+        return None
+    first = await tickets.opening_message(ticket)
+    text = TicketText(
+        number=ticket.number,
+        subject=ticket.subject,
+        body=(first.text if first else "")[:MAX_BODY_CHARS],
+        requester=ticket.requester.email,
+    )
+    return text, routing.Seen.of(ticket)
+
+
+def _announced(ticket_id: PydanticObjectId, data: dict[str, Any]) -> tuple[TicketText, routing.Seen] | None:
+    """The same, as `ticket/created` carried it (events.OPENING); None when it did not (an event of an older
+    version, or one delivered by Inngest, which is never sent the customer's text)."""
+    opening = data.get(events.OPENING)
+    if not isinstance(opening, dict) or not isinstance(data.get("ticket_number"), int):
+        return None
+    due = opening.get("response_due_at")
+    seen = routing.Seen(
+        ticket_id=ticket_id,
+        number=data["ticket_number"],
+        created_at=datetime.fromisoformat(opening["created_at"]),
+        priority=None if opening.get("priority") is None else Priority(opening["priority"]),
+        category=opening.get("category"),
+        response_due_at=None if due is None else datetime.fromisoformat(due),
+    )
+    text = TicketText(
+        number=seen.number,
+        subject=str(opening["subject"]),
+        body=str(opening["text"])[:MAX_BODY_CHARS],
+        requester=str(opening["requester"]),
+    )
+    return text, seen
+
+
 def triage_ticket(deps: Deps) -> Workflow:
-    async def classify_step(ticket_id: PydanticObjectId) -> dict[str, Any] | None:
-        ticket = await tickets.get_by_id(ticket_id)
-        if ticket is None:
+    async def classify_step(ticket_id: PydanticObjectId, data: dict[str, Any]) -> dict[str, Any] | None:
+        found = _announced(ticket_id, data) or await _read(ticket_id)
+        if found is None:
             return None
-        first = await tickets.opening_message(ticket)
-        text = TicketText(
-            number=ticket.number,
-            subject=ticket.subject,
-            body=(first.text if first else "")[:MAX_BODY_CHARS],
-            requester=ticket.requester.email,
-        )
+        text, seen = found
         catalog = [SkillInfo(name=skill.name, description=skill.description) for skill in await skills.for_triage()]
         kinds = [
             CategoryEntry(entry.name, entry.description, tuple(entry.keywords))
@@ -37,7 +71,7 @@ def triage_ticket(deps: Deps) -> Workflow:
         ]
         learned = await learning.for_triage() if deps.retrain_every is not None else None
         outcome = await classify(text, catalog, deps.triager, kinds, learned=learned)
-        return {**outcome.model_dump(mode="json"), "seen": routing.Seen.of(ticket).as_json()}
+        return {**outcome.model_dump(mode="json"), "seen": seen.as_json()}
 
     async def record_step(ticket_id: PydanticObjectId, answer: dict[str, Any]) -> dict[str, Any]:
         outcome = TriageOutcome.model_validate({name: value for name, value in answer.items() if name != "seen"})
@@ -72,7 +106,7 @@ def triage_ticket(deps: Deps) -> Workflow:
     async def handler(ctx: Context, step: Step) -> Any:
         ticket_id = PydanticObjectId(ctx.event.data["ticket_id"])
         # Reads the ticket and asks the model: repeated after a crash rather than recorded before the next step.
-        answer = await step.run("classify", lambda: classify_step(ticket_id), reads_only=True)
+        answer = await step.run("classify", lambda: classify_step(ticket_id, ctx.event.data), reads_only=True)
         if answer is None:
             return {"skipped": "ticket not found"}
         recorded = await step.run("record", lambda: record_step(ticket_id, answer))
