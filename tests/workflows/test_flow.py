@@ -115,7 +115,7 @@ async def test_mail_becomes_triaged_assigned_acknowledged_ticket(
     assert not {event.status for event in await OutboxEvent.find_all().to_list()} - {"sent"}
 
 
-async def test_triage_decides_from_what_ticket_created_carries_and_reads_the_store_for_an_older_event(
+async def test_triage_and_acknowledgement_take_what_ticket_created_carries_and_read_the_store_for_an_older_event(
     gateway: Gateway, sink: CaptureServer
 ) -> None:
     await _staff()
@@ -123,16 +123,14 @@ async def test_triage_decides_from_what_ticket_created_carries_and_reads_the_sto
     created = await OutboxEvent.find_one({"name": events.TICKET_CREATED})
     assert created is not None and ticket.id is not None
     opening = created.data[events.OPENING]
-    assert opening["subject"] == "Paper jam" and "room 4 has a paper jam" in opening["text"]
-    assert opening["requester"] == "jane@example.org" and opening["priority"] is None
+    assert opening["ticket"]["subject"] == "Paper jam" and "room 4 has a paper jam" in opening["text"]
+    assert opening["ticket"]["requester"]["email"] == "jane@example.org" and opening["ticket"]["priority"] is None
     assert gateway.workflows is not None and gateway.workflows.runner is not None
 
     # The text comes from the event, not the store: for a ticket that is gone, it still classifies, records nothing.
-    gone = {
-        **created.data,
-        "ticket_id": str(PydanticObjectId()),
-        events.OPENING: {**opening, "subject": "Hi", "text": "ON FIRE"},
-    }
+    gone_id = str(PydanticObjectId())
+    gone_ticket = {**opening["ticket"], "_id": gone_id, "id": gone_id, "subject": "Hi"}
+    gone = {**created.data, "ticket_id": gone_id, events.OPENING: {"ticket": gone_ticket, "text": "ON FIRE"}}
     await gateway.workflows.runner.dispatch(Event(id="announced", name=events.TICKET_CREATED, data=gone))
     # An event of an older version carries no text: triage reads the ticket and its first message.
     older = {name: value for name, value in created.data.items() if name != events.OPENING}
@@ -144,6 +142,9 @@ async def test_triage_decides_from_what_ticket_created_carries_and_reads_the_sto
     assert announced is not None and announced.output == {"source": "heuristic", "recorded": False}
     [classified] = [step["data"] for step in announced.steps.values() if step["id"] == "classify"]
     assert classified["triage"]["priority"] == "high" and classified["triage"]["skills"] == []  # "on fire"
+    # The acknowledgement too takes the ticket as its event carried it.
+    acknowledged = await WorkflowRun.find_one({"function_id": "acknowledge-customer", "event_id": "announced"})
+    assert acknowledged is not None and acknowledged.output is not None and acknowledged.output["queued"] is True
     read = await WorkflowRun.find_one({"function_id": "triage-ticket", "event_id": "older"})
     assert read is not None and read.output is not None and read.output["recorded"] is True
     [classified] = [step["data"] for step in read.steps.values() if step["id"] == "classify"]

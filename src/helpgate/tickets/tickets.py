@@ -178,19 +178,24 @@ async def _announce_opened(ticket: Ticket, first: NewMessage | Message) -> None:
 
 
 def opening(ticket: Ticket, text: str) -> dict[str, object]:
-    """What triage reads of a new ticket, carried by `ticket/created` so that triage need not read the ticket
-    and its first message: the text, and the fields triage decides from as they were when it opened (its write
-    is conditional on them, so a change made meanwhile is seen). Kept in this store: never shown in the live
-    feed, never sent to Inngest (events.LOCAL_ONLY)."""
+    """What the workflows of a new ticket read of it, carried by `ticket/created` so that they need not read the
+    ticket and its first message: the ticket as it opened, and the first message's text. Kept in this store:
+    never shown in the live feed, never sent to Inngest (events.LOCAL_ONLY)."""
     return {
-        "subject": ticket.subject,
+        "ticket": ticket.model_dump(mode="json", exclude={"search_text", "revision_id"}),
         "text": text[:OPENING_TEXT_CHARS],
-        "requester": ticket.requester.email,
-        "created_at": ticket.created_at.isoformat(),
-        "priority": None if ticket.priority is None else str(ticket.priority),
-        "category": ticket.category,
-        "response_due_at": None if ticket.response_due_at is None else ticket.response_due_at.isoformat(),
     }
+
+
+def as_opened(ticket_id: PydanticObjectId, data: dict[str, Any]) -> tuple[Ticket, str] | None:
+    """The ticket as it opened and its first text, from `ticket/created`'s data (`opening`); None when the event
+    does not carry them (an event of an older version, or one delivered by Inngest). For reading only: fields
+    changed since are not in it, so a write decided from it must be conditional on what it read."""
+    carried = data.get(events.OPENING)
+    if not isinstance(carried, dict) or not isinstance(carried.get("ticket"), dict):
+        return None
+    ticket = Ticket.model_validate(carried["ticket"])
+    return (ticket, str(carried.get("text", ""))) if ticket.id == ticket_id else None
 
 
 def _api_key(purpose: str, author: User, idempotency_key: str | None) -> str:

@@ -31,8 +31,13 @@ def _queued(mail: Any) -> dict[str, Any]:
 def acknowledge_customer(deps: Deps) -> Workflow:
     """Once per ticket; never for automatic mail, suppressed senders or mail that failed DMARC."""
 
-    async def acknowledge_step(ticket_id: PydanticObjectId, answers: outbound.Parent | None) -> dict[str, Any]:
-        ticket = await tickets.get_by_id(ticket_id)
+    async def acknowledge_step(
+        ticket_id: PydanticObjectId, data: dict[str, Any], answers: outbound.Parent | None
+    ) -> dict[str, Any]:
+        # The ticket as it opened (carried by its event) is what the acknowledgement needs: who, which mailbox,
+        # the number and subject, whether the sender failed DMARC.
+        opened = tickets.as_opened(ticket_id, data)
+        ticket = opened[0] if opened is not None else await tickets.get_by_id(ticket_id)
         if ticket is None:
             return {"queued": False, "reason": "ticket not found"}
         if ticket.auth_failed:
@@ -55,7 +60,7 @@ def acknowledge_customer(deps: Deps) -> Workflow:
             if isinstance(opened_by, dict) and opened_by.get("message_id")
             else None
         )
-        return await step.run("acknowledge", lambda: acknowledge_step(ticket_id, answers))
+        return await step.run("acknowledge", lambda: acknowledge_step(ticket_id, ctx.event.data, answers))
 
     return Workflow(
         id="acknowledge-customer",

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from beanie import PydanticObjectId
 
 from helpgate.accounts import skills
-from helpgate.models import Priority, TriageRecord
+from helpgate.models import Priority, Ticket, TriageRecord
 from helpgate.outbox import events
 from helpgate.tickets import categories, routing, tickets
 from helpgate.tickets.categories import CategoryEntry
@@ -19,48 +18,31 @@ from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Context, Step, Workflow
 
 
-async def _read(ticket_id: PydanticObjectId) -> tuple[TicketText, routing.Seen] | None:
-    """The new ticket and its first message as triage reads them from the store (None: the ticket is gone)."""
-    ticket = await tickets.get_by_id(ticket_id)
-    if ticket is None:
-        return None
-    first = await tickets.opening_message(ticket)
+def _text(ticket: Ticket, first_text: str) -> tuple[TicketText, routing.Seen]:
     text = TicketText(
         number=ticket.number,
         subject=ticket.subject,
-        body=(first.text if first else "")[:MAX_BODY_CHARS],
+        body=first_text[:MAX_BODY_CHARS],
         requester=ticket.requester.email,
     )
     return text, routing.Seen.of(ticket)
 
 
-def _announced(ticket_id: PydanticObjectId, data: dict[str, Any]) -> tuple[TicketText, routing.Seen] | None:
-    """The same, as `ticket/created` carried it (events.OPENING); None when it did not (an event of an older
-    version, or one delivered by Inngest, which is never sent the customer's text)."""
-    opening = data.get(events.OPENING)
-    if not isinstance(opening, dict) or not isinstance(data.get("ticket_number"), int):
+async def _read(ticket_id: PydanticObjectId, data: dict[str, Any]) -> tuple[TicketText, routing.Seen] | None:
+    """The new ticket and its first message: as `ticket/created` carried them, else read from the store (None: the
+    ticket is gone). What triage records is conditional on the fields it read (Seen), so a change since is kept."""
+    if (opened := tickets.as_opened(ticket_id, data)) is not None:
+        return _text(*opened)
+    ticket = await tickets.get_by_id(ticket_id)
+    if ticket is None:
         return None
-    due = opening.get("response_due_at")
-    seen = routing.Seen(
-        ticket_id=ticket_id,
-        number=data["ticket_number"],
-        created_at=datetime.fromisoformat(opening["created_at"]),
-        priority=None if opening.get("priority") is None else Priority(opening["priority"]),
-        category=opening.get("category"),
-        response_due_at=None if due is None else datetime.fromisoformat(due),
-    )
-    text = TicketText(
-        number=seen.number,
-        subject=str(opening["subject"]),
-        body=str(opening["text"])[:MAX_BODY_CHARS],
-        requester=str(opening["requester"]),
-    )
-    return text, seen
+    first = await tickets.opening_message(ticket)
+    return _text(ticket, first.text if first else "")
 
 
 def triage_ticket(deps: Deps) -> Workflow:
     async def classify_step(ticket_id: PydanticObjectId, data: dict[str, Any]) -> dict[str, Any] | None:
-        found = _announced(ticket_id, data) or await _read(ticket_id)
+        found = await _read(ticket_id, data)
         if found is None:
             return None
         text, seen = found
