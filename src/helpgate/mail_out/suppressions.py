@@ -1,8 +1,15 @@
-"""Suppressed addresses: helpgate does not mail them (bounce handling sets them; admins can lift them, audited)."""
+"""Suppressed addresses: helpgate does not mail them (bounce handling sets them; admins can lift them, audited).
+
+A lookup is reused for RECENT_SECONDS per process and database: the few staff addresses mailed about every ticket
+are not looked up for each mail. A suppression added or lifted through this process is seen at once; one added
+through another instance within RECENT_SECONDS.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 from helpgate.audit import audit
 from helpgate.core import paging
@@ -12,6 +19,20 @@ from helpgate.models import AuditAction, Suppression, User
 
 log = logging.getLogger(__name__)
 
+RECENT_SECONDS = 10.0
+KEPT_LIMIT = 10_000  # lookups kept at most; past it the stale ones go, and all of them if none is stale
+
+_clock: Callable[[], float] = time.monotonic
+_looked_up: dict[tuple[str, str], tuple[float, str | None]] = {}  # (database, address) -> (reused until, reason)
+
+
+def _database() -> str:
+    return str(Suppression.get_pymongo_collection().database.name)
+
+
+def _forget(address: str) -> None:
+    _looked_up.pop((_database(), address), None)
+
 
 async def suppress(*, address: str, reason: str) -> None:
     """Suppress an address (again: the newest reason is kept)."""
@@ -20,6 +41,7 @@ async def suppress(*, address: str, reason: str) -> None:
         {"$set": {"reason": reason}, "$setOnInsert": {"created_at": utcnow()}},
         upsert=True,
     )
+    _forget(address.strip().lower())
     log.info("suppression.added address=%s reason=%s", address.strip().lower(), reason)
 
 
@@ -34,6 +56,7 @@ async def lift(*, actor: User | str, address: str) -> bool:
     """Mail the address again, audited as `actor`; False when it was not suppressed (nothing audited)."""
     address = address.strip().lower()
     result = await Suppression.get_pymongo_collection().delete_one({"address": address})
+    _forget(address)
     if not result.deleted_count:
         return False
     log.info("suppression.lifted address=%s", address)
@@ -48,8 +71,26 @@ async def lift(*, actor: User | str, address: str) -> bool:
 
 
 async def reasons(addresses: list[str]) -> dict[str, str]:
-    """The suppressed ones among `addresses`, each with its reason."""
+    """The suppressed ones among `addresses`, each with its reason (a lookup of the last RECENT_SECONDS reused)."""
     if not addresses:
         return {}
-    found = await Suppression.find({"address": {"$in": [address.lower() for address in addresses]}}).to_list()
-    return {suppression.address: suppression.reason for suppression in found}
+    database, now = _database(), _clock()
+    known: dict[str, str | None] = {}
+    for address in {address.lower() for address in addresses}:
+        kept = _looked_up.get((database, address))
+        if kept is not None and now < kept[0]:
+            known[address] = kept[1]
+    missing = sorted({address.lower() for address in addresses} - known.keys())
+    if missing:
+        found = {
+            entry.address: entry.reason for entry in await Suppression.find({"address": {"$in": missing}}).to_list()
+        }
+        if len(_looked_up) + len(missing) > KEPT_LIMIT:
+            for key in [key for key, (until, _reason) in _looked_up.items() if until <= now]:
+                del _looked_up[key]
+            if len(_looked_up) + len(missing) > KEPT_LIMIT:
+                _looked_up.clear()
+        for address in missing:
+            known[address] = found.get(address)
+            _looked_up[database, address] = (now + RECENT_SECONDS, known[address])
+    return {address: reason for address, reason in known.items() if reason is not None}
