@@ -77,6 +77,25 @@ async def test_recovery_requeues_what_the_journal_does_not_list_and_never_resend
     assert [entry.status for entry in sent.history] == ["queued", "sending", "uncertain", "sent"]
 
 
+async def test_recovery_records_sent_what_the_journal_says_was_answered(store: Store) -> None:
+    answered_mail, in_data = await _queue(1), await _queue(2)
+    await senders.register("crashed", now=utcnow())
+    answered, during = await deliveries.claim_batch(token="crashed", now=utcnow(), lease=LEASE, limit=2)
+    assert answered.id is not None and during.id is not None
+    at = utcnow() - timedelta(seconds=1)
+    # Both began DATA; the first got its 250, which the journal carries until the group records it on the mail.
+    answer = senders.Answered(mail=answered.id, attempt=answered.attempts, reply="250 2.0.0 queued as X", at=at)
+    started = [(answered.id, answered.attempts), (during.id, during.attempts)]
+    assert await senders.write("crashed", started=started, answered=[answer], now=utcnow())
+
+    assert await deliveries.recover(now=utcnow() + LEASE * 2, lease=LEASE) == (0, 1)
+
+    sent = await outbound.get(answered_mail.key)
+    assert sent is not None and sent.status is DeliveryStatus.SENT and sent.smtp_reply == "250 2.0.0 queued as X"
+    assert sent.sent_at is not None and abs(sent.sent_at - at) < timedelta(milliseconds=2) and sent.data is None
+    assert await _status(in_data) is DeliveryStatus.UNCERTAIN  # no answer: it may or may not have arrived
+
+
 async def test_a_fenced_sender_can_list_nothing_more(store: Store) -> None:
     await senders.register("frozen", now=utcnow())
     await deliveries.recover(now=utcnow() + LEASE * 2, lease=LEASE)

@@ -9,7 +9,7 @@ from sending one. A `sent` mark is the exception: see `mark_sent_many`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -112,8 +112,14 @@ async def mark_sent(mail: OutboundMail, *, reply: str, now: datetime) -> bool:
     )
 
 
-async def mark_sent_many(sent: Sequence[tuple[OutboundMail, str]], *, now: datetime) -> set[PydanticObjectId]:
-    """Record the 250 of each mail in one bulk write; the ids recorded.
+async def mark_sent_many(
+    sent: Sequence[tuple[OutboundMail, str]],
+    *,
+    now: datetime,
+    answered_at: Mapping[PydanticObjectId, datetime] | None = None,
+) -> set[PydanticObjectId]:
+    """Record the 250 of each mail in one bulk write (sent at `answered_at` when known, else `now`); the ids
+    recorded.
 
     Only for mails whose DATA their sender's journal announced (mail_out/senders.py): such a mail is
     never queued again by anyone (recovery makes it `uncertain` at most, keeping the claim), so the write
@@ -122,21 +128,9 @@ async def mark_sent_many(sent: Sequence[tuple[OutboundMail, str]], *, now: datet
     if not sent:
         return set()
     collection = OutboundMail.get_pymongo_collection()
+    at = answered_at or {}
     operations = [
-        UpdateOne(
-            {"_id": mail.id},
-            {
-                "$set": {
-                    "status": str(DeliveryStatus.SENT),
-                    "smtp_reply": reply,
-                    "sent_at": now,
-                    "lease_until": None,
-                    "last_error": None,
-                },
-                "$unset": {"data": ""},  # the composed bytes: the ticket's message keeps what was said
-                "$push": {"history": _entry(DeliveryStatus.SENT, now, reply)},
-            },
-        )
+        UpdateOne({"_id": mail.id}, _sent_update(reply, at.get(mail.id, now) if mail.id else now))
         for mail, reply in sent
     ]
     result = await collection.bulk_write(operations, ordered=False)
@@ -222,6 +216,20 @@ def _requeue(now: datetime, detail: str) -> dict[str, Any]:
     }
 
 
+def _sent_update(reply: str, at: datetime) -> dict[str, Any]:
+    return {
+        "$set": {
+            "status": str(DeliveryStatus.SENT),
+            "smtp_reply": reply,
+            "sent_at": at,
+            "lease_until": None,
+            "last_error": None,
+        },
+        "$unset": {"data": ""},  # the composed bytes: the ticket's message keeps what was said
+        "$push": {"history": _entry(DeliveryStatus.SENT, at, reply)},
+    }
+
+
 def _uncertain(now: datetime, reason: str) -> dict[str, Any]:
     return {
         "$set": {"status": str(DeliveryStatus.UNCERTAIN), "last_error": reason, "lease_until": None, "data": None},
@@ -276,8 +284,15 @@ async def _settle(journal: senders.Journal, *, now: datetime) -> tuple[int, int]
     collection = OutboundMail.get_pymongo_collection()
     claimed = {"claim": journal.token, "status": str(DeliveryStatus.SENDING)}
     mails = await collection.find(claimed, {"_id": 1, "attempts": 1}).to_list()
+    answered = [answer for mail in mails if (answer := journal.answer(mail["_id"], mail.get("attempts", 0)))]
+    if answered:  # the server said 250 before the sender stopped: sent, as it would have recorded
+        await collection.bulk_write(
+            [UpdateOne({**claimed, "_id": entry.mail}, _sent_update(entry.reply, entry.at)) for entry in answered]
+        )
+    done = {entry.mail for entry in answered}
     started = [mail["_id"] for mail in mails if journal.holds(mail["_id"], mail.get("attempts", 0))]
-    others = [mail["_id"] for mail in mails if mail["_id"] not in started]
+    started = [mail for mail in started if mail not in done]
+    others = [mail["_id"] for mail in mails if mail["_id"] not in started and mail["_id"] not in done]
     requeued = uncertain = 0
     if started:
         result = await collection.update_many({**claimed, "_id": {"$in": started}}, _uncertain(now, MAYBE_DELIVERED))

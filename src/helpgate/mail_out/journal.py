@@ -3,8 +3,9 @@
 Each connection asks `begin(mail)` before DATA. Every ask that arrives while a journal write is under way goes
 out together in the next one (a group commit), so the worker's connections cost one store write per round
 instead of one per mail. The 250s are recorded the same way: `sent(mail, reply)` returns at once, and one bulk
-write records every 250 that arrived meanwhile. A mail stays listed until its final state is stored, so
-whatever stops the worker in between, recovery finds it and never sends it again (mail_out/senders.py).
+write records the 250s of up to SENT_DELAY seconds (or SENT_GROUP of them) together. A mail stays listed until its
+final state is stored, so whatever stops the worker in between, recovery finds it and never sends it again
+(mail_out/senders.py): a mail sent but not recorded yet when the worker dies becomes `uncertain`, not resent.
 The journal is renewed at least every `renew_seconds`, or recovery takes the worker for stopped and fences it.
 """
 
@@ -16,6 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
 from beanie import PydanticObjectId
 
@@ -27,6 +29,8 @@ from helpgate.models import OutboundMail
 log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 1.0  # after a failed store write
+SENT_DELAY = 1.0  # seconds a 250 may wait to be recorded with later ones (the mail shows `sending` meanwhile)
+SENT_GROUP = 50  # 250s that are recorded at once, without waiting for SENT_DELAY
 
 
 class Fenced(Exception):
@@ -41,6 +45,8 @@ class SenderJournal:
         self._started: dict[PydanticObjectId, int] = {}  # mail → attempt, until its final state is stored
         self._waiting: list[asyncio.Future[None]] = []
         self._sent: list[tuple[OutboundMail, str]] = []
+        self._answered_at: dict[PydanticObjectId, datetime] = {}  # when each of those 250s came
+        self._sent_since = 0.0  # monotonic time the oldest 250 not recorded yet arrived
         self._wakeup = asyncio.Event()
         self._written_at = 0.0  # monotonic time of the last journal write that landed
         self._closing = False
@@ -73,9 +79,15 @@ class SenderJournal:
             self._started.pop(mail.id, None)
 
     def sent(self, mail: OutboundMail, reply: str) -> None:
-        """The server answered 250: recorded with the next group (the mail stays listed until then)."""
+        """The server answered 250: recorded with the others of the next SENT_DELAY seconds (the mail stays listed
+        until then)."""
+        if not self._sent:
+            self._sent_since = time.monotonic()
         self._sent.append((mail, reply))
-        self._wakeup.set()
+        if mail.id is not None:
+            self._answered_at[mail.id] = utcnow()
+        if len(self._sent) == 1 or len(self._sent) >= SENT_GROUP:
+            self._wakeup.set()  # the loop's next wait ends when the group is due
 
     async def close(self, timeout: float) -> None:
         """Record what is pending, write the final list and, when it is empty, retire the journal."""
@@ -91,16 +103,25 @@ class SenderJournal:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
 
+    def _sent_due(self) -> bool:
+        return bool(self._sent) and (
+            self._closing or len(self._sent) >= SENT_GROUP or time.monotonic() - self._sent_since >= SENT_DELAY
+        )
+
     async def _run(self) -> None:
         while True:
-            due = self._renew_seconds - (time.monotonic() - self._written_at)
+            now = time.monotonic()
+            due = self._renew_seconds - (now - self._written_at)
+            if self._sent:
+                due = min(due, SENT_DELAY - (now - self._sent_since))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), max(0.0, due))
             self._wakeup.clear()
             try:
                 if self._waiting or self._closing or time.monotonic() - self._written_at >= self._renew_seconds:
                     await self._write()
-                await self._record_sent()
+                if self._sent_due():
+                    await self._record_sent()
                 if self._closing:
                     if not self._waiting and not self._sent:
                         await self._retire()
@@ -117,7 +138,9 @@ class SenderJournal:
     async def _write(self) -> None:
         waiting, self._waiting = self._waiting, []
         try:
-            landed = await senders.write(self.token, started=list(self._started.items()), now=utcnow())
+            landed = await senders.write(
+                self.token, started=list(self._started.items()), answered=self._answered(), now=utcnow()
+            )
         except BaseException:
             self._waiting = waiting + self._waiting
             raise
@@ -136,16 +159,26 @@ class SenderJournal:
         await senders.register(self.token, now=utcnow())
         self._written_at = time.monotonic()
 
+    def _answered(self) -> list[senders.Answered]:
+        """The 250s not recorded on their mails yet, as the journal carries them."""
+        return [
+            senders.Answered(mail=mail.id, attempt=mail.attempts, reply=reply, at=self._answered_at[mail.id])
+            for mail, reply in self._sent
+            if mail.id is not None and mail.id in self._answered_at
+        ]
+
     async def _record_sent(self) -> None:
         batch, self._sent = self._sent, []
         if not batch:
             return
         try:
-            recorded = await deliveries.mark_sent_many(batch, now=utcnow())
+            recorded = await deliveries.mark_sent_many(batch, now=utcnow(), answered_at=self._answered_at)
         except BaseException:
             self._sent = batch + self._sent
             raise
         for mail, reply in batch:
+            if mail.id is not None:
+                self._answered_at.pop(mail.id, None)
             self.settle(mail)
             if mail.id in recorded:
                 self._on_sent(mail, reply)
@@ -153,7 +186,7 @@ class SenderJournal:
                 log.warning("outbound.sent_unrecorded key=%s: the mail is gone from the queue", mail.key)
 
     async def _retire(self) -> None:
-        await senders.write(self.token, started=list(self._started.items()), now=utcnow())
+        await senders.write(self.token, started=list(self._started.items()), answered=self._answered(), now=utcnow())
         if not self._started:
             await senders.retire(self.token)
 

@@ -3,7 +3,9 @@
 Each running outbound worker registers a journal under its claim token (one small document in
 ``outbound_senders``). Before DATA it lists every mail it is about to send, with the attempt, in one write of
 that single document: one write covers all the mails the worker's connections start together, instead of one
-write per mail. The write only lands while the journal is not fenced.
+write per mail. The same write carries the 250s the worker got since and has not recorded on their mails yet
+(it records those in groups, a second or so later): a mail the journal says was answered is recorded `sent` by
+whoever recovers, not `uncertain`. The write only lands while the journal is not fenced.
 
 A sender that stopped renewing its journal for a lease (crash, kill, a frozen process) is fenced by whoever
 recovers: atomically, and only if it was not renewed meanwhile. From then on its journal writes fail, so it
@@ -32,14 +34,27 @@ class Started(BaseModel):
     attempt: int
 
 
+class Answered(BaseModel):
+    """A started mail the server answered 250 (when and how), its `sent` not recorded on it yet."""
+
+    mail: PydanticObjectId
+    attempt: int
+    reply: str
+    at: datetime
+
+
 class Journal(BaseModel):
     token: str = Field(alias="_id")
     started: list[Started] = Field(default_factory=list)
+    answered: list[Answered] = Field(default_factory=list)  # absent from journals of older versions
     renewed_at: datetime
     fenced: bool = False
 
     def holds(self, mail: PydanticObjectId, attempt: int) -> bool:
         return any(entry.mail == mail and entry.attempt == attempt for entry in self.started)
+
+    def answer(self, mail: PydanticObjectId, attempt: int) -> Answered | None:
+        return next((entry for entry in self.answered if entry.mail == mail and entry.attempt == attempt), None)
 
 
 def _collection() -> AsyncCollection[dict[str, object]]:
@@ -50,11 +65,19 @@ async def register(token: str, *, now: datetime) -> None:
     await _collection().insert_one({"_id": token, "started": [], "renewed_at": now, "fenced": False})
 
 
-async def write(token: str, *, started: Iterable[tuple[PydanticObjectId, int]], now: datetime) -> bool:
-    """Replace the journal's list of started mails and renew it; False once fenced (the token is void)."""
+async def write(
+    token: str,
+    *,
+    started: Iterable[tuple[PydanticObjectId, int]],
+    answered: Iterable[Answered] = (),
+    now: datetime,
+) -> bool:
+    """Replace the journal's lists of started and answered mails and renew it; False once fenced (the token is
+    void)."""
     entries = [{"mail": mail, "attempt": attempt} for mail, attempt in started]
+    answers = [entry.model_dump() for entry in answered]
     result = await _collection().update_one(
-        {"_id": token, "fenced": False}, {"$set": {"started": entries, "renewed_at": now}}
+        {"_id": token, "fenced": False}, {"$set": {"started": entries, "answered": answers, "renewed_at": now}}
     )
     return result.matched_count == 1
 
