@@ -17,12 +17,15 @@ from beanie import PydanticObjectId
 
 from helpgate.accounts import skills, users
 from helpgate.accounts.skills import SkillEntry
+from helpgate.core.clock import utcnow
 from helpgate.gateway import Gateway
 from helpgate.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, User, WorkflowRun
 from helpgate.outbox import events
 from helpgate.tickets import replies, tickets
 from helpgate.tickets.routing import RAISED
 from helpgate.workflows.ai.triage import MAX_BODY_CHARS
+from helpgate.workflows.functions.sla import SLEEP_STEP
+from helpgate.workflows.local_step import step_key
 from helpgate.workflows.step import Event
 from tests.conftest import login, make_user
 from tests.fake_gemini import FakeGemini, answer, running_fake_gemini
@@ -230,6 +233,18 @@ async def test_agent_reply_cancels_escalation(gateway: Gateway, sink: CaptureSer
     assert after is not None and after.escalated_at is None and after.priority is ticket.priority
     sla_runs = await WorkflowRun.find({"function_id": "sla-escalation"}).to_list()
     assert [run.status for run in sla_runs] == ["cancelled"]  # a cancelled run is never resumed
+
+
+async def test_the_escalation_run_is_stored_asleep_until_the_target_and_not_executed_before(
+    gateway: Gateway, sink: CaptureServer
+) -> None:
+    ticket = await _mail_in(gateway, make_mail(subject="Question", body="How do I change my shipping address?"))
+    assert ticket.response_due_at is not None and ticket.response_due_at > utcnow()
+
+    [run] = await WorkflowRun.find({"function_id": "sla-escalation"}).to_list()
+    assert run.status == "sleeping" and run.next_run_at == ticket.response_due_at
+    assert run.steps == {step_key(SLEEP_STEP): {"id": SLEEP_STEP, "wake_at": ticket.response_due_at}}
+    assert run.claim is None and run.updated_at == run.created_at  # only inserted: never claimed nor suspended
 
 
 async def test_new_agent_gets_a_welcome(gateway: Gateway, sink: CaptureServer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -15,13 +16,15 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from helpgate.core.clock import stored as as_stored
 from helpgate.core.clock import utcnow
 from helpgate.core.loops import ManualClock
 from helpgate.models import OutboxEvent, RunStatus, WorkflowRun
 from helpgate.tickets import counters
 from helpgate.workflows.local_step import step_key
 from helpgate.workflows.runner import LocalRunner
-from helpgate.workflows.step import Cancel, Context, Event, Json, PermanentError, Step, Workflow
+from helpgate.workflows.step import Cancel, Context, Event, FirstSleep, Json, PermanentError, Step, Workflow
+from tests.workflows.conftest import Commands
 
 Store = AsyncMongoClient[dict[str, Any]]
 FAST: dict[str, Any] = {"retry_base": 0.05, "sweep_interval": 0.1, "lease": timedelta(seconds=3)}
@@ -593,3 +596,113 @@ async def test_a_runner_with_a_backlog_leaves_new_runs_queued_for_any_instance(s
     # One executing and two waiting (twice its concurrency) are this runner's; the rest any runner may take.
     assert [stored[f"e{index}"] for index in range(5)] == [RunStatus.RUNNING] * 3 + [RunStatus.QUEUED] * 2
     assert {run.status for run in await runs_of("busy")} == {RunStatus.COMPLETED}
+
+
+# --- runs stored sleeping by their insert (Workflow.sleeps_first) ---------------------------------------------
+
+
+def _waits(until_at: datetime, calls: list[str], **options: Any) -> Workflow:
+    """Begins with a sleep until `until_at`, declared; then one step that reads the time."""
+
+    async def handler(ctx: Context, step: Step) -> Json:
+        calls.append("handler")
+        await step.sleep("wait", max(until_at - utcnow(), timedelta(0)))
+        return await step.run("after", _now_iso)
+
+    return Workflow(
+        id="waits",
+        trigger="ticket/created",
+        handler=handler,
+        cancel=(Cancel(event="ticket/replied", match="ticket_id"),),
+        sleeps_first=lambda data: ("wait", until_at),
+        **options,
+    )
+
+
+def _unknown(data: dict[str, Any]) -> tuple[str, datetime] | None:
+    return None
+
+
+def _broken(data: dict[str, Any]) -> tuple[str, datetime] | None:
+    raise KeyError("response_due_at")
+
+
+async def test_a_run_that_begins_with_a_declared_sleep_is_stored_sleeping_by_its_insert_alone(
+    store: Store, commands: Commands
+) -> None:
+    wake_at = utcnow() + timedelta(minutes=10)
+    calls: list[str] = []
+    async with running(_waits(wake_at, calls)) as runner:
+        commands.recording = True
+        await runner.dispatch(event())
+        await runner.wait_idle(10)
+        commands.recording = False
+
+    run = await only_run("waits")
+    assert calls == []  # not executed
+    assert commands.writes("workflow_runs") == ["insert"]  # no claim, no suspend
+    assert run.status == RunStatus.SLEEPING and run.claim is None and run.lease_until is None
+    assert run.steps == {step_key("wait"): {"id": "wait", "wake_at": as_stored(wake_at)}}  # as LocalStep.sleep keeps it
+    assert run.next_run_at == as_stored(wake_at) and run.updated_at == run.created_at and run.attempt == 0
+
+
+async def test_a_run_stored_sleeping_is_woken_by_its_runners_timer_and_replays_past_its_sleep(
+    store: Store, commands: Commands
+) -> None:
+    clock = ManualClock()  # the sweep never looks again: only the timer set by the dispatch can wake the run
+    wake_at = utcnow() + timedelta(seconds=0.3)
+    calls: list[str] = []
+    async with running(_waits(wake_at, calls), clock=clock, sweep_interval=60.0) as runner:
+        await clock.waiting()  # the first sweep found nothing
+        commands.recording = True
+        await runner.dispatch(event())
+        await until(lambda: status_is("waits", RunStatus.COMPLETED))
+        commands.recording = False
+
+    run = await only_run("waits")
+    assert calls == ["handler"] and datetime.fromisoformat(run.output) >= as_stored(wake_at)
+    assert run.steps[step_key("wait")] == {"id": "wait", "wake_at": as_stored(wake_at)}
+    assert commands.writes("workflow_runs") == ["insert", "findAndModify", "update"]  # created, claimed, completed
+
+
+async def test_a_run_stored_sleeping_past_its_wake_time_is_taken_by_a_sweep_and_runs_on(store: Store) -> None:
+    calls: list[str] = []
+    workflow = _waits(utcnow() - timedelta(minutes=1), calls)
+    await LocalRunner([workflow]).dispatch(event())  # not started: no timer, for whoever runs
+    assert await status_is("waits", RunStatus.SLEEPING)
+
+    async with running(workflow):
+        await until(lambda: status_is("waits", RunStatus.COMPLETED))
+
+    assert calls == ["handler"]
+
+
+async def test_a_matching_event_cancels_a_run_stored_sleeping(store: Store) -> None:
+    calls: list[str] = []
+    async with running(_waits(utcnow() + timedelta(minutes=10), calls)) as runner:
+        await runner.dispatch(event(id="c1", ticket_id=1))
+        await runner.dispatch(event(id="c2", ticket_id=2))
+        await runner.dispatch(event("ticket/replied", id="r1", ticket_id=1))
+        await runner.wait_idle(10)
+
+    statuses = {run.event_data["ticket_id"]: run.status for run in await runs_of("waits")}
+    assert statuses == {1: RunStatus.CANCELLED, 2: RunStatus.SLEEPING} and calls == []
+
+
+@pytest.mark.parametrize("declared", [None, _unknown, _broken], ids=["undeclared", "unknown", "broken"])
+async def test_a_run_without_a_declared_first_sleep_is_executed_and_suspended_as_before(
+    store: Store, commands: Commands, declared: FirstSleep | None
+) -> None:
+    calls: list[str] = []
+    workflow = dataclasses.replace(_waits(utcnow() + timedelta(minutes=10), calls), sleeps_first=declared)
+    async with running(workflow) as runner:
+        commands.recording = True
+        await runner.dispatch(event())
+        await until(lambda: status_is("waits", RunStatus.SLEEPING))
+        await runner.wait_idle(10)
+        commands.recording = False
+
+    run = await only_run("waits")
+    assert calls == ["handler"]
+    assert commands.writes("workflow_runs") == ["insert", "update"]  # created claimed, then suspended
+    assert run.updated_at > run.created_at and set(run.steps) == {step_key("wait")}

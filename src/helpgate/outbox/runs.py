@@ -9,7 +9,7 @@ field scans the collection (see docs/architecture.md), so only `due` and `cancel
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,8 @@ from helpgate.models import RunStatus, WorkflowRun
 from helpgate.outbox.models.workflow_run import run_key
 
 ERROR_LIMIT = 4000  # characters of an error text kept on the run
+
+type Steps = dict[str, dict[str, Any]]  # step key (the sha1 hex of its id) -> its memoised record
 
 _OPEN = [str(status) for status in (RunStatus.QUEUED, RunStatus.SLEEPING, RunStatus.RUNNING)]
 
@@ -46,6 +48,8 @@ class NewRun:
     event_id: str
     event_name: str
     event_data: dict[str, Any]
+    wake_at: datetime | None = None  # stored sleeping until then, never claimed by its creator
+    steps: Steps = field(default_factory=dict)  # memoised at once (with `wake_at`: the sleep it begins with)
 
 
 async def create_many(new: list[NewRun], *, now: datetime, lease: timedelta | None = None) -> list[WorkflowRun]:
@@ -53,27 +57,11 @@ async def create_many(new: list[NewRun], *, now: datetime, lease: timedelta | No
 
     With a `lease`, the runs are stored already claimed by the caller (running, each under its own claim token,
     as `claim` leaves a run): the runner that creates a run executes it without claiming it again. Otherwise
-    they are queued and due now."""
+    they are queued and due now. A run with a `wake_at` is stored sleeping until then, as `suspend` leaves a run,
+    whatever the lease."""
     if not new:
         return []
-    until = None if lease is None else now + lease
-    created = [
-        WorkflowRun(
-            id=PydanticObjectId(),  # known before the insert, which does not set it on the documents
-            key=run_key(item.function_id, item.event_id),
-            function_id=item.function_id,
-            event_id=item.event_id,
-            event_name=item.event_name,
-            event_data=item.event_data,
-            status=RunStatus.QUEUED if until is None else RunStatus.RUNNING,
-            claim=None if until is None else uuid.uuid4().hex,
-            lease_until=until,
-            next_run_at=until or now,
-            created_at=now,
-            updated_at=now,
-        )
-        for item in new
-    ]
+    created = [_new(item, now=now, lease=lease) for item in new]
     try:
         await WorkflowRun.insert_many(created, ordered=False)
     except BulkWriteError as error:
@@ -84,6 +72,31 @@ async def create_many(new: list[NewRun], *, now: datetime, lease: timedelta | No
             raise
         created = [run for index, run in enumerate(created) if index not in existing]
     return created
+
+
+def _new(item: NewRun, *, now: datetime, lease: timedelta | None) -> WorkflowRun:
+    until = None if lease is None or item.wake_at is not None else now + lease
+    if item.wake_at is not None:
+        status, next_run_at = RunStatus.SLEEPING, item.wake_at
+    elif until is not None:
+        status, next_run_at = RunStatus.RUNNING, until
+    else:
+        status, next_run_at = RunStatus.QUEUED, now
+    return WorkflowRun(
+        id=PydanticObjectId(),  # known before the insert, which does not set it on the documents
+        key=run_key(item.function_id, item.event_id),
+        function_id=item.function_id,
+        event_id=item.event_id,
+        event_name=item.event_name,
+        event_data=item.event_data,
+        steps=dict(item.steps),
+        status=status,
+        claim=None if until is None else uuid.uuid4().hex,
+        lease_until=until,
+        next_run_at=next_run_at,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 async def get(run_id: PydanticObjectId) -> WorkflowRun | None:
@@ -158,9 +171,6 @@ async def release(claimed: list[WorkflowRun], *, now: datetime) -> None:
         },
         {"$set": {"status": str(RunStatus.QUEUED), "claim": None, "lease_until": None, "next_run_at": now}},
     )
-
-
-type Steps = dict[str, dict[str, Any]]  # step key (the sha1 hex of its id) -> its memoised record
 
 
 async def _move(

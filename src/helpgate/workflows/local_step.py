@@ -27,6 +27,12 @@ def step_key(step_id: str) -> str:
     return hashlib.sha1(step_id.encode(), usedforsecurity=False).hexdigest()
 
 
+def sleep_record(step_id: str, wake_at: datetime) -> tuple[str, dict[str, Any]]:
+    """The key and memoised record of a sleep step until `wake_at`. Mongo keeps milliseconds: the time is rounded,
+    so the memoised time is the one a replay compares."""
+    return step_key(step_id), {"id": step_id, "wake_at": stored(wake_at)}
+
+
 def to_json(value: Any, what: str) -> Json:
     """`value` as a replay will see it (a JSON round trip that the store can hold); PermanentError if not JSON.
 
@@ -129,9 +135,8 @@ class LocalStep:
             if wake_at <= utcnow():
                 return
             raise Suspend(key, None, wake_at)
-        # Mongo keeps milliseconds: round now, so the memoised time is the one a replay compares.
-        wake_at = stored(utcnow() + duration)
-        raise Suspend(key, {"id": step_id, "wake_at": wake_at}, wake_at)
+        key, record = sleep_record(step_id, utcnow() + duration)
+        raise Suspend(key, record, record["wake_at"])
 
     async def send_event(self, step_id: str, name: str, data: dict[str, Any]) -> None:
         key, step_id = self._key(step_id)

@@ -6,6 +6,11 @@ the executor by id. A run is claimed with a lease (renewed while it executes), i
 sleep) resumes by replaying the handler against its memoised steps. Failures are retried with exponential
 backoff and jitter, up to the function's `retries`; then the run fails and `on_failure` is called once.
 
+A function that begins with a sleep its event's data settles (`Workflow.sleeps_first`, such as sla-escalation's
+wait for the first-response target) gets its run stored sleeping by that insert, the sleep step memoised as
+`LocalStep.sleep` records it, instead of a claim, an execution and a suspend write: when it falls due, the
+handler replays past the sleep like any run woken from one. A cancel finds it as it finds any sleeping run.
+
 Fresh runs, and this runner's own retries and wake-ups, reach the executor in process; a sweep every
 `sweep_interval` seconds finds the rest in the store (runs queued while nobody ran, sleeps and retries of
 other instances, runs whose runner died with its lease).
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 from collections import Counter
@@ -26,9 +32,9 @@ from beanie import PydanticObjectId
 from helpgate.core import log_context
 from helpgate.core.clock import utcnow
 from helpgate.core.loops import Backoff, Clock, PollingLoop, SystemClock
-from helpgate.models import WorkflowRun
+from helpgate.models import RunStatus, WorkflowRun
 from helpgate.outbox import runs
-from helpgate.workflows.local_step import ClaimLost, LocalStep, Suspend, lookup, to_json
+from helpgate.workflows.local_step import ClaimLost, LocalStep, Suspend, lookup, sleep_record, to_json
 from helpgate.workflows.step import Cancel, Context, Event, PermanentError, Workflow, ticket_of
 
 log = logging.getLogger(__name__)
@@ -126,7 +132,7 @@ class LocalRunner:
         Safe to repeat: a redelivered event creates nothing new (the relay redelivers after an error)."""
         now = utcnow()
         triggered = [workflow for workflow in self._workflows.values() if workflow.trigger == event.name]
-        new = [runs.NewRun(workflow.id, event.id, event.name, event.data) for workflow in triggered]
+        new = [self._new_run(workflow, event) for workflow in triggered]
         # Runs this runner will start soon are stored claimed by it; with a backlog (or stopped) they are queued,
         # so that any instance's sweep may take them.
         keeps = self._running and len(self._ready) < self._concurrency * CLAIMED_AHEAD
@@ -138,6 +144,9 @@ class LocalRunner:
                 log.info("workflow.run_duplicate fn=%s event=%s", workflow.id, event.id)
                 continue
             assert run.id is not None
+            if run.status == RunStatus.SLEEPING:
+                self._sleeping(run)
+                continue
             log.info("workflow.run_queued fn=%s run=%s event=%s", workflow.id, run.id, event.id)
             if lease is not None:
                 self._created[run.id] = run
@@ -146,6 +155,37 @@ class LocalRunner:
             for rule in workflow.cancel:
                 if rule.event == event.name:
                     await self._cancel_runs(workflow, rule, event, now)
+
+    def _new_run(self, workflow: Workflow, event: Event) -> runs.NewRun:
+        """The run to store: already sleeping when the function begins with a sleep its event's data settles
+        (`Workflow.sleeps_first`), that sleep memoised as `LocalStep.sleep` records it, so a replay goes past it."""
+        new = runs.NewRun(workflow.id, event.id, event.name, event.data)
+        if workflow.sleeps_first is None:
+            return new
+        try:
+            first = workflow.sleeps_first(event.data)
+            if first is not None and first[1].utcoffset() is None:
+                raise ValueError(f"the wake time {first[1]} has no time zone")
+        except Exception:  # the handler meets the same data and fails (retries, on_failure) where it is seen
+            log.exception("workflow.sleeps_first_failed fn=%s event=%s", workflow.id, event.id)
+            return new
+        if first is None:
+            return new
+        key, record = sleep_record(*first)
+        return dataclasses.replace(new, wake_at=record["wake_at"], steps={key: record})
+
+    def _sleeping(self, run: WorkflowRun) -> None:
+        """A run created sleeping: woken by this runner's timer (or any instance's sweep) when it falls due."""
+        assert run.id is not None
+        if self._running:
+            self._later(run.id, run.function_id, run.next_run_at, retry=False)
+        log.info(
+            "workflow.run_sleeping fn=%s run=%s event=%s until=%s",
+            run.function_id,
+            run.id,
+            run.event_id,
+            run.next_run_at.isoformat(),
+        )
 
     async def _cancel_runs(self, workflow: Workflow, rule: Cancel, event: Event, now: datetime) -> None:
         value = lookup(event.data, rule.match)

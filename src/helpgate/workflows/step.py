@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 type Json = Any  # what json.loads returns; step results must survive a JSON round trip
@@ -75,6 +75,7 @@ class Cancel:
 
 type Handler = Callable[[Context, Step], Awaitable[Json]]
 type FailureHandler = Callable[[Context, str], Awaitable[None]]
+type FirstSleep = Callable[[dict[str, Any]], tuple[str, datetime] | None]
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,10 @@ class Workflow:
     cancel: tuple[Cancel, ...] = ()
     on_failure: FailureHandler | None = None  # called once when the run has failed for good
     concurrency: int | None = None  # at most this many runs of this function at once (per instance)
+    # Given the trigger's data: (step id, wake time) of the `step.sleep` the handler begins with, or None when that
+    # is not known from the data alone. The local runner then stores a new run already sleeping (see runner.py);
+    # Inngest ignores it, and the handler's own sleep runs.
+    sleeps_first: FirstSleep | None = None
 
     @property
     def title(self) -> str:

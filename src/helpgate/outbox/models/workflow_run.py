@@ -8,6 +8,9 @@ Everything needed to resume a run lives here, so a restarted runner (or another 
       │      backoff           │ └──a matching cancel event──▶ cancelled (also from queued, sleeping)
       └── lease lapsed (the instance stopped or died) ──┘
 
+A run whose function begins with a sleep its event settles (`Workflow.sleeps_first`) is created sleeping, with
+that sleep step already recorded, as the first execution would have left it.
+
 `next_run_at` is when the run next needs attention: when it falls due (queued), wakes (sleeping), or when
 its lease lapses (running), so one index finds all due work. `steps` maps the sha1 hex of each step id (Mongo
 keys may not contain dots) to `{"id": step_id, "data": <json>}`, or `{"id": step_id, "wake_at": <datetime>}`

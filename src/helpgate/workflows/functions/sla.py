@@ -2,6 +2,7 @@
 
 Cancelled by `ticket/replied` for the same ticket (an agent answered). If the cancel is missed (a reply
 while the runner was down), the step finds `first_response_at` set and does nothing.
+The local runner stores a new run already asleep (`sleeps_first`), so it is not executed until the target.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from helpgate.outbox import events
 from helpgate.tickets import routing
 from helpgate.workflows.functions.deps import Deps, log_failure
 from helpgate.workflows.step import Cancel, Context, Step, Workflow
+
+SLEEP_STEP = "until-first-response-target"
+
+
+def first_sleep(data: dict[str, Any]) -> tuple[str, datetime]:
+    """The sleep a run begins with: its step id and wake time, the first-response target (now, if that passed).
+    The handler sleeps by it, and the local runner stores a new run already sleeping by it (`sleeps_first`)."""
+    return SLEEP_STEP, max(datetime.fromisoformat(data["response_due_at"]), utcnow())
 
 
 def sla_escalation(deps: Deps) -> Workflow:
@@ -51,8 +60,9 @@ def sla_escalation(deps: Deps) -> Workflow:
 
     async def handler(ctx: Context, step: Step) -> Any:
         data = ctx.event.data
+        step_id, wake_at = first_sleep(data)
+        await step.sleep(step_id, max(wake_at - utcnow(), timedelta(0)))
         due_at = datetime.fromisoformat(data["response_due_at"])
-        await step.sleep("until-first-response-target", max(due_at - utcnow(), timedelta(0)))
         ticket_id = PydanticObjectId(data["ticket_id"])
         return await step.run("escalate", lambda: escalate_step(ticket_id, str(data["priority"]), due_at.isoformat()))
 
@@ -63,4 +73,5 @@ def sla_escalation(deps: Deps) -> Workflow:
         handler=handler,
         cancel=(Cancel(event=events.TICKET_REPLIED, match="ticket_id"),),
         on_failure=log_failure,
+        sleeps_first=first_sleep,
     )
