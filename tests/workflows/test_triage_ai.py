@@ -326,6 +326,13 @@ def test_heuristic_summary_is_the_first_sentences_within_200_chars() -> None:
         ("Out of office", "I am away until Monday. For urgent matters please call Ann.", "low"),
         ("Pricing", "Could you send a quote for 40 seats?", "low"),  # a question that can wait
         ("Pricing", "Your prices went up and I am very disappointed.", "medium"),  # a complaint
+        ("Filter", "The filter shows the whole team's tickets. Not urgent, just confusing.", "low"),  # said to wait
+        ("Idea", "Could you add colours, to see the urgent tickets at a glance?", "low"),  # a wish is no emergency
+        ("API", "Since this morning every request fails.", "high"),  # an incident of the last hours
+        ("Import", "The import shows a Fehlermeldung about the date format.", "medium"),  # a quiet category's trouble
+        ("Cuenta", "No puedo entrar en mi cuenta.", "medium"),  # "no puedo" is no question
+        ("Cuenta", "¿Puedo cambiar el correo de mi cuenta?", "low"),
+        ("Export", "Wie kann ich meine Daten exportieren, ohne sie zu verlieren?", "low"),
     ],
 )
 def test_priority_cues_and_their_negation(subject: str, body: str, priority: str) -> None:

@@ -26,6 +26,8 @@ from helpgate.workflows.ai.triage import (
 )
 
 # fmt: off
+# Urgency: said outright, or implied by who and what it hits (many people, money, data, security, the law, danger)
+# or by an incident that began hours ago. English first, then German, French, Spanish, Dutch, Portuguese, Italian.
 HIGH_PRIORITY = ("urgent", "urgently", "asap", "as soon as possible", "emergency", "critical", "outage", "down",
                  "right now", "hurry", "breach", "data loss", "lost data", "data lost", "hacked", "compromised",
                  "cannot log in for everyone", "nobody can", "no one can", "all agents", "all users", "all our",
@@ -39,26 +41,72 @@ HIGH_PRIORITY = ("urgent", "urgently", "asap", "as soon as possible", "emergency
                  "urgence", "au plus vite", "rapidement", "en panne", "bloquée", "piraté",
                  "urgente", "urgencia", "lo antes posible", "cuanto antes", "caído", "hackeado",
                  "spoed", "zo snel mogelijk", "zit stil", "ligt plat", "help!",
-                 "o mais rápido possível", "o quanto antes", "invadida", "invadido", "quanto prima")
-LOW_PRIORITY = ("quick question", "just wondering", "no rush", "when you have time", "not urgent", "no hurry",
-                "small thing", "not a big deal", "just a suggestion", "just curious", "out of curiosity",
-                "possible to", "is that possible", "é possível", "ist es möglich", "est-il possible", "es posible",
-                "is het mogelijk", "do you", "is there", "how do i", "how can i", "where do i", "where can i",
-                "is there a way", "is it possible", "can i",
-                "keine eile", "nicht dringend", "pas urgent", "sin prisa", "no es urgente", "geen haast",
-                "niet dringend", "sem pressa")
-# Something does not work: a question or wish that says so is no longer a calm one.
-TROUBLE = ("cannot", "can't", "not working", "doesn't work", "does not work", "fails", "failed", "error", "blocked",
-           "blocks", "still", "stopped", "won't", "unable",
-           "funktioniert nicht", "nicht mehr", "kann nicht", "blockiert", "ne fonctionne pas", "ne marche pas",
-           "impossible", "bloque", "no funciona", "no puedo", "bloquea", "werkt niet", "kan niet", "blokkeert",
-           "não funciona", "não consigo", "bloqueia")
+                 "o mais rápido possível", "o quanto antes", "invadida", "invadido", "quanto prima",
+                 # the same kinds of cue in other words and the other languages: said outright; many people stopped;
+                 # money lost; an incident since last night or this morning; data lost or leaked; the law; danger
+                 "notfall", "dès que possible", "emergencia", "noodgeval", "emergência", "al più presto", "emergenza",
+                 "nobody is able", "no one is able", "whole company", "entire company", "whole department",
+                 "all customers", "every customer", "ganze team", "ganzes team", "niemand kann", "alle kunden",
+                 "toute l'équipe", "personne ne peut", "tous nos clients", "todo el equipo", "nadie puede",
+                 "todos los clientes", "hele team", "hele afdeling", "niemand kan", "alle klanten", "toda a equipe",
+                 "ninguém consegue", "todos os clientes", "tutto il team", "nessuno può", "tutti i clienti",
+                 "losing money", "losing sales", "lost sales", "costing us",
+                 "since this morning", "since last night", "overnight", "seit heute morgen", "seit heute nacht",
+                 "depuis ce matin", "depuis cette nuit", "desde esta mañana", "desde anoche", "sinds vanochtend",
+                 "sinds vanmorgen", "sinds vannacht", "desde hoje de manhã", "desde esta manhã", "da stamattina",
+                 "da stanotte",
+                 "datenverlust", "perte de données", "pérdida de datos", "dataverlies", "perda de dados",
+                 "perdita di dati", "data leak", "leaked", "unauthorized access", "unauthorised access", "xss",
+                 "sql injection", "sicherheitslücke", "datenleck", "faille de sécurité", "fuite de données",
+                 "vulnerabilidad", "datalek", "vulnerabilidade", "vazamento", "vulnerabilità",
+                 "attorney", "lawsuit", "legal action", "anwalt", "rechtsanwalt", "avocat", "abogado", "advocaat",
+                 "advogado", "avvocato",
+                 "dangerous", "injured", "electric shock", "gefährlich", "dangereux", "peligroso", "gevaarlijk",
+                 "perigoso", "pericoloso")
+# The writer says it can wait or is a small matter: low, whatever else the mail says ("not urgent, but the whole
+# team sees it").
+CALM = ("quick question", "just wondering", "no rush", "when you have time", "not urgent", "no hurry", "small thing",
+        "not a big deal", "just a suggestion", "just curious", "out of curiosity", "nothing urgent",
+        "keine eile", "nicht dringend", "pas urgent", "pas pressé", "sin prisa", "no es urgente", "geen haast",
+        "niet dringend", "sem pressa", "não é urgente", "non è urgente", "senza fretta")
+# Asking how, whether, where: low, even beside a trouble word ("can I get a refund if it doesn't work for us?").
+# Bare verbs that a negation also contains ("puedo" in "no puedo") only with the question mark that opens them.
+LOW_PRIORITY = ("possible to", "is that possible", "is it possible", "is there", "is there a way", "are there",
+                "do you", "does your", "how do i", "how can i", "how do we", "how can we", "where do i",
+                "where can i", "can i", "can we", "could i", "would it be possible", "i was wondering",
+                "wondering if", "do i need",
+                "ist es möglich", "wäre es möglich", "gibt es", "kann ich", "können wir", "wie kann ich",
+                "wo kann ich", "bieten sie",
+                "est-il possible", "est-ce possible", "serait-il possible", "puis-je", "pouvons-nous", "y a-t-il",
+                "comment puis-je", "proposez-vous",
+                "es posible", "sería posible", "se puede", "¿puedo", "¿podemos", "¿tienen", "¿ofrecen",
+                "cómo puedo", "dónde puedo",
+                "is het mogelijk", "zou het mogelijk zijn", "hoe kan ik", "waar kan ik", "bieden jullie",
+                "é possível", "seria possível", "como posso", "onde posso", "vocês têm", "vocês oferecem",
+                "è possibile", "sarebbe possibile", "come posso", "dove posso", "offrite")
+# Something does not work, or works wrong: a question or wish that says so is no longer a calm one.
+TROUBLE = ("cannot", "can't", "not working", "doesn't work", "does not work", "fails", "failed", "erro*", "blocked",
+           "blocks", "still", "stopped", "won't", "unable", "crash*", "broken", "wrong", "not loading",
+           "no longer", "freezes", "nothing happens",
+           "funktioniert nicht", "nicht mehr", "kann nicht", "blockiert", "fehler*", "falsch*", "kaputt",
+           "stürzt ab", "abgestürzt", "lädt nicht", "geht nicht",
+           "ne fonctionne pas", "ne marche pas", "impossible", "bloque", "erreur*", "plante", "cassé",
+           "ne charge pas", "ne s'affiche pas",
+           "no funciona", "no puedo", "no podemos", "bloquea", "falla", "fallo", "roto", "no carga",
+           "no aparece", "incorrecto", "ya no",
+           "werkt niet", "kan niet", "blokkeert", "fout*", "kapot", "laadt niet", "verkeerd*", "niet meer",
+           "lukt niet",
+           "não funciona", "não consigo", "não posso", "bloqueia", "quebrado", "não carrega", "errado", "trava",
+           "non funziona", "non riesco", "non posso", "rotto", "non carica", "sbagliato")
 # Categories that are rarely urgent (questions, wishes, opinions): low unless a cue or a complaint says otherwise.
 QUIET_CATEGORIES = frozenset(("technical", "sales", "feedback", "feature-request", "other"))
+# A wish or an opinion is never an emergency: the urgency cues are not read in one ("to see urgent tickets at a
+# glance", "thanks to the whole team").
+WISH_CATEGORIES = frozenset(("feature-request", "feedback"))
 # "not urgent", "no emergency": a high cue said not to apply is no cue; nor is an auto-reply's "for urgent matters".
 NEGATED_HIGH = re.compile(
-    r"\b(?:not|no|nothing|isn't|is not|wasn't|without|nicht|kein|keine|pas|niet|geen|no es|não é)\s+(?:\w+\s+)?"
-    r"(?:urgent|critical|emergency|asap|dringend|urgente|eilig|spoed)\b"
+    r"\b(?:not|no|nothing|isn't|is not|wasn't|without|nicht|kein|keine|pas|niet|geen|no es|não é|non)\s+(?:\w+\s+)?"
+    r"(?:urgent|critical|emergency|asap|dringend|urgente|eilig|spoed|emergencia|emergência|emergenza)\b"
     r"|\b(?:for|in)\s+urgent\s+(?:matters|cases|questions|issues)\b|\bin\s+dringenden\s+fällen\b",
     re.IGNORECASE,
 )
@@ -139,15 +187,20 @@ def _best(scored: list[tuple[str, list[str], int]]) -> tuple[str, list[str]]:
 
 
 def priority_of(text: str, category: str = FALLBACK_CATEGORY) -> tuple[Priority, list[str]]:
-    """High on an urgency cue (not negated), low on a calm one; else by category: a question, wish or opinion
-    (QUIET_CATEGORIES) is low unless it complains, anything else medium."""
-    if high := _hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY):
+    """Low when the writer says it can wait (CALM); high on an urgency cue (not negated; none in a wish or an
+    opinion); low on a question (LOW_PRIORITY); else by category: a question, wish or opinion (QUIET_CATEGORIES) is
+    low unless it complains or says that something is wrong (TROUBLE), anything else medium."""
+    if calm := _hits(text, CALM):
+        return "low", calm
+    if category not in WISH_CATEGORIES and (high := _hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY)):
         return "high", high
     if low := _hits(text, LOW_PRIORITY):
         return "low", low
-    if category in QUIET_CATEGORIES and sentiment_of(text) != "negative" and not _hits(text, TROUBLE):
-        return "low", []
-    return "medium", []
+    if category not in QUIET_CATEGORIES:
+        return "medium", []
+    if trouble := _hits(text, TROUBLE):
+        return "medium", trouble
+    return ("medium" if sentiment_of(text) == "negative" else "low"), []
 
 
 def sentiment_of(text: str) -> Sentiment:
@@ -219,7 +272,7 @@ def reading(subject: str, body: str, categories: Sequence[CategoryEntry] = DEFAU
         category=category,
         priority=priority_of(text, category)[0],
         high=len(_hits(NEGATED_HIGH.sub(" ", text), HIGH_PRIORITY)),
-        low=len(_hits(text, LOW_PRIORITY)),
+        low=len(_hits(text, CALM + LOW_PRIORITY)),
         trouble=len(_hits(text, TROUBLE)),
         negative=sentiment_of(text) == "negative",
     )
