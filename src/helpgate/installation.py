@@ -19,6 +19,7 @@ from helpgate.core.settings import Settings
 from helpgate.inbound import guards, pipeline
 from helpgate.mail_out import message_ids
 from helpgate.models import ALL_MODELS
+from helpgate.tickets import counters
 
 log = logging.getLogger(__name__)
 
@@ -61,13 +62,15 @@ class Installation:
         )
 
     async def connect_store(self) -> None:
-        """MONGODB_URI, or the embedded store in the data dir (started, or joined when `serve` runs it)."""
+        """MONGODB_URI, or the embedded store in the data dir (started, or joined when `serve` runs it), with its
+        indexes and the shape of data this version reads."""
         uri = self.settings.mongodb_uri
         if not uri:
             self.store = db.EmbeddedStore(self.settings.data_dir)
             uri = await self.store.start()
         self.client = db.make_client(uri)
         await db.init_models(self.client, self.settings.mongodb_database, ALL_MODELS)
+        await counters.fold_old_documents()  # a store the previous version wrote: before any counter is used
 
     async def close_store(self) -> None:
         if self.client is not None:

@@ -43,6 +43,19 @@ async def test_opening_twice_with_same_first_message_is_one_ticket(store: Store)
     assert stored is not None and stored.message_count == 1
 
 
+async def test_opening_again_after_a_crash_counts_the_ticket_once(store: Store) -> None:
+    customer = await users.get_or_create_customer(email="c@example.org")
+    one = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("same"))
+    two = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("same"))
+    assert two.number == one.number == 1
+    assert await counters.values([counters.TICKETS_TOTAL, counters.ticket_bucket("new", None)]) == {
+        counters.TICKETS_TOTAL: 1,
+        counters.ticket_bucket("new", None): 1,
+    }
+    three = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=_first("other"))
+    assert three.number == 3  # the retry's number is not used again
+
+
 async def test_customer_cannot_read_others_ticket_or_notes(store: Store) -> None:
     alice = await users.get_or_create_customer(email="alice@example.org")
     bob = await users.get_or_create_customer(email="bob@example.org")

@@ -116,9 +116,14 @@ async def insert_ticket(
 ) -> Ticket:
     """The ticket `first` opens, written whole in one insert: counting its first message, with its participants
     and thread root, so adding that message changes nothing on it. When this first message opened a ticket
-    already (a retry after a crash), that ticket. The queue's counters move with the insert, in one write."""
+    already (a retry after a crash), that ticket.
+
+    The ticket takes its number and is counted in the queue in one write, before the insert. A retry that finds
+    its ticket inserted already takes that count back, so the counts stay right whenever a crash comes after
+    the insert. A crash between the two writes (no ticket yet, the retry numbers it again) leaves the queue's
+    counts one too high and a number unused, until `helpgate recount`."""
     ticket = Ticket(
-        number=await counters.increment(counters.TICKET_NUMBER),
+        number=0,  # taken below, with the count of a ticket of this status and priority
         subject=subject,
         requester=participant(requester),
         mailbox=mailbox,
@@ -134,13 +139,15 @@ async def insert_ticket(
         search_text=f"{subject}\n{first.text}"[:SEARCH_TEXT_CHARS].lower(),
     )
     ticket.updated_at = ticket.created_at
+    counted = [counters.TICKETS_TOTAL, counters.ticket_bucket(ticket.status, ticket.priority)]
+    ticket.number = await counters.increment(counters.TICKET_NUMBER, also=counted)
     try:
         await ticket.insert()
     except DuplicateKeyError:
+        await counters.increment_all(counted, by=-1)  # counted when it was inserted
         existing = await Ticket.find_one({"origin_key": first.dedupe_key})
         assert existing is not None
         return existing
-    await counters.increment_all([counters.TICKETS_TOTAL, counters.ticket_bucket(ticket.status, ticket.priority)])
     log.info("ticket.opened number=%s requester=%s", ticket.number, requester.email)
     metrics.TICKETS_CREATED.labels(channel="mail" if mailbox else "api").inc()
     return ticket
