@@ -1,14 +1,19 @@
 """Recording triage on the store: what an agent set meanwhile is kept, and the queue's counters follow. Choosing
-the agent: ties on load go to whoever's newest open ticket was assigned longest ago, and nothing is written on them."""
+the agent: ties on load go to whoever's newest open ticket was assigned longest ago, and nothing is written on them;
+the staff are read at most every 10 s, but a change made through the services counts for the very next ticket."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from pymongo import AsyncMongoClient
 
-from helpgate.accounts import users
+from helpgate.accounts import availability, skills, users
+from helpgate.accounts.users import UserChanges
+from helpgate.core.recent import Recent
 from helpgate.models import Direction, Priority, Role, Ticket, TriageRecord, User
 from helpgate.tickets import counters, routing, tickets
 from helpgate.tickets.tickets import NewMessage
@@ -132,3 +137,86 @@ async def test_automatic_assignment_writes_nothing_on_the_agent_and_takes_turns(
     assert chosen[2] == chosen[0]  # both have one open ticket: whoever got theirs first
     after = await User.get_pymongo_collection().find({"role": "agent"}).sort("email").to_list()
     assert after == before
+
+
+def _deactivated(agent: User) -> Awaitable[object]:  # PATCH /api/users/{id} {"active": false}
+    return users.update(actor="admin@acme.test", user_id=str(agent.id), changes=UserChanges(active=False))
+
+
+def _away_over_the_api(agent: User) -> Awaitable[object]:  # PATCH /api/users/{id} {"away": true}
+    return users.update(actor="admin@acme.test", user_id=str(agent.id), changes=UserChanges(away=True))
+
+
+def _away_by_the_staff_service(agent: User) -> Awaitable[object]:  # what `helpgate staff EMAIL --away on` calls
+    return users.update_staff(agent.email, actor="cli", away=True)
+
+
+def _demoted(agent: User) -> Awaitable[object]:  # PATCH /api/users/{id} {"role": "customer"}
+    return users.update(actor="admin@acme.test", user_id=str(agent.id), changes=UserChanges(role=Role.CUSTOMER))
+
+
+def _skill_taken_away(agent: User) -> Awaitable[object]:  # what `helpgate staff EMAIL --skills ""` calls
+    return users.update_staff(agent.email, actor="cli", skills=[])
+
+
+def _skill_out_of_the_catalog(agent: User) -> Awaitable[object]:  # PUT /api/skills without printers
+    return skills.replace([skills.SkillEntry("billing")], actor="cli")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        _deactivated,
+        _away_over_the_api,
+        _away_by_the_staff_service,
+        _demoted,
+        _skill_taken_away,
+        _skill_out_of_the_catalog,
+    ],
+)
+async def test_a_change_to_the_chosen_agent_counts_for_the_very_next_ticket(
+    store: Store, change: Callable[[User], Awaitable[object]]
+) -> None:
+    await skills.replace([skills.SkillEntry("printers"), skills.SkillEntry("billing")], actor=None)
+    ann = await users.create(actor=None, email="ann@acme.test", role=Role.AGENT, skills=["printers"])
+    await users.create(actor=None, email="boss@acme.test", role=Role.ADMIN)
+    first = await routing.choose(["printers"])
+    assert first.user is not None and first.user.email == "ann@acme.test"
+
+    await change(ann)
+
+    after = await routing.choose(["printers"])
+    assert after.user is not None and after.user.email == "boss@acme.test", after.reason
+
+
+async def test_a_new_agent_counts_for_the_very_next_ticket(store: Store) -> None:
+    await skills.replace([skills.SkillEntry("printers")], actor=None)
+    await users.create(actor=None, email="boss@acme.test", role=Role.ADMIN)
+    assert (await routing.choose(["printers"])).reason.startswith("fallback to an admin")
+
+    await users.create(actor=None, email="ann@acme.test", role=Role.AGENT, skills=["printers"])
+
+    after = await routing.choose(["printers"])
+    assert after.user is not None and after.user.email == "ann@acme.test"
+
+
+async def test_a_change_made_through_another_instance_counts_within_ten_seconds(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr(availability, "_RECENT", Recent(availability._load, seconds=10.0, clock=lambda: now[0]))
+    ann = await _agent("ann@acme.test")
+    await _agent("bob@acme.test")
+    await _assigned(ann, "a1", datetime(2026, 12, 1, 9, tzinfo=UTC))
+    assert (await routing.choose([])).reason == "no skills needed; 0 open tickets"  # bob, read from the store
+    # Another instance marks bob away, and a ticket is assigned to ann: the loads are never kept.
+    await User.get_pymongo_collection().update_one({"email": "bob@acme.test"}, {"$set": {"away": True}})
+    await _assigned(ann, "a2", datetime(2026, 12, 1, 10, tzinfo=UTC))
+
+    kept = await routing.choose([])
+    now[0] += 10.0
+    read_again = await routing.choose([])
+
+    assert kept.user is not None and kept.user.email == "bob@acme.test"
+    assert read_again.user is not None and read_again.user.email == "ann@acme.test"
+    assert read_again.reason == "no skills needed; 2 open tickets"

@@ -19,6 +19,7 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from helpgate.accounts import availability
 from helpgate.accounts import skills as catalog
 from helpgate.audit import audit
 from helpgate.core import paging
@@ -101,6 +102,8 @@ async def create(
         await user.insert()
     except DuplicateKeyError:
         raise Conflict(f"a user with email {address} exists") from None
+    if user.is_staff:
+        availability.forget()
     log.info("user.created id=%s role=%s source=%s", user.id, role, source)
     await events.emit(
         events.USER_CREATED,
@@ -127,6 +130,8 @@ async def name_if_unnamed(user: User, name: str) -> None:
     named = await User.get_pymongo_collection().update_one({"_id": user.id, "name": ""}, {"$set": {"name": name}})
     if named.modified_count:
         user.name = name
+        if user.is_staff:
+            availability.forget()
         log.info("user.named id=%s", user.id)
 
 
@@ -169,6 +174,7 @@ async def update_staff(
         values["away"] = user.away = away
     if values:
         await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+        availability.forget()
         log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
         await _audit(actor, AuditAction.USER_UPDATED, user, values)
     return user
@@ -269,6 +275,7 @@ async def _apply(user_id: PydanticObjectId, changes: UserChanges, *, keep_an_adm
     if not values:
         return user
     await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+    availability.forget()
     log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
     if role is not user.role or changes.active is False:
         await end_sessions(user_id)

@@ -15,6 +15,7 @@ from typing import Any
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
+from helpgate.accounts import availability
 from helpgate.core.clock import aware, stored, utcnow
 from helpgate.models import Priority, Role, Ticket, TicketStatus, TriageRecord, User
 from helpgate.outbox import events
@@ -201,9 +202,11 @@ async def choose(skills: Sequence[str]) -> Choice:
     moment count as assigned before any other). With no such agent, an admin by the same rule.
 
     The tie-break is read from the tickets with their count, so an assignment writes nothing on the agent; an
-    assignment staff made counts as much as an automatic one."""
+    assignment staff made counts as much as an automatic one. The staff come from accounts/availability.py: read
+    at most every 10 s per process, so a change made through another instance or the command line counts within
+    that (one made through this process at once); their open tickets are counted for every ticket."""
     wanted = {skill.lower() for skill in skills}
-    staff = await User.find({"role": {"$in": [Role.AGENT, Role.ADMIN]}, "active": True, "away": False}).to_list()
+    staff = await availability.available_staff()
     agents = [user for user in staff if user.role is Role.AGENT]
     if wanted:
         matching = [user for user in agents if _coverage(user, wanted) > 0]
