@@ -136,25 +136,27 @@ async def name_if_unnamed(user: User, name: str) -> None:
 
 
 async def get_or_create_customer(*, email: str, name: str = "") -> User:
-    """The user behind an inbound address; created as a customer on first contact."""
-    existing = await get_by_email(email.strip().lower())
-    if existing is not None:
-        return existing
-    return await create_customer(email=email, name=name)
-
-
-async def create_customer(*, email: str, name: str = "") -> User:
-    """A customer for an address that had no account when the caller looked (one created meanwhile is returned)."""
+    """The user behind an inbound address, created as a customer (named `name`) on first contact. One command
+    either way: an upsert that inserts only when no account has the address, and otherwise returns that account
+    as it is (staff, inactive, named). One created meanwhile by another delivery is returned."""
     address = email.strip().lower()
-    user = User(email=address, name=name, role=Role.CUSTOMER)
+    new = User(id=PydanticObjectId(), email=address, name=name, role=Role.CUSTOMER)
     try:
-        await user.insert()
-    except DuplicateKeyError:  # created concurrently by another delivery
+        before = await User.get_pymongo_collection().find_one_and_update(
+            {"email": address},
+            {"$setOnInsert": new.model_dump(by_alias=True)},  # the whole document, as new.insert() writes it
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+    except DuplicateKeyError:  # two upserts at once: the other one inserted it
         again = await get_by_email(address)
         assert again is not None
         return again
-    log.info("user.created id=%s role=customer source=mail", user.id)
-    return user
+    if before is not None:
+        existing: User = User.model_validate(before)
+        return existing
+    log.info("user.created id=%s role=customer source=mail", new.id)
+    return new
 
 
 async def update_staff(
