@@ -4,11 +4,13 @@ the staff are read at most every 10 s, but a change made through the services co
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from beanie import PydanticObjectId
 from pymongo import AsyncMongoClient
 
 from helpgate.accounts import availability, skills, users
@@ -137,6 +139,19 @@ async def test_automatic_assignment_writes_nothing_on_the_agent_and_takes_turns(
     assert chosen[2] == chosen[0]  # both have one open ticket: whoever got theirs first
     after = await User.get_pymongo_collection().find({"role": "agent"}).sort("email").to_list()
     assert after == before
+
+
+async def test_agents_who_keep_no_ticket_open_share_the_new_ones(store: Store) -> None:
+    for email in ("ann@acme.test", "bob@acme.test", "cid@acme.test"):
+        await _agent(email)
+    ticket_ids = [PydanticObjectId(f"{n:024x}") for n in range(30)]  # each solved before the next comes
+
+    chosen = [await routing.choose([], ticket_id=ticket_id) for ticket_id in ticket_ids]
+    again = await routing.choose([], ticket_id=ticket_ids[0])
+
+    counts = Counter(choice.user.email for choice in chosen if choice.user is not None)
+    assert sorted(counts) == ["ann@acme.test", "bob@acme.test", "cid@acme.test"] and min(counts.values()) >= 5
+    assert again.user == chosen[0].user  # the same pick when the step runs again
 
 
 def _deactivated(agent: User) -> Awaitable[object]:  # PATCH /api/users/{id} {"active": false}

@@ -6,6 +6,7 @@ run again after a crash before its result was recorded.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,10 +197,20 @@ def _coverage(user: User, wanted: set[str]) -> int:
     return len(wanted & {skill.lower() for skill in user.skills})
 
 
-async def choose(skills: Sequence[str]) -> Choice:
+def _spread(ticket_id: PydanticObjectId | None, count: int) -> int:
+    """Which of `count` agents tied on everything gets the ticket: one picked by the ticket's id (the same on a
+    retry), so that agents who keep no ticket open, all tied at none, share the new tickets instead of the first
+    listed getting each."""
+    if ticket_id is None or count == 1:
+        return 0
+    return int.from_bytes(hashlib.sha256(ticket_id.binary).digest()[:8]) % count
+
+
+async def choose(skills: Sequence[str], *, ticket_id: PydanticObjectId | None = None) -> Choice:
     """The active agent (not away) whose skills cover most of `skills`; ties go to the fewest open tickets,
     then to whoever's newest open ticket was assigned longest ago (tickets an older version stored without the
-    moment count as assigned before any other). With no such agent, an admin by the same rule.
+    moment count as assigned before any other), then to one picked by `ticket_id`. With no such agent, an admin
+    by the same rule.
 
     The tie-break is read from the tickets with their count, so an assignment writes nothing on the agent; an
     assignment staff made counts as much as an automatic one. The staff come from accounts/availability.py: read
@@ -226,7 +237,9 @@ async def choose(skills: Sequence[str]) -> Choice:
         load = loads[user.id]
         return (-_coverage(user, wanted), load.open, load.newest_assigned_at or never)
 
-    best = min(pool, key=rank)
+    first = min(rank(user) for user in pool)
+    tied = sorted((user for user in pool if rank(user) == first), key=lambda user: str(user.id))
+    best = tied[_spread(ticket_id, len(tied))]
     reason = why.format(covered=_coverage(best, wanted)) + f"; {loads[best.id].open} open tickets"
     return Choice(best, reason)
 
@@ -246,7 +259,7 @@ async def assign_automatically(
         if found.assignee is not None:
             return found, Choice(None, f"already assigned to {found.assignee.email}")
         skills = found.skills
-    choice = await choose(skills)
+    choice = await choose(skills, ticket_id=ticket_id)
     if choice.user is None:
         log.warning("ticket.unassigned ticket=%s reason=%s", ticket_id, choice.reason)
         return await Ticket.get(ticket_id), choice
