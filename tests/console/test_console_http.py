@@ -253,7 +253,7 @@ async def test_attachments_download_as_files_and_remote_images_load_only_when_as
     assert " src=&#34;http://track.example.net" not in with_images.text  # https: only
 
     # Another customer cannot fetch it, even knowing the path.
-    other = await users.create_customer(email=OTHER)
+    other = await users.get_or_create_customer(email=OTHER)
     await users.set_password(other, PASSWORD)
     async for stranger in browser_client(gateway):
         await log_in(stranger, OTHER)

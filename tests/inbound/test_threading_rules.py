@@ -1,4 +1,4 @@
-"""Threading rules 3 and 4 and participants, end to end through the SMTP listener."""
+"""Threading rules 3 and 4 and participants, end to end through the SMTP listener; which mail no rule could thread."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ import base64
 import os
 from email.message import EmailMessage
 
+import pytest
+
 from helpgate.gateway import Gateway
+from helpgate.inbound import mime, threading
+from helpgate.mail_out import message_ids
 from helpgate.models import Message, Ticket
 from tests.mail import make_mail, send
 
@@ -69,3 +73,32 @@ async def test_reply_subject_from_requester_threads_within_the_window(gateway: G
     await _deliver(gateway, bytes(other), sender="bob@example.org")
     counts = [await Message.find({"ticket_number": n}).count() for n in (1, 2, 3)]
     assert counts == [2, 1, 1]
+
+
+SECRET = "a-secret-for-reply-addresses"
+
+
+@pytest.mark.parametrize(
+    ("headers", "starts"),
+    [
+        ({}, True),
+        ({"Subject": "Printer on fire [#]"}, True),
+        ({"To": "support+12.0123456789@localhost"}, True),  # a plus address we did not sign
+        ({"Thread-Index": base64.b64encode(bytes(22)).decode()}, True),  # the first mail of an Outlook conversation
+        ({"In-Reply-To": "<earlier@example.org>"}, False),
+        ({"References": "<earlier@example.org>"}, False),
+        ({"To": message_ids.reply_address(12, secret=SECRET, address="support@localhost")}, False),
+        ({"Cc": message_ids.reply_address(12, secret=SECRET, address="support@localhost")}, False),
+        ({"Subject": "Printer [#12] on fire"}, False),
+        ({"Subject": "Re: Printer on fire"}, False),
+        ({"Subject": "AW: Printer on fire"}, False),
+        ({"Thread-Index": base64.b64encode(bytes(27)).decode()}, False),
+    ],
+)
+def test_mail_that_names_nothing_a_rule_reads_starts_a_conversation(headers: dict[str, str], starts: bool) -> None:
+    mail = make_mail()
+    for name, value in headers.items():
+        del mail[name]
+        mail[name] = value
+
+    assert threading.starts_a_conversation(mime.parse(bytes(mail)), secret=SECRET) is starts

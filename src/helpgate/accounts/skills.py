@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from helpgate.accounts import availability
 from helpgate.audit import audit
 from helpgate.core.errors import InvalidInput
 from helpgate.core.naming import catalog_name
@@ -65,6 +66,7 @@ async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) ->
         await User.get_pymongo_collection().update_many(
             {"skills": {"$in": removed}}, {"$pull": {"skills": {"$in": removed}}}
         )
+        availability.forget()
     _RECENT.forget(_database())
     log.info("skills.replaced count=%d removed=%s", len(wanted), ",".join(removed) or "-")
     replaced = await catalog()

@@ -19,6 +19,7 @@ from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from helpgate.accounts import availability
 from helpgate.accounts import skills as catalog
 from helpgate.audit import audit
 from helpgate.core import paging
@@ -101,6 +102,8 @@ async def create(
         await user.insert()
     except DuplicateKeyError:
         raise Conflict(f"a user with email {address} exists") from None
+    if user.is_staff:
+        availability.forget()
     log.info("user.created id=%s role=%s source=%s", user.id, role, source)
     await events.emit(
         events.USER_CREATED,
@@ -127,29 +130,33 @@ async def name_if_unnamed(user: User, name: str) -> None:
     named = await User.get_pymongo_collection().update_one({"_id": user.id, "name": ""}, {"$set": {"name": name}})
     if named.modified_count:
         user.name = name
+        if user.is_staff:
+            availability.forget()
         log.info("user.named id=%s", user.id)
 
 
 async def get_or_create_customer(*, email: str, name: str = "") -> User:
-    """The user behind an inbound address; created as a customer on first contact."""
-    existing = await get_by_email(email.strip().lower())
-    if existing is not None:
-        return existing
-    return await create_customer(email=email, name=name)
-
-
-async def create_customer(*, email: str, name: str = "") -> User:
-    """A customer for an address that had no account when the caller looked (one created meanwhile is returned)."""
+    """The user behind an inbound address, created as a customer (named `name`) on first contact. One command
+    either way: an upsert that inserts only when no account has the address, and otherwise returns that account
+    as it is (staff, inactive, named). One created meanwhile by another delivery is returned."""
     address = email.strip().lower()
-    user = User(email=address, name=name, role=Role.CUSTOMER)
+    new = User(id=PydanticObjectId(), email=address, name=name, role=Role.CUSTOMER)
     try:
-        await user.insert()
-    except DuplicateKeyError:  # created concurrently by another delivery
+        before = await User.get_pymongo_collection().find_one_and_update(
+            {"email": address},
+            {"$setOnInsert": new.model_dump(by_alias=True)},  # the whole document, as new.insert() writes it
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
+        )
+    except DuplicateKeyError:  # two upserts at once: the other one inserted it
         again = await get_by_email(address)
         assert again is not None
         return again
-    log.info("user.created id=%s role=customer source=mail", user.id)
-    return user
+    if before is not None:
+        existing: User = User.model_validate(before)
+        return existing
+    log.info("user.created id=%s role=customer source=mail", new.id)
+    return new
 
 
 async def update_staff(
@@ -169,6 +176,7 @@ async def update_staff(
         values["away"] = user.away = away
     if values:
         await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+        availability.forget()
         log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
         await _audit(actor, AuditAction.USER_UPDATED, user, values)
     return user
@@ -269,6 +277,7 @@ async def _apply(user_id: PydanticObjectId, changes: UserChanges, *, keep_an_adm
     if not values:
         return user
     await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+    availability.forget()
     log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
     if role is not user.role or changes.active is False:
         await end_sessions(user_id)

@@ -87,7 +87,7 @@ class InboundContext:
     dedupe_key: str = ""
     flags: list[str] = field(default_factory=list)
     requester: User | None = None
-    sender: User | None = None  # the sender's account, as threading found it (None: it has none)
+    sender: User | None = None  # the sender's account, as threading found or made it (None: it has none)
     ticket: Ticket | None = None
     resumed: Message | None = None  # this mail's own message, stored by a delivery that was cut off
     linked: list[int] = field(default_factory=list)  # tickets a new ticket links: the mail referred to them
@@ -219,7 +219,12 @@ async def thread(ctx: InboundContext) -> None:
         if ctx.ticket is None:
             raise Quarantine(f"the ticket of stored message {ctx.resumed.id} is gone", code="ticket_gone")
         return
-    found = await threading.find_ticket(ctx.mail, secret=ctx.policy.secret, authenticated=ctx.auth.dmarc_passed)
+    mail, secret = ctx.mail, ctx.policy.secret
+    account = None
+    if mail.report is None and threading.starts_a_conversation(mail, secret=secret):
+        # It opens a ticket: its sender's account is looked for, or made as a customer, in one command.
+        account = await users.get_or_create_customer(email=mail.from_email, name=mail.from_name)
+    found = await threading.find_ticket(mail, secret=secret, authenticated=ctx.auth.dmarc_passed, account=account)
     ctx.ticket, ctx.linked, ctx.sender = found.ticket, found.linked, found.sender
     ctx.flags += [flag for flag in found.flags if flag not in ctx.flags]
     if ctx.ticket is not None and ctx.ticket.origin_key == ctx.dedupe_key:
@@ -274,7 +279,7 @@ async def deliver(ctx: InboundContext) -> None:
                 ticket=ctx.ticket.number,
             )
         return
-    ctx.requester = ctx.sender or await users.create_customer(email=mail.from_email, name=mail.from_name)
+    ctx.requester = ctx.sender or await users.get_or_create_customer(email=mail.from_email, name=mail.from_name)
     ctx.ticket = await tickets.insert_ticket(
         requester=ctx.requester,
         subject=mail.subject or "(no subject)",

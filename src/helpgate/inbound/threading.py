@@ -70,13 +70,37 @@ class Sender:
         return self.verified_staff or self.email in ticket.participants or self.email == ticket.requester.email
 
 
+def starts_a_conversation(mail: ParsedMail, *, secret: str = "") -> bool:
+    """Whether no rule could find a ticket for this mail, whoever sent it: it names no earlier message (rule 1), no
+    reply address we signed (2), no ticket token (3), and is no reply by Outlook's Thread-Index or its subject (4).
+    Such mail opens a ticket of its own (unless it is a delivery report, which never does)."""
+    _root, replies_in_conversation = thread_root(mail)
+    reply_address = secret and any(
+        message_ids.ticket_of_address(address, secret=secret) is not None for address in (*mail.to, *mail.cc)
+    )
+    return not (
+        mail.in_reply_to
+        or mail.references
+        or reply_address
+        or subjects.ticket_tokens(mail.subject)
+        or replies_in_conversation
+        or subjects.is_reply(mail.subject)
+    )
+
+
 async def find_ticket(
-    mail: ParsedMail, *, secret: str = "", authenticated: bool = False, now: datetime | None = None
+    mail: ParsedMail,
+    *,
+    secret: str = "",
+    authenticated: bool = False,
+    now: datetime | None = None,
+    account: User | None = None,
 ) -> Thread:
     """Without `secret` only stored Message-IDs count for rule 1, and rule 2 is skipped. `authenticated`: the
-    mail passed DMARC by a trusted Authentication-Results header."""
+    mail passed DMARC by a trusted Authentication-Results header. `account`: the sender's account when the caller
+    has it already (else it is looked up here)."""
     email = mail.from_email.lower()
-    user = await users.get_by_email(email) if email else None
+    user = account or (await users.get_by_email(email) if email else None)
     staff = user is not None and user.is_staff
     if staff and not authenticated:
         thread = Thread(ticket=await _reply_address_ticket(mail, secret), sender=user)

@@ -128,7 +128,7 @@ async def dashboard(*, viewer: User, now: datetime, days: int = 30) -> Dashboard
     staff = await users.staff()
     loads = await routing.open_loads(staff)
     load = sorted(
-        (Load(email=user.email, name=user.name, open=loads.get(user.id, 0), away=user.away) for user in staff),
+        (Load(email=user.email, name=user.name, open=loads[user.id].open, away=user.away) for user in staff),
         key=lambda each: (-each.open, each.email),
     )
     return Dashboard(

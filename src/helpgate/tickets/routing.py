@@ -6,16 +6,18 @@ run again after a crash before its result was recorded.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from beanie import PydanticObjectId
 from pymongo import ReturnDocument
 
-from helpgate.core.clock import stored, utcnow
+from helpgate.accounts import availability
+from helpgate.core.clock import aware, stored, utcnow
 from helpgate.models import Priority, Role, Ticket, TicketStatus, TriageRecord, User
 from helpgate.outbox import events
 from helpgate.tickets import tickets
@@ -163,9 +165,17 @@ class Choice:
     reason: str
 
 
-async def open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, int]:
+@dataclass(frozen=True)
+class OpenLoad:
+    """A user's open tickets, and when the newest of them was assigned (None: no open ticket)."""
+
+    open: int = 0
+    newest_assigned_at: datetime | None = None
+
+
+async def open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, OpenLoad]:
     """Each user's open tickets, counted in one query."""
-    loads: dict[PydanticObjectId | None, int] = {user.id: 0 for user in users}
+    loads: dict[PydanticObjectId | None, OpenLoad] = {user.id: OpenLoad() for user in users}
     cursor = await Ticket.get_pymongo_collection().aggregate(
         [
             {
@@ -174,11 +184,12 @@ async def open_loads(users: Sequence[User]) -> dict[PydanticObjectId | None, int
                     "status": {"$in": [str(status) for status in OPEN_STATUSES]},
                 }
             },
-            {"$group": {"_id": "$assignee.user_id", "n": {"$sum": 1}}},
+            {"$group": {"_id": "$assignee.user_id", "n": {"$sum": 1}, "last": {"$max": "$assigned_at"}}},
         ]
     )
     async for group in cursor:
-        loads[PydanticObjectId(group["_id"])] = int(group["n"])
+        last = group.get("last")
+        loads[PydanticObjectId(group["_id"])] = OpenLoad(int(group["n"]), aware(last) if last is not None else None)
     return loads
 
 
@@ -186,11 +197,27 @@ def _coverage(user: User, wanted: set[str]) -> int:
     return len(wanted & {skill.lower() for skill in user.skills})
 
 
-async def choose(skills: Sequence[str]) -> Choice:
+def _spread(ticket_id: PydanticObjectId | None, count: int) -> int:
+    """Which of `count` agents tied on everything gets the ticket: one picked by the ticket's id (the same on a
+    retry), so that agents who keep no ticket open, all tied at none, share the new tickets instead of the first
+    listed getting each."""
+    if ticket_id is None or count == 1:
+        return 0
+    return int.from_bytes(hashlib.sha256(ticket_id.binary).digest()[:8]) % count
+
+
+async def choose(skills: Sequence[str], *, ticket_id: PydanticObjectId | None = None) -> Choice:
     """The active agent (not away) whose skills cover most of `skills`; ties go to the fewest open tickets,
-    then to whoever was assigned longest ago. With no such agent, an admin by the same rule."""
+    then to whoever's newest open ticket was assigned longest ago (tickets an older version stored without the
+    moment count as assigned before any other), then to one picked by `ticket_id`. With no such agent, an admin
+    by the same rule.
+
+    The tie-break is read from the tickets with their count, so an assignment writes nothing on the agent; an
+    assignment staff made counts as much as an automatic one. The staff come from accounts/availability.py: read
+    at most every 10 s per process, so a change made through another instance or the command line counts within
+    that (one made through this process at once); their open tickets are counted for every ticket."""
     wanted = {skill.lower() for skill in skills}
-    staff = await User.find({"role": {"$in": [Role.AGENT, Role.ADMIN]}, "active": True, "away": False}).to_list()
+    staff = await availability.available_staff()
     agents = [user for user in staff if user.role is Role.AGENT]
     if wanted:
         matching = [user for user in agents if _coverage(user, wanted) > 0]
@@ -204,13 +231,16 @@ async def choose(skills: Sequence[str]) -> Choice:
     if not pool:
         return Choice(None, "no active agent or admin is available")
     loads = await open_loads(pool)
-    oldest = datetime.min.replace(tzinfo=utcnow().tzinfo)
+    never = datetime.min.replace(tzinfo=UTC)
 
     def rank(user: User) -> tuple[int, int, datetime]:
-        return (-_coverage(user, wanted), loads[user.id], user.last_assigned_at or oldest)
+        load = loads[user.id]
+        return (-_coverage(user, wanted), load.open, load.newest_assigned_at or never)
 
-    best = min(pool, key=rank)
-    reason = why.format(covered=_coverage(best, wanted)) + f"; {loads[best.id]} open tickets"
+    first = min(rank(user) for user in pool)
+    tied = sorted((user for user in pool if rank(user) == first), key=lambda user: str(user.id))
+    best = tied[_spread(ticket_id, len(tied))]
+    reason = why.format(covered=_coverage(best, wanted)) + f"; {loads[best.id].open} open tickets"
     return Choice(best, reason)
 
 
@@ -229,7 +259,7 @@ async def assign_automatically(
         if found.assignee is not None:
             return found, Choice(None, f"already assigned to {found.assignee.email}")
         skills = found.skills
-    choice = await choose(skills)
+    choice = await choose(skills, ticket_id=ticket_id)
     if choice.user is None:
         log.warning("ticket.unassigned ticket=%s reason=%s", ticket_id, choice.reason)
         return await Ticket.get(ticket_id), choice
@@ -250,7 +280,6 @@ async def assign_automatically(
             return fresh, Choice(None, f"already assigned to {fresh.assignee.email}")
         return fresh, Choice(None, "assigned meanwhile by someone else")
     ticket = Ticket.model_validate(document)
-    await User.get_pymongo_collection().update_one({"_id": choice.user.id}, {"$set": {"last_assigned_at": now}})
     log.info("ticket.assigned number=%s to=%s reason=%s", ticket.number, choice.user.email, choice.reason)
     await tickets.announce_assignment(ticket, by=None, reason=choice.reason)
     return ticket, choice

@@ -24,7 +24,9 @@ class User(Document):
     active: bool = True
     skills: list[str] = Field(default_factory=list)
     away: bool = False  # on leave: not given new tickets
-    last_assigned_at: datetime | None = None  # ties in automatic assignment go to who waited longest
+    # No longer written nor read: automatic assignment breaks ties by the tickets' assigned_at (tickets/routing.py).
+    # Kept so that accounts stored by earlier versions, which have it, read as they are.
+    last_assigned_at: datetime | None = None
     # Counts the times the account's sessions were ended; an access token from an earlier epoch is void.
     session_epoch: int = 0
     # Sessions ended one by one (logout, a refresh token spent twice): session id -> when its last access token
