@@ -42,7 +42,7 @@ from helpgate.mailboxes.oauth import Tokens
 from helpgate.mailboxes.senders import Senders
 from helpgate.maintenance import retention
 from helpgate.models import Mailbox
-from helpgate.tickets import categories, tickets
+from helpgate.tickets import categories, tickets, unfinished
 from helpgate.workflows.ai.provider import Provider
 from helpgate.workflows.engine import Workflows, triager_from
 
@@ -110,6 +110,7 @@ class Gateway(Installation):
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
         self._purging: asyncio.Task[None] | None = None
+        self._changes: unfinished.Finisher | None = None
         self.drafter: Provider | None = None
         self.tokens: Tokens | None = None  # OAuth2 mailboxes' access tokens
         self.senders: Senders | None = None  # mailboxes that send their own mail
@@ -179,6 +180,8 @@ class Gateway(Installation):
                 lease_seconds=settings.mailbox_lease_seconds,
             )
             await self.imap.start()
+            self._changes = unfinished.Finisher()
+            self._changes.start()
             keep = retention.Retention(
                 settings.raw_mail_retention_days, settings.attachment_retention_days, settings.workflow_history_days
             )
@@ -301,6 +304,9 @@ class Gateway(Installation):
     async def stop(self) -> None:
         """Stop accepting, finish what is in flight, close the store."""
         grace = self.settings.shutdown_grace_seconds
+        if self._changes is not None:
+            await self._changes.stop()
+            self._changes = None
         if self._purging is not None:
             self._purging.cancel()
             await asyncio.gather(self._purging, return_exceptions=True)

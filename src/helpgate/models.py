@@ -40,6 +40,7 @@ from helpgate.tickets.models.ticket import (
     TriageRecord,
     TriageReview,
 )
+from helpgate.tickets.models.unfinished_change import UnfinishedChange
 from helpgate.workflows.models.triage_model import TriageModel
 
 ALL_MODELS: tuple[type[Document], ...] = (
@@ -63,6 +64,7 @@ ALL_MODELS: tuple[type[Document], ...] = (
     Category,
     OAuthConsent,
     TriageModel,
+    UnfinishedChange,
 )
 
 __all__ = [
@@ -109,6 +111,7 @@ __all__ = [
     "TriageModel",
     "TriageRecord",
     "TriageReview",
+    "UnfinishedChange",
     "User",
     "WorkflowRun",
 ]

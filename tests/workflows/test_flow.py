@@ -17,11 +17,23 @@ from beanie import PydanticObjectId
 
 from helpgate.accounts import skills, users
 from helpgate.accounts.skills import SkillEntry
+from helpgate.audit import audit
 from helpgate.core.clock import utcnow
 from helpgate.gateway import Gateway
-from helpgate.models import OutboundMail, OutboxEvent, Priority, Role, Ticket, User, WorkflowRun
+from helpgate.models import (
+    AuditEntry,
+    OutboundMail,
+    OutboxEvent,
+    Priority,
+    Role,
+    Ticket,
+    TicketStatus,
+    UnfinishedChange,
+    User,
+    WorkflowRun,
+)
 from helpgate.outbox import events
-from helpgate.tickets import replies, tickets
+from helpgate.tickets import replies, tickets, unfinished
 from helpgate.tickets.routing import RAISED
 from helpgate.workflows.ai.triage import MAX_BODY_CHARS
 from helpgate.workflows.functions.sla import SLEEP_STEP
@@ -426,6 +438,50 @@ async def test_a_change_cut_off_before_its_announcement_is_announced_once_when_t
     assert assigned.data["assignee_id"] == str(ann.id) and assigned.data["by"] is not None
     ticket = await Ticket.find_one({"number": 1})
     assert ticket is not None and ticket.solved_at is not None
+
+
+async def test_a_change_cut_off_after_its_write_is_audited_and_announced_once_by_the_finisher(
+    gateway: Gateway, sink: CaptureServer, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert gateway.smtp is not None and gateway.workflows is not None
+    await send(gateway.smtp.port, make_mail(subject="Printer jam again"))
+    await gateway.worker.idle()
+    await gateway.workflows.wait_idle(30)
+    await make_user("boss@acme.test", Role.ADMIN)
+    ann = await make_user("ann@acme.test", Role.AGENT)
+    headers = await login(api, "boss@acme.test")
+
+    async def cut_off(**_kwargs: Any) -> None:  # the instance stops right after the ticket's write
+        raise ConnectionError("cut off")
+
+    monkeypatch.setattr(audit, "record", cut_off)
+    failed = await api.patch("/api/tickets/1", json={"status": "solved", "assignee": ann.email}, headers=headers)
+    assert failed.status_code == 500
+    monkeypatch.undo()
+    ticket = await Ticket.find_one({"number": 1})
+    assert ticket is not None and ticket.status is TicketStatus.SOLVED and ticket.assignee is not None
+    assert await AuditEntry.find({"action": "ticket.updated"}).count() == 0
+    assert await OutboxEvent.find({"name": events.TICKET_SOLVED}).count() == 0
+    # A change whose write never happened (its request failed before it) leaves a record that is discarded.
+    never = UnfinishedChange(
+        ticket_id=ticket.id, number=1, key="change never", at=utcnow(), actor_email="boss@acme.test"
+    )
+    await never.insert()
+
+    assert await unfinished.finish(now=utcnow()) == 0  # younger than GRACE: maybe still in progress
+    later = utcnow() + unfinished.GRACE * 2
+    assert await unfinished.finish(now=later) == 1
+    assert await unfinished.finish(now=later) == 0  # finished once
+    await gateway.workflows.wait_idle(30)
+
+    [entry] = await AuditEntry.find({"action": "ticket.updated"}).to_list()
+    assert entry.actor_email == "boss@acme.test" and entry.changes == {"status": "solved", "assignee": ann.email}
+    assert await OutboxEvent.find({"name": events.TICKET_SOLVED}).count() == 1
+    [assigned] = await OutboxEvent.find({"name": events.TICKET_ASSIGNED, "data.by": {"$ne": None}}).to_list()
+    assert assigned.data["assignee_id"] == str(ann.id)
+    assert await UnfinishedChange.find_all().count() == 0
+    notices = await OutboundMail.find({"template": {"$in": ["ticket_assigned", "ticket_solved"]}}).to_list()
+    assert sorted(mail.template for mail in notices) == ["ticket_assigned", "ticket_solved"]
 
 
 async def test_an_automatic_assignment_cut_off_before_its_announcement_is_announced_when_retried(

@@ -12,6 +12,7 @@ from typing import Any
 
 from beanie import PydanticObjectId
 from pydantic_core import to_jsonable_python
+from pymongo.errors import DuplicateKeyError
 
 from helpgate.core import paging
 from helpgate.core.paging import Page
@@ -47,8 +48,12 @@ async def record(
     target_id: str,
     target_label: str = "",
     changes: Mapping[str, Any] | None = None,
+    entry_id: PydanticObjectId | None = None,
 ) -> AuditEntry:
+    """Store one audit entry. With `entry_id` (a use case that may be finished again after a crash), once: an
+    entry stored under that id before is kept as it is."""
     entry = AuditEntry(
+        id=entry_id,
         actor_id=None if isinstance(actor, str) else actor.id,
         actor_email=actor if isinstance(actor, str) else actor.email,
         action=action,
@@ -57,7 +62,13 @@ async def record(
         target_label=target_label,
         changes=to_jsonable_python(redact(changes or {})),
     )
-    await entry.insert()
+    try:
+        await entry.insert()
+    except DuplicateKeyError:
+        if entry_id is None:
+            raise
+        log.info("audit.already_recorded id=%s action=%s target=%s:%s", entry_id, action, target_type, target_id)
+        return entry
     log.info("audit.recorded action=%s by=%s target=%s:%s", action, entry.actor_email, target_type, target_id)
     return entry
 

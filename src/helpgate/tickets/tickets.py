@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from beanie import PydanticObjectId
+from pydantic_core import to_jsonable_python
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
@@ -38,6 +39,7 @@ from helpgate.models import (
 from helpgate.outbox import events
 from helpgate.tickets import counters
 from helpgate.tickets.models.ticket import APPLIED_KEPT, PRIORITY_RANK, SEARCH_TEXT_CHARS
+from helpgate.tickets.models.unfinished_change import UnfinishedChange
 
 log = logging.getLogger(__name__)
 REFERENCES_KEPT = 20  # of the opening mail's References, carried by `ticket/created`
@@ -702,26 +704,56 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
         ticket.triage_review = review
         values["triage_review"] = review.model_dump()
     assert ticket.id is not None
-    await apply_update(ticket.id, {"$set": values})
+    # The unit: a record of what follows the write, the write (which marks the ticket with the record's key), then
+    # the audit entry and the announcements, and the record goes. Cut off anywhere, it is finished (unfinished.py).
+    record = UnfinishedChange(
+        id=PydanticObjectId(),
+        ticket_id=ticket.id,
+        number=number,
+        key="",
+        at=now,
+        actor_id=actor.id,
+        actor_email=actor.email,
+        asked=to_jsonable_python(asked),
+        values=values,
+        fields=[name for name in _CHANGEABLE if name in values],
+        assigned="assignee" in changes.given and ticket.assignee is not None,
+        solved="status" in changes.given and ticket.status is TicketStatus.SOLVED and ticket.solved_at is not None,
+    )
+    record.key = f"change {record.id}"
+    await record.insert()
+    await apply_update(
+        ticket.id, {"$set": values, "$push": {"applied": {"$each": [record.key], "$slice": -APPLIED_KEPT}}}
+    )
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
+    await finish_change(record, ticket, actor=actor)
+    return ticket
+
+
+async def finish_change(record: UnfinishedChange, ticket: Ticket, *, actor: User | str) -> None:
+    """What follows a staff change's write, each part stored once however often this runs: its audit entry (under
+    the record's id), `ticket/updated`, `ticket/assigned` and `ticket/solved` (by their keys); then the record goes.
+    `ticket` holds the change's values."""
     await audit.record(
         actor=actor,
         action=AuditAction.TICKET_UPDATED,
         target_type="ticket",
-        target_id=str(number),
+        target_id=str(record.number),
         target_label=ticket.subject,
-        changes=asked,
+        changes=record.asked,
+        entry_id=record.id,
     )
-    await announce_update(ticket, fields=[name for name in _CHANGEABLE if name in values], by=actor, now=now)
-    if "assignee" in changes.given and ticket.assignee is not None:
-        await announce_assignment(ticket, by=actor, reason="assigned by staff")
-    if "status" in changes.given and ticket.status is TicketStatus.SOLVED and ticket.solved_at is not None:
+    by = actor if isinstance(actor, User) else None
+    await announce_update(ticket, fields=record.fields, by=by, now=record.at, by_id=record.actor_id)
+    if record.assigned:
+        await announce_assignment(ticket, by=by, reason="assigned by staff", by_id=record.actor_id)
+    if record.solved and ticket.solved_at is not None:
         await events.emit(
             events.TICKET_SOLVED,
             key=f"{events.TICKET_SOLVED} {ticket.id} {moment_key(ticket.solved_at)}",
-            data={**ticket_ref(ticket), "by": str(actor.id)},
+            data={**ticket_ref(ticket), "by": str(record.actor_id)},
         )
-    return ticket
+    await record.delete()
 
 
 _CHANGEABLE = ("status", "priority", "category", "assignee", "skills")
@@ -762,8 +794,16 @@ def triage_review(before: Ticket, after: Ticket, *, actor: User, now: datetime) 
     )
 
 
-async def announce_update(ticket: Ticket, *, fields: list[str], by: User | None, now: datetime) -> None:
-    """`ticket/updated`: the fields that changed with their new values (`by` is None for an automatic
+def _by(by: User | None, by_id: PydanticObjectId | None) -> str | None:
+    """Who made a change, as events name them (None: automatic)."""
+    found = by_id if by_id is not None else (by.id if by is not None else None)
+    return None if found is None else str(found)
+
+
+async def announce_update(
+    ticket: Ticket, *, fields: list[str], by: User | None, now: datetime, by_id: PydanticObjectId | None = None
+) -> None:
+    """`ticket/updated`: the fields that changed with their new values (`by`, or `by_id`, is None for an automatic
     change, such as an escalation). No workflow reacts to it; the live feed (GET /api/events) shows it."""
     values: dict[str, object] = {
         "status": str(ticket.status),
@@ -779,7 +819,7 @@ async def announce_update(ticket: Ticket, *, fields: list[str], by: User | None,
             **ticket_ref(ticket),
             "fields": fields,
             **{name: values[name] for name in fields},
-            "by": str(by.id) if by is not None else None,
+            "by": _by(by, by_id),
         },
     )
 
@@ -800,7 +840,9 @@ def moment_key(moment: datetime) -> str:
     return stored(utc).isoformat(timespec="milliseconds")
 
 
-async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str) -> None:
+async def announce_assignment(
+    ticket: Ticket, *, by: User | None, reason: str, by_id: PydanticObjectId | None = None
+) -> None:
     """`ticket/assigned`, once per assignment (keyed by its assignee and `assigned_at`): `by` is None for automatic
     assignment. The workflows tell the assignee by mail (unless they assigned themselves)."""
     assert ticket.assignee is not None and ticket.assigned_at is not None
@@ -810,7 +852,7 @@ async def announce_assignment(ticket: Ticket, *, by: User | None, reason: str) -
         data={
             **ticket_ref(ticket),
             "assignee_id": str(ticket.assignee.user_id),
-            "by": str(by.id) if by is not None else None,
+            "by": _by(by, by_id),
             "reason": reason,
         },
     )

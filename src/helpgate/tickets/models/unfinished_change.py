@@ -1,0 +1,33 @@
+"""A staff change to a ticket whose audit entry and announcements may not all be stored yet.
+
+Written before the change, deleted once its audit entry and events are stored: if the instance stops in between,
+whoever finishes unfinished changes (tickets/unfinished.py) finds it and stores what is missing, so a change is
+never left unaudited or unannounced. `key` goes into the ticket's `applied` list with the change's own write: a
+record whose key the ticket lacks is of a change that never happened (its request failed before the write).
+"""
+
+from datetime import datetime
+from typing import Any
+
+from beanie import Document, PydanticObjectId
+from pydantic import Field
+
+from helpgate.core.clock import utcnow
+
+
+class UnfinishedChange(Document):
+    ticket_id: PydanticObjectId
+    number: int
+    key: str  # "change <this record's id>", pushed on the ticket's `applied` by the change's write
+    at: datetime  # the change's moment: the ticket's `updated_at`, and what its events are keyed by
+    actor_id: PydanticObjectId | None = None
+    actor_email: str
+    asked: dict[str, Any] = Field(default_factory=dict)  # what the request asked for: the audit entry's changes
+    values: dict[str, Any] = Field(default_factory=dict)  # what the write set on the ticket
+    fields: list[str] = Field(default_factory=list)  # the fields `ticket/updated` names
+    assigned: bool = False  # announce `ticket/assigned`
+    solved: bool = False  # announce `ticket/solved`
+    created_at: datetime = Field(default_factory=utcnow)
+
+    class Settings:
+        name = "unfinished_changes"
