@@ -159,7 +159,15 @@ class CommandTimer(monitoring.CommandListener):
 
 #: Background loops that look for work: their reads that find nothing are idle polling, counted apart.
 POLLING_TASKS = frozenset(
-    {"outbox-relay", "workflow-sweep", "inbound-sweep", "outbound-dispatch", "outbound-recover", "imap-supervisor"}
+    {
+        "outbox-relay",
+        "workflow-sweep",
+        "inbound-sweep",
+        "outbound-dispatch",
+        "outbound-recover",
+        "imap-supervisor",
+        "unfinished-changes",
+    }
 )
 
 

@@ -23,9 +23,12 @@ from helpgate.api.app import create_app
 from helpgate.api.body_limit import BodyLimits
 from helpgate.api.deferred import DeferredWork
 from helpgate.api.event_streams import EventStreams, StreamPolicy
+from helpgate.audit import audit
 from helpgate.console import app as console
 from helpgate.core import metrics
+from helpgate.core.clock import utcnow
 from helpgate.core.errors import ConfigurationError
+from helpgate.core.loops import PollingLoop
 from helpgate.core.security import TokenIssuer, load_jwt_secret
 from helpgate.core.settings import Settings
 from helpgate.inbound.certificates import CertificateFiles, RenewingContext
@@ -110,7 +113,7 @@ class Gateway(Installation):
         self._http_task: asyncio.Task[None] | None = None
         self.http_port = settings.http_port
         self._purging: asyncio.Task[None] | None = None
-        self._changes: unfinished.Finisher | None = None
+        self._changes: PollingLoop | None = None
         self.drafter: Provider | None = None
         self.tokens: Tokens | None = None  # OAuth2 mailboxes' access tokens
         self.senders: Senders | None = None  # mailboxes that send their own mail
@@ -180,7 +183,7 @@ class Gateway(Installation):
                 lease_seconds=settings.mailbox_lease_seconds,
             )
             await self.imap.start()
-            self._changes = unfinished.Finisher()
+            self._changes = PollingLoop("unfinished-changes", self._finish_changes, interval=unfinished.INTERVAL)
             self._changes.start()
             keep = retention.Retention(
                 settings.raw_mail_retention_days, settings.attachment_retention_days, settings.workflow_history_days
@@ -300,6 +303,14 @@ class Gateway(Installation):
                 "mailboxes": self.imap.status() if self.imap else [],
             },
         }
+
+    async def _finish_changes(self) -> bool:
+        """Changes cut off between their write and their audit entry and announcements (an instance killed):
+        ticket changes (tickets/unfinished.py), account and mailbox changes (audit.finish_pending)."""
+        now = utcnow()
+        await unfinished.finish(now=now)
+        await audit.finish_pending(now=now)
+        return False
 
     async def stop(self) -> None:
         """Stop accepting, finish what is in flight, close the store."""

@@ -12,9 +12,10 @@ import pytest
 
 from helpgate.accounts import users
 from helpgate.audit import audit
+from helpgate.core.clock import utcnow
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
-from helpgate.models import AuditEntry, Role
+from helpgate.models import AuditAction, AuditEntry, OutboxEvent, Role
 from tests.cli import run_cli
 from tests.conftest import PASSWORD, login, make_user
 from tests.mail import make_mail, send
@@ -175,6 +176,54 @@ async def test_staff_ticket_changes_are_logged(gateway: Gateway, api: Api, admin
         "Broken",
         {"priority": "high"},
     )
+
+
+async def test_an_account_or_mailbox_change_cut_off_after_its_write_is_logged_once_by_the_finisher(
+    gateway: Gateway, api: Api, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = await make_user("agent@example.com", Role.AGENT)
+    mailbox = await ok(
+        await api.post(
+            "/api/mailboxes",
+            json={"address": "help@localhost", "imap_host": "imap.example.com", "username": "help",
+                  "password": MAILBOX_PASSWORD, "enabled": False},
+            headers=admin,
+        ),
+        201,
+    )  # fmt: skip
+    before = (await entries(api, admin))["total"]
+    welcomes = await OutboxEvent.find({"name": "user/created"}).count()
+    confirm = audit.confirm
+
+    async def cut_off(_entry: AuditEntry) -> None:  # the instance stops right after the change's write
+        raise ConnectionError("cut off")
+
+    monkeypatch.setattr(audit, "confirm", cut_off)
+    deactivated = await api.patch(f"/api/users/{agent.id}", json={"active": False}, headers=admin)
+    deleted = await api.delete(f"/api/mailboxes/{mailbox['id']}", headers=admin)
+    created = await api.post("/api/users", json={"email": "b@example.com", "role": "agent"}, headers=admin)
+    monkeypatch.setattr(audit, "confirm", confirm)
+    assert (deactivated.status_code, deleted.status_code, created.status_code) == (500, 500, 500)
+    stored = await users.get_by_email("agent@example.com")
+    assert stored is not None and not stored.active  # written...
+    assert (await entries(api, admin))["total"] == before  # ...but not logged yet, nor announced
+    assert await OutboxEvent.find({"name": "user/created"}).count() == welcomes
+    # A change refused before its write leaves nothing; one whose write never happened is dropped.
+    assert (
+        await api.post("/api/users", json={"email": "b@example.com", "role": "agent"}, headers=admin)
+    ).status_code == 409
+    await audit.begin(actor="cli:x", action=AuditAction.USER_UPDATED, target_type="user", target_id=str(agent.id))
+
+    assert await audit.finish_pending(now=utcnow()) == 0  # younger than GRACE: maybe still in progress
+    later = utcnow() + audit.GRACE * 2
+    assert await audit.finish_pending(now=later) == 3
+    assert await audit.finish_pending(now=later) == 0
+
+    logged = (await entries(api, admin))["items"][:3]
+    assert sorted(entry["action"] for entry in logged) == ["mailbox.deleted", "user.created", "user.updated"]
+    assert (await entries(api, admin))["total"] == before + 3
+    assert await OutboxEvent.find({"name": "user/created"}).count() == welcomes + 1  # the welcome mail follows
+    assert await AuditEntry.find({"pending": True}).count() == 0
 
 
 async def test_filters_by_actor_and_action_and_pages(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:

@@ -27,7 +27,7 @@ from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.paging import Page
 from helpgate.core.security import hash_password, password_weakness
 from helpgate.mailboxes import leases
-from helpgate.models import AuditAction, RefreshToken, Role, User
+from helpgate.models import AuditAction, AuditEntry, RefreshToken, Role, User
 from helpgate.outbox import events
 
 log = logging.getLogger(__name__)
@@ -92,28 +92,37 @@ async def create(
     if skills and role is Role.CUSTOMER:
         raise InvalidInput("customers have no skills; only agents and admins do")
     user = User(
+        id=PydanticObjectId(),
         email=address,
         name=name,
         role=role,
         password_hash=await asyncio.to_thread(hash_password, password) if password is not None else None,
         skills=await catalog.check_known(skills) if skills else [],
     )
+    created = (
+        events.USER_CREATED,
+        f"{events.USER_CREATED} {user.id}",
+        {"user_id": str(user.id), "role": str(role), "source": source},
+    )
+    entry = None
+    if actor is not None:  # one unit: the entry (pending), the account carrying its mark, then the announcement
+        asked = {"email": email, "name": name, "role": role, "password": password, "skills": list(skills)}
+        given = {key: value for key, value in asked.items() if value is not None}  # the password as "(changed)"
+        entry = await _begin(actor, AuditAction.USER_CREATED, user, given, then=[created])
+        user.applied = [audit.mark(entry)]
     try:
         await user.insert()
     except DuplicateKeyError:
+        if entry is not None:
+            await audit.abandon(entry)
         raise Conflict(f"a user with email {address} exists") from None
     if user.is_staff:
         availability.forget()
     log.info("user.created id=%s role=%s source=%s", user.id, role, source)
-    await events.emit(
-        events.USER_CREATED,
-        key=f"{events.USER_CREATED} {user.id}",
-        data={"user_id": str(user.id), "role": str(role), "source": source},
-    )
-    if actor is not None:
-        asked = {"email": email, "name": name, "role": role, "password": password, "skills": list(skills)}
-        given = {key: value for key, value in asked.items() if value is not None}  # the password as "(changed)"
-        await _audit(actor, AuditAction.USER_CREATED, user, given)
+    if entry is not None:
+        await audit.confirm(entry)
+    else:
+        await events.emit(created[0], key=created[1], data=created[2])
     return user
 
 
@@ -175,10 +184,11 @@ async def update_staff(
     if away is not None:
         values["away"] = user.away = away
     if values:
-        await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+        entry = await _begin(actor, AuditAction.USER_UPDATED, user, values)
+        await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values, **audit.marked(entry)})
         availability.forget()
         log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
-        await _audit(actor, AuditAction.USER_UPDATED, user, values)
+        await audit.confirm(entry)
     return user
 
 
@@ -236,23 +246,42 @@ async def update(*, actor: User | str, user_id: str, changes: UserChanges) -> Us
     itself = isinstance(actor, User) and target == actor.id
     if itself and (changes.role not in (None, Role.ADMIN) or changes.active is False):
         raise Conflict("you cannot demote or deactivate yourself; ask another admin")
-    if changes.role in (None, Role.ADMIN) and changes.active is not False:
-        user = await _apply(target, changes)
-    else:
-        async with _admin_guard():
-            user = await _apply(target, changes, keep_an_admin=True)
     asked = {name: value for name, value in asdict(changes).items() if value is not None}
-    await _audit(actor, AuditAction.USER_UPDATED, user, asked)
-    return user
+    if changes.role in (None, Role.ADMIN) and changes.active is not False:
+        return await _apply(target, changes, actor=actor, asked=asked)
+    async with _admin_guard():
+        return await _apply(target, changes, actor=actor, asked=asked, keep_an_admin=True)
 
 
-async def _audit(actor: User | str, action: AuditAction, user: User, changes: Mapping[str, object]) -> None:
-    await audit.record(
-        actor=actor, action=action, target_type="user", target_id=str(user.id), target_label=user.email, changes=changes
+async def _begin(
+    actor: User | str,
+    action: AuditAction,
+    user: User,
+    changes: Mapping[str, object],
+    *,
+    then: Sequence[tuple[str, str, dict[str, Any]]] = (),
+) -> AuditEntry:
+    """The change's audit entry, pending until audit.confirm (the change's write carries its mark)."""
+    return await audit.begin(
+        actor=actor,
+        action=action,
+        target_type="user",
+        target_id=str(user.id),
+        target_label=user.email,
+        changes=changes,
+        then=then,
     )
 
 
-async def _apply(user_id: PydanticObjectId, changes: UserChanges, *, keep_an_admin: bool = False) -> User:
+async def _apply(
+    user_id: PydanticObjectId,
+    changes: UserChanges,
+    *,
+    actor: User | str,
+    asked: Mapping[str, object],
+    keep_an_admin: bool = False,
+) -> User:
+    """Write the change and its audit entry as one unit (audit.begin); nothing to change is audited at once."""
     user = await get(user_id)
     if user is None:
         raise NotFound(f"user {str(user_id)!r} not found")
@@ -275,12 +304,22 @@ async def _apply(user_id: PydanticObjectId, changes: UserChanges, *, keep_an_adm
     elif role is Role.CUSTOMER and user.skills:
         values["skills"] = []
     if not values:
+        await audit.record(
+            actor=actor,
+            action=AuditAction.USER_UPDATED,
+            target_type="user",
+            target_id=str(user.id),
+            target_label=user.email,
+            changes=asked,
+        )
         return user
-    await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values})
+    entry = await _begin(actor, AuditAction.USER_UPDATED, user, asked)
+    await User.get_pymongo_collection().update_one({"_id": user.id}, {"$set": values, **audit.marked(entry)})
     availability.forget()
     log.info("user.updated id=%s fields=%s", user.id, ",".join(sorted(values)))
     if role is not user.role or changes.active is False:
         await end_sessions(user_id)
+    await audit.confirm(entry)
     changed: User = user.model_copy(update={**values, "role": role})
     return changed
 

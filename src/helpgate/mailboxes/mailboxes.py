@@ -20,7 +20,17 @@ from helpgate.core.settings import SmtpSecurity
 from helpgate.mail_out.transport import DEFAULT_PORTS
 from helpgate.mailboxes import oauth_providers
 from helpgate.mailboxes.models.mailbox import GrantState, MailboxSmtp, OAuthGrant
-from helpgate.models import AuditAction, ImapSecurity, Mailbox, MailboxAuth, OAuthClient, OAuthFlow, OAuthProvider, User
+from helpgate.models import (
+    AuditAction,
+    AuditEntry,
+    ImapSecurity,
+    Mailbox,
+    MailboxAuth,
+    OAuthClient,
+    OAuthFlow,
+    OAuthProvider,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
@@ -166,13 +176,7 @@ async def create(
         authserv_ids=[authserv_id.strip().lower() for authserv_id in authserv_ids or [] if authserv_id.strip()],
         trust_first_authentication_results=trust_first_authentication_results,
     )
-    try:
-        await mailbox.insert()
-    except DuplicateKeyError:
-        raise Conflict(f"a mailbox for {mailbox.address} exists") from None
-    if default_sender:
-        await _only_default_sender(mailbox)
-    log.info("mailbox.created address=%s host=%s:%d", mailbox.address, imap_host, mailbox.imap_port)
+    entry = None
     if actor is not None:
         asked: dict[str, Any] = {
             "address": address,
@@ -199,7 +203,21 @@ async def create(
             asked["smtp"] = smtp.audited()
         if default_sender:
             asked["default_sender"] = True
-        await _audit(actor, AuditAction.MAILBOX_CREATED, mailbox, asked)
+        # One unit: the entry (pending), the mailbox carrying its mark, then the confirmation.
+        mailbox.id = PydanticObjectId()
+        entry = await _begin(actor, AuditAction.MAILBOX_CREATED, mailbox, asked)
+        mailbox.applied = [audit.mark(entry)]
+    try:
+        await mailbox.insert()
+    except DuplicateKeyError:
+        if entry is not None:
+            await audit.abandon(entry)
+        raise Conflict(f"a mailbox for {mailbox.address} exists") from None
+    if default_sender:
+        await _only_default_sender(mailbox)
+    log.info("mailbox.created address=%s host=%s:%d", mailbox.address, imap_host, mailbox.imap_port)
+    if entry is not None:
+        await audit.confirm(entry)
     return mailbox
 
 
@@ -225,10 +243,11 @@ async def find_by_address(address: str) -> Mailbox | None:
 async def set_enabled(address: str, enabled: bool, *, actor: User | str) -> Mailbox:
     """Start or stop importing from the mailbox, audited as `actor`."""
     mailbox = await get_by_address(address)
-    await _set(mailbox, {"enabled": enabled, "updated_at": utcnow()})
+    entry = await _begin(actor, AuditAction.MAILBOX_UPDATED, mailbox, {"enabled": enabled})
+    await _set(mailbox, {"enabled": enabled, "updated_at": utcnow()}, entry)
     mailbox.enabled = enabled
     log.info("mailbox.%s address=%s", "enabled" if enabled else "disabled", mailbox.address)
-    await _audit(actor, AuditAction.MAILBOX_UPDATED, mailbox, {"enabled": enabled})
+    await audit.confirm(entry)
     return mailbox
 
 
@@ -253,8 +272,24 @@ async def count_imported(mailbox: Mailbox, *, uid: int) -> None:
     mailbox.state.imported += 1
 
 
-async def _set(mailbox: Mailbox, fields: dict[str, Any]) -> None:
-    await Mailbox.get_pymongo_collection().update_one({"_id": mailbox.id}, {"$set": fields})
+async def _set(mailbox: Mailbox, fields: dict[str, Any], entry: AuditEntry | None = None) -> None:
+    """Set fields; with the audit `entry` of an admin's change, the write carries its mark (audit.begin)."""
+    marked = audit.marked(entry) if entry is not None else {}
+    await Mailbox.get_pymongo_collection().update_one({"_id": mailbox.id}, {"$set": fields, **marked})
+
+
+async def _begin(
+    actor: User | str, action: AuditAction, mailbox: Mailbox, changes: dict[str, Any], *, label: str | None = None
+) -> AuditEntry:
+    """The change's audit entry, pending until audit.confirm (the change's write carries its mark)."""
+    return await audit.begin(
+        actor=actor,
+        action=action,
+        target_type="mailbox",
+        target_id=str(mailbox.id),
+        target_label=label or mailbox.address,
+        changes=changes,
+    )
 
 
 async def _audit(actor: User | str, action: AuditAction, mailbox: Mailbox, changes: dict[str, Any]) -> None:
@@ -357,15 +392,17 @@ async def update(*, actor: User | str, box: SecretBox, mailbox_id: str, changes:
         values["state.uidvalidity"] = None
         values["state.last_uid"] = 0
     values["updated_at"] = utcnow()
+    entry = await _begin(actor, AuditAction.MAILBOX_UPDATED, mailbox, given, label=values.get("address"))
     try:
-        await _set(mailbox, values)
+        await _set(mailbox, values, entry)
     except DuplicateKeyError:
+        await audit.abandon(entry)
         raise Conflict(f"a mailbox for {values['address']} exists") from None
     log.info("mailbox.updated address=%s fields=%s", mailbox.address, ",".join(sorted(given)))
     changed = await require(mailbox_id)
     if changes.default_sender:
         await _only_default_sender(changed)
-    await _audit(actor, AuditAction.MAILBOX_UPDATED, changed, given)
+    await audit.confirm(entry)
     return changed
 
 
@@ -430,7 +467,8 @@ async def delete_by_id(mailbox_id: str, *, actor: User | str) -> Mailbox:
 
 
 async def _delete(mailbox: Mailbox, *, actor: User | str) -> Mailbox:
+    entry = await _begin(actor, AuditAction.MAILBOX_DELETED, mailbox, {})
     await mailbox.delete()
     log.info("mailbox.deleted address=%s", mailbox.address)
-    await _audit(actor, AuditAction.MAILBOX_DELETED, mailbox, {})
+    await audit.confirm(entry)
     return mailbox

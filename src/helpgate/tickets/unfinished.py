@@ -1,7 +1,7 @@
 """Staff changes cut off between their write and what follows it (the audit entry, the announcements that mail the
 assignee and the customer): each leaves an UnfinishedChange record, which `finish` completes or discards.
 
-`helpgate serve` runs `finish` when it starts and every INTERVAL seconds (`Finisher`), for records older than GRACE:
+`helpgate serve` runs `finish` when it starts and every INTERVAL seconds (gateway.py), for records older than GRACE:
 a change in progress takes milliseconds, so an older record is one whose instance stopped. A record whose key the
 ticket lacks is of a change whose write never happened (its request failed): it is discarded, nothing announced.
 """
@@ -12,8 +12,6 @@ import logging
 from datetime import datetime, timedelta
 
 from helpgate.accounts import users
-from helpgate.core.clock import utcnow
-from helpgate.core.loops import Clock, PollingLoop
 from helpgate.models import Ticket, UnfinishedChange
 from helpgate.tickets import tickets
 
@@ -40,20 +38,3 @@ async def finish(*, now: datetime, grace: timedelta = GRACE) -> int:
         log.warning("ticket.change_finished number=%s at=%s by=%s", record.number, record.at, record.actor_email)
         finished += 1
     return finished
-
-
-class Finisher:
-    """Runs `finish` at start and every INTERVAL seconds inside `helpgate serve`."""
-
-    def __init__(self, *, interval: float = INTERVAL, clock: Clock | None = None) -> None:
-        self._loop = PollingLoop("ticket-changes", self._pass, interval=interval, clock=clock)
-
-    def start(self) -> None:
-        self._loop.start()
-
-    async def stop(self) -> None:
-        await self._loop.stop()
-
-    async def _pass(self) -> bool:
-        await finish(now=utcnow())
-        return False

@@ -27,6 +27,7 @@ class User(Document):
     # No longer written nor read: automatic assignment breaks ties by the tickets' assigned_at (tickets/routing.py).
     # Kept so that accounts stored by earlier versions, which have it, read as they are.
     last_assigned_at: datetime | None = None
+    applied: list[str] = Field(default_factory=list)  # the audit marks of the last changes written (audit.marked)
     # Counts the times the account's sessions were ended; an access token from an earlier epoch is void.
     session_epoch: int = 0
     # Sessions ended one by one (logout, a refresh token spent twice): session id -> when its last access token

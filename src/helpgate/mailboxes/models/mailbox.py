@@ -126,6 +126,7 @@ class Mailbox(Document):
     trust_first_authentication_results: bool = False
     enabled: bool = True
     state: MailboxState = Field(default_factory=MailboxState)
+    applied: list[str] = Field(default_factory=list)  # the audit marks of the last changes written (audit.marked)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
 
