@@ -20,7 +20,7 @@ import httpx
 import pytest
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 
 from helpgate.accounts import users
 from helpgate.core import db, security
@@ -29,6 +29,7 @@ from helpgate.gateway import Gateway
 from helpgate.models import ALL_MODELS, Role, User
 from tests.dovecot import Dovecot
 from tests.mail_capture import CaptureServer, Certificate, make_certificate
+from tests.store_commands import Commands
 
 PASSWORD = "correct-horse-battery"
 # Argon2 at the lowest cost for the accounts tests make in this process (~1 ms instead of ~100 ms a hash);
@@ -196,3 +197,20 @@ def sink(sink_certificate: Certificate) -> Iterator[CaptureServer]:
     server = CaptureServer(sink_certificate).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def listener() -> Commands:
+    """One listener for the session: pymongo keeps registered listeners for the clients made afterwards (the
+    `store` fixture and the gateway make theirs per test, after this)."""
+    commands = Commands()
+    monitoring.register(commands)
+    return commands
+
+
+@pytest.fixture
+def commands(listener: Commands) -> Iterator[Commands]:
+    """The store commands sent while `commands.recording` is set, in this test."""
+    listener.seen.clear()
+    yield listener
+    listener.recording = False

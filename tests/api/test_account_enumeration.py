@@ -6,67 +6,17 @@ timings themselves are bench/account_timing.py's, never a test's.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from pymongo import monitoring
 
 from helpgate.gateway import Gateway
 from helpgate.models import OutboundMail, Role
 from tests.conftest import make_user
+from tests.store_commands import Commands
 
 KNOWN, UNKNOWN = "jane@example.org", "nobody@example.org"
-
-
-class Commands(monitoring.CommandListener):
-    """The commands sent while recording, each with the kind of task that sent it: `request` for uvicorn's
-    task serving an HTTP request (its answer is sent when the task ends), `deferred` for work a route started
-    without waiting for it (api/deferred.py), `other` for the gateway's background loops."""
-
-    def __init__(self) -> None:
-        self.recording = False
-        self.seen: list[tuple[str, str, str]] = []
-
-    @staticmethod
-    def _kind() -> str:
-        task = asyncio.current_task()
-        if task is None:
-            return "other"
-        if task.get_name().startswith("deferred:"):
-            return "deferred"
-        coroutine = task.get_coro()
-        return "request" if getattr(coroutine, "__qualname__", "").endswith("Cycle.run_asgi") else "other"
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.recording:
-            target = event.command.get(event.command_name)
-            self.seen.append((self._kind(), event.command_name, target if isinstance(target, str) else ""))
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        return None
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        return None
-
-    def of(self, kind: str) -> list[tuple[str, str]]:
-        return [(name, collection) for seen_kind, name, collection in self.seen if seen_kind == kind]
-
-
-@pytest.fixture(scope="session")
-def listener() -> Commands:
-    """One listener for the session: pymongo keeps registered listeners for the clients made afterwards."""
-    commands = Commands()
-    monitoring.register(commands)
-    return commands
-
-
-@pytest.fixture
-def commands(listener: Commands) -> Iterator[Commands]:
-    listener.seen.clear()
-    yield listener
-    listener.recording = False
 
 
 @pytest.fixture

@@ -4,21 +4,21 @@ version's one document per counter, on the real embedded store."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
 from helpgate.accounts import users
 from helpgate.core import db
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
-from helpgate.models import ALL_MODELS, Direction, Role
+from helpgate.models import Direction, Role
 from helpgate.tickets import counters, tickets
 from helpgate.tickets.tickets import NewMessage
 from tests.conftest import login, make_user
+from tests.store_commands import Commands
 
 Store = AsyncMongoClient[dict[str, Any]]
 OLD_SHAPE = [  # as the previous version left a store with 41 tickets opened, 3 of them kept
@@ -31,40 +31,15 @@ OLD_SHAPE = [  # as the previous version left a store with 41 tickets opened, 3 
 ]
 
 
-class CounterCommands(monitoring.CommandListener):
-    def __init__(self) -> None:
-        self.names: list[str] = []
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command.get(event.command_name) == "counters":
-            self.names.append(event.command_name)
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
-@pytest.fixture
-async def watched(store_uri: str, database_name: str) -> AsyncIterator[CounterCommands]:
-    """Beanie on a fresh database through a client whose commands on `counters` are recorded."""
-    listener = CounterCommands()
-    client: Store = AsyncMongoClient(store_uri, tz_aware=True, event_listeners=[listener])
-    await db.init_models(client, database_name, ALL_MODELS)
-    yield listener
-    await client.drop_database(database_name)
-    await client.close()
-
-
-async def test_a_ticket_takes_its_number_and_its_queue_counts_in_one_command(watched: CounterCommands) -> None:
+async def test_a_ticket_takes_its_number_and_its_queue_counts_in_one_command(commands: Commands, store: Store) -> None:
     customer = await users.get_or_create_customer(email="c@example.org")
     first = NewMessage(dedupe_key="k", direction=Direction.INBOUND, from_email="c@example.org", text="hi")
-    watched.names.clear()
+    commands.recording = True
 
     ticket = await tickets.open_ticket(requester=customer, subject="s", mailbox=None, first=first)
 
-    assert watched.names == ["findAndModify"]
+    commands.recording = False
+    assert commands.on("counters") == ["findAndModify"]
     assert ticket.number == 1
     assert await counters.values([counters.TICKETS_TOTAL, counters.ticket_bucket("new", None)]) == {
         counters.TICKETS_TOTAL: 1,
@@ -72,13 +47,14 @@ async def test_a_ticket_takes_its_number_and_its_queue_counts_in_one_command(wat
     }
 
 
-async def test_a_move_between_two_counters_is_one_command(watched: CounterCommands) -> None:
+async def test_a_move_between_two_counters_is_one_command(commands: Commands, store: Store) -> None:
     await counters.increment_all(["a:one"], by=2)
-    watched.names.clear()
+    commands.recording = True
 
     await counters.move("a:one", "a:two")
 
-    assert watched.names == ["update"]
+    commands.recording = False
+    assert commands.on("counters") == ["update"]
     assert await counters.values(["a:one", "a:two"]) == {"a:one": 1, "a:two": 1}
 
 

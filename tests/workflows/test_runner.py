@@ -24,7 +24,7 @@ from helpgate.tickets import counters
 from helpgate.workflows.local_step import step_key
 from helpgate.workflows.runner import LocalRunner
 from helpgate.workflows.step import Cancel, Context, Event, FirstSleep, Json, PermanentError, Step, Workflow
-from tests.workflows.conftest import Commands
+from tests.store_commands import Commands
 
 Store = AsyncMongoClient[dict[str, Any]]
 FAST: dict[str, Any] = {"retry_base": 0.05, "sweep_interval": 0.1, "lease": timedelta(seconds=3)}
