@@ -6,14 +6,14 @@ server asks for comes from `Retry-After`, or the RetryInfo delay in Google's err
 
 from __future__ import annotations
 
-import asyncio
 import re
+from typing import Unpack
 
 import httpx2  # google-genai 3.x sends through httpx2 (pydantic's httpx fork); its errors are not httpx's
 from google import genai
 from google.genai import errors, types
 
-from helpgate.workflows.ai.provider import Failure, Prompt, Provider, Sleep, Usage, seconds, short, status_failure
+from helpgate.workflows.ai.provider import Calls, Failure, Prompt, Provider, Usage, seconds, short, status_failure
 from helpgate.workflows.ai.provider import TriageFailed as TriageFailed  # where tests and bench/ import it from
 from helpgate.workflows.ai.triaging import triage_ticket as triage_ticket
 
@@ -43,29 +43,11 @@ class GeminiTriager(Provider):
 
     source = "gemini"
 
-    def __init__(
-        self,
-        api_key: str,
-        model: str,
-        *,
-        timeout_seconds: float,
-        attempts: int,
-        base_url: str | None = None,
-        backoff_base: float = 1.0,
-        max_wait: float = 30.0,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            model,
-            timeout_seconds=timeout_seconds,
-            attempts=attempts,
-            backoff_base=backoff_base,
-            max_wait=max_wait,
-            sleep=sleep,
-        )
+    def __init__(self, api_key: str, model: str, *, base_url: str | None = None, **calls: Unpack[Calls]) -> None:
+        super().__init__(model, **calls)
         http_options = types.HttpOptions(
             base_url=base_url,
-            timeout=max(1, round(timeout_seconds * 1000)),  # milliseconds
+            timeout=max(1, round(self.timeout_seconds * 1000)),  # milliseconds
             retry_options=types.HttpRetryOptions(attempts=1),
         )
         self._client = genai.Client(api_key=api_key, http_options=http_options)

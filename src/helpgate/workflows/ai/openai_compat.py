@@ -11,12 +11,11 @@ server asks for comes from `retry-after-ms` or `Retry-After`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import Any, Unpack
 
 import httpx2
 import openai
@@ -24,7 +23,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.chat.completion_create_params import ResponseFormat
 from pydantic import BaseModel
 
-from helpgate.workflows.ai.provider import Failure, Prompt, Provider, Sleep, Usage, seconds, short, status_failure
+from helpgate.workflows.ai.provider import Calls, Failure, Prompt, Provider, Usage, seconds, short, status_failure
 
 logger = logging.getLogger(__name__)
 
@@ -101,30 +100,12 @@ class OpenAITriager(Provider):
 
     source = "openai"
 
-    def __init__(
-        self,
-        api_key: str | None,
-        model: str,
-        *,
-        base_url: str,
-        timeout_seconds: float,
-        attempts: int,
-        backoff_base: float = 1.0,
-        max_wait: float = 30.0,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
-        super().__init__(
-            model,
-            timeout_seconds=timeout_seconds,
-            attempts=attempts,
-            backoff_base=backoff_base,
-            max_wait=max_wait,
-            sleep=sleep,
-        )
+    def __init__(self, api_key: str | None, model: str, *, base_url: str, **calls: Unpack[Calls]) -> None:
+        super().__init__(model, **calls)
         self.base_url = base_url
         self._options = _Options()
         self._client = openai.AsyncOpenAI(
-            api_key=api_key or NO_KEY, base_url=base_url, timeout=timeout_seconds, max_retries=0
+            api_key=api_key or NO_KEY, base_url=base_url, timeout=self.timeout_seconds, max_retries=0
         )
 
     @property

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import ClassVar
+from typing import ClassVar, NotRequired, TypedDict
 
 from pydantic import BaseModel, ValidationError
 
@@ -134,6 +134,16 @@ def parse_triage(text: str) -> Triage | Failure:
         first = error.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "answer"
         return Failure(short(f"answer did not fit the schema: {where}: {first['msg']}"), retryable=True)
+
+
+class Calls(TypedDict):
+    """How a provider calls its AI, as its subclasses take it (`**calls`) and pass it on to Provider.__init__."""
+
+    timeout_seconds: float
+    attempts: int
+    backoff_base: NotRequired[float]
+    max_wait: NotRequired[float]
+    sleep: NotRequired[Sleep]
 
 
 class Provider(ABC):
