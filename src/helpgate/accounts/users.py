@@ -27,7 +27,7 @@ from helpgate.core.errors import Conflict, InvalidInput, NotFound
 from helpgate.core.paging import Page
 from helpgate.core.security import hash_password, password_weakness
 from helpgate.mailboxes import leases
-from helpgate.models import AuditAction, AuditEntry, RefreshToken, Role, User
+from helpgate.models import AuditAction, RefreshToken, Role, User
 from helpgate.outbox import events
 
 log = logging.getLogger(__name__)
@@ -259,8 +259,8 @@ async def _begin(
     user: User,
     changes: Mapping[str, object],
     *,
-    then: Sequence[tuple[str, str, dict[str, Any]]] = (),
-) -> AuditEntry:
+    then: Sequence[audit.Announcement] = (),
+) -> audit.Pending:
     """The change's audit entry, pending until audit.confirm (the change's write carries its mark)."""
     return await audit.begin(
         actor=actor,

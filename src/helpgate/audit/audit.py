@@ -8,11 +8,13 @@ import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from beanie import Document, PydanticObjectId
 from pydantic_core import to_jsonable_python
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from helpgate.core import paging
@@ -56,15 +58,32 @@ async def record(
     entry stored under that id before is kept as it is."""
     entry = _entry(actor, action, target_type, target_id, target_label, changes)
     entry.id = entry_id
+    await _store(entry, once=entry_id is not None)
+    return entry
+
+
+async def _store(entry: AuditEntry, *, once: bool) -> None:
+    """Insert the entry; `once`: its id is the use case's, and an entry stored under it before is kept."""
     try:
         await entry.insert()
     except DuplicateKeyError:
-        if entry_id is None:
+        if not once:
             raise
-        log.info("audit.already_recorded id=%s action=%s target=%s:%s", entry_id, action, target_type, target_id)
-        return entry
-    log.info("audit.recorded action=%s by=%s target=%s:%s", action, entry.actor_email, target_type, target_id)
-    return entry
+        log.info(
+            "audit.already_recorded id=%s action=%s target=%s:%s",
+            entry.id,
+            entry.action,
+            entry.target_type,
+            entry.target_id,
+        )
+        return
+    log.info(
+        "audit.recorded action=%s by=%s target=%s:%s",
+        entry.action,
+        entry.actor_email,
+        entry.target_type,
+        entry.target_id,
+    )
 
 
 def _entry(
@@ -86,12 +105,27 @@ def _entry(
     )
 
 
-# --- a change as one unit: its audit entry is the record a restart finishes ------------------------------------
+# --- a change as one unit: its audit entry, kept pending, is the record a restart finishes -----------------------
 
 MARKS_KEPT = 10  # of the audit marks an account or a mailbox keeps (`applied`)
 GRACE = timedelta(seconds=60)  # a change in progress takes milliseconds: a pending entry older than this was cut off
 DELETIONS = frozenset((AuditAction.MAILBOX_DELETED,))
 TARGETS: dict[str, type[Document]] = {"user": User, "mailbox": Mailbox}  # whose writes carry the entry's mark
+PENDING = "audit_pending"  # entries of changes under way: a few documents, so looking through them costs nothing
+
+type Announcement = tuple[str, str, dict[str, Any]]  # an event: name, key, data
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A change's audit entry, stored apart until the change is: then it joins the log and `then` is emitted."""
+
+    entry: AuditEntry
+    then: tuple[Announcement, ...] = ()
+
+
+def _pending() -> AsyncCollection[dict[str, Any]]:
+    return AuditEntry.get_pymongo_collection().database[PENDING]
 
 
 async def begin(
@@ -102,55 +136,50 @@ async def begin(
     target_id: str,
     target_label: str = "",
     changes: Mapping[str, Any] | None = None,
-    then: Sequence[tuple[str, str, dict[str, Any]]] = (),
-) -> AuditEntry:
-    """The audit entry of a change about to be written, stored pending (not listed): the change's write carries
-    `mark(entry)` (`marked` gives the update), `confirm` ends it, `abandon` drops it when the change is refused.
-    `then` are the events (name, key, data) that announce the change, emitted on confirmation. Cut off before the
+    then: Sequence[Announcement] = (),
+) -> Pending:
+    """The audit entry of a change about to be written, stored pending (not in the log yet): the change's write
+    carries `mark(pending)` (`marked` gives the update), `confirm` ends it, `abandon` drops it when the change is
+    refused. `then` are the events that announce the change, emitted on confirmation. Cut off before the
     confirmation, it is confirmed or dropped by `finish_pending`, as the target says whether the write happened."""
     assert target_type in TARGETS, target_type
     entry = _entry(actor, action, target_type, target_id, target_label, changes)
     entry.id = PydanticObjectId()
-    entry.pending = True
-    entry.then = [{"name": name, "key": key, "data": data} for name, key, data in then]
-    await entry.insert()
-    return entry
+    pending = Pending(entry, tuple(then))
+    await _pending().insert_one({**entry.model_dump(by_alias=True), "then": [list(event) for event in pending.then]})
+    return pending
 
 
-def mark(entry: AuditEntry) -> str:
-    return f"audit {entry.id}"
+def mark(pending: Pending) -> str:
+    return f"audit {pending.entry.id}"
 
 
-def marked(entry: AuditEntry) -> dict[str, Any]:
+def marked(pending: Pending) -> dict[str, Any]:
     """The part of the change's update that records it on the target (keeping the last MARKS_KEPT marks)."""
-    return {"$push": {"applied": {"$each": [mark(entry)], "$slice": -MARKS_KEPT}}}
+    return {"$push": {"applied": {"$each": [mark(pending)], "$slice": -MARKS_KEPT}}}
 
 
-async def confirm(entry: AuditEntry) -> None:
-    """The change is stored: announce it (each event once, by its key) and list its entry."""
-    for event in entry.then:
-        await events.emit(event["name"], key=event["key"], data=event["data"])
-    await AuditEntry.get_pymongo_collection().update_one({"_id": entry.id}, {"$set": {"pending": False, "then": []}})
-    log.info(
-        "audit.recorded action=%s by=%s target=%s:%s",
-        entry.action,
-        entry.actor_email,
-        entry.target_type,
-        entry.target_id,
-    )
+async def confirm(pending: Pending) -> None:
+    """The change is stored: announce it (each event once, by its key), log its entry (once, by its id)."""
+    for name, key, data in pending.then:
+        await events.emit(name, key=key, data=data)
+    await _store(pending.entry, once=True)  # a confirmation cut off before the next line logged it already
+    await _pending().delete_one({"_id": pending.entry.id})
 
 
-async def abandon(entry: AuditEntry) -> None:
+async def abandon(pending: Pending) -> None:
     """The change was refused before its write: no entry."""
-    await entry.delete()
+    await _pending().delete_one({"_id": pending.entry.id})
 
 
 async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> int:
     """Confirm the entries of changes cut off after their write (the target carries the mark, or a deleted target
     is gone), drop those of changes never written; how many were confirmed."""
     confirmed = 0
-    found = AuditEntry.find({"pending": True, "at": {"$lt": now - grace}})
-    for entry in await found.limit(100).to_list():
+    async for document in _pending().find({"at": {"$lt": now - grace}}).limit(100):
+        then = tuple((str(name), str(key), dict(data)) for name, key, data in document.pop("then", []))
+        pending = Pending(AuditEntry.model_validate(document), then)
+        entry = pending.entry
         target = (
             await TARGETS[entry.target_type]
             .get_pymongo_collection()
@@ -159,9 +188,9 @@ async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> int:
         if entry.action in DELETIONS:
             written = target is None
         else:
-            written = target is not None and mark(entry) in target.get("applied", [])
+            written = target is not None and mark(pending) in target.get("applied", [])
         if written:
-            await confirm(entry)
+            await confirm(pending)
             confirmed += 1
             log.warning("audit.finished action=%s target=%s:%s", entry.action, entry.target_type, entry.target_id)
         else:
@@ -171,7 +200,7 @@ async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> int:
                 entry.target_type,
                 entry.target_id,
             )
-            await abandon(entry)
+            await abandon(pending)
     return confirmed
 
 
@@ -180,7 +209,7 @@ async def list_entries(
 ) -> Page[AuditEntry]:
     """Newest first. `actor` is a user id or an email address (exact, any case)."""
     page, page_size = paging.bounds(page, page_size)
-    query: dict[str, object] = {"pending": {"$ne": True}}
+    query: dict[str, object] = {}
     if actor:
         wanted = actor.strip().lower()
         if _OBJECT_ID.fullmatch(wanted):

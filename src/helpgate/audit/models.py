@@ -34,10 +34,6 @@ class AuditEntry(Document):
     target_label: str = ""  # what a person recognises: the email, the mailbox address, the subject
     changes: dict[str, Any] = Field(default_factory=dict)  # field -> new value; secrets only as "(changed)"
     at: datetime = Field(default_factory=utcnow)
-    # A change's unit of work (audit.begin): the entry is written pending before the change, then confirmed with the
-    # events that announce it (`then`: name, key, data). Pending entries are not listed.
-    pending: bool = False
-    then: list[dict[str, Any]] = Field(default_factory=list)
 
     class Settings:
         name = "audit_log"

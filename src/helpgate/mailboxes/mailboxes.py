@@ -22,7 +22,6 @@ from helpgate.mailboxes import oauth_providers
 from helpgate.mailboxes.models.mailbox import GrantState, MailboxSmtp, OAuthGrant
 from helpgate.models import (
     AuditAction,
-    AuditEntry,
     ImapSecurity,
     Mailbox,
     MailboxAuth,
@@ -272,7 +271,7 @@ async def count_imported(mailbox: Mailbox, *, uid: int) -> None:
     mailbox.state.imported += 1
 
 
-async def _set(mailbox: Mailbox, fields: dict[str, Any], entry: AuditEntry | None = None) -> None:
+async def _set(mailbox: Mailbox, fields: dict[str, Any], entry: audit.Pending | None = None) -> None:
     """Set fields; with the audit `entry` of an admin's change, the write carries its mark (audit.begin)."""
     marked = audit.marked(entry) if entry is not None else {}
     await Mailbox.get_pymongo_collection().update_one({"_id": mailbox.id}, {"$set": fields, **marked})
@@ -280,7 +279,7 @@ async def _set(mailbox: Mailbox, fields: dict[str, Any], entry: AuditEntry | Non
 
 async def _begin(
     actor: User | str, action: AuditAction, mailbox: Mailbox, changes: dict[str, Any], *, label: str | None = None
-) -> AuditEntry:
+) -> audit.Pending:
     """The change's audit entry, pending until audit.confirm (the change's write carries its mark)."""
     return await audit.begin(
         actor=actor,
