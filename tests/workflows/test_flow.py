@@ -463,9 +463,7 @@ async def test_a_change_cut_off_after_its_write_is_audited_and_announced_once_by
     assert await AuditEntry.find({"action": "ticket.updated"}).count() == 0
     assert await OutboxEvent.find({"name": events.TICKET_SOLVED}).count() == 0
     # A change whose write never happened (its request failed before it) leaves a record that is discarded.
-    never = UnfinishedChange(
-        ticket_id=ticket.id, number=1, key="change never", at=utcnow(), actor_email="boss@acme.test"
-    )
+    never = UnfinishedChange(ticket_id=ticket.id, number=1, at=utcnow(), actor_email="boss@acme.test")
     await never.insert()
 
     assert await unfinished.finish(now=utcnow()) == 0  # younger than GRACE: maybe still in progress

@@ -44,8 +44,7 @@ class SenderJournal:
         self._on_sent = on_sent
         self._started: dict[PydanticObjectId, int] = {}  # mail → attempt, until its final state is stored
         self._waiting: list[asyncio.Future[None]] = []
-        self._sent: list[tuple[OutboundMail, str]] = []
-        self._answered_at: dict[PydanticObjectId, datetime] = {}  # when each of those 250s came
+        self._sent: list[tuple[OutboundMail, str, datetime]] = []  # 250s not recorded yet: mail, reply, when
         self._sent_since = 0.0  # monotonic time the oldest 250 not recorded yet arrived
         self._wakeup = asyncio.Event()
         self._written_at = 0.0  # monotonic time of the last journal write that landed
@@ -83,9 +82,7 @@ class SenderJournal:
         until then)."""
         if not self._sent:
             self._sent_since = time.monotonic()
-        self._sent.append((mail, reply))
-        if mail.id is not None:
-            self._answered_at[mail.id] = utcnow()
+        self._sent.append((mail, reply, utcnow()))
         if len(self._sent) == 1 or len(self._sent) >= SENT_GROUP:
             self._wakeup.set()  # the loop's next wait ends when the group is due
 
@@ -162,9 +159,9 @@ class SenderJournal:
     def _answered(self) -> list[senders.Answered]:
         """The 250s not recorded on their mails yet, as the journal carries them."""
         return [
-            senders.Answered(mail=mail.id, attempt=mail.attempts, reply=reply, at=self._answered_at[mail.id])
-            for mail, reply in self._sent
-            if mail.id is not None and mail.id in self._answered_at
+            senders.Answered(mail=mail.id, attempt=mail.attempts, reply=reply, at=at)
+            for mail, reply, at in self._sent
+            if mail.id is not None
         ]
 
     async def _record_sent(self) -> None:
@@ -172,13 +169,15 @@ class SenderJournal:
         if not batch:
             return
         try:
-            recorded = await deliveries.mark_sent_many(batch, now=utcnow(), answered_at=self._answered_at)
+            recorded = await deliveries.mark_sent_many(
+                [(mail, reply) for mail, reply, _at in batch],
+                now=utcnow(),
+                answered_at={mail.id: at for mail, _reply, at in batch if mail.id is not None},
+            )
         except BaseException:
             self._sent = batch + self._sent
             raise
-        for mail, reply in batch:
-            if mail.id is not None:
-                self._answered_at.pop(mail.id, None)
+        for mail, reply, _at in batch:
             self.settle(mail)
             if mail.id in recorded:
                 self._on_sent(mail, reply)

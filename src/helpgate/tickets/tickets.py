@@ -710,7 +710,6 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
         id=PydanticObjectId(),
         ticket_id=ticket.id,
         number=number,
-        key="",
         at=now,
         actor_id=actor.id,
         actor_email=actor.email,
@@ -720,7 +719,6 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
         assigned="assignee" in changes.given and ticket.assignee is not None,
         solved="status" in changes.given and ticket.status is TicketStatus.SOLVED and ticket.solved_at is not None,
     )
-    record.key = f"change {record.id}"
     await record.insert()
     await apply_update(
         ticket.id, {"$set": values, "$push": {"applied": {"$each": [record.key], "$slice": -APPLIED_KEPT}}}
@@ -743,10 +741,9 @@ async def finish_change(record: UnfinishedChange, ticket: Ticket, *, actor: User
         changes=record.asked,
         entry_id=record.id,
     )
-    by = actor if isinstance(actor, User) else None
-    await announce_update(ticket, fields=record.fields, by=by, now=record.at, by_id=record.actor_id)
+    await announce_update(ticket, fields=record.fields, by=None, now=record.at, by_id=record.actor_id)
     if record.assigned:
-        await announce_assignment(ticket, by=by, reason="assigned by staff", by_id=record.actor_id)
+        await announce_assignment(ticket, by=None, reason="assigned by staff", by_id=record.actor_id)
     if record.solved and ticket.solved_at is not None:
         await events.emit(
             events.TICKET_SOLVED,

@@ -18,7 +18,6 @@ from helpgate.core.clock import utcnow
 class UnfinishedChange(Document):
     ticket_id: PydanticObjectId
     number: int
-    key: str  # "change <this record's id>", pushed on the ticket's `applied` by the change's write
     at: datetime  # the change's moment: the ticket's `updated_at`, and what its events are keyed by
     actor_id: PydanticObjectId | None = None
     actor_email: str
@@ -28,6 +27,11 @@ class UnfinishedChange(Document):
     assigned: bool = False  # announce `ticket/assigned`
     solved: bool = False  # announce `ticket/solved`
     created_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def key(self) -> str:
+        """What the change's write pushes on the ticket's `applied`."""
+        return f"change {self.id}"
 
     class Settings:
         name = "unfinished_changes"
