@@ -76,7 +76,7 @@ async def merge(*, actor: User, number: int, into: int) -> Ticket:
     )
     log.info("ticket.merged number=%s into=%s by=%s messages=%d", number, into, actor.email, counted)
     source.status, source.merged_into = TicketStatus.CLOSED, into
-    await tickets.announce_update(source, fields=["status"], by=actor, now=now)
+    await tickets.announce_update(source, fields=["status"], by=actor.id, now=now)
     await events.emit(
         events.TICKET_MERGED,
         key=f"{events.TICKET_MERGED} {target.id} {number}",

@@ -741,9 +741,9 @@ async def finish_change(record: UnfinishedChange, ticket: Ticket, *, actor: User
         changes=record.asked,
         entry_id=record.id,
     )
-    await announce_update(ticket, fields=record.fields, by=None, now=record.at, by_id=record.actor_id)
+    await announce_update(ticket, fields=record.fields, by=record.actor_id, now=record.at)
     if record.assigned:
-        await announce_assignment(ticket, by=None, reason="assigned by staff", by_id=record.actor_id)
+        await announce_assignment(ticket, by=record.actor_id, reason="assigned by staff")
     if record.solved and ticket.solved_at is not None:
         await events.emit(
             events.TICKET_SOLVED,
@@ -791,17 +791,9 @@ def triage_review(before: Ticket, after: Ticket, *, actor: User, now: datetime) 
     )
 
 
-def _by(by: User | None, by_id: PydanticObjectId | None) -> str | None:
-    """Who made a change, as events name them (None: automatic)."""
-    found = by_id if by_id is not None else (by.id if by is not None else None)
-    return None if found is None else str(found)
-
-
-async def announce_update(
-    ticket: Ticket, *, fields: list[str], by: User | None, now: datetime, by_id: PydanticObjectId | None = None
-) -> None:
-    """`ticket/updated`: the fields that changed with their new values (`by`, or `by_id`, is None for an automatic
-    change, such as an escalation). No workflow reacts to it; the live feed (GET /api/events) shows it."""
+async def announce_update(ticket: Ticket, *, fields: list[str], by: PydanticObjectId | None, now: datetime) -> None:
+    """`ticket/updated`: the fields that changed with their new values (`by`, who changed them, is None for an
+    automatic change, such as an escalation). No workflow reacts to it; the live feed (GET /api/events) shows it."""
     values: dict[str, object] = {
         "status": str(ticket.status),
         "priority": str(ticket.priority) if ticket.priority else None,
@@ -816,7 +808,7 @@ async def announce_update(
             **ticket_ref(ticket),
             "fields": fields,
             **{name: values[name] for name in fields},
-            "by": _by(by, by_id),
+            "by": None if by is None else str(by),
         },
     )
 
@@ -837,9 +829,7 @@ def moment_key(moment: datetime) -> str:
     return stored(utc).isoformat(timespec="milliseconds")
 
 
-async def announce_assignment(
-    ticket: Ticket, *, by: User | None, reason: str, by_id: PydanticObjectId | None = None
-) -> None:
+async def announce_assignment(ticket: Ticket, *, by: PydanticObjectId | None, reason: str) -> None:
     """`ticket/assigned`, once per assignment (keyed by its assignee and `assigned_at`): `by` is None for automatic
     assignment. The workflows tell the assignee by mail (unless they assigned themselves)."""
     assert ticket.assignee is not None and ticket.assigned_at is not None
@@ -849,7 +839,7 @@ async def announce_assignment(
         data={
             **ticket_ref(ticket),
             "assignee_id": str(ticket.assignee.user_id),
-            "by": _by(by, by_id),
+            "by": None if by is None else str(by),
             "reason": reason,
         },
     )
