@@ -12,7 +12,7 @@ import logging
 import math
 import socket
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import uvicorn
@@ -40,7 +40,7 @@ from helpgate.installation import Installation
 from helpgate.mail_out import wiring
 from helpgate.mail_out.outgoing import Outgoing
 from helpgate.mail_out.worker import OutboundWorker
-from helpgate.mailboxes import alerts
+from helpgate.mailboxes import alerts, mailboxes
 from helpgate.mailboxes.oauth import Tokens
 from helpgate.mailboxes.senders import Senders
 from helpgate.maintenance import retention
@@ -183,7 +183,7 @@ class Gateway(Installation):
                 lease_seconds=settings.mailbox_lease_seconds,
             )
             await self.imap.start()
-            self._changes = PollingLoop("unfinished-changes", self._finish_changes, interval=unfinished.INTERVAL)
+            self._changes = PollingLoop("unfinished-changes", self.finish_changes, interval=unfinished.INTERVAL)
             self._changes.start()
             keep = retention.Retention(
                 settings.raw_mail_retention_days, settings.attachment_retention_days, settings.workflow_history_days
@@ -304,12 +304,13 @@ class Gateway(Installation):
             },
         }
 
-    async def _finish_changes(self) -> bool:
+    async def finish_changes(self, *, now: datetime | None = None) -> bool:
         """Changes cut off between their write and their audit entry and announcements (an instance killed):
-        ticket changes (tickets/unfinished.py), account and mailbox changes (audit.finish_pending)."""
-        now = utcnow()
+        ticket changes (tickets/unfinished.py), account and mailbox changes (audit.finish_pending, then what a
+        mailbox change owes after its write)."""
+        now = now or utcnow()
         await unfinished.finish(now=now)
-        await audit.finish_pending(now=now)
+        await mailboxes.finish_cut_off(await audit.finish_pending(now=now))
         return False
 
     async def stop(self) -> None:

@@ -13,7 +13,10 @@ import pytest
 from beanie import PydanticObjectId
 
 from helpgate.api.routes import mailboxes as mailbox_routes
+from helpgate.audit import audit
+from helpgate.core.clock import utcnow
 from helpgate.gateway import Gateway
+from helpgate.mailboxes import mailboxes
 from helpgate.models import Mailbox, Role, Ticket
 from tests.api.conftest import forbid_in_responses
 from tests.conftest import login, make_user
@@ -283,6 +286,36 @@ async def test_patch_rejects_null_duplicate_and_bad_values(gateway: Gateway, api
 
     assert duplicate.status_code == 409 and duplicate.json() == {"detail": "a mailbox for billing@localhost exists"}
     assert untimed((await api.get(path, headers=admin)).json()) == untimed(created)
+
+
+async def test_marking_a_default_sender_unmarks_the_previous_one_even_when_cut_off_before_it(
+    gateway: Gateway, api: Api, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = await create(api, admin, new_mailbox(enabled=False, default_sender=True))
+    second = await create(api, admin, new_mailbox(address="billing@localhost", enabled=False))
+    third = await create(api, admin, new_mailbox(address="sales@localhost", enabled=False))
+
+    async def marked() -> list[str]:
+        return [item["address"] for item in (await api.get("/api/mailboxes", headers=admin)).json()
+                if item["default_sender"]]  # fmt: skip
+
+    await api.patch(f"/api/mailboxes/{second['id']}", json={"default_sender": True}, headers=admin)
+    assert await marked() == ["billing@localhost"]
+
+    async def cut_off(_mailbox: Mailbox) -> None:  # the instance stops right after the change's write
+        raise ConnectionError("cut off")
+
+    monkeypatch.setattr(mailboxes, "_only_default_sender", cut_off)
+    response = await api.patch(f"/api/mailboxes/{third['id']}", json={"default_sender": True}, headers=admin)
+    monkeypatch.undo()
+    assert response.status_code == 500
+    assert await marked() == ["billing@localhost", "sales@localhost"]
+
+    await gateway.finish_changes(now=utcnow())  # younger than the grace: maybe still in progress
+    assert await marked() == ["billing@localhost", "sales@localhost"]
+    await gateway.finish_changes(now=utcnow() + audit.GRACE * 2)
+    assert await marked() == ["sales@localhost"]
+    assert first["default_sender"] is True  # the first one was unmarked by the second change, as it asked
 
 
 async def test_delete_forgets_the_mailbox(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:

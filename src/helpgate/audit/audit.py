@@ -172,10 +172,10 @@ async def abandon(pending: Pending) -> None:
     await _pending().delete_one({"_id": pending.entry.id})
 
 
-async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> int:
+async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> list[AuditEntry]:
     """Confirm the entries of changes cut off after their write (the target carries the mark, or a deleted target
-    is gone), drop those of changes never written; how many were confirmed."""
-    confirmed = 0
+    is gone), drop those of changes never written; the entries confirmed, for what their changes still owe."""
+    confirmed: list[AuditEntry] = []
     async for document in _pending().find({"at": {"$lt": now - grace}}).limit(100):
         then = tuple((str(name), str(key), dict(data)) for name, key, data in document.pop("then", []))
         pending = Pending(AuditEntry.model_validate(document), then)
@@ -191,7 +191,7 @@ async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> int:
             written = target is not None and mark(pending) in target.get("applied", [])
         if written:
             await confirm(pending)
-            confirmed += 1
+            confirmed.append(entry)
             log.warning("audit.finished action=%s target=%s:%s", entry.action, entry.target_type, entry.target_id)
         else:
             log.warning(

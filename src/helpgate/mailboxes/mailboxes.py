@@ -4,6 +4,7 @@ cursor and status their pollers keep. OAuth2 tokens are kept by mailboxes/oauth.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from helpgate.mailboxes import oauth_providers
 from helpgate.mailboxes.models.mailbox import GrantState, MailboxSmtp, OAuthGrant
 from helpgate.models import (
     AuditAction,
+    AuditEntry,
     ImapSecurity,
     Mailbox,
     MailboxAuth,
@@ -112,6 +114,18 @@ async def _only_default_sender(mailbox: Mailbox) -> None:
     await Mailbox.get_pymongo_collection().update_many(
         {"_id": {"$ne": mailbox.id}, "default_sender": True}, {"$set": {"default_sender": False}}
     )
+
+
+async def finish_cut_off(confirmed: Iterable[AuditEntry]) -> None:
+    """What mailbox changes cut off after their write still owe once `audit.finish_pending` has confirmed them: a
+    mailbox marked as the default sender unmarks the one marked before (unless a later change unmarked it)."""
+    for entry in confirmed:
+        if entry.target_type != "mailbox" or entry.changes.get("default_sender") is not True:
+            continue
+        mailbox = await Mailbox.get(PydanticObjectId(entry.target_id))
+        if mailbox is not None and mailbox.default_sender:
+            await _only_default_sender(mailbox)
+            log.warning("mailbox.default_sender_settled address=%s", mailbox.address)
 
 
 def _login(auth: MailboxAuth, *, has_password: bool, has_oauth: bool) -> None:
