@@ -4,9 +4,12 @@ remains, mail answering either lands there, and what may not merge is refused.""
 from __future__ import annotations
 
 import httpx
+import pytest
 
+from helpgate.core.clock import utcnow
 from helpgate.gateway import Gateway
-from helpgate.models import AuditEntry, Role, Ticket
+from helpgate.models import AuditEntry, OutboxEvent, Role, Ticket, UnfinishedChange
+from helpgate.tickets import merging, unfinished
 from tests.conftest import login, make_user
 from tests.mail import make_mail, send
 
@@ -83,3 +86,40 @@ async def test_what_may_not_merge_is_refused_and_a_merged_ticket_takes_no_more_w
     finished = await api.post("/api/tickets/4/merge", json={"into": 1}, headers=agent)
     assert finished.status_code == 200 and finished.json()["merged_from"] == [2, 4]
     assert finished.json()["message_count"] == 3
+
+
+async def test_a_merge_cut_off_after_its_claim_is_finished_once_by_the_finisher(
+    gateway: Gateway, api: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await make_user("agent@example.com", Role.AGENT)
+    agent = await login(api, "agent@example.com")
+    await mailed(gateway, "Printer broken")
+    await mailed(gateway, "Printer still broken")
+
+    async def cut_off(*_args: object, **_kwargs: object) -> None:  # the instance stops right after the claim
+        raise ConnectionError("cut off")
+
+    monkeypatch.setattr(merging, "finish_merge", cut_off)
+    cut = await api.post("/api/tickets/2/merge", json={"into": 1}, headers=agent)
+    monkeypatch.undo()
+    assert cut.status_code == 500
+    source = (await api.get("/api/tickets/2", headers=agent)).json()
+    assert source["merged_into"] == 1 and len(source["messages"]) == 1  # claimed, nothing moved yet
+
+    await gateway.finish_changes(now=utcnow())  # younger than the grace: maybe still in progress
+    assert (await api.get("/api/tickets/1", headers=agent)).json()["message_count"] == 1
+    later = utcnow() + unfinished.GRACE * 2
+    await gateway.finish_changes(now=later)
+    await gateway.finish_changes(now=later)
+
+    target = (await api.get("/api/tickets/1", headers=agent)).json()
+    assert target["message_count"] == 2 and target["merged_from"] == [2]
+    assert (await api.get("/api/tickets/2", headers=agent)).json()["messages"] == []
+    assert await AuditEntry.find({"action": "ticket.merged"}).count() == 1
+    assert await OutboxEvent.find({"name": "ticket/merged"}).count() == 1
+    assert await OutboxEvent.find({"name": "ticket/updated", "data.ticket_number": 2}).count() == 1
+    assert await UnfinishedChange.find_all().count() == 0
+    # Asking again once it is finished changes nothing and announces nothing more.
+    again = await api.post("/api/tickets/2/merge", json={"into": 1}, headers=agent)
+    assert again.status_code == 200 and again.json()["message_count"] == 2
+    assert await OutboxEvent.find({"name": "ticket/updated", "data.ticket_number": 2}).count() == 1

@@ -720,9 +720,7 @@ async def update(*, actor: User, number: int, changes: TicketChanges) -> Ticket:
         solved="status" in changes.given and ticket.status is TicketStatus.SOLVED and ticket.solved_at is not None,
     )
     await record.insert()
-    await apply_update(
-        ticket.id, {"$set": values, "$push": {"applied": {"$each": [record.key], "$slice": -APPLIED_KEPT}}}
-    )
+    await apply_update(ticket.id, record.write)
     log.info("ticket.updated number=%s by=%s fields=%s", number, actor.email, ",".join(sorted(values)))
     await finish_change(record, ticket, actor=actor)
     return ticket

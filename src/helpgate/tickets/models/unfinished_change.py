@@ -1,4 +1,4 @@
-"""A staff change to a ticket whose audit entry and announcements may not all be stored yet.
+"""A staff change to a ticket (or a merge) whose audit entry and announcements may not all be stored yet.
 
 Written before the change, deleted once its audit entry and events are stored: if the instance stops in between,
 whoever finishes unfinished changes (tickets/unfinished.py) finds it and stores what is missing, so a change is
@@ -13,6 +13,7 @@ from beanie import Document, PydanticObjectId
 from pydantic import Field
 
 from helpgate.core.clock import utcnow
+from helpgate.tickets.models.ticket import APPLIED_KEPT
 
 
 class UnfinishedChange(Document):
@@ -26,12 +27,18 @@ class UnfinishedChange(Document):
     fields: list[str] = Field(default_factory=list)  # the fields `ticket/updated` names
     assigned: bool = False  # announce `ticket/assigned`
     solved: bool = False  # announce `ticket/solved`
+    merge_into: int | None = None  # a merge (tickets/merging.py): the number of the ticket that remains
     created_at: datetime = Field(default_factory=utcnow)
 
     @property
     def key(self) -> str:
         """What the change's write pushes on the ticket's `applied`."""
         return f"change {self.id}"
+
+    @property
+    def write(self) -> dict[str, Any]:
+        """The change's own update of the ticket: its values, and its key pushed on `applied`."""
+        return {"$set": self.values, "$push": {"applied": {"$each": [self.key], "$slice": -APPLIED_KEPT}}}
 
     class Settings:
         name = "unfinished_changes"
