@@ -277,6 +277,9 @@ def test_clamp_makes_text_plain_and_bounded() -> None:
         ("Danke", "Vielen Dank, ich bin sehr zufrieden mit Ihrem Service!", "feedback", "low", []),
         ("Webhooks fail", "Our webhook endpoint still gets an error since the update.", "bug", "medium", ["api"]),
         ("Erstattung", "Bitte erstatten Sie den doppelt abgebuchten Betrag.", "billing", "medium", []),  # erstatt*
+        # no topic of their own: a report that something does not work is a bug, a wish a feature request
+        ("Traduci", "Da ieri il pulsante Traduci non fa niente.", "bug", "medium", []),
+        ("voice notes", "would be cool if agents could record a voice message", "feature-request", "low", []),
     ],
 )
 def test_heuristic_reads_category_priority_and_skills(
@@ -333,6 +336,24 @@ def test_heuristic_summary_is_the_first_sentences_within_200_chars() -> None:
         ("Cuenta", "No puedo entrar en mi cuenta.", "medium"),  # "no puedo" is no question
         ("Cuenta", "¿Puedo cambiar el correo de mi cuenta?", "low"),
         ("Export", "Wie kann ich meine Daten exportieren, ohne sie zu verlieren?", "low"),
+        # many people stopped, counted or said; the law in its own words; an account taken over
+        ("Sistema fora do ar", "São 30 atendentes parados desde as 10h.", "high"),
+        ("Painel", "Ninguém aqui consegue abrir o painel.", "high"),
+        ("Refund", "Unless the refund is paid in 14 days I will issue a claim in the county court.", "high"),
+        ("Conta", "Acho que invadiram minha conta.", "high"),
+        # what a question names is not happening: "all agents" asked about is no outage
+        ("2FA", "Can I make two-factor mandatory for all agents?", "low"),
+        ("Seats", "We're 40 agents. Which plan fits us?", "low"),  # a count with nobody stopped
+        # a question for information, greeting or not, in any category, unless it reports trouble
+        ("Lastschrift", "Hallo, wie stellen wir auf Lastschrift um?", "low"),
+        ("Belgique", "Bonjour, livrez-vous en Belgique ?", "low"),
+        ("Mot de passe", "Le lien a expiré. Pouvez-vous m'en envoyer un nouveau ?", "medium"),  # a request to act
+        ("Pakket", "Mijn pakket staat al 12 dagen bij de douane. Moet ik zelf iets doen?", "medium"),  # waiting
+        ("2FA", "I'm stuck at the 2FA screen. How do I get back in?", "medium"),  # shut out
+        # a wish, for whoever; a minor flaw; something broken since an update
+        ("Idée", "Ce serait pratique de pouvoir épingler une note pour toute l'équipe.", "low"),
+        ("Reports", "The chart labels overlap on the reports page. Minor but looks sloppy.", "low"),
+        ("Suche", "Seit dem Update zeigt die Suche nur Tickets der letzten 30 Tage.", "medium"),
     ],
 )
 def test_priority_cues_and_their_negation(subject: str, body: str, priority: str) -> None:
