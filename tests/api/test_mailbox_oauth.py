@@ -157,6 +157,9 @@ async def test_an_admin_connects_a_mailbox_by_consent_and_it_keeps_importing_as_
     assert connected.json() == {"address": "support@localhost", "auth_state": "ok"}
     code_grant = idp.grants("authorization_code")[0]
     assert code_grant["client_secret"] == CLIENT_SECRET and len(code_grant["code_verifier"]) >= 43
+    audited = (await api.get("/api/audit", params={"action": "mailbox.connected"}, headers=admin)).json()
+    assert [item["target_label"] for item in audited["items"]] == ["support@localhost"]  # the consent, audited once
+    assert (await stored(created["id"])).applied[-1] == f"audit {audited['items'][0]['id']}"  # with the grant's write
 
     oauth_dovecot.append([bytes(make_mail(subject="First over XOAUTH2", message_id="<x1@example.org>"))])
     await eventually(lambda: tickets(1), timeout=30, what="the first mail imported")

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -224,10 +224,16 @@ class Tokens:
         return answer
 
     async def _store(
-        self, mailbox: Mailbox, answer: TokenAnswer, *, replaces: int | None, by: str | None = None
+        self,
+        mailbox: Mailbox,
+        answer: TokenAnswer,
+        *,
+        replaces: int | None,
+        by: str | None = None,
+        also: Mapping[str, Any] | None = None,
     ) -> None:
         """Store the tokens over grant version `replaces` (None: whatever is stored); a new connection (`by`) also
-        restarts the mailbox's poller."""
+        restarts the mailbox's poller. `also`: more of the same update (an audit mark)."""
         now = self._now()
         fields: dict[str, Any] = {
             "grant.state": str(GrantState.OK),
@@ -246,16 +252,19 @@ class Tokens:
             fields["updated_at"] = now  # the supervisor restarts the poller, out of its backoff
         result = await Mailbox.get_pymongo_collection().update_one(
             {"_id": mailbox.id, **({} if replaces is None else _version(replaces))},
-            {"$set": fields, "$inc": {"grant.version": 1}},
+            {"$set": fields, "$inc": {"grant.version": 1}, **(also or {})},
         )
         if result.matched_count == 0:
             log.warning("oauth.superseded mailbox=%s: a newer grant was stored meanwhile", mailbox.address)
         await _read(mailbox)
 
-    async def connect(self, mailbox: Mailbox, answer: TokenAnswer, *, by: str) -> None:
+    async def connect(
+        self, mailbox: Mailbox, answer: TokenAnswer, *, by: str, also: Mapping[str, Any] | None = None
+    ) -> None:
         """Store a grant an admin just gave (consent or device code), whatever was stored before, refresh token
-        included (an answer without one leaves none: the old one belonged to the grant replaced)."""
-        await self._store(mailbox, answer, replaces=None, by=by)
+        included (an answer without one leaves none: the old one belonged to the grant replaced). `also`: more of
+        the same update (the consent's audit mark)."""
+        await self._store(mailbox, answer, replaces=None, by=by, also=also)
         log.info("oauth.connected mailbox=%s by=%s", mailbox.address, by)
 
     async def needs_consent(self, mailbox: Mailbox, reason: str, *, grant: int) -> None:

@@ -194,8 +194,8 @@ async def wait_device(mailbox: Mailbox, device: DeviceCode, *, tokens: Tokens, b
 
 
 async def _connected(tokens: Tokens, mailbox: Mailbox, answer: TokenAnswer, *, by: User | str) -> None:
-    await tokens.connect(mailbox, answer, by=by if isinstance(by, str) else str(by.id))
-    await audit.record(
+    """Store the grant and its audit entry as one unit (audit.begin: the grant's write carries the entry's mark)."""
+    entry = await audit.begin(
         actor=by,
         action=AuditAction.MAILBOX_CONNECTED,
         target_type="mailbox",
@@ -203,3 +203,5 @@ async def _connected(tokens: Tokens, mailbox: Mailbox, answer: TokenAnswer, *, b
         target_label=mailbox.address,
         changes={"flow": str(mailbox.oauth.flow) if mailbox.oauth else None},
     )
+    await tokens.connect(mailbox, answer, by=by if isinstance(by, str) else str(by.id), also=audit.marked(entry))
+    await audit.confirm(entry)
