@@ -15,6 +15,7 @@ from helpgate.audit import audit
 from helpgate.core.clock import utcnow
 from helpgate.core.settings import Settings
 from helpgate.gateway import Gateway
+from helpgate.mail_out import suppressions
 from helpgate.models import AuditAction, AuditEntry, OutboxEvent, Role
 from tests.cli import run_cli
 from tests.conftest import PASSWORD, login, make_user
@@ -191,6 +192,7 @@ async def test_an_account_or_mailbox_change_cut_off_after_its_write_is_logged_on
         ),
         201,
     )  # fmt: skip
+    await suppressions.suppress(address="gone@example.org", reason="bounced")
     before = (await entries(api, admin))["total"]
     welcomes = await OutboxEvent.find({"name": "user/created"}).count()
     confirm = audit.confirm
@@ -202,8 +204,12 @@ async def test_an_account_or_mailbox_change_cut_off_after_its_write_is_logged_on
     deactivated = await api.patch(f"/api/users/{agent.id}", json={"active": False}, headers=admin)
     deleted = await api.delete(f"/api/mailboxes/{mailbox['id']}", headers=admin)
     created = await api.post("/api/users", json={"email": "b@example.com", "role": "agent"}, headers=admin)
+    skills = await api.put("/api/skills", json=[{"name": "billing"}], headers=admin)
+    categories = await api.put("/api/categories", json=[{"name": "billing"}, {"name": "bug"}], headers=admin)
+    lifted = await api.delete("/api/suppressions/gone@example.org", headers=admin)
     monkeypatch.setattr(audit, "confirm", confirm)
-    assert (deactivated.status_code, deleted.status_code, created.status_code) == (500, 500, 500)
+    assert {deactivated.status_code, deleted.status_code, created.status_code} == {500}
+    assert {skills.status_code, categories.status_code, lifted.status_code} == {500}
     stored = await users.get_by_email("agent@example.com")
     assert stored is not None and not stored.active  # written...
     assert (await entries(api, admin))["total"] == before  # ...but not logged yet, nor announced
@@ -213,15 +219,29 @@ async def test_an_account_or_mailbox_change_cut_off_after_its_write_is_logged_on
         await api.post("/api/users", json={"email": "b@example.com", "role": "agent"}, headers=admin)
     ).status_code == 409
     await audit.begin(actor="cli:x", action=AuditAction.USER_UPDATED, target_type="user", target_id=str(agent.id))
+    await audit.begin(  # a catalog that was never stored as listed
+        actor="cli:x",
+        action=AuditAction.CATEGORIES_REPLACED,
+        target_type="categories",
+        target_id="catalog",
+        changes={"categories": ["bug", "billing"]},
+    )
 
     assert await audit.finish_pending(now=utcnow()) == []  # younger than GRACE: maybe still in progress
     later = utcnow() + audit.GRACE * 2
-    assert len(await audit.finish_pending(now=later)) == 3
+    assert len(await audit.finish_pending(now=later)) == 6
     assert await audit.finish_pending(now=later) == []
 
-    logged = (await entries(api, admin))["items"][:3]
-    assert sorted(entry["action"] for entry in logged) == ["mailbox.deleted", "user.created", "user.updated"]
-    assert (await entries(api, admin))["total"] == before + 3
+    logged = (await entries(api, admin))["items"][:6]
+    assert sorted(entry["action"] for entry in logged) == [
+        "categories.replaced",
+        "mailbox.deleted",
+        "skills.replaced",
+        "suppression.lifted",
+        "user.created",
+        "user.updated",
+    ]
+    assert (await entries(api, admin))["total"] == before + 6
     assert await OutboxEvent.find({"name": "user/created"}).count() == welcomes + 1  # the welcome mail follows
     assert await AuditEntry.get_pymongo_collection().database[audit.PENDING].count_documents({}) == 0
 

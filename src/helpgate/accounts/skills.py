@@ -57,6 +57,18 @@ async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) ->
         if name in wanted:
             raise InvalidInput(f"skill {name!r} is listed twice")
         wanted[name] = entry.description.strip()[:500]
+    # One unit: the entry (pending), the catalog, then the confirmation (audit.begin; a catalog is its own mark).
+    pending = (
+        await audit.begin(
+            actor=actor,
+            action=AuditAction.SKILLS_REPLACED,
+            target_type="skills",
+            target_id="catalog",
+            changes={"skills": sorted(wanted)},
+        )
+        if actor is not None
+        else None
+    )
     collection = Skill.get_pymongo_collection()
     removed = sorted(await names() - wanted.keys())
     await collection.delete_many({"name": {"$nin": list(wanted)}})
@@ -70,14 +82,8 @@ async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) ->
     _RECENT.forget(_database())
     log.info("skills.replaced count=%d removed=%s", len(wanted), ",".join(removed) or "-")
     replaced = await catalog()
-    if actor is not None:
-        await audit.record(
-            actor=actor,
-            action=AuditAction.SKILLS_REPLACED,
-            target_type="skills",
-            target_id="catalog",
-            changes={"skills": [skill.name for skill in replaced]},
-        )
+    if pending is not None:
+        await audit.confirm(pending)
     return replaced
 
 

@@ -19,7 +19,7 @@ from pymongo.errors import DuplicateKeyError
 
 from helpgate.core import paging
 from helpgate.core.paging import Page
-from helpgate.models import AuditAction, AuditEntry, Mailbox, User
+from helpgate.models import AuditAction, AuditEntry, Category, Mailbox, Skill, Suppression, User
 from helpgate.outbox import events
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,10 @@ MARKS_KEPT = 10  # of the audit marks an account or a mailbox keeps (`applied`)
 GRACE = timedelta(seconds=60)  # a change in progress takes milliseconds: a pending entry older than this was cut off
 DELETIONS = frozenset((AuditAction.MAILBOX_DELETED,))
 TARGETS: dict[str, type[Document]] = {"user": User, "mailbox": Mailbox}  # whose writes carry the entry's mark
+# Changes that leave no document to mark: whether one was written is read from what it leaves. A catalog replaced
+# is the list its entry names (categories in their order); a suppression lifted is gone.
+CATALOGS: dict[str, type[Document]] = {"skills": Skill, "categories": Category}
+LIFTED = "suppression"
 PENDING = "audit_pending"  # entries of changes under way: a few documents, so looking through them costs nothing
 
 type Announcement = tuple[str, str, dict[str, Any]]  # an event: name, key, data
@@ -142,7 +146,7 @@ async def begin(
     carries `mark(pending)` (`marked` gives the update), `confirm` ends it, `abandon` drops it when the change is
     refused. `then` are the events that announce the change, emitted on confirmation. Cut off before the
     confirmation, it is confirmed or dropped by `finish_pending`, as the target says whether the write happened."""
-    assert target_type in TARGETS, target_type
+    assert target_type in TARGETS or target_type in CATALOGS or target_type == LIFTED, target_type
     entry = _entry(actor, action, target_type, target_id, target_label, changes)
     entry.id = PydanticObjectId()
     pending = Pending(entry, tuple(then))
@@ -180,16 +184,7 @@ async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> list[Aud
         then = tuple((str(name), str(key), dict(data)) for name, key, data in document.pop("then", []))
         pending = Pending(AuditEntry.model_validate(document), then)
         entry = pending.entry
-        target = (
-            await TARGETS[entry.target_type]
-            .get_pymongo_collection()
-            .find_one({"_id": PydanticObjectId(entry.target_id)}, {"applied": 1})
-        )
-        if entry.action in DELETIONS:
-            written = target is None
-        else:
-            written = target is not None and mark(pending) in target.get("applied", [])
-        if written:
+        if await _written(pending):
             await confirm(pending)
             confirmed.append(entry)
             log.warning("audit.finished action=%s target=%s:%s", entry.action, entry.target_type, entry.target_id)
@@ -202,6 +197,27 @@ async def finish_pending(*, now: datetime, grace: timedelta = GRACE) -> list[Aud
             )
             await abandon(pending)
     return confirmed
+
+
+async def _written(pending: Pending) -> bool:
+    """Whether the change of a pending entry was written: the target carries its mark (a deleted mailbox is gone; a
+    catalog is what the entry lists; a lifted suppression is gone)."""
+    entry = pending.entry
+    if entry.target_type == LIFTED:
+        return await Suppression.get_pymongo_collection().count_documents({"address": entry.target_id}, limit=1) == 0
+    if entry.target_type in CATALOGS:
+        found = CATALOGS[entry.target_type].get_pymongo_collection().find({}, {"name": 1}).sort([("rank", 1)])
+        names = [str(document["name"]) async for document in found]
+        listed = [str(name) for name in entry.changes.get(entry.target_type, [])]
+        return names == listed if entry.target_type == "categories" else sorted(names) == sorted(listed)
+    target = (
+        await TARGETS[entry.target_type]
+        .get_pymongo_collection()
+        .find_one({"_id": PydanticObjectId(entry.target_id)}, {"applied": 1})
+    )
+    if entry.action in DELETIONS:
+        return target is None
+    return target is not None and mark(pending) in target.get("applied", [])
 
 
 async def list_entries(

@@ -55,18 +55,25 @@ async def list_page(*, page: int = 1, page_size: int = 25) -> Page[Suppression]:
 async def lift(*, actor: User | str, address: str) -> bool:
     """Mail the address again, audited as `actor`; False when it was not suppressed (nothing audited)."""
     address = address.strip().lower()
-    result = await Suppression.get_pymongo_collection().delete_one({"address": address})
-    _forget(address)
-    if not result.deleted_count:
+    collection = Suppression.get_pymongo_collection()
+    if not await collection.count_documents({"address": address}, limit=1):
+        _forget(address)
         return False
-    log.info("suppression.lifted address=%s", address)
-    await audit.record(
+    # One unit: the entry (pending), the lift, then the confirmation (audit.begin; a lifted suppression is gone).
+    entry = await audit.begin(
         actor=actor,
         action=AuditAction.SUPPRESSION_LIFTED,
         target_type="suppression",
         target_id=address,
         target_label=address,
     )
+    lifted = (await collection.delete_one({"address": address})).deleted_count
+    _forget(address)
+    if not lifted:
+        await audit.abandon(entry)  # lifted meanwhile, by another request that audits it
+        return False
+    log.info("suppression.lifted address=%s", address)
+    await audit.confirm(entry)
     return True
 
 

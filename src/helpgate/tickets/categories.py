@@ -181,18 +181,24 @@ async def replace(entries: Sequence[CategoryEntry], *, actor: User | str | None)
         if len(keywords) > MAX_KEYWORDS:
             raise InvalidInput(f"category {name!r}: at most {MAX_KEYWORDS} keywords")
         checked.append(CategoryEntry(name, entry.description.strip()[:500], keywords))
-    await _write(checked)
-    _RECENT.forget(_database())
-    replaced = await catalog()
-    log.info("categories.replaced count=%d", len(replaced))
-    if actor is not None:
-        await audit.record(
+    # One unit: the entry (pending), the catalog, then the confirmation (audit.begin; a catalog is its own mark).
+    pending = (
+        await audit.begin(
             actor=actor,
             action=AuditAction.CATEGORIES_REPLACED,
             target_type="categories",
             target_id="catalog",
-            changes={"categories": [category.name for category in replaced]},
+            changes={"categories": [each.name for each in checked]},
         )
+        if actor is not None
+        else None
+    )
+    await _write(checked)
+    _RECENT.forget(_database())
+    replaced = await catalog()
+    log.info("categories.replaced count=%d", len(replaced))
+    if pending is not None:
+        await audit.confirm(pending)
     return replaced
 
 
