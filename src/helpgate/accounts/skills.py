@@ -57,17 +57,9 @@ async def replace(entries: Sequence[SkillEntry], *, actor: User | str | None) ->
         if name in wanted:
             raise InvalidInput(f"skill {name!r} is listed twice")
         wanted[name] = entry.description.strip()[:500]
-    # One unit: the entry (pending), the catalog, then the confirmation (audit.begin; a catalog is its own mark).
-    pending = (
-        await audit.begin(
-            actor=actor,
-            action=AuditAction.SKILLS_REPLACED,
-            target_type="skills",
-            target_id="catalog",
-            changes={"skills": sorted(wanted)},
-        )
-        if actor is not None
-        else None
+    # One unit: the entry (pending), the catalog, then the confirmation (a catalog is its own mark).
+    pending = await audit.begin_catalog(
+        actor=actor, action=AuditAction.SKILLS_REPLACED, catalog="skills", names=sorted(wanted)
     )
     collection = Skill.get_pymongo_collection()
     removed = sorted(await names() - wanted.keys())

@@ -112,7 +112,8 @@ GRACE = timedelta(seconds=60)  # a change in progress takes milliseconds: a pend
 DELETIONS = frozenset((AuditAction.MAILBOX_DELETED,))
 TARGETS: dict[str, type[Document]] = {"user": User, "mailbox": Mailbox}  # whose writes carry the entry's mark
 # Changes that leave no document to mark: whether one was written is read from what it leaves. A catalog replaced
-# is the list its entry names (categories in their order); a suppression lifted is gone.
+# is the list its entry names, in the catalog's order (categories by rank, skills by name); a suppression lifted is
+# gone.
 CATALOGS: dict[str, type[Document]] = {"skills": Skill, "categories": Category}
 LIFTED = "suppression"
 PENDING = "audit_pending"  # entries of changes under way: a few documents, so looking through them costs nothing
@@ -152,6 +153,18 @@ async def begin(
     pending = Pending(entry, tuple(then))
     await _pending().insert_one({**entry.model_dump(by_alias=True), "then": [list(event) for event in pending.then]})
     return pending
+
+
+async def begin_catalog(
+    *, actor: User | str | None, action: AuditAction, catalog: str, names: Sequence[str]
+) -> Pending | None:
+    """`begin` for replacing a catalog (CATALOGS) with `names`, in the catalog's order; None without an actor (a
+    store seeded for tests or benchmarks: nothing audited)."""
+    if actor is None:
+        return None
+    return await begin(
+        actor=actor, action=action, target_type=catalog, target_id="catalog", changes={catalog: list(names)}
+    )
 
 
 def mark(pending: Pending) -> str:
@@ -206,10 +219,9 @@ async def _written(pending: Pending) -> bool:
     if entry.target_type == LIFTED:
         return await Suppression.get_pymongo_collection().count_documents({"address": entry.target_id}, limit=1) == 0
     if entry.target_type in CATALOGS:
-        found = CATALOGS[entry.target_type].get_pymongo_collection().find({}, {"name": 1}).sort([("rank", 1)])
-        names = [str(document["name"]) async for document in found]
-        listed = [str(name) for name in entry.changes.get(entry.target_type, [])]
-        return names == listed if entry.target_type == "categories" else sorted(names) == sorted(listed)
+        found = CATALOGS[entry.target_type].get_pymongo_collection().find({}, {"name": 1})
+        names = [str(document["name"]) async for document in found.sort([("rank", 1), ("name", 1)])]
+        return names == [str(name) for name in entry.changes.get(entry.target_type, [])]
     target = (
         await TARGETS[entry.target_type]
         .get_pymongo_collection()

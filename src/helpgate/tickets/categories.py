@@ -181,17 +181,12 @@ async def replace(entries: Sequence[CategoryEntry], *, actor: User | str | None)
         if len(keywords) > MAX_KEYWORDS:
             raise InvalidInput(f"category {name!r}: at most {MAX_KEYWORDS} keywords")
         checked.append(CategoryEntry(name, entry.description.strip()[:500], keywords))
-    # One unit: the entry (pending), the catalog, then the confirmation (audit.begin; a catalog is its own mark).
-    pending = (
-        await audit.begin(
-            actor=actor,
-            action=AuditAction.CATEGORIES_REPLACED,
-            target_type="categories",
-            target_id="catalog",
-            changes={"categories": [each.name for each in checked]},
-        )
-        if actor is not None
-        else None
+    # One unit: the entry (pending), the catalog, then the confirmation (a catalog is its own mark).
+    pending = await audit.begin_catalog(
+        actor=actor,
+        action=AuditAction.CATEGORIES_REPLACED,
+        catalog="categories",
+        names=[each.name for each in checked],
     )
     await _write(checked)
     _RECENT.forget(_database())

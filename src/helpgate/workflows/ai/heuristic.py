@@ -341,15 +341,16 @@ def priority_of(text: str, category: str = FALLBACK_CATEGORY) -> tuple[Priority,
     wishes = _hits(text, WISHES)
     if category not in WISH_CATEGORIES and not wishes and (high := _high(text)):
         return "high", high
-    if wishes and not _trouble(text):
+    trouble = _trouble(text)
+    if wishes and not trouble:
         return "low", wishes
     if (low := _hits(text, LOW_PRIORITY)) and not _hits(text, SHUT_OUT):
         return "low", low
-    if (asks := _asking(text)) and not _trouble(text):
+    if (asks := _asking(text)) and not trouble:
         return "low", asks
     if category not in QUIET_CATEGORIES:
         return "medium", []
-    if trouble := _trouble(text):
+    if trouble:
         return "medium", trouble
     return ("medium" if sentiment_of(text) == "negative" else "low"), []
 
