@@ -291,7 +291,7 @@ async def test_patch_rejects_null_duplicate_and_bad_values(gateway: Gateway, api
 async def test_marking_a_default_sender_unmarks_the_previous_one_even_when_cut_off_before_it(
     gateway: Gateway, api: Api, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = await create(api, admin, new_mailbox(enabled=False, default_sender=True))
+    await create(api, admin, new_mailbox(enabled=False, default_sender=True))
     second = await create(api, admin, new_mailbox(address="billing@localhost", enabled=False))
     third = await create(api, admin, new_mailbox(address="sales@localhost", enabled=False))
 
@@ -299,8 +299,9 @@ async def test_marking_a_default_sender_unmarks_the_previous_one_even_when_cut_o
         return [item["address"] for item in (await api.get("/api/mailboxes", headers=admin)).json()
                 if item["default_sender"]]  # fmt: skip
 
+    assert await marked() == ["support@localhost"]
     await api.patch(f"/api/mailboxes/{second['id']}", json={"default_sender": True}, headers=admin)
-    assert await marked() == ["billing@localhost"]
+    assert await marked() == ["billing@localhost"]  # marking one unmarks the others
 
     async def cut_off(_mailbox: Mailbox) -> None:  # the instance stops right after the change's write
         raise ConnectionError("cut off")
@@ -315,7 +316,6 @@ async def test_marking_a_default_sender_unmarks_the_previous_one_even_when_cut_o
     assert await marked() == ["billing@localhost", "sales@localhost"]
     await gateway.finish_changes(now=utcnow() + audit.GRACE * 2)
     assert await marked() == ["sales@localhost"]
-    assert first["default_sender"] is True  # the first one was unmarked by the second change, as it asked
 
 
 async def test_delete_forgets_the_mailbox(gateway: Gateway, api: Api, admin: dict[str, str]) -> None:
